@@ -1,0 +1,3 @@
+from censorcheck.cli import main
+
+main()

@@ -1,0 +1,127 @@
+"""The one place where exceptions become stable failure codes.
+
+A failure code is ``<layer>.<what>``: ``tcp.refused``, ``tls.reset``, ``http.eof``... The vocabulary
+is fixed (``FAILURES``) because analysts group and diff by it; adding a code is a schema change.
+Probes never raise on network trouble: they call :func:`classify` and record the code.
+"""
+
+from __future__ import annotations
+
+import errno
+import ssl
+from collections.abc import Iterator
+
+import anyio
+import h11
+import httpcore
+
+WHATS = (
+    # DNS-specific answers
+    "nxdomain",
+    "refused",
+    "servfail",
+    "no_answer",
+    "bad_response",
+    # transport outcomes, shared by every layer
+    "timeout",
+    "reset",
+    "eof",
+    "unreachable",
+    "deadline",
+    # TLS
+    "alert",
+    "untrusted",
+    "hostname_mismatch",
+    "expired",
+    "invalid_certificate",
+    # HTTP
+    "protocol_error",
+    "too_many_redirects",
+    "bad_redirect",
+    # anything we could not name
+    "error",
+)
+LAYERS = ("dns", "tcp", "tls", "http")
+FAILURES = frozenset(f"{layer}.{what}" for layer in LAYERS for what in WHATS)
+
+# OpenSSL X509_V_ERR_* codes, grouped by what they mean for a verdict.
+_EXPIRED = {9, 10}  # not yet valid, expired
+_HOSTNAME = {62, 63, 64}  # hostname, email, IP mismatch
+_UNTRUSTED = {2, 18, 19, 20, 21, 27, 28}  # unknown issuer, self-signed, untrusted, rejected
+
+_ERRNO = {
+    errno.ECONNRESET: "reset",
+    errno.ECONNABORTED: "reset",
+    errno.EPIPE: "reset",
+    errno.ECONNREFUSED: "refused",
+    errno.ETIMEDOUT: "timeout",
+    errno.EHOSTUNREACH: "unreachable",
+    errno.ENETUNREACH: "unreachable",
+    errno.EADDRNOTAVAIL: "unreachable",
+    errno.ENETDOWN: "unreachable",
+}
+
+
+def _chain(exc: BaseException) -> Iterator[BaseException]:
+    """The exception and everything it was raised from, outermost first."""
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        yield current
+        current = current.__cause__ or current.__context__
+
+
+def _what(exc: BaseException) -> str:
+    causes = list(_chain(exc))
+    # The innermost concrete cause is the most precise, so look at causes from the inside out.
+    for cause in reversed(causes):
+        if isinstance(cause, ssl.SSLCertVerificationError):
+            code = cause.verify_code
+            if code in _EXPIRED:
+                return "expired"
+            if code in _HOSTNAME:
+                return "hostname_mismatch"
+            if code in _UNTRUSTED:
+                return "untrusted"
+            return "invalid_certificate"
+        if isinstance(cause, ssl.SSLEOFError):
+            return "eof"
+        if isinstance(cause, ssl.SSLError):
+            text = f"{cause.reason or ''} {cause}".upper()
+            if "UNEXPECTED_EOF" in text or "EOF OCCURRED" in text:
+                return "eof"
+            if "ALERT" in text:
+                return "alert"
+            return "error"
+        if isinstance(cause, OSError) and cause.errno in _ERRNO:
+            return _ERRNO[cause.errno]
+        if isinstance(cause, TimeoutError):
+            return "timeout"
+    for cause in causes:
+        if isinstance(cause, (httpcore.TimeoutException, TimeoutError)):
+            return "timeout"
+        if isinstance(cause, (anyio.EndOfStream, anyio.IncompleteRead, EOFError)):
+            return "eof"
+        if isinstance(cause, ConnectionResetError):
+            return "reset"
+        if isinstance(cause, (httpcore.RemoteProtocolError, h11.RemoteProtocolError)):
+            if "without sending" in str(cause) or "disconnected" in str(cause).lower():
+                return "eof"
+            return "protocol_error"
+        if isinstance(cause, anyio.BrokenResourceError):
+            return "reset"
+        if isinstance(cause, anyio.ClosedResourceError):
+            return "eof"
+    return "error"
+
+
+def classify(exc: BaseException, layer: str) -> str:
+    """Map an exception raised at ``layer`` to a failure code from ``FAILURES``."""
+    return f"{layer}.{_what(exc)}"
+
+
+def describe(exc: BaseException) -> str:
+    """A short, stable-ish human description of the innermost cause, for logs."""
+    inner = list(_chain(exc))[-1]
+    return f"{type(inner).__name__}: {inner}"[:200]

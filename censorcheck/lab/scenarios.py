@@ -1,0 +1,164 @@
+"""The lab's scenario table: one row per censorship technique or false-positive trap.
+
+Each row says how the lab misbehaves for one host name and which verdict a correct probe reaches
+from the censored vantage with the honest resolver as control. Adding a technique is adding a row.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+# How the censored ("ISP") resolver answers for the name. The honest resolver always tells the truth.
+DNSBehaviour = Literal[
+    "honest",
+    "nxdomain",  # NXDOMAIN
+    "refused",  # REFUSED
+    "servfail",  # SERVFAIL
+    "zero",  # A 0.0.0.0
+    "loopback",  # A 127.0.0.1
+    "blockpage",  # A of the lab's blockpage server
+    "silence",  # no answer at all
+    "inject",  # the blockpage address at once, then the true answer a little later
+    "alternate",  # a second, legitimate address of the same site (a CDN edge)
+    "nxdomain_everywhere",  # both resolvers say NXDOMAIN: the site is gone for everyone
+]
+
+# What the real server behind the name does, for everyone.
+Service = Literal[
+    "static",  # the same small page every time
+    "dynamic",  # a page whose tokens change on every request
+    "redirect",  # http:// answers 301 to https://, which serves the static page
+    "huge",  # a 64 MiB body
+    "tarpit",  # accepts, then trickles the response a byte at a time
+    "selfsigned",  # a certificate from a CA nobody trusts, for everyone
+    "blockpage",  # the censor's blockpage server
+]
+
+# What the on-path censor does to traffic from the censored vantage that names this host.
+WebCensor = Literal[
+    "sni_reset",  # TCP RST right after a ClientHello whose SNI is the name
+    "sni_stall",  # silence after a ClientHello whose SNI is the name
+    "mitm",  # completes TLS itself with a certificate from an interception CA
+    "http_reset",  # TCP RST after a plain-HTTP request whose Host is the name
+    "http_blockpage",  # answers a plain-HTTP request for the name with the blockpage
+]
+
+
+@dataclass(frozen=True)
+class Expect:
+    """The verdict a correct probe reaches."""
+
+    status: Literal["accessible", "blocked", "down", "inconclusive"]
+    blocking: Literal["dns", "tcp", "tls", "http"] | None
+    outcome: str
+
+
+@dataclass(frozen=True)
+class Scenario:
+    """One row: a host name's behaviour in the lab and the verdict it must get."""
+
+    name: str
+    scheme: Literal["http", "https"]
+    service: Service
+    expect: Expect
+    dns: DNSBehaviour = "honest"
+    censor: WebCensor | None = None
+    aaaa: bool = False  # also publish an AAAA record (the lab runs with IPv6 off)
+    description: str = ""
+
+
+def _row(
+    name: str,
+    scheme: Literal["http", "https"],
+    service: Service,
+    expect: tuple[str, str | None, str],
+    description: str,
+    dns: DNSBehaviour = "honest",
+    censor: WebCensor | None = None,
+    aaaa: bool = False,
+) -> Scenario:
+    status, blocking, outcome = expect
+    return Scenario(
+        name=name,
+        scheme=scheme,
+        service=service,
+        expect=Expect(status, blocking, outcome),  # type: ignore[arg-type]
+        dns=dns,
+        censor=censor,
+        aaaa=aaaa,
+        description=description,
+    )
+
+
+SCENARIOS: tuple[Scenario, ...] = (
+    # --- DNS tampering ---------------------------------------------------------------------
+    _row("dns-nxdomain", "https", "static", ("blocked", "dns", "dns.nxdomain"),
+         "The ISP resolver denies the name exists.", dns="nxdomain"),
+    _row("dns-refused", "https", "static", ("blocked", "dns", "dns.refused"),
+         "The ISP resolver refuses the query.", dns="refused"),
+    _row("dns-servfail", "https", "static", ("blocked", "dns", "dns.servfail"),
+         "The ISP resolver answers SERVFAIL for this name only.", dns="servfail"),
+    _row("dns-zero", "https", "static", ("blocked", "dns", "dns.bogon"),
+         "The ISP resolver answers 0.0.0.0.", dns="zero"),
+    _row("dns-loopback", "https", "static", ("blocked", "dns", "dns.bogon"),
+         "The ISP resolver answers 127.0.0.1.", dns="loopback"),
+    _row("dns-blockpage", "https", "static", ("blocked", "dns", "dns.inconsistent"),
+         "The ISP resolver answers the blockpage server's address.", dns="blockpage"),
+    _row("dns-blockpage-http", "http", "static", ("blocked", "dns", "dns.blockpage"),
+         "Plain-HTTP site whose name resolves to the blockpage server.", dns="blockpage"),
+    _row("dns-silence", "https", "static", ("blocked", "dns", "dns.timeout"),
+         "The ISP resolver never answers for this name.", dns="silence"),
+    _row("dns-inject", "https", "static", ("blocked", "dns", "dns.injected"),
+         "A forged answer races the true one.", dns="inject"),
+    # --- TLS interference ------------------------------------------------------------------
+    _row("tls-sni-reset", "https", "static", ("blocked", "tls", "tls.sni_blocking"),
+         "RST after a ClientHello naming the host.", censor="sni_reset"),
+    _row("tls-sni-stall", "https", "static", ("blocked", "tls", "tls.sni_blocking"),
+         "Silence after a ClientHello naming the host.", censor="sni_stall"),
+    _row("tls-mitm", "https", "static", ("blocked", "tls", "tls.mitm"),
+         "An interception CA signs a certificate for the host.", censor="mitm"),
+    # --- HTTP interference -----------------------------------------------------------------
+    _row("http-reset", "http", "static", ("blocked", "http", "http.reset"),
+         "RST after a plain-HTTP request naming the host.", censor="http_reset"),
+    _row("http-blockpage", "http", "static", ("blocked", "http", "http.blockpage"),
+         "A blockpage instead of the site, for plain HTTP.", censor="http_blockpage"),
+    # --- legitimate hosts: false-positive traps --------------------------------------------
+    _row("static", "https", "static", ("accessible", None, "accessible"),
+         "A plain site."),
+    _row("static-http", "http", "static", ("accessible", None, "accessible"),
+         "A plain site over plain HTTP."),
+    _row("dynamic", "https", "dynamic", ("accessible", None, "accessible"),
+         "Content changes on every request; that is not blocking."),
+    _row("cdn", "https", "static", ("accessible", None, "accessible"),
+         "The ISP resolver gives another edge address with a valid certificate.", dns="alternate"),
+    _row("redirect", "http", "redirect", ("accessible", None, "accessible"),
+         "http:// redirects to https://."),
+    _row("huge", "https", "huge", ("accessible", None, "accessible"),
+         "A 64 MiB body: read a bounded prefix, do not stall."),
+    _row("ipv6-only-broken", "https", "static", ("accessible", None, "accessible"),
+         "Publishes an AAAA but the vantage has no IPv6.", aaaa=True),
+    _row("tarpit", "https", "tarpit", ("inconclusive", None, "http.timeout"),
+         "Accepts and trickles: slow is not blocked."),
+    _row("selfsigned", "https", "selfsigned", ("inconclusive", None, "tls.untrusted"),
+         "The site's own untrusted certificate, the same for everyone."),
+    _row("gone", "https", "static", ("down", None, "dns.nxdomain"),
+         "The name does not exist for anyone.", dns="nxdomain_everywhere"),
+)  # fmt: skip
+
+# The shipped Kazakhstan list, each name given a behaviour like the one it met in December 2011
+# or since (Twitter cut off, Guljan.org and the workers' site blocked, Respublika attacked,
+# Facebook reachable). Used by `censorcheck demo`.
+DEMO: dict[str, str] = {
+    "twitter.com": "tls-sni-reset",
+    "x.com": "tls-sni-stall",
+    "guljan.org": "dns-nxdomain",
+    "respublika-kz.info": "gone",
+    "respublika.kz.media": "tls-mitm",
+    "socialismkz.info": "http-blockpage",
+    "www.facebook.com": "static",
+    "facebook.com": "static",
+}
+
+BY_NAME: dict[str, Scenario] = {s.name: s for s in SCENARIOS}
+LAB_DOMAIN = "lab.test"

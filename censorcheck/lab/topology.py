@@ -1,0 +1,168 @@
+"""Where everything in the lab lives: addresses on 127.0.0.0/8, ports, and the zone of names.
+
+The lab is a simulated network on loopback. Two client addresses stand for two vantages: traffic
+from ``censored_vantage`` meets the censor, traffic from ``free_vantage`` does not. Each service
+kind gets its own host address; any number of names can point at a host.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+
+from censorcheck.lab.scenarios import BY_NAME, DEMO, LAB_DOMAIN, SCENARIOS, Scenario, Service
+
+
+@dataclass(frozen=True)
+class Ports:
+    """Unprivileged stand-ins for 53, 853, 80 and 443 (DoH shares the https port)."""
+
+    dns: int = 10053
+    dot: int = 10853
+    http: int = 10080
+    https: int = 10443
+
+
+# Offsets inside the lab network.
+_CENSORED_VANTAGE = 2
+_FREE_VANTAGE = 3
+_CENSORED_RESOLVER = 53
+_HONEST_RESOLVER = 54
+_SERVICE_HOSTS: dict[str, int] = {
+    "static": 10,
+    "dynamic": 11,
+    "redirect": 12,
+    "huge": 13,
+    "tarpit": 14,
+    "selfsigned": 15,
+    "blockpage": 16,
+    "static-edge": 17,  # the second CDN edge of static sites
+}
+
+
+@dataclass
+class Host:
+    """A lab web server: one address, one behaviour, the names it holds certificates for."""
+
+    address: str
+    service: Service
+    names: set[str] = field(default_factory=set)
+
+
+class Topology:
+    """The lab's addresses, ports and zone. Pure data: servers read it, nothing here does I/O."""
+
+    def __init__(
+        self,
+        network: str = "127.77.0.0/24",
+        ports: Ports | None = None,
+        entries: Iterable[tuple[str, Scenario]] | None = None,
+    ) -> None:
+        self.network = ipaddress.ip_network(network)
+        if not self.network.subnet_of(ipaddress.ip_network("127.0.0.0/8")):  # type: ignore[arg-type]
+            raise ValueError(f"lab network {network} is not inside 127.0.0.0/8")
+        self.ports = ports or Ports()
+        base = self.network.network_address
+
+        def at(offset: int) -> str:
+            return str(base + offset)
+
+        self.censored_vantage = at(_CENSORED_VANTAGE)
+        self.free_vantage = at(_FREE_VANTAGE)
+        self.censored_resolver = at(_CENSORED_RESOLVER)
+        self.honest_resolver = at(_HONEST_RESOLVER)
+        self.hosts: dict[str, Host] = {}
+        self._service_address: dict[str, str] = {}
+        for service, offset in _SERVICE_HOSTS.items():
+            kind: Service = "static" if service == "static-edge" else service  # type: ignore[assignment]
+            self.hosts[at(offset)] = Host(at(offset), kind)
+            self._service_address[service] = at(offset)
+        self.names: dict[str, Scenario] = {}
+        for name, scenario in entries if entries is not None else default_entries():
+            self.add(name, scenario)
+
+    # --- building the zone -----------------------------------------------------------------
+
+    def add(self, name: str, scenario: Scenario) -> None:
+        """Publish ``name`` with the behaviour of ``scenario``."""
+        name = name.lower().rstrip(".")
+        self.names[name] = scenario
+        self.hosts[self.address_of_service(scenario.service)].names.add(name)
+        if scenario.dns == "alternate":
+            self.hosts[self._service_address["static-edge"]].names.add(name)
+        self.hosts[self.blockpage_address].names.add(f"blocked.{LAB_DOMAIN}")
+
+    def address_of_service(self, service: str) -> str:
+        return self._service_address[service]
+
+    @property
+    def blockpage_address(self) -> str:
+        return self._service_address["blockpage"]
+
+    # --- what the resolvers say ------------------------------------------------------------
+
+    def true_a(self, name: str) -> list[str]:
+        """The honest A answer, or [] for a name that does not exist."""
+        scenario = self.names.get(name.lower().rstrip("."))
+        if scenario is None or scenario.dns == "nxdomain_everywhere":
+            return []
+        return [self.address_of_service(scenario.service)]
+
+    def true_aaaa(self, name: str) -> list[str]:
+        """The honest AAAA answer: a documentation address nobody can reach."""
+        scenario = self.names.get(name.lower().rstrip("."))
+        if scenario is None or not scenario.aaaa:
+            return []
+        return ["2001:db8::" + self.address_of_service(scenario.service).rsplit(".", 1)[1]]
+
+    def exists(self, name: str) -> bool:
+        scenario = self.names.get(name.lower().rstrip("."))
+        return scenario is not None and scenario.dns != "nxdomain_everywhere"
+
+    def censored_dns(self, name: str) -> str:
+        """How the censored resolver treats the name (see ``DNSBehaviour``)."""
+        scenario = self.names.get(name.lower().rstrip("."))
+        return "honest" if scenario is None else scenario.dns
+
+    def alternate_a(self) -> list[str]:
+        """The second CDN edge that the censored resolver gives for ``alternate`` names."""
+        return [self._service_address["static-edge"]]
+
+    # --- what the on-path censor does ------------------------------------------------------
+
+    def is_censored_client(self, address: str) -> bool:
+        return address == self.censored_vantage
+
+    def web_censor(self, name: str | None) -> str | None:
+        """The censor's action for a name seen in SNI or Host (``WebCensor`` or None)."""
+        if not name:
+            return None
+        scenario = self.names.get(name.lower().rstrip(".").split(":")[0])
+        return None if scenario is None else scenario.censor
+
+    # --- how a probe reaches the lab -------------------------------------------------------
+
+    def url(self, name: str) -> str:
+        scenario = self.names[name]
+        if scenario.scheme == "https":
+            return f"https://{name}:{self.ports.https}/"
+        return f"http://{name}:{self.ports.http}/"
+
+    def target_urls(self) -> list[str]:
+        """Every name in the zone as a URL with the lab's ports, in zone order."""
+        return [self.url(name) for name in self.names]
+
+    def resolver_uri(self, censored: bool) -> str:
+        address = self.censored_resolver if censored else self.honest_resolver
+        return f"udp://{address}:{self.ports.dns}"
+
+    def port_map(self) -> dict[int, int]:
+        return {80: self.ports.http, 443: self.ports.https}
+
+
+def default_entries() -> list[tuple[str, Scenario]]:
+    """One name per scenario under lab.test, then the demo's real names."""
+    entries = [(f"{s.name}.{LAB_DOMAIN}", s) for s in SCENARIOS]
+    entries += [(name, BY_NAME[scenario]) for name, scenario in DEMO.items()]
+    return entries

@@ -1,0 +1,248 @@
+"""The JSON contract: every document censorcheck writes is one of these pydantic models.
+
+Changing a field here changes the published schema (`censorcheck schema`); a test compares the
+generated schema with the committed copy in ``schema/run.schema.json`` so such a change is deliberate.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+SCHEMA_VERSION = "1.0"
+
+Status = Literal["accessible", "blocked", "down", "inconclusive"]
+Layer = Literal["dns", "tcp", "tls", "http"]
+
+
+class Model(BaseModel):
+    """Base of every contract model: unknown fields are an error, values do not change."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+# --- targets -------------------------------------------------------------------------------
+
+
+class Target(Model):
+    """One thing to measure."""
+
+    url: str = Field(description="Normalised URL: scheme, lower-case host, explicit path.")
+    domain: str = Field(description="The URL's host name (lower case, IDNA-encoded).")
+    category: str | None = Field(None, description="Citizen Lab category code, e.g. NEWS.")
+    note: str | None = Field(None, description="Free text from the target list.")
+    expect: Status | None = Field(None, description="Expected verdict status, for --check.")
+
+
+# --- DNS -----------------------------------------------------------------------------------
+
+
+class DNSAnswer(Model):
+    """One DNS response as received."""
+
+    rcode: str = Field(description="Response code name: NOERROR, NXDOMAIN, SERVFAIL, REFUSED, ...")
+    addresses: list[str] = Field(default_factory=list, description="A/AAAA data in the answer.")
+    cnames: list[str] = Field(default_factory=list, description="CNAME chain, in answer order.")
+    ttl: int | None = Field(None, description="Smallest TTL of the address records.")
+    t: float = Field(description="Seconds from sending the query to receiving this response.")
+
+
+class DNSQuery(Model):
+    """One question (host, type) put to one resolver, with the answer that counted."""
+
+    resolver: str = Field(description="Resolver URI: system, udp://, tcp://, tls://, https://.")
+    hostname: str
+    qtype: Literal["A", "AAAA"]
+    failure: str | None = Field(None, description="Stable failure code, or null on any answer.")
+    answer: DNSAnswer | None = Field(None, description="The first response received.")
+    late_answers: list[DNSAnswer] = Field(
+        default_factory=list,
+        description="Further responses to the same UDP query that differ from the first: "
+        "two different answers to one query are evidence of injection.",
+    )
+    t: float = Field(description="Seconds until the first response or the failure.")
+
+
+# --- TCP / TLS -----------------------------------------------------------------------------
+
+
+class TCPConnect(Model):
+    """A TCP connection attempt to one address."""
+
+    address: str
+    port: int
+    failure: str | None = None
+    skipped: str | None = Field(None, description="Why no attempt was made (e.g. no IPv6).")
+    t: float = 0.0
+
+
+class Certificate(Model):
+    """One certificate of a chain as presented by the peer (leaf first)."""
+
+    subject: str
+    issuer: str
+    sans: list[str] = Field(default_factory=list, description="DNS names and IPs of the SAN.")
+    not_before: str
+    not_after: str
+    sha256: str = Field(description="SHA-256 of the DER encoding, lower-case hex.")
+
+
+class TLSHandshake(Model):
+    """A TLS handshake on an address that accepted TCP."""
+
+    address: str
+    port: int
+    sni: str = Field(description="Server name sent in the ClientHello.")
+    failure: str | None = None
+    t: float = 0.0
+    version: str | None = None
+    cipher: str | None = None
+    alpn: str | None = None
+    chain: list[Certificate] = Field(default_factory=list)
+    trusted: bool | None = Field(
+        None, description="Chain validated for the target host against the trust store."
+    )
+    validation_error: str | None = Field(
+        None, description="OpenSSL's reason when the chain did not validate."
+    )
+    neutral: TLSHandshake | None = Field(
+        None,
+        description="A second handshake on the same address with a neutral SNI, made when the "
+        "first failed: success here and failure there means the name is what is blocked.",
+    )
+
+
+# --- HTTP ----------------------------------------------------------------------------------
+
+
+class HTTPResponse(Model):
+    """What came back on one request, bounded."""
+
+    status: int
+    headers: list[tuple[str, str]] = Field(description="Header (name, value) pairs in order.")
+    title: str | None = None
+    body_length: int = Field(description="Bytes of (decoded) body read.")
+    body_truncated: bool = Field(False, description="True when the read limit cut the body.")
+    body_sha256: str
+    body_prefix: str = Field("", description="The body's first bytes, decoded, scrubbed of IPs.")
+    fingerprint: str | None = Field(None, description="Id of the blockpage fingerprint matched.")
+
+
+class HTTPHop(Model):
+    """One request of a redirect chain, measured like the first."""
+
+    url: str
+    address: str | None = None
+    dns: list[DNSQuery] = Field(
+        default_factory=list, description="Lookups made for this hop's host when it is new."
+    )
+    tcp: TCPConnect | None = None
+    tls: TLSHandshake | None = None
+    failure: str | None = None
+    response: HTTPResponse | None = None
+    t: float = 0.0
+
+
+class HTTPFetch(Model):
+    """A GET with its redirects, through addresses the probe resolved itself."""
+
+    hops: list[HTTPHop] = Field(default_factory=list)
+    failure: str | None = Field(None, description="Failure of the last hop, if any.")
+    neutral: HTTPHop | None = Field(
+        None,
+        description="For plain-HTTP targets whose request failed: the same request with a "
+        "neutral Host header on the same address.",
+    )
+
+
+# --- control, verdict, result, run ---------------------------------------------------------
+
+
+class Control(Model):
+    """The uncensored reference measurement."""
+
+    dns: list[DNSQuery] = Field(default_factory=list)
+    failure: str | None = Field(None, description="Set when no control observation succeeded.")
+
+
+class Evidence(Model):
+    """One observation a verdict rests on."""
+
+    ref: str = Field(description="JSON pointer into the result, e.g. /tls/0/neutral.")
+    fact: str = Field(description="What that observation shows, in plain words.")
+
+
+class Verdict(Model):
+    """The judgement for one target, explainable from its evidence."""
+
+    status: Status
+    blocking: Layer | None = Field(None, description="Layer of the blocking, when blocked.")
+    outcome: str = Field(description="Dotted code of what happened, e.g. dns.nxdomain.")
+    confidence: float = Field(ge=0.0, le=1.0)
+    reason: str = Field(description="One plain sentence.")
+    evidence: list[Evidence] = Field(default_factory=list)
+
+
+class Result(Model):
+    """Everything measured for one target, and the verdict."""
+
+    target: Target
+    started_at: str
+    t: float = Field(description="Seconds the whole target took.")
+    dns: list[DNSQuery] = Field(default_factory=list)
+    tcp: list[TCPConnect] = Field(default_factory=list)
+    tls: list[TLSHandshake] = Field(default_factory=list)
+    http: HTTPFetch | None = None
+    control: Control
+    deadline_hit: bool = Field(False, description="True when the per-target deadline cut it.")
+    verdict: Verdict
+
+
+class Tool(Model):
+    name: Literal["censorcheck"] = "censorcheck"
+    version: str
+
+
+class ResolverStatus(Model):
+    """A resolver and whether it answered the pre-flight query."""
+
+    uri: str
+    role: Literal["probe", "control"]
+    alive: bool
+    rtt: float | None = Field(None, description="Seconds of the pre-flight round trip.")
+    failure: str | None = None
+
+
+class VantageInfo(Model):
+    """Where the measurement was made from. Never the probe's public address."""
+
+    name: str
+    source_address: str | None = Field(
+        None, description="Bound local address; 'redacted' when it is a public address."
+    )
+    resolvers: list[ResolverStatus] = Field(default_factory=list)
+    ipv6: bool = Field(description="Whether IPv6 was used from this vantage.")
+
+
+class Summary(Model):
+    total: int
+    by_status: dict[str, int]
+    by_blocking: dict[str, int]
+
+
+class Run(Model):
+    """The run document: one per run, written to results/<UTC time>-<vantage>.json."""
+
+    schema_version: str = SCHEMA_VERSION
+    run_id: str
+    started_at: str
+    finished_at: str
+    tool: Tool
+    vantage: VantageInfo
+    settings: dict[str, object] = Field(description="Every knob in force, as set.")
+    results: list[Result]
+    summary: Summary
+
+
+TLSHandshake.model_rebuild()

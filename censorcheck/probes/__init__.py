@@ -1,0 +1,1 @@
+"""One module per network layer. Each probe returns an observation and never raises on failure."""

@@ -1,0 +1,61 @@
+"""Resources shared by every probe of a run: SSL contexts, the HTTP client, resolver health.
+
+Building an SSL context loads the CA store (tens of milliseconds); doing it once per run rather
+than once per target is most of what makes a large run fast.
+"""
+
+from __future__ import annotations
+
+import ssl
+from dataclasses import dataclass, field
+
+import httpx
+
+from censorcheck.settings import Settings
+
+
+def verifying_context(settings: Settings) -> ssl.SSLContext:
+    """System trust store plus ``--ca-bundle``, hostname checking on, HTTP/1.1 ALPN."""
+    ctx = ssl.create_default_context()
+    if settings.ca_bundle is not None:
+        ctx.load_verify_locations(cafile=str(settings.ca_bundle))
+    ctx.set_alpn_protocols(["http/1.1"])
+    return ctx
+
+
+def capturing_context() -> ssl.SSLContext:
+    """Accepts any certificate, so that a chain that fails validation can still be recorded."""
+    ctx = ssl.create_default_context()
+    ctx.check_hostname = False
+    ctx.verify_mode = ssl.CERT_NONE
+    ctx.set_alpn_protocols(["http/1.1"])
+    return ctx
+
+
+@dataclass
+class ProbeContext:
+    """Everything a probe needs besides its own arguments. One per run (per vantage)."""
+
+    settings: Settings
+    verify: ssl.SSLContext
+    capture: ssl.SSLContext
+    http: httpx.AsyncClient  # used for DNS over HTTPS only; web fetches go through probes.http
+    ipv6: bool
+    resolver_rtt: dict[str, float] = field(default_factory=dict)
+
+    @classmethod
+    def create(cls, settings: Settings, ipv6: bool) -> ProbeContext:
+        verify = verifying_context(settings)
+        transport = httpx.AsyncHTTPTransport(
+            verify=verify, local_address=settings.source_address, retries=0
+        )
+        client = httpx.AsyncClient(
+            transport=transport,
+            timeout=settings.timeout,
+            trust_env=False,  # a proxy from the environment would silently change the vantage
+            headers={"user-agent": settings.user_agent},
+        )
+        return cls(settings, verify, capturing_context(), client, ipv6)
+
+    async def aclose(self) -> None:
+        await self.http.aclose()

@@ -1,0 +1,76 @@
+"""Every knob of a measurement run, in one validated model."""
+
+from __future__ import annotations
+
+import ipaddress
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+DEFAULT_CONTROL_RESOLVERS = ["https://1.1.1.1/dns-query", "https://8.8.8.8/dns-query"]
+# A common browser's User-Agent: a tool-specific one would single out the person running the probe.
+DEFAULT_USER_AGENT = (
+    "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 "
+    "(KHTML, like Gecko) Chrome/131.0.0.0 Safari/537.36"
+)
+
+
+class Settings(BaseModel):
+    """How to measure. The CLI builds one; the library only reads it."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    vantage: str = Field("local", description="Name of the vantage point, recorded in results.")
+    resolvers: list[str] = Field(default_factory=lambda: ["system"])
+    control_resolvers: list[str] = Field(default_factory=lambda: list(DEFAULT_CONTROL_RESOLVERS))
+    source_address: str | None = Field(None, description="Local address every socket binds to.")
+    ca_bundle: Path | None = Field(None, description="Extra trusted CAs (PEM), beside the system's.")
+    fingerprints: list[Path] = Field(default_factory=list, description="Extra blockpage files.")
+    timeout: float = Field(5.0, gt=0, description="Seconds for each network operation.")
+    deadline: float | None = Field(
+        None, gt=0, description="Seconds for a whole target; default 6 x timeout."
+    )
+    concurrency: int = Field(32, ge=1, le=4096)
+    ipv6: Literal["auto", "on", "off"] = "auto"
+    dns_linger_max: float = Field(
+        0.5, ge=0, description="Most seconds to keep listening for further UDP answers."
+    )
+    max_body: int = Field(1 << 20, ge=1024, description="Most body bytes read per response.")
+    keep_body: int = Field(4096, ge=0, description="Body bytes kept in the results.")
+    max_redirects: int = Field(10, ge=0, le=50)
+    max_addresses: int = Field(4, ge=1, description="Addresses tried per address family.")
+    neutral_sni: str = Field("example.org", description="SNI of the neutral retry handshake.")
+    neutral_host: str = Field("example.org", description="Host of the neutral HTTP retry.")
+    user_agent: str = DEFAULT_USER_AGENT
+    port_map: dict[int, int] = Field(
+        default_factory=dict,
+        description="Connect to port B where a URL says port A (labs, port forwards).",
+    )
+    treat_as_public: list[str] = Field(
+        default_factory=list,
+        description="Networks not to count as bogons (the lab's own loopback range).",
+    )
+
+    @field_validator("source_address")
+    @classmethod
+    def _valid_ip(cls, value: str | None) -> str | None:
+        if value is not None:
+            ipaddress.ip_address(value)
+        return value
+
+    @field_validator("treat_as_public")
+    @classmethod
+    def _valid_networks(cls, value: list[str]) -> list[str]:
+        for net in value:
+            ipaddress.ip_network(net, strict=False)
+        return value
+
+    @property
+    def target_deadline(self) -> float:
+        """Seconds allowed for one whole target."""
+        return self.deadline if self.deadline is not None else 6 * self.timeout
+
+    def connect_port(self, port: int) -> int:
+        """The port actually dialled for a URL's port."""
+        return self.port_map.get(port, port)
