@@ -7,6 +7,7 @@ Probes never raise on network trouble: they call :func:`classify` and record the
 
 from __future__ import annotations
 
+import asyncio
 import errno
 import ssl
 from collections.abc import Iterator
@@ -96,10 +97,10 @@ def _what(exc: BaseException) -> str:
             return "error"
         if isinstance(cause, OSError) and cause.errno in _ERRNO:
             return _ERRNO[cause.errno]
-        if isinstance(cause, TimeoutError):
+        if isinstance(cause, (TimeoutError, asyncio.TimeoutError)):
             return "timeout"
     for cause in causes:
-        if isinstance(cause, (httpcore.TimeoutException, TimeoutError)):
+        if isinstance(cause, (httpcore.TimeoutException, TimeoutError, asyncio.TimeoutError)):
             return "timeout"
         if isinstance(cause, (anyio.EndOfStream, anyio.IncompleteRead, EOFError)):
             return "eof"
@@ -118,7 +119,11 @@ def _what(exc: BaseException) -> str:
 
 def classify(exc: BaseException, layer: str) -> str:
     """Map an exception raised at ``layer`` to a failure code from ``FAILURES``."""
-    return f"{layer}.{_what(exc)}"
+    what = _what(exc)
+    if layer == "dns" and what == "refused":
+        # Nothing listening (ICMP port unreachable, TCP RST) must not read as a REFUSED rcode.
+        what = "unreachable"
+    return f"{layer}.{what}"
 
 
 def describe(exc: BaseException) -> str:

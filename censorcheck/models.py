@@ -1,7 +1,8 @@
 """The JSON contract: every document censorcheck writes is one of these pydantic models.
 
-Changing a field here changes the published schema (`censorcheck schema`); a test compares the
-generated schema with the committed copy in ``schema/run.schema.json`` so such a change is deliberate.
+Changing a field here changes the published schema (``censorcheck schema``); a test compares
+the generated schema with the committed copy in ``schema/run.schema.json``, so that such a
+change is always deliberate.
 """
 
 from __future__ import annotations

@@ -9,7 +9,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 DEFAULT_CONTROL_RESOLVERS = ["https://1.1.1.1/dns-query", "https://8.8.8.8/dns-query"]
-# A common browser's User-Agent: a tool-specific one would single out the person running the probe.
+# A common browser's User-Agent: a tool-specific one would single out whoever runs the probe.
 DEFAULT_USER_AGENT = (
     "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 "
     "(KHTML, like Gecko) Chrome/131.0.0.0 Safari/537.36"
@@ -25,7 +25,7 @@ class Settings(BaseModel):
     resolvers: list[str] = Field(default_factory=lambda: ["system"])
     control_resolvers: list[str] = Field(default_factory=lambda: list(DEFAULT_CONTROL_RESOLVERS))
     source_address: str | None = Field(None, description="Local address every socket binds to.")
-    ca_bundle: Path | None = Field(None, description="Extra trusted CAs (PEM), beside the system's.")
+    ca_bundle: Path | None = Field(None, description="Extra trusted CAs (PEM), beside the system.")
     fingerprints: list[Path] = Field(default_factory=list, description="Extra blockpage files.")
     timeout: float = Field(5.0, gt=0, description="Seconds for each network operation.")
     deadline: float | None = Field(

@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
-# How the censored ("ISP") resolver answers for the name. The honest resolver always tells the truth.
+# How the censored ("ISP") resolver answers for the name; the honest one always tells the truth.
 DNSBehaviour = Literal[
     "honest",
     "nxdomain",  # NXDOMAIN

@@ -8,10 +8,15 @@ from __future__ import annotations
 
 import ssl
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import httpx
 
+from censorcheck.bogons import IPAddress, IPNetwork, is_bogon, networks
 from censorcheck.settings import Settings
+
+if TYPE_CHECKING:
+    from censorcheck.fingerprints import Fingerprints
 
 
 def verifying_context(settings: Settings) -> ssl.SSLContext:
@@ -20,6 +25,13 @@ def verifying_context(settings: Settings) -> ssl.SSLContext:
     if settings.ca_bundle is not None:
         ctx.load_verify_locations(cafile=str(settings.ca_bundle))
     ctx.set_alpn_protocols(["http/1.1"])
+    return ctx
+
+
+def chain_context(settings: Settings) -> ssl.SSLContext:
+    """Validates the chain but not the name: for handshakes sent with a neutral SNI."""
+    ctx = verifying_context(settings)
+    ctx.check_hostname = False
     return ctx
 
 
@@ -38,13 +50,18 @@ class ProbeContext:
 
     settings: Settings
     verify: ssl.SSLContext
+    chain_only: ssl.SSLContext
     capture: ssl.SSLContext
     http: httpx.AsyncClient  # used for DNS over HTTPS only; web fetches go through probes.http
     ipv6: bool
+    fingerprints: Fingerprints | None = None
     resolver_rtt: dict[str, float] = field(default_factory=dict)
+    public: tuple[IPNetwork, ...] = ()
 
     @classmethod
-    def create(cls, settings: Settings, ipv6: bool) -> ProbeContext:
+    def create(
+        cls, settings: Settings, ipv6: bool, fingerprints: Fingerprints | None = None
+    ) -> ProbeContext:
         verify = verifying_context(settings)
         transport = httpx.AsyncHTTPTransport(
             verify=verify, local_address=settings.source_address, retries=0
@@ -55,7 +72,20 @@ class ProbeContext:
             trust_env=False,  # a proxy from the environment would silently change the vantage
             headers={"user-agent": settings.user_agent},
         )
-        return cls(settings, verify, capturing_context(), client, ipv6)
+        return cls(
+            settings=settings,
+            verify=verify,
+            chain_only=chain_context(settings),
+            capture=capturing_context(),
+            http=client,
+            ipv6=ipv6,
+            fingerprints=fingerprints,
+            public=networks(settings.treat_as_public),
+        )
+
+    def is_bogon(self, ip: IPAddress) -> bool:
+        """Not publicly routable, unless the run declared the network public (the lab)."""
+        return is_bogon(ip, self.public)
 
     async def aclose(self) -> None:
         await self.http.aclose()

@@ -1,0 +1,321 @@
+"""The library entry point: ``measure(targets, settings)`` returns the run document.
+
+One run: check the resolvers answer at all, then measure every target concurrently (DNS through the
+probe's and the control's resolvers, TCP and TLS to every address, HTTP over the first connection
+that worked), judge each from its observations, and hand each result to ``on_result`` as soon as it
+exists so the caller can journal it. Nothing here prints.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import ipaddress
+import socket
+import ssl
+import time
+import uuid
+from collections import Counter
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Literal
+
+import httpcore
+import httpx
+
+from censorcheck import __version__
+from censorcheck.bogons import is_ip
+from censorcheck.errors import ConfigError, NothingMeasured
+from censorcheck.fingerprints import Fingerprints, load_fingerprints
+from censorcheck.models import (
+    Control,
+    DNSQuery,
+    HTTPFetch,
+    ResolverStatus,
+    Result,
+    Run,
+    Summary,
+    Target,
+    TCPConnect,
+    TLSHandshake,
+    Tool,
+    VantageInfo,
+)
+from censorcheck.privacy import redact_address
+from censorcheck.probes import dns, http, tcp, tls
+from censorcheck.probes.context import ProbeContext
+from censorcheck.settings import Settings
+from censorcheck.verdict import INTERFERENCE, JudgeContext, Observations, judge
+
+OnResult = Callable[[Result], None]
+Stream = httpcore.AsyncNetworkStream
+
+
+def utc_now() -> str:
+    return datetime.now(timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def detect_ipv6(settings: Settings) -> bool:
+    """Whether this vantage can reach IPv6 destinations at all.
+
+    A UDP ``connect`` only asks the kernel for a route; no packet is sent.
+    """
+    if settings.ipv6 != "auto":
+        return settings.ipv6 == "on"
+    if settings.source_address is not None:
+        return ipaddress.ip_address(settings.source_address).version == 6
+    with contextlib.suppress(OSError), socket.socket(socket.AF_INET6, socket.SOCK_DGRAM) as s:
+        s.connect(("2001:4860:4860::8888", 53))
+        return not ipaddress.ip_address(s.getsockname()[0]).is_link_local
+    return False
+
+
+@dataclass
+class _Partial:
+    """Observations so far, kept outside the pipeline so a deadline does not lose them."""
+
+    dns: list[DNSQuery] = field(default_factory=list)
+    tcp: list[TCPConnect] = field(default_factory=list)
+    tls: list[TLSHandshake] = field(default_factory=list)
+    http: HTTPFetch | None = None
+    streams: list[Stream] = field(default_factory=list)
+
+
+class _Run:
+    """Shared state of one run: the context, the parsed resolvers, the judge's view."""
+
+    def __init__(
+        self,
+        ctx: ProbeContext,
+        resolvers: list[dns.Resolver],
+        controls: list[dns.Resolver],
+        judge_ctx: JudgeContext,
+    ) -> None:
+        self.ctx = ctx
+        self.resolvers = resolvers
+        self.controls = controls
+        self.judge_ctx = judge_ctx
+
+    async def resolve(self, host: str) -> tuple[list[DNSQuery], list[str]]:
+        """All probe resolvers; the usable addresses in answer order (A first), deduplicated."""
+        found = await asyncio.gather(*(dns.resolve(host, r, self.ctx) for r in self.resolvers))
+        queries = [q for batch in found for q in batch]
+        return queries, _ordered_addresses(queries)
+
+    async def control(self, host: str) -> Control:
+        if is_ip(host) or not self.controls:
+            return Control(failure=None if is_ip(host) else "dns.error")
+        found = await asyncio.gather(*(dns.resolve(host, r, self.ctx) for r in self.controls))
+        queries = [q for batch in found for q in batch]
+        answered = any(q.answer is not None for q in queries)
+        return Control(dns=queries, failure=None if answered else queries[0].failure)
+
+    async def target(self, target: Target) -> Result:
+        started_at, start = utc_now(), time.monotonic()
+        partial = _Partial()
+        control = asyncio.ensure_future(self.control(target.domain))
+        deadline_hit = False
+        try:
+            await asyncio.wait_for(
+                self._pipeline(target, partial), self.ctx.settings.target_deadline
+            )
+        except asyncio.TimeoutError:
+            deadline_hit = True
+        finally:
+            for stream in partial.streams:
+                with contextlib.suppress(Exception):
+                    await stream.aclose()
+        try:
+            control_result = await asyncio.wait_for(control, self.ctx.settings.timeout * 2)
+        except asyncio.TimeoutError:
+            control_result = Control(failure="dns.deadline")
+        obs = Observations(
+            target=target,
+            dns=partial.dns,
+            tcp=partial.tcp,
+            tls=partial.tls,
+            http=partial.http,
+            control=control_result,
+            deadline_hit=deadline_hit,
+        )
+        return Result(
+            target=target,
+            started_at=started_at,
+            t=round(time.monotonic() - start, 6),
+            dns=partial.dns,
+            tcp=partial.tcp,
+            tls=partial.tls,
+            http=partial.http,
+            control=control_result,
+            deadline_hit=deadline_hit,
+            verdict=judge(obs, self.judge_ctx),
+        )
+
+    async def _pipeline(self, target: Target, partial: _Partial) -> None:
+        ctx = self.ctx
+        url = httpx.URL(target.url)
+        port = url.port or (443 if url.scheme == "https" else 80)
+        if is_ip(target.domain):
+            addresses = [target.domain]
+        else:
+            queries, addresses = await self.resolve(target.domain)
+            partial.dns.extend(queries)
+        addresses = _cap(addresses, ctx.settings.max_addresses)
+
+        # TCP (and TLS) to every address at once; keep results in address order.
+        slots: list[tuple[TCPConnect, TLSHandshake | None, Stream | None] | None]
+        slots = [None] * len(addresses)
+
+        async def one(i: int, address: str) -> None:
+            reason = tcp.skip_reason(address, ctx)
+            if reason is not None:
+                slots[i] = (TCPConnect(address=address, port=port, skipped=reason), None, None)
+                return
+            seen, stream = await tcp.connect(address, port, ctx)
+            if stream is not None:
+                partial.streams.append(stream)
+            handshake = None
+            if stream is not None and url.scheme == "https":
+                handshake, stream = await tls.handshake(stream, address, port, url.host, ctx)
+                if stream is not None:
+                    partial.streams.append(stream)
+            slots[i] = (seen, handshake, stream)
+
+        try:
+            await asyncio.gather(*(one(i, a) for i, a in enumerate(addresses)))
+        finally:
+            done = [s for s in slots if s is not None]
+            partial.tcp.extend(s[0] for s in done)
+            partial.tls.extend(s[1] for s in done if s[1] is not None)
+        first = next(((a, s[2]) for a, s in zip(addresses, slots, strict=True) if s and s[2]), None)
+        if first is None:
+            return
+        keep_ips = set(addresses) | {a for q in partial.dns for a in _all_addresses(q)}
+        partial.http = await http.fetch(url, first, addresses, self.resolve, ctx, keep_ips)
+        failure = partial.http.failure or ""
+        if (
+            url.scheme == "http"
+            and len(partial.http.hops) == 1
+            and failure.split(".", 1)[-1] in INTERFERENCE
+        ):
+            neutral = await http.neutral_request(url, first[0], ctx, keep_ips)
+            partial.http = partial.http.model_copy(update={"neutral": neutral})
+
+
+def _all_addresses(q: DNSQuery) -> list[str]:
+    answers = ([q.answer] if q.answer else []) + list(q.late_answers)
+    return [a for ans in answers for a in ans.addresses]
+
+
+def _ordered_addresses(queries: Sequence[DNSQuery]) -> list[str]:
+    """First answers (A before AAAA), then addresses only seen in late answers."""
+    ordered: dict[str, None] = {}
+    for late in (False, True):
+        for qtype in ("A", "AAAA"):
+            for q in queries:
+                if q.qtype != qtype:
+                    continue
+                answers = list(q.late_answers) if late else ([q.answer] if q.answer else [])
+                for answer in answers:
+                    ordered.update(dict.fromkeys(answer.addresses))
+    return list(ordered)
+
+
+def _cap(addresses: list[str], per_family: int) -> list[str]:
+    v4 = [a for a in addresses if ":" not in a][:per_family]
+    v6 = [a for a in addresses if ":" in a][:per_family]
+    return [a for a in addresses if a in v4 or a in v6]
+
+
+def _public_settings(settings: Settings) -> dict[str, object]:
+    """The settings as recorded: no public source address, no local paths (they name people)."""
+    data = settings.model_dump(mode="json")
+    data["source_address"] = redact_address(settings.source_address)
+    data["ca_bundle"] = settings.ca_bundle.name if settings.ca_bundle else None
+    data["fingerprints"] = [Path(p).name for p in settings.fingerprints]
+    return data
+
+
+def summarise(results: Sequence[Result]) -> Summary:
+    by_status = Counter(r.verdict.status for r in results)
+    by_blocking = Counter(r.verdict.blocking for r in results if r.verdict.blocking)
+    return Summary(total=len(results), by_status=dict(by_status), by_blocking=dict(by_blocking))
+
+
+async def _preflight(
+    resolvers: list[dns.Resolver], role: Literal["probe", "control"], ctx: ProbeContext
+) -> list[ResolverStatus]:
+    return list(await asyncio.gather(*(dns.preflight(r, ctx, role=role) for r in resolvers)))
+
+
+def _context(settings: Settings, fingerprints: Fingerprints | None) -> ProbeContext:
+    if settings.ca_bundle is not None and not settings.ca_bundle.is_file():
+        raise ConfigError(f"--ca-bundle {settings.ca_bundle}: no such file")
+    try:
+        return ProbeContext.create(settings, detect_ipv6(settings), fingerprints)
+    except ssl.SSLError as exc:
+        raise ConfigError(f"--ca-bundle {settings.ca_bundle}: not a PEM CA bundle ({exc})") from exc
+
+
+async def ameasure(
+    targets: Sequence[Target],
+    settings: Settings,
+    on_result: OnResult | None = None,
+    fingerprints: Fingerprints | None = None,
+) -> Run:
+    """Measure ``targets`` and return the run document."""
+    started_at = utc_now()
+    # `system` reads /etc/resolv.conf once here, not once per lookup.
+    resolvers = [dns.expand_system(dns.parse_resolver(u)) for u in settings.resolvers]
+    controls = [dns.expand_system(dns.parse_resolver(u)) for u in settings.control_resolvers]
+    if fingerprints is None:
+        fingerprints = load_fingerprints(settings.fingerprints)
+    ctx = _context(settings, fingerprints)
+    try:
+        statuses = await _preflight(resolvers, "probe", ctx)
+        statuses += await _preflight(controls, "control", ctx)
+        for status in statuses:
+            if status.rtt is not None:
+                ctx.resolver_rtt[status.uri] = status.rtt
+        probe_status = [s for s in statuses if s.role == "probe"]
+        if not any(s.alive for s in probe_status):
+            detail = ", ".join(f"{s.uri} ({s.failure})" for s in probe_status)
+            raise NothingMeasured(f"no probe resolver answered: {detail}")
+        dead = frozenset(s.uri for s in probe_status if not s.alive)
+        run = _Run(ctx, resolvers, controls, JudgeContext(ctx.public, dead))
+        semaphore = asyncio.Semaphore(settings.concurrency)
+
+        async def bounded(target: Target) -> Result:
+            async with semaphore:
+                result = await run.target(target)
+            if on_result is not None:
+                on_result(result)
+            return result
+
+        results = await asyncio.gather(*(bounded(t) for t in targets))
+    finally:
+        await ctx.aclose()
+    return Run(
+        run_id=str(uuid.uuid4()),
+        started_at=started_at,
+        finished_at=utc_now(),
+        tool=Tool(version=__version__),
+        vantage=VantageInfo(
+            name=settings.vantage,
+            source_address=redact_address(settings.source_address),
+            resolvers=statuses,
+            ipv6=ctx.ipv6,
+        ),
+        settings=_public_settings(settings),
+        results=list(results),
+        summary=summarise(results),
+    )
+
+
+def measure(
+    targets: Sequence[Target], settings: Settings, on_result: OnResult | None = None
+) -> Run:
+    """Blocking wrapper around :func:`ameasure`."""
+    return asyncio.run(ameasure(targets, settings, on_result))

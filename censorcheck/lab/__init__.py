@@ -1,0 +1,148 @@
+"""The built-in censorship lab: a censored network simulated on 127.0.0.0/8.
+
+``Lab`` starts the two resolvers and every web host of a :class:`Topology`; ``LabThread`` runs one
+in a background thread for tests and the demo. ``Lab.settings()`` gives the settings of a run from
+the censored (or the free) vantage, with the honest resolver as control.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import tempfile
+import threading
+from collections.abc import Iterable
+from pathlib import Path
+from types import TracebackType
+from typing import Any
+
+from censorcheck.lab.dns import DNSLab
+from censorcheck.lab.pki import LabPKI
+from censorcheck.lab.scenarios import Scenario
+from censorcheck.lab.topology import Ports, Topology
+from censorcheck.lab.web import WebLab
+from censorcheck.settings import Settings
+
+__all__ = ["Lab", "LabThread", "Ports", "Topology"]
+
+
+class Lab:
+    """Resolvers and web hosts of one topology, started and stopped together."""
+
+    def __init__(
+        self,
+        network: str = "127.77.0.0/24",
+        ports: Ports | None = None,
+        entries: Iterable[tuple[str, Scenario]] | None = None,
+        workdir: Path | None = None,
+    ) -> None:
+        self.topology = Topology(network, ports, entries)
+        self.pki = LabPKI()
+        self._tmp = tempfile.TemporaryDirectory(prefix="censorcheck-lab-") if not workdir else None
+        self.workdir = workdir or Path(self._tmp.name)  # type: ignore[union-attr]
+        self.ca_bundle = self.pki.write_ca_bundle(self.workdir / "lab-ca.pem")
+        self._dns = DNSLab(self.topology, self.pki)
+        self._web = WebLab(self.topology, self.pki)
+
+    async def start(self) -> None:
+        try:
+            await self._dns.start()
+            await self._web.start()
+        except BaseException:
+            await self.close()
+            raise
+
+    async def close(self) -> None:
+        await self._web.close()
+        await self._dns.close()
+
+    def cleanup(self) -> None:
+        if self._tmp is not None:
+            self._tmp.cleanup()
+
+    def settings(self, censored: bool = True, **overrides: Any) -> Settings:
+        """Settings of a run from one of the lab's vantages, with the honest resolver as control."""
+        topo = self.topology
+        values: dict[str, Any] = {
+            "vantage": "lab-censored" if censored else "lab-free",
+            "resolvers": [topo.resolver_uri(censored=True)],
+            "control_resolvers": [topo.resolver_uri(censored=False)],
+            "source_address": topo.censored_vantage if censored else topo.free_vantage,
+            "ca_bundle": self.ca_bundle,
+            "ipv6": "off",
+            "treat_as_public": [str(topo.network)],
+            "port_map": topo.port_map(),
+            "timeout": 2.0,
+        }
+        values.update(overrides)
+        return Settings(**values)
+
+    def command(self, censored: bool = True) -> str:
+        """The CLI flags that point a run at this lab."""
+        s = self.settings(censored)
+        flags = [f"--resolver {s.resolvers[0]}", f"--control-resolver {s.control_resolvers[0]}"]
+        flags += [f"--source-address {s.source_address}", f"--ca-bundle {s.ca_bundle}"]
+        flags += ["--ipv6 off", f"--treat-as-public {self.topology.network}"]
+        flags += [f"--port-map {a}={b}" for a, b in s.port_map.items()]
+        return " ".join(flags)
+
+
+def random_network() -> str:
+    """A /24 in 127.0.0.0/8 unlikely to be in use: for labs started by tests."""
+    return f"127.{random.randint(100, 199)}.{random.randint(0, 255)}.0/24"
+
+
+class LabThread:
+    """A lab running in its own thread and event loop; a context manager.
+
+    With ``network=None`` it picks a random free /24, retrying when a bind fails.
+    """
+
+    def __init__(
+        self,
+        network: str | None = None,
+        entries: Iterable[tuple[str, Scenario]] | None = None,
+        ports: Ports | None = None,
+    ) -> None:
+        self._network = network
+        self._entries = list(entries) if entries is not None else None
+        self._ports = ports
+        self._loop = asyncio.new_event_loop()
+        self._thread = threading.Thread(target=self._loop.run_forever, daemon=True)
+        self.lab: Lab | None = None
+
+    def _submit(self, coro: Any) -> Any:
+        return asyncio.run_coroutine_threadsafe(coro, self._loop).result()
+
+    def __enter__(self) -> Lab:
+        self._thread.start()
+        for attempt in range(20):
+            network = self._network or random_network()
+            lab = Lab(network, self._ports, self._entries)
+            try:
+                self._submit(lab.start())
+            except OSError:
+                lab.cleanup()
+                if self._network is not None or attempt == 19:
+                    self._stop()
+                    raise
+                continue
+            self.lab = lab
+            return lab
+        raise RuntimeError("unreachable")
+
+    def _stop(self) -> None:
+        self._loop.call_soon_threadsafe(self._loop.stop)
+        self._thread.join(timeout=10)
+        self._loop.close()
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        if self.lab is not None:
+            self._submit(self.lab.close())
+            self.lab.cleanup()
+        self._stop()

@@ -1,0 +1,53 @@
+"""TCP: can the vantage open a connection to an address at all?
+
+Measures one connect per address: success, or timeout / refused / reset / unreachable, with the
+time it took. The open stream is handed on, so TLS and HTTP ride the same connection.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import time
+
+import httpcore
+
+from censorcheck.failures import classify
+from censorcheck.models import TCPConnect
+from censorcheck.probes.context import ProbeContext
+
+# Stateless; one instance serves every connection of the process.
+_BACKEND = httpcore.AnyIOBackend()
+
+
+def skip_reason(address: str, ctx: ProbeContext) -> str | None:
+    """Why the probe must not dial ``address`` from this vantage, or None."""
+    ip = ipaddress.ip_address(address)
+    if ip.version == 6 and not ctx.ipv6:
+        return "no IPv6 connectivity at this vantage"
+    source = ctx.settings.source_address
+    if source is not None and ipaddress.ip_address(source).version != ip.version:
+        return f"source address is IPv{ipaddress.ip_address(source).version}"
+    if ctx.is_bogon(ip):
+        # A censor's fake answer can point anywhere, including this machine's own services.
+        return "bogon address (not publicly routable)"
+    return None
+
+
+async def connect(
+    address: str, port: int, ctx: ProbeContext
+) -> tuple[TCPConnect, httpcore.AsyncNetworkStream | None]:
+    """Open a TCP connection; return the observation and the stream (None on failure)."""
+    dial = ctx.settings.connect_port(port)
+    start = time.monotonic()
+    try:
+        stream = await _BACKEND.connect_tcp(
+            address,
+            dial,
+            timeout=ctx.settings.timeout,
+            local_address=ctx.settings.source_address,
+        )
+    except Exception as exc:  # noqa: BLE001 - every failure is data
+        return TCPConnect(
+            address=address, port=port, failure=classify(exc, "tcp"), t=time.monotonic() - start
+        ), None
+    return TCPConnect(address=address, port=port, t=time.monotonic() - start), stream

@@ -1,0 +1,108 @@
+"""Reading the user's own files (target lists, fingerprints) for one-line, line-numbered errors.
+
+Each function takes ``shown``, the file's name as the user wrote it, and the error class to raise,
+so ``targets.py`` raises TargetError and ``fingerprints.py`` ConfigError with the same wording.
+YAML line numbers come from the composed node tree: the data is constructed from that same tree,
+so a list's items and a mapping's keys can be traced back to the line they were written on.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from censorcheck.errors import CensorcheckError
+
+Locator = Callable[[object], str]
+"""Gives "FILE line N" for a key of one mapping."""
+
+
+def read_text(path: Path, shown: str, error: type[CensorcheckError]) -> str:
+    """The file's text (UTF-8, byte-order mark dropped, newlines as ``\\n``), or one-line error."""
+    if path.is_dir():
+        raise error(f"{shown}: is a directory, not a file")
+    try:
+        return path.read_text(encoding="utf-8-sig")
+    except FileNotFoundError:
+        raise error(f"{shown}: no such file") from None
+    except UnicodeDecodeError as exc:
+        raise error(f"{shown}: not UTF-8 text (byte {exc.start})") from None
+    except OSError as exc:
+        raise error(f"{shown}: cannot read it ({exc.strerror or exc})") from None
+
+
+def parse_yaml(
+    text: str, shown: str, error: type[CensorcheckError]
+) -> tuple[Any, yaml.Node | None]:
+    """The document's data and its node tree (None for an empty document), with safe tags only."""
+    loader = yaml.SafeLoader(text)
+    try:
+        node = loader.get_single_node()
+        data = None if node is None else loader.construct_document(node)
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        where = f"{shown} line {mark.line + 1}" if mark is not None else shown
+        raise error(f"{where}: invalid YAML ({_one_line(exc.problem or exc.context)})") from None
+    except yaml.YAMLError as exc:
+        raise error(f"{shown}: invalid YAML ({_one_line(str(exc))})") from None
+    finally:
+        loader.dispose()
+    return data, node
+
+
+def line_of(node: yaml.Node) -> int:
+    """The 1-based line a node starts on."""
+    return int(node.start_mark.line) + 1
+
+
+def item_nodes(node: yaml.Node | None) -> list[yaml.Node]:
+    """The items of a sequence node, in order; empty for anything else."""
+    if isinstance(node, yaml.SequenceNode):
+        return list(node.value)
+    return []
+
+
+def key_nodes(
+    node: yaml.Node | None, shown: str, error: type[CensorcheckError]
+) -> dict[str, tuple[int, yaml.Node]]:
+    """Each text key of a mapping node -> (its line, its value node). A repeated key is an error.
+
+    PyYAML keeps the last of two equal keys without a word; in a hand-written list that is a
+    mistake (two ``note:`` lines), so it is refused here.
+    """
+    found: dict[str, tuple[int, yaml.Node]] = {}
+    if not isinstance(node, yaml.MappingNode):
+        return found
+    for key, value in node.value:
+        if not isinstance(key, yaml.ScalarNode) or key.tag == "tag:yaml.org,2002:merge":
+            continue
+        name = str(key.value)
+        if name in found:
+            raise error(f"{shown} line {line_of(key)}: key {name!r} given twice")
+        found[name] = (line_of(key), value)
+    return found
+
+
+def locator(shown: str, keys: dict[str, tuple[int, yaml.Node]], line: int) -> Locator:
+    """A Locator for a mapping whose ``key_nodes`` are ``keys``; absent keys get ``line``."""
+
+    def at(key: object) -> str:
+        return f"{shown} line {keys[key][0] if isinstance(key, str) and key in keys else line}"
+
+    return at
+
+
+def refuse_unknown(
+    data: dict[Any, Any], allowed: tuple[str, ...], at: Locator, error: type[CensorcheckError]
+) -> None:
+    """Raise ``error`` at the first key of ``data`` not in ``allowed``: typo protection."""
+    for key in data:
+        if key not in allowed:
+            raise error(f"{at(key)}: unknown key {key!r} (expected {', '.join(allowed)})")
+
+
+def _one_line(text: str | None) -> str:
+    return " ".join((text or "syntax error").split())

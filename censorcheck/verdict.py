@@ -1,0 +1,513 @@
+"""From observations to a verdict. Pure: no I/O, no clock; re-runnable on any stored result.
+
+The rules run in the order a connection is made (DNS, TCP, TLS, HTTP). Each either decides or
+passes. A claim of blocking needs two things: a failure or a tampering sign on the probe's side, and
+a reference showing the site is fine (the control, or the same address answering when the name
+is not mentioned). Without a working control nothing is called blocked: such cases are
+``inconclusive`` with the outcome that was seen, so the evidence is kept but no claim is made.
+The README's methodology section documents each rule; ``OUTCOMES`` lists the codes.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Literal
+
+from censorcheck.bogons import IPNetwork, is_bogon, is_ip
+from censorcheck.models import (
+    Control,
+    DNSQuery,
+    Evidence,
+    HTTPFetch,
+    Layer,
+    Result,
+    Status,
+    Target,
+    TCPConnect,
+    TLSHandshake,
+    Verdict,
+)
+
+RULES_VERSION = "1"
+
+CERT_FAILURES = frozenset(
+    {"tls.untrusted", "tls.hostname_mismatch", "tls.expired", "tls.invalid_certificate"}
+)
+# Failures that look like interference with a connection, as opposed to a certificate problem.
+INTERFERENCE = frozenset({"reset", "timeout", "eof", "alert"})
+
+OUTCOMES = {
+    "accessible": "The page loaded from an address consistent with the control.",
+    "dns.nxdomain": "The probe's resolver said the name does not exist.",
+    "dns.refused": "The probe's resolver refused the query.",
+    "dns.servfail": "The probe's resolver answered SERVFAIL (twice).",
+    "dns.timeout": "The probe's resolver, alive for other names, did not answer.",
+    "dns.no_answer": "The probe's resolver answered with no address.",
+    "dns.bogon": "The probe's resolver answered only non-routable addresses.",
+    "dns.injected": "Two different answers arrived for one query; the first was false.",
+    "dns.inconsistent": "Addresses unlike the control's that do not serve the site.",
+    "dns.blockpage": "The name resolved to a server that returned a known blockpage.",
+    "tcp.<failure>": "No address accepted a connection (timeout, refused, reset, ...).",
+    "tcp.no_usable_address": "Every address was skipped (e.g. IPv6 without IPv6).",
+    "tls.sni_blocking": "The handshake naming the host failed; one with a neutral name worked.",
+    "tls.mitm": "A certificate from an untrusted issuer replaced the site's trusted one.",
+    "tls.<failure>": "The handshake failed on every address for reasons not pinned down.",
+    "http.blockpage": "A response matched a blockpage fingerprint.",
+    "http.<failure>": "The request failed (reset, eof, timeout) after the connection was made.",
+    "<layer>.deadline": "The per-target deadline ended the measurement at that layer.",
+}
+
+
+@dataclass(frozen=True)
+class Observations:
+    """What a verdict may look at: a result without its verdict."""
+
+    target: Target
+    dns: Sequence[DNSQuery] = ()
+    tcp: Sequence[TCPConnect] = ()
+    tls: Sequence[TLSHandshake] = ()
+    http: HTTPFetch | None = None
+    control: Control = field(default_factory=Control)
+    deadline_hit: bool = False
+
+    @classmethod
+    def of(cls, result: Result) -> Observations:
+        return cls(
+            result.target,
+            result.dns,
+            result.tcp,
+            result.tls,
+            result.http,
+            result.control,
+            result.deadline_hit,
+        )
+
+
+@dataclass(frozen=True)
+class JudgeContext:
+    """Facts about the run that are not about one target."""
+
+    public: tuple[IPNetwork, ...] = ()  # networks not to count as bogons (the lab)
+    dead_resolvers: frozenset[str] = frozenset()  # probe resolvers silent in the pre-flight
+
+
+def _v(
+    status: Status,
+    outcome: str,
+    confidence: float,
+    reason: str,
+    evidence: list[Evidence],
+    blocking: Layer | None = None,
+) -> Verdict:
+    return Verdict(
+        status=status,
+        blocking=blocking if status == "blocked" else None,
+        outcome=outcome,
+        confidence=confidence,
+        reason=reason,
+        evidence=evidence,
+    )
+
+
+def _ev(ref: str, fact: str) -> Evidence:
+    return Evidence(ref=ref, fact=fact)
+
+
+def _addresses(queries: Sequence[DNSQuery]) -> set[str]:
+    return {a for q in queries if q.answer for a in q.answer.addresses}
+
+
+def _describe(q: DNSQuery) -> str:
+    if q.failure:
+        return f"{q.resolver} gave {q.failure} for {q.qtype} {q.hostname}"
+    addresses = ", ".join(q.answer.addresses) if q.answer and q.answer.addresses else "no address"
+    return f"{q.resolver} answered {q.qtype} {q.hostname} with {addresses}"
+
+
+@dataclass(frozen=True)
+class _Facts:
+    """Derived once per judgement, shared by the rules."""
+
+    obs: Observations
+    ctx: JudgeContext
+    probe_addrs: set[str]
+    control_addrs: set[str]
+    control: Literal["ok", "nxdomain", "no_address", "failed"]
+    trusted: set[str]  # addresses where the handshake naming the host validated
+
+    @classmethod
+    def of(cls, obs: Observations, ctx: JudgeContext) -> _Facts:
+        control_addrs = _addresses(obs.control.dns)
+        answered = [q for q in obs.control.dns if q.answer is not None]
+        state: Literal["ok", "nxdomain", "no_address", "failed"]
+        if control_addrs:
+            state = "ok"
+        elif any(q.answer.rcode == "NXDOMAIN" for q in answered if q.answer):
+            state = "nxdomain"
+        elif answered:
+            state = "no_address"
+        else:
+            state = "failed"
+        trusted = {h.address for h in obs.tls if h.failure is None and h.trusted}
+        return cls(obs, ctx, _addresses(obs.dns), control_addrs, state, trusted)
+
+    def control_evidence(self) -> list[Evidence]:
+        return [_ev(f"/control/dns/{i}", _describe(q)) for i, q in enumerate(self.obs.control.dns)]
+
+    def dns_evidence(self, only_failed: bool = False) -> list[Evidence]:
+        return [
+            _ev(f"/dns/{i}", _describe(q))
+            for i, q in enumerate(self.obs.dns)
+            if not only_failed or q.failure or not (q.answer and q.answer.addresses)
+        ]
+
+
+# --- DNS -------------------------------------------------------------------------------------
+
+_DNS_CONFIDENCE = {
+    "dns.nxdomain": 0.9,
+    "dns.refused": 0.85,
+    "dns.servfail": 0.7,
+    "dns.timeout": 0.7,
+    "dns.no_answer": 0.7,
+}
+
+
+def _dns_injected(f: _Facts) -> Verdict | None:
+    for i, q in enumerate(f.obs.dns):
+        if not q.answer or not q.late_answers:
+            continue
+        first = set(q.answer.addresses)
+        late = [a for a in q.late_answers if set(a.addresses) != first]
+        if not late:
+            continue
+        later = {addr for a in late for addr in a.addresses}
+        evidence = [
+            _ev(f"/dns/{i}", f"first answer from {q.resolver}: {sorted(first) or q.answer.rcode}"),
+            _ev(f"/dns/{i}/late_answers", f"then a different answer: {sorted(later)}"),
+        ]
+        if f.control == "failed":
+            return _v(
+                "inconclusive",
+                "dns.injected",
+                0.5,
+                "Two different DNS answers arrived for one query, but the control failed.",
+                evidence,
+            )
+        genuine = f.control_addrs | f.trusted
+        if first & genuine or not later & genuine:
+            continue  # the first answer was the right one: duplicates, not injection
+        return _v(
+            "blocked",
+            "dns.injected",
+            0.9,
+            "A forged DNS answer arrived before the genuine one.",
+            evidence + f.control_evidence(),
+            "dns",
+        )
+    return None
+
+
+def _dns_failed(f: _Facts) -> Verdict | None:
+    if f.probe_addrs or not f.obs.dns:  # no queries: the target is an IP literal
+        return None
+    live = [q for q in f.obs.dns if q.resolver not in f.ctx.dead_resolvers]
+    if not live:
+        return _v(
+            "inconclusive",
+            "dns.timeout",
+            0.3,
+            "No working probe resolver was available for this target.",
+            f.dns_evidence(),
+        )
+    a_first = sorted(live, key=lambda q: q.qtype != "A")
+    failure = next((q.failure for q in a_first if q.failure), None) or "dns.no_answer"
+    evidence = f.dns_evidence(only_failed=True) + f.control_evidence()
+    if f.control == "ok":
+        return _v(
+            "blocked",
+            failure,
+            _DNS_CONFIDENCE.get(failure, 0.6),
+            f"The probe's resolver gave {failure} while the control resolved the name.",
+            evidence,
+            "dns",
+        )
+    if f.control == "nxdomain":
+        return _v(
+            "down",
+            failure,
+            0.9 if failure == "dns.nxdomain" else 0.6,
+            "The name does not resolve for the control either.",
+            evidence,
+        )
+    if f.control == "no_address":
+        return _v("down", failure, 0.6, "The control got no address for the name either.", evidence)
+    return _v(
+        "inconclusive",
+        failure,
+        0.4,
+        f"The probe's resolver gave {failure} and the control could not resolve the name.",
+        evidence,
+    )
+
+
+def _dns_bogon(f: _Facts) -> Verdict | None:
+    if not f.probe_addrs or not all(is_bogon(a, f.ctx.public) for a in f.probe_addrs):
+        return None
+    evidence = f.dns_evidence() + f.control_evidence()
+    if f.control == "ok" and not all(is_bogon(a, f.ctx.public) for a in f.control_addrs):
+        return _v(
+            "blocked",
+            "dns.bogon",
+            0.95,
+            "The probe's resolver answered only non-routable addresses; "
+            "the control got public ones.",
+            evidence,
+            "dns",
+        )
+    return _v(
+        "inconclusive",
+        "dns.bogon",
+        0.4,
+        "The probe's resolver answered only non-routable addresses and the control "
+        "gave nothing better to compare with.",
+        evidence,
+    )
+
+
+def _fingerprinted(http: HTTPFetch | None) -> tuple[int, str] | None:
+    for i, hop in enumerate(http.hops if http else ()):
+        if hop.response and hop.response.fingerprint:
+            return i, hop.response.fingerprint
+    return None
+
+
+def _dns_inconsistent(f: _Facts) -> Verdict | None:
+    if f.control != "ok" or not f.probe_addrs or f.probe_addrs & f.control_addrs:
+        return None
+    if f.trusted & f.probe_addrs:
+        return None  # a different address with a valid certificate: another edge of a CDN
+    evidence = f.dns_evidence() + f.control_evidence()
+    page = _fingerprinted(f.obs.http)
+    if page is not None:
+        hop, fingerprint = page
+        evidence.append(_ev(f"/http/hops/{hop}/response", f"blockpage {fingerprint}"))
+        return _v(
+            "blocked",
+            "dns.blockpage",
+            0.95,
+            "The name resolved to an address, unlike the control's, that serves a blockpage.",
+            evidence,
+            "dns",
+        )
+    if f.obs.target.url.startswith("http://"):
+        return None  # no certificate to check the address with; later rules decide
+    for i, h in enumerate(f.obs.tls):
+        evidence.append(
+            _ev(f"/tls/{i}", f"{h.address}: {h.failure or 'handshake ok but not trusted'}")
+        )
+    return _v(
+        "blocked",
+        "dns.inconsistent",
+        0.8,
+        "The probe's addresses differ from the control's and none serves a valid "
+        "certificate for the host.",
+        evidence,
+        "dns",
+    )
+
+
+# --- TCP, TLS --------------------------------------------------------------------------------
+
+
+def _deadline(f: _Facts) -> Verdict | None:
+    if not f.obs.deadline_hit:
+        return None
+    layer = "tcp" if not f.obs.tcp else "tls" if not f.obs.tls else "http"
+    if f.obs.target.url.startswith("http://") and layer == "tls":
+        layer = "http"
+    return _v(
+        "inconclusive",
+        f"{layer}.deadline",
+        0.3,
+        f"The per-target deadline ran out during the {layer.upper()} step.",
+        [_ev("/deadline_hit", "the per-target deadline was reached")],
+    )
+
+
+def _tcp(f: _Facts) -> Verdict | None:
+    tried = [(i, c) for i, c in enumerate(f.obs.tcp) if c.skipped is None]
+    if not f.obs.tcp or any(c.failure is None for _, c in tried):
+        return None
+    if not tried:
+        return _v(
+            "inconclusive",
+            "tcp.no_usable_address",
+            0.3,
+            "No address could be tried from this vantage.",
+            [_ev(f"/tcp/{i}", f"{c.address}: {c.skipped}") for i, c in enumerate(f.obs.tcp)],
+        )
+    failure = tried[0][1].failure or "tcp.error"
+    return _v(
+        "inconclusive",
+        failure,
+        0.4,
+        f"No address accepted a TCP connection ({failure}); without a control connection "
+        "this cannot be told apart from the site being down.",
+        [_ev(f"/tcp/{i}", f"{c.address}: {c.failure}") for i, c in tried],
+    )
+
+
+def _tls(f: _Facts) -> Verdict | None:
+    if not f.obs.tls or f.trusted:
+        return None
+    for i, h in enumerate(f.obs.tls):
+        n = h.neutral
+        what = (h.failure or "").split(".", 1)[-1]
+        if what in INTERFERENCE and n is not None and n.failure is None:
+            return _v(
+                "blocked",
+                "tls.sni_blocking",
+                0.9,
+                f"The TLS handshake naming the host failed ({h.failure}) while the same address "
+                f"completed one naming {n.sni}.",
+                [
+                    _ev(f"/tls/{i}", f"{h.address} with SNI {h.sni}: {h.failure}"),
+                    _ev(f"/tls/{i}/neutral", f"{h.address} with SNI {n.sni}: handshake ok"),
+                ],
+                "tls",
+            )
+    for i, h in enumerate(f.obs.tls):
+        n = h.neutral
+        if h.failure not in CERT_FAILURES or n is None or n.failure or not h.chain or not n.chain:
+            continue
+        leaf, other = h.chain[0], n.chain[0]
+        evidence = [
+            _ev(f"/tls/{i}", f"SNI {h.sni}: {h.failure}, certificate issued by {leaf.issuer}"),
+            _ev(f"/tls/{i}/neutral", f"SNI {n.sni}: certificate issued by {other.issuer}"),
+        ]
+        if n.trusted:
+            return _v(
+                "blocked",
+                "tls.mitm",
+                0.9,
+                "Asked for the host by name, the address presented an untrusted certificate; "
+                "asked with a neutral name, it presented the host's trusted one.",
+                evidence,
+                "tls",
+            )
+        if other.sha256 != leaf.sha256 and other.issuer == leaf.issuer and n.sni in other.sans:
+            return _v(
+                "blocked",
+                "tls.mitm",
+                0.8,
+                "An untrusted issuer minted certificates on the fly, even for a neutral name: "
+                "an interception box.",
+                evidence,
+                "tls",
+            )
+    first = f.obs.tls[0]
+    return _v(
+        "inconclusive",
+        first.failure or "tls.error",
+        0.4,
+        f"The TLS handshake failed ({first.failure}) in a way that also affects a neutral "
+        "name or the site itself; a control measurement is needed to tell more.",
+        [_ev(f"/tls/{i}", f"{h.address}: {h.failure}") for i, h in enumerate(f.obs.tls)],
+    )
+
+
+# --- HTTP ------------------------------------------------------------------------------------
+
+
+def _http(f: _Facts) -> Verdict | None:
+    http = f.obs.http
+    if http is None:
+        return None
+    page = _fingerprinted(http)
+    if page is not None:
+        hop, fingerprint = page
+        return _v(
+            "blocked",
+            "http.blockpage",
+            0.95,
+            f"The response matched the blockpage fingerprint {fingerprint}.",
+            [_ev(f"/http/hops/{hop}/response", f"{http.hops[hop].url}: blockpage {fingerprint}")],
+            "http",
+        )
+    if http.failure is None:
+        return None
+    last = len(http.hops) - 1
+    evidence = [_ev(f"/http/hops/{last}", f"{http.hops[last].url}: {http.failure}")]
+    n = http.neutral
+    what = http.failure.split(".", 1)[-1]
+    if n is not None and n.failure is None and n.response is not None and what in INTERFERENCE:
+        evidence.append(
+            _ev("/http/neutral", f"same address, neutral Host: HTTP {n.response.status}")
+        )
+        return _v(
+            "blocked",
+            http.failure,
+            0.85 if what != "timeout" else 0.75,
+            f"The request naming the host failed ({http.failure}) while the same address "
+            "answered a request with a neutral Host.",
+            evidence,
+            "http",
+        )
+    return _v(
+        "inconclusive",
+        http.failure,
+        0.4,
+        f"The HTTP request failed ({http.failure}); that alone does not show blocking.",
+        evidence,
+    )
+
+
+def _accessible(f: _Facts) -> Verdict:
+    http = f.obs.http
+    last = http.hops[-1] if http and http.hops else None
+    status = last.response.status if last and last.response else None
+    compared = f.control == "ok" and bool(f.probe_addrs & f.control_addrs or f.trusted)
+    return _v(
+        "accessible",
+        "accessible",
+        0.95 if compared else 0.8,
+        f"The page loaded (HTTP {status}) from an address "
+        + ("consistent with the control." if compared else "that could not be compared."),
+        [_ev(f"/http/hops/{len(http.hops) - 1 if http else 0}", f"status {status}")],
+    )
+
+
+_RULES = (
+    _dns_injected,
+    _dns_failed,
+    _dns_bogon,
+    _dns_inconsistent,
+    _deadline,
+    _tcp,
+    _tls,
+    _http,
+)
+
+
+def judge(obs: Observations, ctx: JudgeContext | None = None) -> Verdict:
+    """The verdict for one target's observations."""
+    facts = _Facts.of(obs, ctx or JudgeContext())
+    verdict = next((v for rule in _RULES if (v := rule(facts)) is not None), None)
+    if verdict is None:
+        verdict = _accessible(facts)
+    if verdict.status == "blocked" and facts.control == "failed" and not is_ip(obs.target.domain):
+        # Without a reference view there is no claim to make about a government.
+        return verdict.model_copy(
+            update={
+                "status": "inconclusive",
+                "blocking": None,
+                "confidence": min(verdict.confidence, 0.5),
+                "reason": "Looks like "
+                + verdict.outcome
+                + " but the control failed, so no blocking is claimed.",
+                "evidence": verdict.evidence + facts.control_evidence(),
+            }
+        )
+    return verdict

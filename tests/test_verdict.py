@@ -1,0 +1,244 @@
+"""The verdict rules, one row per rule and per false-positive trap. No sockets: pure data."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import pytest
+
+from censorcheck.bogons import networks
+from censorcheck.models import (
+    Certificate,
+    Control,
+    DNSAnswer,
+    DNSQuery,
+    HTTPFetch,
+    HTTPHop,
+    HTTPResponse,
+    Target,
+    TCPConnect,
+    TLSHandshake,
+)
+from censorcheck.verdict import JudgeContext, Observations, judge
+
+SITE = "93.184.215.14"  # what the control sees
+EDGE = "151.101.65.1"  # another address of the same site (CDN edge)
+PROBE_R = "udp://192.0.2.53"
+CONTROL_R = "https://1.1.1.1/dns-query"
+
+
+def q(
+    addresses: list[str] | None = None,
+    *,
+    rcode: str = "NOERROR",
+    failure: str | None = None,
+    resolver: str = PROBE_R,
+    qtype: str = "A",
+    late: list[list[str]] | None = None,
+) -> DNSQuery:
+    answer = None
+    if failure is None or failure in ("dns.nxdomain", "dns.refused", "dns.servfail"):
+        answer = DNSAnswer(rcode=rcode, addresses=addresses or [], t=0.01)
+    return DNSQuery(
+        resolver=resolver,
+        hostname="site.example",
+        qtype=qtype,  # type: ignore[arg-type]
+        failure=failure,
+        answer=answer,
+        late_answers=[DNSAnswer(rcode="NOERROR", addresses=a, t=0.05) for a in late or []],
+        t=0.01,
+    )
+
+
+def control(*addresses: str, rcode: str = "NOERROR", failure: str | None = None) -> Control:
+    if failure == "dns.timeout":
+        return Control(dns=[q(failure=failure, resolver=CONTROL_R)], failure=failure)
+    return Control(dns=[q(list(addresses), rcode=rcode, failure=failure, resolver=CONTROL_R)])
+
+
+def cert(*sans: str, issuer: str = "CN=Good CA", sha: str = "aa") -> Certificate:
+    return Certificate(subject=f"CN={sans[0]}", issuer=issuer, sans=list(sans),
+                       not_before="2026-01-01", not_after="2027-01-01", sha256=sha)  # fmt: skip
+
+
+def hs(address: str = SITE, failure: str | None = None, *, trusted: bool | None = True,
+       chain: list[Certificate] | None = None, neutral: TLSHandshake | None = None,
+       sni: str = "site.example") -> TLSHandshake:  # fmt: skip
+    if failure is not None and trusted is True:
+        trusted = None
+    return TLSHandshake(address=address, port=443, sni=sni, failure=failure, trusted=trusted,
+                        chain=chain or [], neutral=neutral)  # fmt: skip
+
+
+def ok_page(status: int = 200, fingerprint: str | None = None, url: str = "https://site.example/") -> HTTPFetch:  # fmt: skip  # noqa: E501
+    response = HTTPResponse(status=status, headers=[], body_length=10, body_sha256="00",
+                            fingerprint=fingerprint)  # fmt: skip
+    return HTTPFetch(hops=[HTTPHop(url=url, address=SITE, response=response)])
+
+
+def failed_page(failure: str, url: str = "https://site.example/", neutral: HTTPHop | None = None) -> HTTPFetch:  # fmt: skip  # noqa: E501
+    return HTTPFetch(hops=[HTTPHop(url=url, address=SITE, failure=failure)], failure=failure,
+                     neutral=neutral)  # fmt: skip
+
+
+NEUTRAL_OK = HTTPHop(
+    url="http://site.example/",
+    address=SITE,
+    response=HTTPResponse(status=200, headers=[], body_length=5, body_sha256="11"),
+)
+
+
+@dataclass
+class Case:
+    id: str
+    expect: tuple[str, str | None, str]
+    dns: list[DNSQuery] = field(default_factory=lambda: [q([SITE])])
+    control: Control = field(default_factory=lambda: control(SITE))
+    tcp: list[TCPConnect] = field(default_factory=lambda: [TCPConnect(address=SITE, port=443)])
+    tls: list[TLSHandshake] = field(default_factory=lambda: [hs()])
+    http: HTTPFetch | None = field(default_factory=ok_page)
+    url: str = "https://site.example/"
+    deadline_hit: bool = False
+    dead: frozenset[str] = frozenset()
+
+
+CASES = [
+    Case("plain accessible", ("accessible", None, "accessible")),
+    Case("nxdomain, control resolves", ("blocked", "dns", "dns.nxdomain"),
+         dns=[q(rcode="NXDOMAIN", failure="dns.nxdomain")], tcp=[], tls=[], http=None),
+    Case("nxdomain for the control too: down, not blocked", ("down", None, "dns.nxdomain"),
+         dns=[q(rcode="NXDOMAIN", failure="dns.nxdomain")], control=control(rcode="NXDOMAIN"),
+         tcp=[], tls=[], http=None),
+    Case("nxdomain, control silent: no claim", ("inconclusive", None, "dns.nxdomain"),
+         dns=[q(rcode="NXDOMAIN", failure="dns.nxdomain")], control=control(failure="dns.timeout"),
+         tcp=[], tls=[], http=None),
+    Case("silence from a resolver alive for other names", ("blocked", "dns", "dns.timeout"),
+         dns=[q(failure="dns.timeout")], tcp=[], tls=[], http=None),
+    Case("silence from a resolver that was dead all along", ("inconclusive", None, "dns.timeout"),
+         dns=[q(failure="dns.timeout")], tcp=[], tls=[], http=None, dead=frozenset({PROBE_R})),
+    Case("servfail for the control too", ("down", None, "dns.servfail"),
+         dns=[q(rcode="SERVFAIL", failure="dns.servfail")],
+         control=control(rcode="SERVFAIL", failure="dns.servfail"), tcp=[], tls=[], http=None),
+    Case("0.0.0.0, control public", ("blocked", "dns", "dns.bogon"),
+         dns=[q(["0.0.0.0"])], tcp=[TCPConnect(address="0.0.0.0", port=443, skipped="bogon")],
+         tls=[], http=None),
+    Case("private answer that the control shares", ("inconclusive", None, "dns.bogon"),
+         dns=[q(["10.1.2.3"])], control=control("10.1.2.3"), tcp=[], tls=[], http=None),
+    Case("forged answer then the genuine one", ("blocked", "dns", "dns.injected"),
+         dns=[q(["192.0.2.1"], late=[[SITE]])]),
+    Case("duplicate answers, the first genuine", ("accessible", None, "accessible"),
+         dns=[q([SITE], late=[[EDGE]])]),
+    Case("CDN edge unlike the control's but with a valid certificate",
+         ("accessible", None, "accessible"),
+         dns=[q([EDGE])], tcp=[TCPConnect(address=EDGE, port=443)], tls=[hs(EDGE)]),
+    Case("other address without a valid certificate", ("blocked", "dns", "dns.inconsistent"),
+         dns=[q([EDGE])], tcp=[TCPConnect(address=EDGE, port=443)],
+         tls=[hs(EDGE, "tls.hostname_mismatch", trusted=False)], http=None),
+    Case("plain-HTTP name on another address serving a blockpage",
+         ("blocked", "dns", "dns.blockpage"), url="http://site.example/",
+         dns=[q([EDGE])], tls=[], http=ok_page(fingerprint="lab.blockpage")),
+    Case("plain-HTTP name on another address, ordinary page", ("accessible", None, "accessible"),
+         url="http://site.example/", dns=[q([EDGE])], tls=[], http=ok_page()),
+    Case("reset naming the host, neutral name fine", ("blocked", "tls", "tls.sni_blocking"),
+         tls=[hs(failure="tls.reset", neutral=hs(sni="example.org", trusted=False))], http=None),
+    Case("stall naming the host, neutral name fine", ("blocked", "tls", "tls.sni_blocking"),
+         tls=[hs(failure="tls.timeout", neutral=hs(sni="example.org", trusted=False))], http=None),
+    Case("SNI blocking but the control failed", ("inconclusive", None, "tls.sni_blocking"),
+         control=control(failure="dns.timeout"),
+         tls=[hs(failure="tls.reset", neutral=hs(sni="example.org"))], http=None),
+    Case("reset whatever the name", ("inconclusive", None, "tls.reset"),
+         tls=[hs(failure="tls.reset", neutral=hs(failure="tls.reset", sni="example.org"))],
+         http=None),
+    Case("untrusted for the host, trusted behind a neutral name", ("blocked", "tls", "tls.mitm"),
+         tls=[hs(failure="tls.untrusted", trusted=False,
+                 chain=[cert("site.example", issuer="CN=Interception", sha="bb")],
+                 neutral=hs(sni="example.org", chain=[cert("site.example")]))], http=None),
+    Case("interception CA minting even the neutral name", ("blocked", "tls", "tls.mitm"),
+         tls=[hs(failure="tls.untrusted", trusted=False,
+                 chain=[cert("site.example", issuer="CN=Interception", sha="bb")],
+                 neutral=hs(sni="example.org", trusted=False,
+                            chain=[cert("example.org", issuer="CN=Interception", sha="cc")]))],
+         http=None),
+    Case("the site's own self-signed certificate", ("inconclusive", None, "tls.untrusted"),
+         tls=[hs(failure="tls.untrusted", trusted=False,
+                 chain=[cert("site.example", issuer="CN=site.example", sha="dd")],
+                 neutral=hs(sni="example.org", trusted=False,
+                            chain=[cert("site.example", issuer="CN=site.example", sha="dd")]))],
+         http=None),
+    Case("no address accepts TCP", ("inconclusive", None, "tcp.timeout"),
+         tcp=[TCPConnect(address=SITE, port=443, failure="tcp.timeout")], tls=[], http=None),
+    Case("only IPv6 and no IPv6 here", ("inconclusive", None, "tcp.no_usable_address"),
+         dns=[q(["2606:4700::6810:84e5"], qtype="AAAA")], control=control("2606:4700::6810:84e5"),
+         tcp=[TCPConnect(address="2606:4700::6810:84e5", port=443, skipped="no IPv6")],
+         tls=[], http=None),
+    Case("blockpage fingerprint on the genuine address", ("blocked", "http", "http.blockpage"),
+         url="http://site.example/", tls=[], http=ok_page(fingerprint="ir.iframe")),
+    Case("reset after the request, neutral Host fine", ("blocked", "http", "http.reset"),
+         url="http://site.example/", tls=[],
+         http=failed_page("http.reset", "http://site.example/", neutral=NEUTRAL_OK)),
+    Case("reset after the request whatever the Host", ("inconclusive", None, "http.reset"),
+         url="http://site.example/", tls=[],
+         http=failed_page("http.reset", "http://site.example/",
+                          neutral=HTTPHop(url="http://site.example/", failure="http.reset"))),
+    Case("slow body over TLS", ("inconclusive", None, "http.timeout"),
+         http=failed_page("http.timeout")),
+    Case("accessible with the control down", ("accessible", None, "accessible"),
+         control=control(failure="dns.timeout")),
+    Case("deadline during TLS", ("inconclusive", None, "tls.deadline"), tls=[], http=None,
+         deadline_hit=True),
+    Case("HTTP 500 from the real site is not blocking", ("accessible", None, "accessible"),
+         http=ok_page(status=500)),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize("case", CASES, ids=[c.id for c in CASES])
+def test_rule(case: Case) -> None:
+    domain = case.url.split("/")[2]
+    obs = Observations(
+        target=Target(url=case.url, domain=domain),
+        dns=case.dns,
+        tcp=case.tcp,
+        tls=case.tls,
+        http=case.http,
+        control=case.control,
+        deadline_hit=case.deadline_hit,
+    )
+    verdict = judge(obs, JudgeContext(dead_resolvers=case.dead))
+    assert (verdict.status, verdict.blocking, verdict.outcome) == case.expect, verdict.reason
+    assert verdict.reason.endswith(".")
+    if verdict.status == "blocked":
+        # A claim must point at what it rests on, including the reference it was compared with.
+        assert len(verdict.evidence) >= 1
+        assert verdict.confidence >= 0.7
+
+
+def test_lab_networks_are_not_bogons() -> None:
+    obs = Observations(
+        target=Target(url="https://site.example/", domain="site.example"),
+        dns=[q(["127.77.0.10"])],
+        tcp=[TCPConnect(address="127.77.0.10", port=443)],
+        tls=[hs("127.77.0.10")],
+        http=ok_page(),
+        control=control("127.77.0.10"),
+    )
+    assert judge(obs).outcome == "dns.bogon"
+    assert judge(obs, JudgeContext(public=networks(["127.77.0.0/24"]))).status == "accessible"
+
+
+def test_ip_literal_target_needs_no_dns() -> None:
+    obs = Observations(
+        target=Target(url=f"https://{SITE}/", domain=SITE),
+        tcp=[TCPConnect(address=SITE, port=443)],
+        tls=[hs()],
+        http=ok_page(),
+        control=Control(),
+    )
+    assert judge(obs).status == "accessible"
+
+
+def test_evidence_refs_point_into_the_result() -> None:
+    case = next(c for c in CASES if c.id.startswith("forged answer"))
+    target = Target(url=case.url, domain="site.example")
+    obs = Observations(target, case.dns, case.tcp, case.tls, case.http, case.control)
+    refs = [e.ref for e in judge(obs).evidence]
+    assert "/dns/0" in refs and "/dns/0/late_answers" in refs and "/control/dns/0" in refs
