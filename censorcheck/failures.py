@@ -73,8 +73,15 @@ def _chain(exc: BaseException) -> Iterator[BaseException]:
         current = current.__cause__ or current.__context__
 
 
+_TIMEOUTS = (TimeoutError, asyncio.TimeoutError, httpcore.TimeoutException)
+# Left behind as the context of a cancelled read or write; they say nothing about the failure.
+_NOISE = (ssl.SSLWantReadError, ssl.SSLWantWriteError, asyncio.CancelledError)
+
+
 def _what(exc: BaseException) -> str:
-    causes = list(_chain(exc))
+    causes = [c for c in _chain(exc) if not isinstance(c, _NOISE)]
+    if any(isinstance(c, _TIMEOUTS) for c in causes):
+        return "timeout"
     # The innermost concrete cause is the most precise, so look at causes from the inside out.
     for cause in reversed(causes):
         if isinstance(cause, ssl.SSLCertVerificationError):
@@ -97,11 +104,7 @@ def _what(exc: BaseException) -> str:
             return "error"
         if isinstance(cause, OSError) and cause.errno in _ERRNO:
             return _ERRNO[cause.errno]
-        if isinstance(cause, (TimeoutError, asyncio.TimeoutError)):
-            return "timeout"
     for cause in causes:
-        if isinstance(cause, (httpcore.TimeoutException, TimeoutError, asyncio.TimeoutError)):
-            return "timeout"
         if isinstance(cause, (anyio.EndOfStream, anyio.IncompleteRead, EOFError)):
             return "eof"
         if isinstance(cause, ConnectionResetError):

@@ -6,6 +6,7 @@ than once per target is most of what makes a large run fast.
 
 from __future__ import annotations
 
+import ipaddress
 import ssl
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
@@ -44,6 +45,21 @@ def capturing_context() -> ssl.SSLContext:
     return ctx
 
 
+def public_networks(settings: Settings) -> tuple[IPNetwork, ...]:
+    """Networks that count as routable although they are not global.
+
+    Besides ``--treat-as-public``: a vantage bound to a loopback address lives in a simulated
+    network (the lab), so the /24 around its source address is its Internet. 127.0.0.1 and the
+    rest of 127.0.0.0/8 stay bogons, as do all private ranges.
+    """
+    extra: list[IPNetwork] = []
+    if settings.source_address is not None:
+        source = ipaddress.ip_address(settings.source_address)
+        if source.is_loopback and source.version == 4:
+            extra.append(ipaddress.ip_network(f"{source}/24", strict=False))
+    return networks(settings.treat_as_public) + tuple(extra)
+
+
 @dataclass
 class ProbeContext:
     """Everything a probe needs besides its own arguments. One per run (per vantage)."""
@@ -80,7 +96,7 @@ class ProbeContext:
             http=client,
             ipv6=ipv6,
             fingerprints=fingerprints,
-            public=networks(settings.treat_as_public),
+            public=public_networks(settings),
         )
 
     def is_bogon(self, ip: IPAddress) -> bool:

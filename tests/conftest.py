@@ -1,0 +1,48 @@
+"""Shared fixtures: a running lab, and the real CLI in a subprocess."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from censorcheck.lab import Lab, LabThread
+
+
+@pytest.fixture(scope="session")
+def lab() -> Iterator[Lab]:
+    """The default lab (every scenario and the demo names) on a random /24 of 127.0.0.0/8."""
+    with LabThread() as running:
+        yield running
+
+
+@dataclass
+class CLIResult:
+    code: int
+    stdout: str
+    stderr: str
+
+    def json(self) -> Any:
+        return json.loads(self.stdout)
+
+
+def run_cli(*args: str, cwd: Path | None = None, timeout: float = 120) -> CLIResult:
+    """``censorcheck ARGS`` as a user runs it: a separate process, no terminal."""
+    env = {**os.environ, "NO_COLOR": "1", "COLUMNS": "200"}
+    proc = subprocess.run(
+        [sys.executable, "-m", "censorcheck", *args],
+        capture_output=True,
+        text=True,
+        cwd=cwd,
+        env=env,
+        timeout=timeout,
+        stdin=subprocess.DEVNULL,
+    )
+    return CLIResult(proc.returncode, proc.stdout, proc.stderr)

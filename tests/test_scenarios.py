@@ -1,0 +1,97 @@
+"""Every lab scenario through the real CLI, from both vantages: the table is the specification."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from censorcheck.lab import Lab
+from censorcheck.models import Run
+from tests.conftest import run_cli
+
+
+def lab_flags(lab: Lab, censored: bool) -> list[str]:
+    topo = lab.topology
+    return [
+        "--resolver",
+        topo.resolver_uri(censored=censored),
+        "--control-resolver",
+        topo.resolver_uri(censored=False),
+        "--source-address",
+        topo.censored_vantage if censored else topo.free_vantage,
+        "--ca-bundle",
+        str(lab.ca_bundle),
+        "--timeout",
+        "3",
+    ]
+
+
+@pytest.fixture(scope="module")
+def targets_file(lab: Lab, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    path = tmp_path_factory.mktemp("lab") / "lab-targets.txt"
+    path.write_text("\n".join(lab.topology.target_urls()) + "\n", encoding="utf-8")
+    return path
+
+
+@pytest.fixture(scope="module")
+def censored_run(lab: Lab, targets_file: Path, tmp_path_factory: pytest.TempPathFactory) -> Run:
+    """The issue's acceptance command, verbatim apart from the lab's addresses."""
+    out = tmp_path_factory.mktemp("out") / "run.json"
+    result = run_cli("run", str(targets_file), *lab_flags(lab, True), "--output", str(out))
+    assert result.code == 1, result.stderr  # 1: done, and something is blocked
+    return Run.model_validate_json(out.read_text(encoding="utf-8"))
+
+
+def test_every_scenario_gets_its_verdict(lab: Lab, censored_run: Run) -> None:
+    wrong = []
+    for result in censored_run.results:
+        expect = lab.topology.names[result.target.domain].expect
+        got = result.verdict
+        if (got.status, got.blocking, got.outcome) != (
+            expect.status,
+            expect.blocking,
+            expect.outcome,
+        ):
+            wrong.append(f"{result.target.domain}: {got.status}/{got.outcome}: {got.reason}")
+    assert not wrong, "\n".join(wrong)
+    assert len(censored_run.results) == len(lab.topology.names)
+
+
+def test_every_verdict_is_explained(censored_run: Run) -> None:
+    for result in censored_run.results:
+        v = result.verdict
+        assert v.reason and v.evidence, result.target.url
+        doc = json.loads(result.model_dump_json())
+        for evidence in v.evidence:
+            # Each evidence pointer resolves inside the result it explains.
+            node = doc
+            for part in evidence.ref.strip("/").split("/"):
+                node = node[int(part)] if isinstance(node, list) else node[part]
+            assert node is not None, evidence.ref
+
+
+def test_free_vantage_sees_no_blocking(lab: Lab, targets_file: Path, tmp_path: Path) -> None:
+    """The same lab from the free vantage with the honest resolver: the false-positive check."""
+    out = tmp_path / "free.json"
+    result = run_cli("run", str(targets_file), *lab_flags(lab, False), "--output", str(out))
+    assert result.code == 0, result.stderr
+    run = Run.model_validate_json(out.read_text(encoding="utf-8"))
+    statuses = {r.target.domain: r.verdict.status for r in run.results}
+    assert "blocked" not in statuses.values()
+    assert statuses["tls-sni-reset.lab.test"] == "accessible"
+    assert statuses["gone.lab.test"] == "down"
+    assert statuses["tarpit.lab.test"] == "inconclusive"
+
+
+def test_run_document_records_the_vantage_not_the_person(censored_run: Run) -> None:
+    assert censored_run.vantage.ipv6 is False
+    assert {s.role for s in censored_run.vantage.resolvers} == {"probe", "control"}
+    assert all(s.alive for s in censored_run.vantage.resolvers)
+    # Paths on the user's disk would name them: only file names are kept.
+    assert "/" not in str(censored_run.settings["ca_bundle"])
+    assert censored_run.summary.total == len(censored_run.results)
+    assert censored_run.summary.by_status["blocked"] == sum(
+        r.verdict.status == "blocked" for r in censored_run.results
+    )
