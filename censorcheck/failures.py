@@ -96,7 +96,7 @@ def _what(exc: BaseException) -> str:
         if isinstance(cause, ssl.SSLEOFError):
             return "eof"
         if isinstance(cause, ssl.SSLError):
-            text = f"{cause.reason or ''} {cause}".upper()
+            text = f"{getattr(cause, 'reason', None) or ''} {cause}".upper()
             if "UNEXPECTED_EOF" in text or "EOF OCCURRED" in text:
                 return "eof"
             if "ALERT" in text:

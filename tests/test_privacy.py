@@ -1,0 +1,32 @@
+"""Nothing in a result may name the person running the probe."""
+
+from __future__ import annotations
+
+import pytest
+
+from censorcheck.privacy import REDACTED, redact_address, scrub
+
+
+@pytest.mark.parametrize(
+    ("text", "keep", "expected"),
+    [
+        ("Your IP address is 95.56.1.20.", (), f"Your IP address is {REDACTED}."),
+        ("server 104.244.42.1 said no", ("104.244.42.1",), "server 104.244.42.1 said no"),
+        ('<iframe src="http://10.10.34.34">', (), '<iframe src="http://10.10.34.34">'),
+        ("client 2a02:8108:1:2::77 blocked", (), f"client {REDACTED} blocked"),
+        ("at 12:30:45, version 1.2.3.4.5", (), "at 12:30:45, version 1.2.3.4.5"),
+        ("Blocked for 95.56.1.20.\n", (), f"Blocked for {REDACTED}.\n"),
+        ("no numbers here", (), "no numbers here"),
+    ],
+)  # fmt: skip
+def test_scrub(text: str, keep: tuple[str, ...], expected: str) -> None:
+    assert scrub(text, keep) == expected
+
+
+@pytest.mark.parametrize(
+    ("address", "shown"),
+    [("95.56.1.20", "redacted"), ("192.168.1.5", "192.168.1.5"), ("127.77.0.2", "127.77.0.2"),
+     (None, None)],
+)  # fmt: skip
+def test_source_address_is_never_public(address: str | None, shown: str | None) -> None:
+    assert redact_address(address) == shown
