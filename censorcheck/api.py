@@ -28,6 +28,7 @@ import httpx
 from censorcheck import __version__
 from censorcheck.bogons import is_ip
 from censorcheck.errors import ConfigError, NothingMeasured
+from censorcheck.failures import describe
 from censorcheck.fingerprints import Fingerprints, load_fingerprints
 from censorcheck.models import (
     Control,
@@ -47,9 +48,11 @@ from censorcheck.privacy import redact_address
 from censorcheck.probes import dns, http, tcp, tls
 from censorcheck.probes.context import ProbeContext
 from censorcheck.settings import Settings
-from censorcheck.verdict import INTERFERENCE, JudgeContext, Observations, judge
+from censorcheck.verdict import HTTP_INTERFERENCE, JudgeContext, Observations, judge
 
 OnResult = Callable[[Result], None]
+# Asked after a timeout to tell a resolver silent about one name from one that is not there.
+CANARY = "example.org"
 Stream = httpcore.AsyncNetworkStream
 
 
@@ -99,10 +102,20 @@ class _Run:
         self.judge_ctx = judge_ctx
 
     async def resolve(self, host: str) -> tuple[list[DNSQuery], list[str]]:
-        """All probe resolvers; the usable addresses in answer order (A first), deduplicated."""
-        found = await asyncio.gather(*(dns.resolve(host, r, self.ctx) for r in self.resolvers))
+        """All probe resolvers; the usable addresses in answer order (A first), deduplicated.
+
+        A resolver that times out is asked a canary name at once: answering it shows the silence
+        was about this name, not a resolver that died or a lost packet on a flaky link.
+        """
+        found = await asyncio.gather(*(self._resolve_one(host, r) for r in self.resolvers))
         queries = [q for batch in found for q in batch]
-        return queries, _ordered_addresses(queries)
+        return queries, _ordered_addresses(host, queries)
+
+    async def _resolve_one(self, host: str, resolver: dns.Resolver) -> list[DNSQuery]:
+        queries = await dns.resolve(host, resolver, self.ctx)
+        if any(q.failure == "dns.timeout" for q in queries):
+            queries.append(await dns.lookup(CANARY, "A", resolver, self.ctx, retry=False))
+        return queries
 
     async def control(self, host: str) -> Control:
         if is_ip(host) or not self.controls:
@@ -117,12 +130,15 @@ class _Run:
         partial = _Partial()
         control = asyncio.ensure_future(self.control(target.domain))
         deadline_hit = False
+        error = None
         try:
             await asyncio.wait_for(
                 self._pipeline(target, partial), self.ctx.settings.target_deadline
             )
         except asyncio.TimeoutError:
             deadline_hit = True
+        except Exception as exc:  # noqa: BLE001 - a bug must cost one target, never the run
+            error = describe(exc)
         finally:
             for stream in partial.streams:
                 with contextlib.suppress(Exception):
@@ -139,6 +155,7 @@ class _Run:
             http=partial.http,
             control=control_result,
             deadline_hit=deadline_hit,
+            error=error,
         )
         return Result(
             target=target,
@@ -150,6 +167,7 @@ class _Run:
             http=partial.http,
             control=control_result,
             deadline_hit=deadline_hit,
+            error=error,
             verdict=judge(obs, self.judge_ctx),
         )
 
@@ -164,32 +182,34 @@ class _Run:
             partial.dns.extend(queries)
         addresses = _cap(addresses, ctx.settings.max_addresses)
 
-        # TCP (and TLS) to every address at once; keep results in address order.
-        slots: list[tuple[TCPConnect, TLSHandshake | None, Stream | None] | None]
-        slots = [None] * len(addresses)
+        # TCP (and TLS) to every address at once. Each observation is kept the moment it exists,
+        # in address order, so a deadline in the middle loses nothing already seen.
+        tcp_seen: list[TCPConnect | None] = [None] * len(addresses)
+        tls_seen: list[TLSHandshake | None] = [None] * len(addresses)
+        usable: list[Stream | None] = [None] * len(addresses)
 
         async def one(i: int, address: str) -> None:
             reason = tcp.skip_reason(address, ctx)
             if reason is not None:
-                slots[i] = (TCPConnect(address=address, port=port, skipped=reason), None, None)
+                tcp_seen[i] = TCPConnect(address=address, port=port, skipped=reason)
                 return
-            seen, stream = await tcp.connect(address, port, ctx)
+            tcp_seen[i], stream = await tcp.connect(address, port, ctx)
             if stream is not None:
                 partial.streams.append(stream)
-            handshake = None
             if stream is not None and url.scheme == "https":
-                handshake, stream = await tls.handshake(stream, address, port, url.host, ctx)
+                tls_seen[i], stream = await tls.handshake(stream, address, port, url.host, ctx)
                 if stream is not None:
                     partial.streams.append(stream)
-            slots[i] = (seen, handshake, stream)
+            usable[i] = stream
 
         try:
             await asyncio.gather(*(one(i, a) for i, a in enumerate(addresses)))
         finally:
-            done = [s for s in slots if s is not None]
-            partial.tcp.extend(s[0] for s in done)
-            partial.tls.extend(s[1] for s in done if s[1] is not None)
-        first = next(((a, s[2]) for a, s in zip(addresses, slots, strict=True) if s and s[2]), None)
+            partial.tcp.extend(c for c in tcp_seen if c is not None)
+            partial.tls.extend(h for h in tls_seen if h is not None)
+        first = next(
+            ((a, s) for a, s in zip(addresses, usable, strict=True) if s is not None), None
+        )
         if first is None:
             return
         keep_ips = set(addresses) | {a for q in partial.dns for a in _all_addresses(q)}
@@ -198,7 +218,7 @@ class _Run:
         if (
             url.scheme == "http"
             and len(partial.http.hops) == 1
-            and failure.split(".", 1)[-1] in INTERFERENCE
+            and failure.split(".", 1)[-1] in HTTP_INTERFERENCE
         ):
             neutral = await http.neutral_request(url, first[0], ctx, keep_ips)
             partial.http = partial.http.model_copy(update={"neutral": neutral})
@@ -209,13 +229,13 @@ def _all_addresses(q: DNSQuery) -> list[str]:
     return [a for ans in answers for a in ans.addresses]
 
 
-def _ordered_addresses(queries: Sequence[DNSQuery]) -> list[str]:
+def _ordered_addresses(host: str, queries: Sequence[DNSQuery]) -> list[str]:
     """First answers (A before AAAA), then addresses only seen in late answers."""
     ordered: dict[str, None] = {}
     for late in (False, True):
         for qtype in ("A", "AAAA"):
             for q in queries:
-                if q.qtype != qtype:
+                if q.qtype != qtype or q.hostname != host:
                     continue
                 answers = list(q.late_answers) if late else ([q.answer] if q.answer else [])
                 for answer in answers:

@@ -89,22 +89,30 @@ def exit_code(run: Run, fail_on: FailOn) -> int:
 _STYLE = {"accessible": "green", "blocked": "bold red", "down": "yellow", "inconclusive": "cyan"}
 
 
+def _short(url: str) -> str:
+    """``https://host/`` is shown as ``host``; anything else in full."""
+    if url.startswith("https://") and url.count("/") == 3 and url.endswith("/"):
+        return url[8:-1]
+    return url
+
+
 def summary_table(run: Run) -> Table:
     table = Table(title=f"censorcheck · vantage {run.vantage.name} · {len(run.results)} targets")
-    for column in ("target", "status", "layer", "outcome", "conf.", "reason"):
-        table.add_column(column, overflow="fold")
+    table.add_column("target", overflow="fold", max_width=32)
+    table.add_column("verdict", no_wrap=True)
+    table.add_column("outcome", no_wrap=True)
+    table.add_column("conf.", justify="right", no_wrap=True)
+    table.add_column("reason", ratio=1, min_width=20)
     for r in run.results:
         v = r.verdict
         table.add_row(
-            r.target.url,
+            _short(r.target.url),
             f"[{_STYLE[v.status]}]{v.status}[/]",
-            v.blocking or "",
             v.outcome,
             f"{v.confidence:.2f}",
             v.reason,
         )
-    counts = ", ".join(f"{k} {n}" for k, n in sorted(run.summary.by_status.items()))
-    table.caption = counts
+    table.caption = ", ".join(f"{k} {n}" for k, n in sorted(run.summary.by_status.items()))
     return table
 
 

@@ -55,7 +55,7 @@ class DNSQuery(Model):
     resolver: str = Field(description="Resolver URI: system, udp://, tcp://, tls://, https://.")
     hostname: str
     qtype: Literal["A", "AAAA"]
-    failure: str | None = Field(None, description="Stable failure code, or null on any answer.")
+    failure: str | None = Field(None, description="Stable failure code; null on a NOERROR answer.")
     answer: DNSAnswer | None = Field(None, description="The first response received.")
     late_answers: list[DNSAnswer] = Field(
         default_factory=list,
@@ -109,8 +109,13 @@ class TLSHandshake(Model):
     )
     neutral: TLSHandshake | None = Field(
         None,
-        description="A second handshake on the same address with a neutral SNI, made when the "
-        "first failed: success here and failure there means the name is what is blocked.",
+        description="A handshake on the same address with a neutral SNI, made when the first "
+        "failed. Here `trusted` means: a trusted chain whose leaf is valid for the target host.",
+    )
+    repeat: TLSHandshake | None = Field(
+        None,
+        description="The same handshake on a fresh connection, made when the first failed for "
+        "a network reason: a transient loss passes, a block fails the same way again.",
     )
 
 
@@ -197,6 +202,9 @@ class Result(Model):
     http: HTTPFetch | None = None
     control: Control
     deadline_hit: bool = Field(False, description="True when the per-target deadline cut it.")
+    error: str | None = Field(
+        None, description="An unexpected error inside censorcheck that cut this target short."
+    )
     verdict: Verdict
 
 

@@ -35,7 +35,10 @@ CERT_FAILURES = frozenset(
     {"tls.untrusted", "tls.hostname_mismatch", "tls.expired", "tls.invalid_certificate"}
 )
 # Failures that look like interference with a connection, as opposed to a certificate problem.
-INTERFERENCE = frozenset({"reset", "timeout", "eof", "alert"})
+# An alert is left out: servers send them for their own reasons (client certificates, ciphers).
+SNI_INTERFERENCE = frozenset({"reset", "timeout", "eof"})
+# After a request, a slow answer is the site's own business; only an abrupt end looks like a box.
+HTTP_INTERFERENCE = frozenset({"reset", "eof"})
 
 OUTCOMES = {
     "accessible": "The page loaded from an address consistent with the control.",
@@ -70,6 +73,7 @@ class Observations:
     http: HTTPFetch | None = None
     control: Control = field(default_factory=Control)
     deadline_hit: bool = False
+    error: str | None = None
 
     @classmethod
     def of(cls, result: Result) -> Observations:
@@ -81,6 +85,7 @@ class Observations:
             result.http,
             result.control,
             result.deadline_hit,
+            result.error,
         )
 
 
@@ -149,8 +154,37 @@ class _Facts:
             state = "no_address"
         else:
             state = "failed"
-        trusted = {h.address for h in obs.tls if h.failure is None and h.trusted}
-        return cls(obs, ctx, _addresses(obs.dns), control_addrs, state, trusted)
+        trusted = {
+            h.address
+            for h in obs.tls
+            for attempt in (h, h.repeat)
+            if attempt is not None and attempt.failure is None and attempt.trusted
+        }
+        own = [q for q in obs.dns if q.hostname == obs.target.domain]
+        return cls(obs, ctx, _addresses(own), control_addrs, state, trusted)
+
+    def queries(self) -> list[tuple[int, DNSQuery]]:
+        """The target's own lookups with their index (canary lookups are left out)."""
+        return [(i, q) for i, q in enumerate(self.obs.dns) if q.hostname == self.obs.target.domain]
+
+    def canary_answered(self, resolver: str) -> bool:
+        """Did ``resolver`` answer a canary name asked right after a timeout for the target?"""
+        return any(
+            q.resolver == resolver and q.hostname != self.obs.target.domain and q.answer
+            for q in self.obs.dns
+        )
+
+    def forged_sign(self, addresses: set[str]) -> bool:
+        """Positive evidence that ``addresses`` are not the site's: a non-routable address, a
+        certificate failure or a refused handshake there, or a blockpage served from there."""
+        if any(is_bogon(a, self.ctx.public) for a in addresses):
+            return True
+        if any(h.address in addresses and h.failure in CERT_FAILURES for h in self.obs.tls):
+            return True
+        hop0 = self.obs.http.hops[0] if self.obs.http and self.obs.http.hops else None
+        return bool(
+            hop0 and hop0.address in addresses and hop0.response and hop0.response.fingerprint
+        )
 
     def control_evidence(self) -> list[Evidence]:
         return [_ev(f"/control/dns/{i}", _describe(q)) for i, q in enumerate(self.obs.control.dns)]
@@ -165,17 +199,19 @@ class _Facts:
 
 # --- DNS -------------------------------------------------------------------------------------
 
+# Answers that deny the name. Anything else (unreachable, a broken reply, a DoH server error)
+# says more about the path to the resolver than about the name, and is never called blocking.
 _DNS_CONFIDENCE = {
     "dns.nxdomain": 0.9,
     "dns.refused": 0.85,
     "dns.servfail": 0.7,
-    "dns.timeout": 0.7,
     "dns.no_answer": 0.7,
+    "dns.timeout": 0.7,  # only with a canary answered by the same resolver at the same time
 }
 
 
 def _dns_injected(f: _Facts) -> Verdict | None:
-    for i, q in enumerate(f.obs.dns):
+    for i, q in f.queries():
         if not q.answer or not q.late_answers:
             continue
         first = set(q.answer.addresses)
@@ -198,6 +234,10 @@ def _dns_injected(f: _Facts) -> Verdict | None:
         genuine = f.control_addrs | f.trusted
         if first & genuine or not later & genuine:
             continue  # the first answer was the right one: duplicates, not injection
+        if first and not f.forged_sign(first):
+            # Anycast resolvers and duplicating home routers also send two differing answers;
+            # only a first answer that is visibly not the site's counts as forged.
+            continue
         return _v(
             "blocked",
             "dns.injected",
@@ -212,7 +252,7 @@ def _dns_injected(f: _Facts) -> Verdict | None:
 def _dns_failed(f: _Facts) -> Verdict | None:
     if f.probe_addrs or not f.obs.dns:  # no queries: the target is an IP literal
         return None
-    live = [q for q in f.obs.dns if q.resolver not in f.ctx.dead_resolvers]
+    live = [q for _, q in f.queries() if q.resolver not in f.ctx.dead_resolvers]
     if not live:
         return _v(
             "inconclusive",
@@ -224,6 +264,24 @@ def _dns_failed(f: _Facts) -> Verdict | None:
     a_first = sorted(live, key=lambda q: q.qtype != "A")
     failure = next((q.failure for q in a_first if q.failure), None) or "dns.no_answer"
     evidence = f.dns_evidence(only_failed=True) + f.control_evidence()
+    timed_out = next((q for q in a_first if q.failure == "dns.timeout"), None)
+    if failure == "dns.timeout" and timed_out and not f.canary_answered(timed_out.resolver):
+        return _v(
+            "inconclusive",
+            failure,
+            0.4,
+            "The probe's resolver did not answer, and it did not answer a canary name either.",
+            evidence,
+        )
+    if f.control == "ok" and failure not in _DNS_CONFIDENCE:
+        return _v(
+            "inconclusive",
+            failure,
+            0.4,
+            f"The probe's resolver could not be asked ({failure}), which says nothing "
+            "about the name.",
+            evidence,
+        )
     if f.control == "ok":
         return _v(
             "blocked",
@@ -276,9 +334,29 @@ def _dns_bogon(f: _Facts) -> Verdict | None:
     )
 
 
+def _dns_phantom(f: _Facts) -> Verdict | None:
+    """Addresses for a name the control says does not exist: an ISP's ad server, a stale
+    cache, or a brand-new name. Nothing fetched from there can stand as the site."""
+    if not f.probe_addrs or f.control != "nxdomain":
+        return None
+    return _v(
+        "inconclusive",
+        "dns.inconsistent",
+        0.4,
+        "The probe's resolver gave addresses for a name the control says does not exist.",
+        f.dns_evidence() + f.control_evidence(),
+    )
+
+
 def _fingerprinted(http: HTTPFetch | None) -> tuple[int, str] | None:
+    """The first hop whose page matched a blockpage fingerprint.
+
+    Pages fetched over https came through a handshake validated for the host, so they are the
+    site's own even when they quote a blockpage (a news story about censorship): only plain-HTTP
+    hops count.
+    """
     for i, hop in enumerate(http.hops if http else ()):
-        if hop.response and hop.response.fingerprint:
+        if hop.url.startswith("http://") and hop.response and hop.response.fingerprint:
             return i, hop.response.fingerprint
     return None
 
@@ -290,7 +368,7 @@ def _dns_inconsistent(f: _Facts) -> Verdict | None:
         return None  # a different address with a valid certificate: another edge of a CDN
     evidence = f.dns_evidence() + f.control_evidence()
     page = _fingerprinted(f.obs.http)
-    if page is not None:
+    if page is not None and page[0] == 0:
         hop, fingerprint = page
         evidence.append(_ev(f"/http/hops/{hop}/response", f"blockpage {fingerprint}"))
         return _v(
@@ -303,6 +381,10 @@ def _dns_inconsistent(f: _Facts) -> Verdict | None:
         )
     if f.obs.target.url.startswith("http://"):
         return None  # no certificate to check the address with; later rules decide
+    if not f.forged_sign(f.probe_addrs):
+        # Geo-DNS can hand out an edge the control never saw; without a certificate failure at
+        # the address there is nothing wrong with it to point at. Later rules decide.
+        return None
     for i, h in enumerate(f.obs.tls):
         evidence.append(
             _ev(f"/tls/{i}", f"{h.address}: {h.failure or 'handshake ok but not trusted'}")
@@ -311,8 +393,8 @@ def _dns_inconsistent(f: _Facts) -> Verdict | None:
         "blocked",
         "dns.inconsistent",
         0.8,
-        "The probe's addresses differ from the control's and none serves a valid "
-        "certificate for the host.",
+        "The probe's addresses differ from the control's and serve a certificate that is not "
+        "valid for the host.",
         evidence,
         "dns",
     )
@@ -322,11 +404,25 @@ def _dns_inconsistent(f: _Facts) -> Verdict | None:
 
 
 def _deadline(f: _Facts) -> Verdict | None:
-    if not f.obs.deadline_hit:
+    """The measurement was cut short: by the per-target deadline, or by a bug of ours."""
+    if not f.obs.deadline_hit and not f.obs.error:
         return None
-    layer = "tcp" if not f.obs.tcp else "tls" if not f.obs.tls else "http"
+    if not f.obs.dns and not is_ip(f.obs.target.domain):
+        layer = "dns"
+    elif not f.obs.tcp:
+        layer = "tcp"
+    else:
+        layer = "tls" if not f.obs.tls else "http"
     if f.obs.target.url.startswith("http://") and layer == "tls":
         layer = "http"
+    if f.obs.error:
+        return _v(
+            "inconclusive",
+            f"{layer}.error",
+            0.1,
+            f"An internal error stopped the measurement during the {layer.upper()} step.",
+            [_ev("/error", f.obs.error)],
+        )
     return _v(
         "inconclusive",
         f"{layer}.deadline",
@@ -359,53 +455,83 @@ def _tcp(f: _Facts) -> Verdict | None:
     )
 
 
+def _same_failure(a: str | None, b: str | None) -> bool:
+    return a is not None and b is not None and a.split(".")[-1] == b.split(".")[-1]
+
+
 def _tls(f: _Facts) -> Verdict | None:
     if not f.obs.tls or f.trusted:
         return None
     for i, h in enumerate(f.obs.tls):
-        n = h.neutral
+        n, again = h.neutral, h.repeat
         what = (h.failure or "").split(".", 1)[-1]
-        if what in INTERFERENCE and n is not None and n.failure is None:
+        if what not in SNI_INTERFERENCE or n is None or n.failure is not None:
+            continue
+        evidence = [
+            _ev(f"/tls/{i}", f"{h.address} with SNI {h.sni}: {h.failure}"),
+            _ev(f"/tls/{i}/repeat", f"again on a fresh connection: {again and again.failure}"),
+            _ev(
+                f"/tls/{i}/neutral",
+                f"{h.address} with SNI {n.sni}: handshake ok, certificate for "
+                f"{n.chain[0].subject if n.chain else 'nothing'}"
+                + (", trusted and valid for the host" if n.trusted else ", not the host's"),
+            ),
+        ]
+        if not _same_failure(h.failure, again.failure if again else None):
+            continue  # not reproducible: packet loss, not a block
+        if n.trusted:
             return _v(
                 "blocked",
                 "tls.sni_blocking",
                 0.9,
-                f"The TLS handshake naming the host failed ({h.failure}) while the same address "
-                f"completed one naming {n.sni}.",
-                [
-                    _ev(f"/tls/{i}", f"{h.address} with SNI {h.sni}: {h.failure}"),
-                    _ev(f"/tls/{i}/neutral", f"{h.address} with SNI {n.sni}: handshake ok"),
-                ],
+                f"Handshakes naming the host failed twice ({h.failure}) while the same address, "
+                f"asked with the neutral name {n.sni}, presented the host's own trusted "
+                "certificate.",
+                evidence,
                 "tls",
             )
+        return _v(
+            "inconclusive",
+            h.failure or "tls.error",
+            0.5,
+            f"Handshakes naming the host failed twice ({h.failure}); a neutral name worked but "
+            "got a certificate that is not the host's, so the address may route by name.",
+            evidence,
+        )
     for i, h in enumerate(f.obs.tls):
         n = h.neutral
-        if h.failure not in CERT_FAILURES or n is None or n.failure or not h.chain or not n.chain:
+        # Expired or mismatched certificates are what misconfigured sites serve; only an issuer
+        # outside the trust store is what an interception box produces.
+        if h.failure != "tls.untrusted" or n is None or n.failure or not h.chain or not n.chain:
             continue
         leaf, other = h.chain[0], n.chain[0]
         evidence = [
             _ev(f"/tls/{i}", f"SNI {h.sni}: {h.failure}, certificate issued by {leaf.issuer}"),
-            _ev(f"/tls/{i}/neutral", f"SNI {n.sni}: certificate issued by {other.issuer}"),
+            _ev(
+                f"/tls/{i}/neutral",
+                f"SNI {n.sni}: certificate for {other.subject} issued by {other.issuer}"
+                + (", trusted and valid for the host" if n.trusted else ", untrusted"),
+            ),
         ]
         if n.trusted:
             return _v(
                 "blocked",
                 "tls.mitm",
                 0.9,
-                "Asked for the host by name, the address presented an untrusted certificate; "
-                "asked with a neutral name, it presented the host's trusted one.",
+                "Asked for the host by name, the address presented a certificate from an "
+                "untrusted issuer; asked with a neutral name, it presented the host's trusted one.",
                 evidence,
                 "tls",
             )
         if other.sha256 != leaf.sha256 and other.issuer == leaf.issuer and n.sni in other.sans:
             return _v(
-                "blocked",
+                "inconclusive",
                 "tls.mitm",
-                0.8,
+                0.5,
                 "An untrusted issuer minted certificates on the fly, even for a neutral name: "
-                "an interception box.",
+                "this network intercepts TLS (a national box, a corporate proxy or antivirus), "
+                "not this host in particular.",
                 evidence,
-                "tls",
             )
     first = f.obs.tls[0]
     return _v(
@@ -442,16 +568,23 @@ def _http(f: _Facts) -> Verdict | None:
     evidence = [_ev(f"/http/hops/{last}", f"{http.hops[last].url}: {http.failure}")]
     n = http.neutral
     what = http.failure.split(".", 1)[-1]
-    if n is not None and n.failure is None and n.response is not None and what in INTERFERENCE:
+    cut_before_answer = http.hops[last].response is None
+    if (
+        n is not None
+        and n.failure is None
+        and n.response is not None
+        and what in HTTP_INTERFERENCE
+        and cut_before_answer
+    ):
         evidence.append(
             _ev("/http/neutral", f"same address, neutral Host: HTTP {n.response.status}")
         )
         return _v(
             "blocked",
             http.failure,
-            0.85 if what != "timeout" else 0.75,
-            f"The request naming the host failed ({http.failure}) while the same address "
-            "answered a request with a neutral Host.",
+            0.85,
+            f"The request naming the host was cut ({http.failure}) before any answer while the "
+            "same address answered a request with a neutral Host.",
             evidence,
             "http",
         )
@@ -475,7 +608,7 @@ def _accessible(f: _Facts) -> Verdict:
         0.95 if compared else 0.8,
         f"The page loaded (HTTP {status}) from an address "
         + ("consistent with the control." if compared else "that could not be compared."),
-        [_ev(f"/http/hops/{len(http.hops) - 1 if http else 0}", f"status {status}")],
+        [_ev(f"/http/hops/{len(http.hops) - 1}", f"status {status}")] if http and http.hops else [],
     )
 
 
@@ -483,8 +616,9 @@ _RULES = (
     _dns_injected,
     _dns_failed,
     _dns_bogon,
-    _dns_inconsistent,
+    _dns_phantom,
     _deadline,
+    _dns_inconsistent,
     _tcp,
     _tls,
     _http,
@@ -497,7 +631,7 @@ def judge(obs: Observations, ctx: JudgeContext | None = None) -> Verdict:
     verdict = next((v for rule in _RULES if (v := rule(facts)) is not None), None)
     if verdict is None:
         verdict = _accessible(facts)
-    if verdict.status == "blocked" and facts.control == "failed" and not is_ip(obs.target.domain):
+    if verdict.status == "blocked" and facts.control != "ok" and not is_ip(obs.target.domain):
         # Without a reference view there is no claim to make about a government.
         return verdict.model_copy(
             update={
@@ -506,7 +640,7 @@ def judge(obs: Observations, ctx: JudgeContext | None = None) -> Verdict:
                 "confidence": min(verdict.confidence, 0.5),
                 "reason": "Looks like "
                 + verdict.outcome
-                + " but the control failed, so no blocking is claimed.",
+                + " but the control could not confirm the site, so no blocking is claimed.",
                 "evidence": verdict.evidence + facts.control_evidence(),
             }
         )

@@ -31,8 +31,17 @@ from censorcheck.lab.web import WebLab
 TIMEOUT = 3.0
 
 
-def random_network() -> str:
-    return f"127.{random.randint(100, 199)}.{random.randint(0, 255)}.0/24"
+async def start_lab(pki: LabPKI) -> tuple[Topology, WebLab]:
+    """A lab on a random /24 of 127.100-199.x.x, trying another when that one is taken."""
+    for _ in range(10):
+        topology = Topology(f"127.{random.randint(100, 199)}.{random.randint(0, 255)}.0/24")
+        web = WebLab(topology, pki)
+        try:
+            await web.start()
+        except OSError:
+            continue
+        return topology, web
+    raise RuntimeError("no free lab network")
 
 
 @dataclass
@@ -59,23 +68,14 @@ def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningLab]:
     loop = asyncio.new_event_loop()
     thread = threading.Thread(target=loop.run_forever, daemon=True)
     thread.start()
-    web = None
     try:
-        for _ in range(10):
-            topology = Topology(random_network())
-            candidate = WebLab(topology, pki)
-            try:
-                asyncio.run_coroutine_threadsafe(candidate.start(), loop).result(TIMEOUT)
-            except OSError:
-                continue
-            web = candidate
-            break
-        assert web is not None, "no free lab network"
-        ca_file = pki.write_ca_bundle(tmp_path_factory.mktemp("lab") / "ca.pem")
-        yield RunningLab(topology, pki, ca_file)
-    finally:
-        if web is not None:
+        topology, web = asyncio.run_coroutine_threadsafe(start_lab(pki), loop).result(TIMEOUT)
+        try:
+            ca_file = pki.write_ca_bundle(tmp_path_factory.mktemp("lab") / "ca.pem")
+            yield RunningLab(topology, pki, ca_file)
+        finally:
             asyncio.run_coroutine_threadsafe(web.close(), loop).result(TIMEOUT)
+    finally:
         loop.call_soon_threadsafe(loop.stop)
         thread.join(TIMEOUT)
         loop.close()
@@ -240,7 +240,9 @@ def test_huge_streams_and_survives_a_client_that_leaves_early(lab: RunningLab) -
             assert response.status == 200
             assert int(response.headers["content-length"]) == HUGE_SIZE
             while len(body) < 1 << 20:
-                body += sock.recv(65536)
+                chunk = sock.recv(65536)
+                assert chunk, "the huge body ended early"
+                body += chunk
             assert b"<title>Lab site: huge.lab.test</title>" in body
     assert_page(fetch_https(lab, lab.free, "static.lab.test"), "static.lab.test")
 
@@ -424,18 +426,17 @@ def test_garbage_and_abandoned_handshakes_are_survived_quietly(lab: RunningLab) 
 
 def test_close_is_prompt_with_slow_connections_open() -> None:
     async def scenario() -> None:
-        topology = Topology(random_network())
-        async with WebLab(topology, LabPKI()) as web:
-            ports = topology.ports
+        topology, web = await start_lab(LabPKI())
+        try:
             tarpit = topology.true_a("tarpit.lab.test")[0]
             reader, writer = await asyncio.open_connection(
-                tarpit, ports.http, local_addr=(topology.free_vantage, 0)
+                tarpit, topology.ports.http, local_addr=(topology.free_vantage, 0)
             )
             writer.write(b"GET / HTTP/1.1\r\nHost: tarpit.lab.test\r\n\r\n")
             await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), TIMEOUT)
             stall = topology.true_a("tls-sni-stall.lab.test")[0]
             stalled_reader, stalled_writer = await asyncio.open_connection(
-                stall, ports.https, local_addr=(topology.censored_vantage, 0)
+                stall, topology.ports.https, local_addr=(topology.censored_vantage, 0)
             )
             stalled_writer.write(client_hello("tls-sni-stall.lab.test"))
             await asyncio.sleep(0.2)
@@ -444,9 +445,10 @@ def test_close_is_prompt_with_slow_connections_open() -> None:
             assert time.monotonic() - started < 1.0
             for r, w in ((reader, writer), (stalled_reader, stalled_writer)):
                 with contextlib.suppress(ConnectionResetError):
-                    await asyncio.wait_for(r.read(), TIMEOUT)
+                    assert await asyncio.wait_for(r.read(), TIMEOUT) == b""
                 w.close()
                 await w.wait_closed()
+        finally:
             await web.close()  # a second close is harmless
 
     asyncio.run(scenario())
@@ -467,8 +469,8 @@ def test_no_connection_outlives_the_limit(monkeypatch: pytest.MonkeyPatch) -> No
     monkeypatch.setattr(web_module, "CONNECTION_LIMIT", 0.3)
 
     async def scenario() -> float:
-        topology = Topology(random_network())
-        async with WebLab(topology, LabPKI()):
+        topology, web = await start_lab(LabPKI())
+        try:
             address = topology.true_a("tarpit.lab.test")[0]
             reader, writer = await asyncio.open_connection(
                 address, topology.ports.http, local_addr=(topology.free_vantage, 0)
@@ -480,5 +482,7 @@ def test_no_connection_outlives_the_limit(monkeypatch: pytest.MonkeyPatch) -> No
             writer.close()
             await writer.wait_closed()
             return time.monotonic() - started
+        finally:
+            await web.close()
 
     assert asyncio.run(scenario()) < 1.0

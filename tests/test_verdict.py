@@ -63,23 +63,38 @@ def cert(*sans: str, issuer: str = "CN=Good CA", sha: str = "aa") -> Certificate
 
 def hs(address: str = SITE, failure: str | None = None, *, trusted: bool | None = True,
        chain: list[Certificate] | None = None, neutral: TLSHandshake | None = None,
-       sni: str = "site.example") -> TLSHandshake:  # fmt: skip
+       repeat: TLSHandshake | None = None, sni: str = "site.example") -> TLSHandshake:  # fmt: skip
     if failure is not None and trusted is True:
         trusted = None
     return TLSHandshake(address=address, port=443, sni=sni, failure=failure, trusted=trusted,
-                        chain=chain or [], neutral=neutral)  # fmt: skip
+                        chain=chain or [], neutral=neutral, repeat=repeat)  # fmt: skip
 
 
-def ok_page(status: int = 200, fingerprint: str | None = None, url: str = "https://site.example/") -> HTTPFetch:  # fmt: skip  # noqa: E501
-    response = HTTPResponse(status=status, headers=[], body_length=10, body_sha256="00",
-                            fingerprint=fingerprint)  # fmt: skip
-    return HTTPFetch(hops=[HTTPHop(url=url, address=SITE, response=response)])
+HTTP_URL = "http://site.example/"
 
 
-def failed_page(failure: str, url: str = "https://site.example/", neutral: HTTPHop | None = None) -> HTTPFetch:  # fmt: skip  # noqa: E501
-    return HTTPFetch(hops=[HTTPHop(url=url, address=SITE, failure=failure)], failure=failure,
-                     neutral=neutral)  # fmt: skip
+def page(status: int = 200, fingerprint: str | None = None) -> HTTPResponse:
+    return HTTPResponse(status=status, headers=[], body_length=10, body_sha256="00",
+                        fingerprint=fingerprint)  # fmt: skip
 
+
+def ok_page(status: int = 200, fingerprint: str | None = None, url: str = "https://site.example/",
+            address: str = SITE) -> HTTPFetch:  # fmt: skip
+    return HTTPFetch(hops=[HTTPHop(url=url, address=address, response=page(status, fingerprint))])
+
+
+def failed_page(failure: str, url: str = "https://site.example/", neutral: HTTPHop | None = None,
+                partial: bool = False) -> HTTPFetch:  # fmt: skip
+    """A failed request; ``partial``: the status and headers had arrived before the failure."""
+    hop = HTTPHop(url=url, address=SITE, failure=failure, response=page() if partial else None)
+    return HTTPFetch(hops=[hop], failure=failure, neutral=neutral)
+
+
+CANARY_OK = q(rcode="NXDOMAIN", failure="dns.nxdomain").model_copy(
+    update={"hostname": "example.org"}
+)
+CANARY_LOST = q(failure="dns.timeout").model_copy(update={"hostname": "example.org"})
+NEUTRAL_HOST_CERT = hs(sni="example.org", chain=[cert("site.example")])  # trusted, host's own
 
 NEUTRAL_OK = HTTPHop(
     url="http://site.example/",
@@ -99,6 +114,7 @@ class Case:
     http: HTTPFetch | None = field(default_factory=ok_page)
     url: str = "https://site.example/"
     deadline_hit: bool = False
+    error: str | None = None
     dead: frozenset[str] = frozenset()
 
 
@@ -112,10 +128,17 @@ CASES = [
     Case("nxdomain, control silent: no claim", ("inconclusive", None, "dns.nxdomain"),
          dns=[q(rcode="NXDOMAIN", failure="dns.nxdomain")], control=control(failure="dns.timeout"),
          tcp=[], tls=[], http=None),
-    Case("silence from a resolver alive for other names", ("blocked", "dns", "dns.timeout"),
-         dns=[q(failure="dns.timeout")], tcp=[], tls=[], http=None),
+    Case("silence from a resolver that answers a canary at once", ("blocked", "dns", "dns.timeout"),
+         dns=[q(failure="dns.timeout"), CANARY_OK], tcp=[], tls=[], http=None),
+    Case("silence, and no canary answer either", ("inconclusive", None, "dns.timeout"),
+         dns=[q(failure="dns.timeout"), CANARY_LOST], tcp=[], tls=[], http=None),
+    Case("resolver unreachable is not about the name", ("inconclusive", None, "dns.unreachable"),
+         dns=[q(failure="dns.unreachable")], tcp=[], tls=[], http=None),
+    Case("address for a name the control says is gone", ("inconclusive", None, "dns.inconsistent"),
+         control=control(rcode="NXDOMAIN")),
     Case("silence from a resolver that was dead all along", ("inconclusive", None, "dns.timeout"),
-         dns=[q(failure="dns.timeout")], tcp=[], tls=[], http=None, dead=frozenset({PROBE_R})),
+         dns=[q(failure="dns.timeout"), CANARY_OK], tcp=[], tls=[], http=None,
+         dead=frozenset({PROBE_R})),
     Case("servfail for the control too", ("down", None, "dns.servfail"),
          dns=[q(rcode="SERVFAIL", failure="dns.servfail")],
          control=control(rcode="SERVFAIL", failure="dns.servfail"), tcp=[], tls=[], http=None),
@@ -136,16 +159,38 @@ CASES = [
          tls=[hs(EDGE, "tls.hostname_mismatch", trusted=False)], http=None),
     Case("plain-HTTP name on another address serving a blockpage",
          ("blocked", "dns", "dns.blockpage"), url="http://site.example/",
-         dns=[q([EDGE])], tls=[], http=ok_page(fingerprint="lab.blockpage")),
+         dns=[q([EDGE])], tls=[], http=ok_page(fingerprint="lab.blockpage", url=HTTP_URL,
+                                               address=EDGE)),
+    Case("geo-DNS edge that times out is not DNS tampering", ("inconclusive", None, "tcp.timeout"),
+         dns=[q([EDGE])], tcp=[TCPConnect(address=EDGE, port=443, failure="tcp.timeout")],
+         tls=[], http=None),
+    Case("two answers on a plain-HTTP site, the first a working edge",
+         ("accessible", None, "accessible"), url="http://site.example/",
+         dns=[q([EDGE], late=[[SITE]])], tls=[], http=ok_page(url=HTTP_URL, address=EDGE)),
     Case("plain-HTTP name on another address, ordinary page", ("accessible", None, "accessible"),
          url="http://site.example/", dns=[q([EDGE])], tls=[], http=ok_page()),
-    Case("reset naming the host, neutral name fine", ("blocked", "tls", "tls.sni_blocking"),
-         tls=[hs(failure="tls.reset", neutral=hs(sni="example.org", trusted=False))], http=None),
-    Case("stall naming the host, neutral name fine", ("blocked", "tls", "tls.sni_blocking"),
-         tls=[hs(failure="tls.timeout", neutral=hs(sni="example.org", trusted=False))], http=None),
+    Case("reset naming the host twice, neutral name gets the host's certificate",
+         ("blocked", "tls", "tls.sni_blocking"),
+         tls=[hs(failure="tls.reset", repeat=hs(failure="tls.reset"), neutral=NEUTRAL_HOST_CERT)],
+         http=None),
+    Case("stall naming the host twice, neutral name gets the host's certificate",
+         ("blocked", "tls", "tls.sni_blocking"),
+         tls=[hs(failure="tls.timeout", repeat=hs(failure="tls.timeout"),
+                 neutral=NEUTRAL_HOST_CERT)], http=None),
+    Case("reset once, the repeat goes through: packet loss", ("accessible", None, "accessible"),
+         tls=[hs(failure="tls.reset", repeat=hs(), neutral=None)]),
+    Case("reset twice but the neutral name gets someone else's certificate (an SNI router)",
+         ("inconclusive", None, "tls.reset"),
+         tls=[hs(failure="tls.reset", repeat=hs(failure="tls.reset"),
+                 neutral=hs(sni="example.org", trusted=False, chain=[cert("default.host")]))],
+         http=None),
+    Case("an alert naming the host is the server's own choice", ("inconclusive", None, "tls.alert"),
+         tls=[hs(failure="tls.alert", repeat=hs(failure="tls.alert"), neutral=NEUTRAL_HOST_CERT)],
+         http=None),
     Case("SNI blocking but the control failed", ("inconclusive", None, "tls.sni_blocking"),
          control=control(failure="dns.timeout"),
-         tls=[hs(failure="tls.reset", neutral=hs(sni="example.org"))], http=None),
+         tls=[hs(failure="tls.reset", repeat=hs(failure="tls.reset"), neutral=NEUTRAL_HOST_CERT)],
+         http=None),
     Case("reset whatever the name", ("inconclusive", None, "tls.reset"),
          tls=[hs(failure="tls.reset", neutral=hs(failure="tls.reset", sni="example.org"))],
          http=None),
@@ -153,7 +198,12 @@ CASES = [
          tls=[hs(failure="tls.untrusted", trusted=False,
                  chain=[cert("site.example", issuer="CN=Interception", sha="bb")],
                  neutral=hs(sni="example.org", chain=[cert("site.example")]))], http=None),
-    Case("interception CA minting even the neutral name", ("blocked", "tls", "tls.mitm"),
+    Case("an expired certificate for the name, a fresh one behind the default name",
+         ("inconclusive", None, "tls.expired"),
+         tls=[hs(failure="tls.expired", trusted=False, chain=[cert("site.example", sha="ee")],
+                 neutral=hs(sni="example.org", chain=[cert("site.example")]))], http=None),
+    Case("interception CA minting even the neutral name: the network, not the host",
+         ("inconclusive", None, "tls.mitm"),
          tls=[hs(failure="tls.untrusted", trusted=False,
                  chain=[cert("site.example", issuer="CN=Interception", sha="bb")],
                  neutral=hs(sni="example.org", trusted=False,
@@ -172,7 +222,18 @@ CASES = [
          tcp=[TCPConnect(address="2606:4700::6810:84e5", port=443, skipped="no IPv6")],
          tls=[], http=None),
     Case("blockpage fingerprint on the genuine address", ("blocked", "http", "http.blockpage"),
-         url="http://site.example/", tls=[], http=ok_page(fingerprint="ir.iframe")),
+         url="http://site.example/", tls=[], http=ok_page(fingerprint="ir.iframe", url=HTTP_URL)),
+    Case("an https article quoting a blockpage's markers", ("accessible", None, "accessible"),
+         http=ok_page(fingerprint="ir.iframe")),
+    Case("slow body on plain HTTP, neutral Host fine", ("inconclusive", None, "http.timeout"),
+         url="http://site.example/", tls=[],
+         http=failed_page("http.timeout", HTTP_URL, neutral=NEUTRAL_OK, partial=True)),
+    Case("no answer on plain HTTP, neutral Host fine: could be the backend",
+         ("inconclusive", None, "http.timeout"), url="http://site.example/", tls=[],
+         http=failed_page("http.timeout", HTTP_URL, neutral=NEUTRAL_OK)),
+    Case("reset after the answer began", ("inconclusive", None, "http.reset"),
+         url="http://site.example/", tls=[],
+         http=failed_page("http.reset", HTTP_URL, neutral=NEUTRAL_OK, partial=True)),
     Case("reset after the request, neutral Host fine", ("blocked", "http", "http.reset"),
          url="http://site.example/", tls=[],
          http=failed_page("http.reset", "http://site.example/", neutral=NEUTRAL_OK)),
@@ -186,6 +247,10 @@ CASES = [
          control=control(failure="dns.timeout")),
     Case("deadline during TLS", ("inconclusive", None, "tls.deadline"), tls=[], http=None,
          deadline_hit=True),
+    Case("deadline during DNS", ("inconclusive", None, "dns.deadline"), dns=[], tcp=[], tls=[],
+         http=None, deadline_hit=True),
+    Case("an internal error costs one target", ("inconclusive", None, "http.error"),
+         http=None, error="ValueError: boom"),
     Case("HTTP 500 from the real site is not blocking", ("accessible", None, "accessible"),
          http=ok_page(status=500)),
 ]  # fmt: skip
@@ -202,6 +267,7 @@ def test_rule(case: Case) -> None:
         http=case.http,
         control=case.control,
         deadline_hit=case.deadline_hit,
+        error=case.error,
     )
     verdict = judge(obs, JudgeContext(dead_resolvers=case.dead))
     assert (verdict.status, verdict.blocking, verdict.outcome) == case.expect, verdict.reason

@@ -39,6 +39,7 @@ TARPIT_LENGTH = 10 * 1024 * 1024  # promised, never delivered
 TARPIT_INTERVAL = 0.5
 TARPIT_LIMIT = 120.0
 READ_SIZE = 64 * 1024
+WRITE_TIMEOUT = 10.0
 
 _HTML = "text/html; charset=utf-8"
 # One shared chunk: the huge body is this, over and over, and never exists whole in memory.
@@ -168,7 +169,9 @@ class Exchange:
             self._writer.writelines(
                 self._conn.send_with_data_passthrough(h11.Data(data=chunk)) or []
             )
-            await self._writer.drain()
+            # A client that takes nothing for this long has gone, whatever TCP says (Python 3.10
+            # keeps a TLS close_notify to itself while our writes are blocked).
+            await asyncio.wait_for(self._writer.drain(), WRITE_TIMEOUT)
             # drain() returns without yielding while the buffer is low, and a TLS transport learns
             # of a lost connection only in a later callback: yield so that news arrives in time.
             await asyncio.sleep(0)

@@ -67,6 +67,7 @@ class WebLab:
         """Bind and listen on every host; raises OSError (having closed everything) on failure."""
         loop = asyncio.get_running_loop()
         ports = self._topology.ports
+        self._closed = False
         try:
             for host in self._topology.hosts.values():
                 if not ipaddress.ip_address(host.address).is_loopback:

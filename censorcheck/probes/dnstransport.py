@@ -110,8 +110,16 @@ async def udp(
     with sock:
         listener = _Listener(sock, query)
         try:
-            await asyncio.get_running_loop().sock_sendall(sock, query.to_wire())
-            first = await listener.next(start + timeout)
+            loop = asyncio.get_running_loop()
+            wire = query.to_wire()
+            await loop.sock_sendall(sock, wire)
+            try:
+                first = await listener.next(start + timeout / 2)
+            except asyncio.TimeoutError:
+                # Like a stub resolver, send once more: one lost datagram on a flaky link must
+                # not read as a resolver that stays silent about this name.
+                await loop.sock_sendall(sock, wire)
+                first = await listener.next(start + timeout)
         except asyncio.TimeoutError:
             # Only junk came back: something answers, but not with a reply to our question.
             failure = "dns.bad_response" if listener.mismatched else "dns.timeout"

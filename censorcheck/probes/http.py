@@ -8,6 +8,7 @@ trickles a byte a second costs at most that.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import hashlib
 import html
@@ -34,6 +35,7 @@ Resolve = Callable[[str], Awaitable[tuple[list[DNSQuery], list[str]]]]
 _TITLE = re.compile(rb"<title[^>]*>(.*?)</title", re.IGNORECASE | re.DOTALL)
 _CHARSET = re.compile(r"charset=([\w-]+)", re.IGNORECASE)
 _REDIRECTS = {301, 302, 303, 307, 308}
+_FINGERPRINT_SPAN = 64 * 1024
 
 
 def _decoder(encoding: str) -> zlib._Decompress | None:
@@ -89,9 +91,21 @@ async def request(
     )
     conn = httpcore.AsyncHTTP11Connection(origin, stream)
     try:
+        return await _exchange(conn, req, ctx, keep_ips)
+    finally:
+        await _close(conn)
+
+
+async def _exchange(
+    conn: httpcore.AsyncHTTP11Connection,
+    req: httpcore.Request,
+    ctx: ProbeContext,
+    keep_ips: Collection[str],
+) -> tuple[HTTPResponse | None, str | None]:
+    settings = ctx.settings
+    try:
         response = await conn.handle_async_request(req)
     except Exception as exc:  # noqa: BLE001 - every failure is data
-        await _close(conn)
         return None, classify(exc, "http")
     pairs = [(k.decode("latin-1"), v.decode("latin-1")) for k, v in response.headers]
     decoder = _decoder((_header(pairs, "content-encoding") or "").strip().lower())
@@ -110,17 +124,13 @@ async def request(
                     break
     except Exception as exc:  # noqa: BLE001
         failure = classify(exc, "http")
-    finally:
-        await _close(conn)
     charset_match = _CHARSET.search(_header(pairs, "content-type") or "")
-    charset = charset_match.group(1) if charset_match else "utf-8"
-    try:
-        "".encode(charset)
-    except LookupError:
-        charset = "utf-8"
-    title = _title(bytes(body), charset)
-    text = body.decode(charset, errors="replace")
-    fingerprint = ctx.fingerprints.match(pairs, text, title) if ctx.fingerprints else None
+    title, text = _decode(bytes(body), charset_match.group(1) if charset_match else "utf-8")
+    # Blockpages are small; matching the start of a page keeps a long article that merely
+    # quotes a blockpage's markers from looking like one.
+    fingerprint = (
+        ctx.fingerprints.match(pairs, text[:_FINGERPRINT_SPAN], title) if ctx.fingerprints else None
+    )
     result = HTTPResponse(
         status=response.status,
         headers=[(k, scrub(v, keep_ips)) for k, v in pairs],
@@ -134,9 +144,18 @@ async def request(
     return result, failure
 
 
+def _decode(body: bytes, charset: str) -> tuple[str | None, str]:
+    """Title and text; a charset Python does not know, or cannot use, falls back to UTF-8."""
+    try:
+        return _title(body, charset), body.decode(charset, errors="replace")
+    except (LookupError, UnicodeError, ValueError):
+        return _title(body, "utf-8"), body.decode("utf-8", errors="replace")
+
+
 async def _close(conn: httpcore.AsyncHTTP11Connection) -> None:
-    with contextlib.suppress(Exception):
-        await conn.aclose()
+    # Shielded, so that a deadline cancelling the request still gives the socket back.
+    with contextlib.suppress(BaseException):
+        await asyncio.shield(conn.aclose())
 
 
 async def _open(

@@ -15,7 +15,6 @@ import functools
 import ipaddress
 import ssl
 import time
-from collections.abc import Awaitable
 
 import httpcore
 from cryptography import x509
@@ -91,6 +90,12 @@ def name_matches(cert: Certificate, host: str) -> bool:
     return False
 
 
+async def _close(stream: Stream) -> None:
+    # Shielded: a handshake cancelled by a deadline must still give its socket back.
+    with contextlib.suppress(BaseException):
+        await asyncio.shield(stream.aclose())
+
+
 async def _attempt(
     stream: Stream, ssl_ctx: ssl.SSLContext, address: str, port: int, sni: str, timeout: float
 ) -> tuple[TLSHandshake, Stream | None]:
@@ -98,8 +103,7 @@ async def _attempt(
     try:
         tls_stream = await stream.start_tls(ssl_ctx, server_hostname=sni, timeout=timeout)
     except Exception as exc:  # noqa: BLE001 - every failure is data
-        with contextlib.suppress(Exception):
-            await stream.aclose()
+        await _close(stream)
         failure = classify(exc, "tls")
         reason = None
         inner: BaseException | None = exc
@@ -117,8 +121,15 @@ async def _attempt(
             trusted=False if failure in CERT_FAILURES else None,
             validation_error=reason,
         ), None
+    except BaseException:
+        await _close(stream)
+        raise
     ssl_object = tls_stream.get_extra_info("ssl_object")
     cipher = ssl_object.cipher() if ssl_object else None
+    try:
+        chain = peer_chain(ssl_object)
+    except Exception:  # noqa: BLE001 - a certificate cryptography cannot parse is still a handshake
+        chain = []
     return TLSHandshake(
         address=address,
         port=port,
@@ -127,19 +138,27 @@ async def _attempt(
         version=ssl_object.version() if ssl_object else None,
         cipher=cipher[0] if cipher else None,
         alpn=ssl_object.selected_alpn_protocol() if ssl_object else None,
-        chain=peer_chain(ssl_object),
+        chain=chain,
         trusted=ssl_ctx.verify_mode == ssl.CERT_REQUIRED,
     ), tls_stream
 
 
+async def _fresh(
+    address: str, port: int, sni: str, ssl_ctx: ssl.SSLContext, ctx: ProbeContext
+) -> tuple[TLSHandshake, Stream | None]:
+    """A handshake on a new TCP connection; a failed connect is reported as a TLS failure."""
+    tcp, stream = await connect(address, port, ctx)
+    if stream is None:
+        failure = (tcp.failure or "tcp.error").replace("tcp.", "tls.", 1)
+        return TLSHandshake(address=address, port=port, sni=sni, failure=failure, t=tcp.t), None
+    return await _attempt(stream, ssl_ctx, address, port, sni, ctx.settings.timeout)
+
+
 async def _capture_chain(address: str, port: int, sni: str, ctx: ProbeContext) -> list[Certificate]:
     """Reconnect and accept any certificate, only to record the chain that failed validation."""
-    _, stream = await connect(address, port, ctx)
-    if stream is None:
-        return []
-    seen, tls_stream = await _attempt(stream, ctx.capture, address, port, sni, ctx.settings.timeout)
-    if tls_stream is not None:
-        await tls_stream.aclose()
+    seen, stream = await _fresh(address, port, sni, ctx.capture, ctx)
+    if stream is not None:
+        await _close(stream)
     return seen.chain
 
 
@@ -150,15 +169,9 @@ async def _neutral(address: str, port: int, host: str, ctx: ProbeContext) -> TLS
     i.e. the address serves the host's genuine certificate when not asked for it by name.
     """
     sni = ctx.settings.neutral_sni
-    tcp, stream = await connect(address, port, ctx)
-    if stream is None:
-        failure = (tcp.failure or "tcp.error").replace("tcp.", "tls.", 1)
-        return TLSHandshake(address=address, port=port, sni=sni, failure=failure, t=tcp.t)
-    seen, tls_stream = await _attempt(
-        stream, ctx.chain_only, address, port, sni, ctx.settings.timeout
-    )
-    if tls_stream is not None:
-        await tls_stream.aclose()
+    seen, stream = await _fresh(address, port, sni, ctx.chain_only, ctx)
+    if stream is not None:
+        await _close(stream)
         leaf_ok = bool(seen.chain) and name_matches(seen.chain[0], host)
         return seen.model_copy(update={"trusted": leaf_ok})
     if seen.failure in CERT_FAILURES:
@@ -171,37 +184,56 @@ async def _neutral(address: str, port: int, host: str, ctx: ProbeContext) -> TLS
 async def handshake(
     stream: Stream, address: str, port: int, host: str, ctx: ProbeContext
 ) -> tuple[TLSHandshake, Stream | None]:
-    """TLS with SNI = ``host`` on an open TCP stream; on failure, the neutral-SNI comparison.
+    """TLS with SNI = ``host`` on an open TCP stream; when it fails, two comparisons.
 
-    The neutral handshake is hedged: if the first has not finished after a short delay, the second
-    starts alongside it, so a stalled handshake costs one timeout rather than two.
+    A repeat of the same handshake on a fresh connection (a transient loss passes, a block fails
+    again) and one with a neutral SNI (the name, not the address, is what fails). Both are
+    hedged: when the first handshake has not finished after a quarter of the timeout they start
+    beside it, so a stalled handshake costs about one timeout rather than three.
     """
     timeout = ctx.settings.timeout
     main = asyncio.ensure_future(_attempt(stream, ctx.verify, address, port, host, timeout))
-    hedge_delay = min(max(0.25, timeout / 8), timeout / 2)
-    neutral: asyncio.Future[TLSHandshake] | None = None
-    done, _ = await asyncio.wait({main}, timeout=hedge_delay)
-    if not done:
-        neutral = asyncio.ensure_future(_neutral(address, port, host, ctx))
+    checks: tuple[asyncio.Future[TLSHandshake], asyncio.Future[tuple[TLSHandshake, Stream | None]]]
+    checks_started = False
+    kept: Stream | None = None
+
+    def start_checks() -> None:
+        nonlocal checks, checks_started
+        checks = (
+            asyncio.ensure_future(_neutral(address, port, host, ctx)),
+            asyncio.ensure_future(_fresh(address, port, host, ctx.verify, ctx)),
+        )
+        checks_started = True
+
     try:
+        done, _ = await asyncio.wait({main}, timeout=min(max(0.5, timeout / 4), timeout / 2))
+        if not done:
+            start_checks()
         seen, tls_stream = await main
-    except BaseException:
-        if neutral is not None:
-            neutral.cancel()
-        raise
-    if seen.failure is None:
-        if neutral is not None:
-            await _cancel(neutral)
-        return seen, tls_stream
-    if seen.failure in CERT_FAILURES:
-        seen = seen.model_copy(update={"chain": await _capture_chain(address, port, host, ctx)})
-    if neutral is None:
-        neutral = asyncio.ensure_future(_neutral(address, port, host, ctx))
-    return seen.model_copy(update={"neutral": await neutral}), None
-
-
-async def _cancel(task: Awaitable[object] | asyncio.Future[object]) -> None:
-    future = asyncio.ensure_future(task)
-    future.cancel()
-    with contextlib.suppress(asyncio.CancelledError, Exception):
-        await future
+        if seen.failure is None:
+            return seen, tls_stream
+        if seen.failure in CERT_FAILURES:
+            # Certificates do not fail by chance: no repeat, but record what was presented.
+            chain = await _capture_chain(address, port, host, ctx)
+            neutral = await (checks[0] if checks_started else _neutral(address, port, host, ctx))
+            return seen.model_copy(update={"chain": chain, "neutral": neutral}), None
+        if not checks_started:
+            start_checks()
+        repeat, repeat_stream = await checks[1]
+        if repeat_stream is not None:
+            # It was transient: the address works, and the repeat's connection carries on.
+            kept = repeat_stream
+            return seen.model_copy(update={"repeat": repeat}), repeat_stream
+        neutral = await checks[0]
+        return seen.model_copy(update={"repeat": repeat, "neutral": neutral}), None
+    finally:
+        pending = [main, *(checks if checks_started else ())]
+        for task in pending:
+            if not task.done():
+                task.cancel()
+        for task in pending:
+            with contextlib.suppress(BaseException):
+                result = await task
+                # A hedged repeat that succeeded after the decision was made: give its socket back.
+                if isinstance(result, tuple) and result[1] not in (None, kept) and task is not main:
+                    await _close(result[1])

@@ -1,0 +1,98 @@
+"""The throughput benchmark still runs: a small seeded mix, every verdict right, every figure there.
+
+Timings are the benchmark's business and are never asserted here.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import math
+import subprocess
+import sys
+from collections import Counter
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+BENCH = Path(__file__).resolve().parent.parent / "bench" / "probe_bench.py"
+COUNT = 40
+
+
+def load_bench() -> ModuleType:
+    """bench/ is a folder of scripts, not a package: import the script from its path."""
+    if "probe_bench" in sys.modules:
+        return sys.modules["probe_bench"]
+    spec = importlib.util.spec_from_file_location("probe_bench", BENCH)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules["probe_bench"] = module  # dataclasses look their module up while being made
+    spec.loader.exec_module(module)
+    return module
+
+
+def numbers(value: Any, path: str = "") -> list[tuple[str, float]]:
+    """Every number in a JSON document, with where it is."""
+    if isinstance(value, bool) or value is None or isinstance(value, str):
+        return []
+    if isinstance(value, (int, float)):
+        return [(path, float(value))]
+    items = value.items() if isinstance(value, dict) else enumerate(value)
+    return [found for key, item in items for found in numbers(item, f"{path}/{key}")]
+
+
+def test_workload_has_every_kind_in_proportion() -> None:
+    bench = load_bench()
+    entries = bench.build_entries(COUNT, seed=1)
+    assert entries == bench.build_entries(COUNT, seed=1)  # seeded
+    assert entries != bench.build_entries(COUNT, seed=2)
+    mix = Counter(scenario for _, scenario in entries)
+    assert sum(mix.values()) == COUNT
+    assert mix["dns-silence"] == mix["tls-sni-stall"] == mix["tls-sni-reset"] == 2  # 5% each
+    assert mix["http-blockpage"] == mix["http-reset"] == 4  # 10% each
+    assert sum(mix[s] for s in ("static", "dynamic", "cdn", "static-http")) == 26  # 65%
+
+
+def test_small_run_is_accurate_and_reports_every_figure() -> None:
+    proc = subprocess.run(
+        [
+            sys.executable,
+            str(BENCH),
+            "--count",
+            str(COUNT),
+            "--no-curl",
+            "--no-scenarios",
+            "--json",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        stdin=subprocess.DEVNULL,
+    )
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    figures = json.loads(proc.stdout)
+    probe = figures["probe"]
+    assert probe["accuracy"] == 1.0, probe["mismatches"]
+    assert probe["targets"] == COUNT
+    for key in (
+        "wall_s",
+        "targets_per_s",
+        "ideal_bound_s",
+        "slowest_s",
+        "sum_t_over_concurrency_s",
+        "timeouts_bound_s",
+        "efficiency",
+        "peak_rss_mib",
+        "cpu_s",
+        "list_order_schedule_s",
+    ):
+        assert key in probe, key
+    # Two DNS-silence and two stalled targets: each waits out one timeout at one layer.
+    assert probe["timeouts_by_layer"] == {"dns": 2, "tcp": 0, "tls": 2, "http": 0}
+    found = numbers(figures)
+    assert found
+    assert all(math.isfinite(n) and n >= 0 for _, n in found), found
+    text = load_bench().render(figures)
+    for label in ("wall time", "targets/s", "ideal lower bound", "efficiency", "CPU"):
+        assert label in text
+    assert "peak memory" in text and "accuracy" in text and "100.0%" in text
