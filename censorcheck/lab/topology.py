@@ -78,6 +78,7 @@ class Topology:
             kind: Service = "static" if service == "static-edge" else service  # type: ignore[assignment]
             self.hosts[at(offset)] = Host(at(offset), kind)
             self._service_address[service] = at(offset)
+        self.hosts[self.blockpage_address].names.add(f"blocked.{LAB_DOMAIN}")
         self.names: dict[str, Scenario] = {}
         for name, scenario in entries if entries is not None else default_entries():
             self.add(name, scenario)
@@ -91,7 +92,6 @@ class Topology:
         self.hosts[self.address_of_service(scenario.service)].names.add(name)
         if scenario.dns == "alternate":
             self.hosts[self._service_address["static-edge"]].names.add(name)
-        self.hosts[self.blockpage_address].names.add(f"blocked.{LAB_DOMAIN}")
 
     def address_of_service(self, service: str) -> str:
         return self._service_address[service]
