@@ -182,9 +182,9 @@ def timed_out_layers(result: Result) -> list[str]:
     """The layers at which the probe itself waited out a timeout, each named once.
 
     Counted: the probe resolvers' queries (A and AAAA run side by side, so one wait), the TCP
-    connects, the handshakes naming the host (not the neutral-SNI retry, which runs alongside),
-    and the HTTP fetch. Not counted: the control lookups and the neutral HTTP retry, which
-    overlap the probe's own work.
+    connects, the handshakes naming the host, and the HTTP fetch. Not counted: the handshakes'
+    repeat and neutral-SNI checks (hedged: they run beside the first handshake), the control
+    lookups and the neutral HTTP retry, which all overlap the probe's own work.
     """
     fired = {
         "dns": any(_is_timeout(q.failure) for q in result.dns),
@@ -458,8 +458,10 @@ def render(figures: Figures) -> str:
         f"  efficiency         {p['efficiency']:7.1%}   (bound / wall); the"
         f" {p['wall_s'] - p['ideal_bound_s']:.2f} s between them:",
         f"    list order       {p['list_order_schedule_s'] - p['ideal_bound_s']:7.2f} s   the same"
-        f" target times started in list order, with no overhead, take"
+        f" target times, started in list order with no overhead, take"
         f" {p['list_order_schedule_s']:.2f} s",
+        f"                                 (so {p['list_order_efficiency']:.0%} is the most any"
+        " in-order run could score)",
         f"    start-up         {p['before_first_start_s']:7.2f} s   until the first target started",
         f"    wind-down        {p['after_last_end_s']:7.2f} s   after the last target ended, until"
         " asyncio.run returned",
@@ -471,9 +473,9 @@ def render(figures: Figures) -> str:
         f"  accuracy           {p['accuracy']:7.1%}   ({p['correct']}/{w['count']} verdicts as"
         " the lab's truth says)",
         *(f"    wrong: {m}" for m in p["mismatches"]),
-        "  timeouts are counted once per target and layer at which the probe itself waited:",
-        "  its resolvers' A/AAAA queries, TCP, the handshake naming the host (not the neutral",
-        "  retry, which runs alongside), and HTTP; control lookups overlap and are not counted.",
+        "  timeouts: counted once per target and layer where the probe itself waited one out:",
+        "  its resolvers' A/AAAA queries, TCP, the handshake naming the host, HTTP. Not counted:",
+        "  what runs beside those (the repeat and neutral-SNI handshakes, control lookups).",
     ]
     curl = figures.get("curl")
     if curl is not None:
@@ -481,9 +483,10 @@ def render(figures: Figures) -> str:
         ratio = curl["wall_s"] / p["wall_s"]
         lines += [
             "",
-            f"curl baseline (xargs -P {w['concurrency']} -n 1 curl, --max-time and"
-            f" --connect-timeout {w['timeout_s']:g}, --interface the censored vantage,",
-            "  --doh-url the censored resolver, whose DoH sockets curl leaves unbound)",
+            f"curl baseline (xargs -P {w['concurrency']} -n 1 curl; --max-time and"
+            f" --connect-timeout {w['timeout_s']:g};",
+            "  --interface the censored vantage; --doh-url the censored resolver, over DoH",
+            "  sockets curl does not bind to --interface, which that resolver does not mind)",
             f"  wall time          {curl['wall_s']:7.2f} s   {curl['targets_per_s']:7.1f}"
             f" targets/s   (censorcheck {ratio:.2f}x as fast)",
             f"  CPU                {curl['cpu_s']:7.2f} s   (xargs and every curl)",

@@ -65,7 +65,7 @@ class Lab:
         topo = self.topology
         values: dict[str, Any] = {
             "vantage": "lab-censored" if censored else "lab-free",
-            "resolvers": [topo.resolver_uri(censored=True)],
+            "resolvers": [topo.resolver_uri(censored=censored)],
             "control_resolvers": [topo.resolver_uri(censored=False)],
             "source_address": topo.censored_vantage if censored else topo.free_vantage,
             "ca_bundle": self.ca_bundle,
