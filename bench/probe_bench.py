@@ -134,7 +134,8 @@ def _serve_lab(conn: Connection, entries: Entries | None) -> None:
             with contextlib.suppress(EOFError):  # EOF: the parent is gone, so stop too
                 conn.recv()
     except Exception as exc:  # noqa: BLE001 - reported to the parent, which fails loudly
-        conn.send({"error": f"{type(exc).__name__}: {exc}"})
+        with contextlib.suppress(OSError):  # unless the parent has gone already
+            conn.send({"error": f"{type(exc).__name__}: {exc}"})
 
 
 @contextlib.contextmanager
@@ -240,18 +241,23 @@ def _epoch(iso: str) -> float:
 
 
 def list_order_schedule(times: Sequence[float], concurrency: int) -> float:
-    """How long ``times`` take when each starts, in list order, as soon as one of the
-    ``concurrency`` slots frees up, with no overhead at all: the best any run can do that
-    starts targets in the order given, as ameasure does."""
+    """The makespan of ``times`` started in list order, each as soon as a slot is free.
+
+    With no overhead at all: the best that any run starting targets in the order given (as
+    ``ameasure`` does) can achieve with ``concurrency`` slots.
+    """
     slots = [0.0] * min(concurrency, max(1, len(times)))
     for t in times:
         heapq.heapreplace(slots, slots[0] + t)
     return max(slots)
 
 
-def measure(urls: list[str], settings: Settings) -> tuple[Run, Figures]:
-    """One ``asyncio.run(ameasure(...))`` in this process: the run, and its wall time, CPU time,
-    memory, and how long it took before the first target started and after the last ended."""
+def timed_run(urls: list[str], settings: Settings) -> tuple[Run, Figures]:
+    """One ``asyncio.run(ameasure(...))`` in this process, and its figures.
+
+    Wall time, CPU time, memory, and how long it took until the first target started and after
+    the last one ended.
+    """
     targets = load_targets(urls)
     user0, sys0 = _cpu_seconds(resource.RUSAGE_SELF)
     rss_before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
@@ -281,7 +287,7 @@ def probe_figures(
     """Measure every entry once from the lab's censored vantage; the figures and the URLs used."""
     topo = Topology(lab.network, entries=_lab_entries(entries))
     urls = topo.target_urls()
-    run, figures = measure(urls, _settings(lab, timeout, concurrency))
+    run, figures = timed_run(urls, _settings(lab, timeout, concurrency))
     times = [r.t for r in run.results]
     per_layer = Counter(layer for r in run.results for layer in timed_out_layers(r))
     timeouts = sum(per_layer.values())
@@ -370,7 +376,7 @@ def scenario_figures(timeout: float = SCENARIO_TIMEOUT) -> Figures:
     with lab_process(None) as lab:
         topo = Topology(lab.network)
         settings = _settings(lab, timeout, None)
-        run, figures = measure(topo.target_urls(), settings)
+        run, figures = timed_run(topo.target_urls(), settings)
     timeouts = sum(len(timed_out_layers(r)) for r in run.results)
     for key in ("peak_rss_mib", "rss_before_mib"):  # this process's peak is the main run's
         del figures[key]

@@ -45,5 +45,5 @@ def test_lab_prints_working_commands(tmp_path: Path) -> None:
         assert "blocked" not in Run.model_validate_json(free.stdout).summary.by_status
     finally:
         proc.send_signal(signal.SIGINT)
-        proc.wait(timeout=15)
-    assert proc.returncode == 0
+        _, err = proc.communicate(timeout=15)  # also closes the pipes
+    assert proc.returncode == 0, err
