@@ -294,8 +294,10 @@ async def ameasure(
         fingerprints = load_fingerprints(settings.fingerprints)
     ctx = _context(settings, fingerprints)
     try:
-        statuses = await _preflight(resolvers, "probe", ctx)
-        statuses += await _preflight(controls, "control", ctx)
+        probes, checks = await asyncio.gather(
+            _preflight(resolvers, "probe", ctx), _preflight(controls, "control", ctx)
+        )
+        statuses = probes + checks
         for status in statuses:
             if status.rtt is not None:
                 ctx.resolver_rtt[status.uri] = status.rtt
@@ -335,7 +337,18 @@ async def ameasure(
 
 
 def measure(
-    targets: Sequence[Target], settings: Settings, on_result: OnResult | None = None
+    targets: Sequence[Target],
+    settings: Settings,
+    on_result: OnResult | None = None,
+    fingerprints: Fingerprints | None = None,
 ) -> Run:
     """Blocking wrapper around :func:`ameasure`."""
-    return asyncio.run(ameasure(targets, settings, on_result))
+    box: list[Run] = []
+
+    async def main() -> None:
+        # The main task returns nothing on purpose: on the way out asyncio.run formats the main
+        # task's repr, result included, which for a large run document costs most of a second.
+        box.append(await ameasure(targets, settings, on_result, fingerprints))
+
+    asyncio.run(main())
+    return box[0]

@@ -18,7 +18,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from censorcheck import __version__
-from censorcheck.api import ameasure, utc_now
+from censorcheck.api import measure, utc_now
 from censorcheck.errors import CensorcheckError, ConfigError
 from censorcheck.models import Result, Run
 from censorcheck.settings import Settings
@@ -146,7 +146,7 @@ def _measure(targets_args: Sequence[str], settings: Settings, output: str | None
 
     with progress:
         try:
-            run = asyncio.run(ameasure(targets, settings, on_result))
+            run = measure(targets, settings, on_result)
         finally:
             if journal is not None:
                 journal.close()

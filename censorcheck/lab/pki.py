@@ -13,7 +13,6 @@ import trustme
 
 from censorcheck.lab.topology import Host
 
-
 # Past this many names under one parent, a host's certificate names the parent's wildcard
 # instead: a benchmark host serving 650 names would otherwise send 18 KB in every handshake.
 WILDCARD_AFTER = 16

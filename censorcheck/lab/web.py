@@ -219,7 +219,9 @@ class WebLab:
 
 
 def _listen(address: str, port: int) -> socket.socket:
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    # The protocol number matters: asyncio turns Nagle off only on sockets it knows are TCP, and
+    # with Nagle on, a response waits behind TLS 1.3 session tickets for a delayed ACK (~40 ms).
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
     try:
         # Lets a restarted lab rebind at once; two live listeners still collide (no SO_REUSEPORT).
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)

@@ -144,14 +144,19 @@ async def _attempt(
 
 
 async def _fresh(
-    address: str, port: int, sni: str, ssl_ctx: ssl.SSLContext, ctx: ProbeContext
+    address: str,
+    port: int,
+    sni: str,
+    ssl_ctx: ssl.SSLContext,
+    ctx: ProbeContext,
+    timeout: float | None = None,
 ) -> tuple[TLSHandshake, Stream | None]:
     """A handshake on a new TCP connection; a failed connect is reported as a TLS failure."""
     tcp, stream = await connect(address, port, ctx)
     if stream is None:
         failure = (tcp.failure or "tcp.error").replace("tcp.", "tls.", 1)
         return TLSHandshake(address=address, port=port, sni=sni, failure=failure, t=tcp.t), None
-    return await _attempt(stream, ssl_ctx, address, port, sni, ctx.settings.timeout)
+    return await _attempt(stream, ssl_ctx, address, port, sni, timeout or ctx.settings.timeout)
 
 
 async def _capture_chain(address: str, port: int, sni: str, ctx: ProbeContext) -> list[Certificate]:
@@ -192,6 +197,7 @@ async def handshake(
     beside it, so a stalled handshake costs about one timeout rather than three.
     """
     timeout = ctx.settings.timeout
+    main_deadline = time.monotonic() + timeout
     main = asyncio.ensure_future(_attempt(stream, ctx.verify, address, port, host, timeout))
     checks: tuple[asyncio.Future[TLSHandshake], asyncio.Future[tuple[TLSHandshake, Stream | None]]]
     checks_started = False
@@ -199,9 +205,12 @@ async def handshake(
 
     def start_checks() -> None:
         nonlocal checks, checks_started
+        # A repeat started beside a stalled first attempt ends when that attempt does (but gets
+        # at least half a timeout): a stall then costs one timeout, not one and a quarter.
+        budget = max(timeout / 2, main_deadline - time.monotonic())
         checks = (
             asyncio.ensure_future(_neutral(address, port, host, ctx)),
-            asyncio.ensure_future(_fresh(address, port, host, ctx.verify, ctx)),
+            asyncio.ensure_future(_fresh(address, port, host, ctx.verify, ctx, budget)),
         )
         checks_started = True
 
