@@ -14,7 +14,6 @@ what the verdict must be, which gives the accuracy figure.
 from __future__ import annotations
 
 import argparse
-import asyncio
 import contextlib
 import heapq
 import json
@@ -34,7 +33,7 @@ from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import Any
 
-from censorcheck.api import ameasure
+from censorcheck.api import measure
 from censorcheck.lab import LabThread, Topology
 from censorcheck.lab.scenarios import BY_NAME, Scenario
 from censorcheck.models import Result, Run
@@ -244,7 +243,7 @@ def list_order_schedule(times: Sequence[float], concurrency: int) -> float:
     """The makespan of ``times`` started in list order, each as soon as a slot is free.
 
     With no overhead at all: the best that any run starting targets in the order given (as
-    ``ameasure`` does) can achieve with ``concurrency`` slots.
+    ``measure`` does) can achieve with ``concurrency`` slots.
     """
     slots = [0.0] * min(concurrency, max(1, len(times)))
     for t in times:
@@ -253,7 +252,7 @@ def list_order_schedule(times: Sequence[float], concurrency: int) -> float:
 
 
 def timed_run(urls: list[str], settings: Settings) -> tuple[Run, Figures]:
-    """One ``asyncio.run(ameasure(...))`` in this process, and its figures.
+    """One ``censorcheck.api.measure(...)`` in this process, as the CLI runs it, and its figures.
 
     Wall time, CPU time, memory, and how long it took until the first target started and after
     the last one ended.
@@ -262,7 +261,7 @@ def timed_run(urls: list[str], settings: Settings) -> tuple[Run, Figures]:
     user0, sys0 = _cpu_seconds(resource.RUSAGE_SELF)
     rss_before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     epoch, start = time.time(), time.monotonic()
-    run = asyncio.run(ameasure(targets, settings))
+    run = measure(targets, settings)
     wall = time.monotonic() - start
     user1, sys1 = _cpu_seconds(resource.RUSAGE_SELF)
     rss_peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss  # KiB on Linux
@@ -453,7 +452,7 @@ def render(figures: Figures) -> str:
         f" timeout {w['timeout_s']:g} s",
         f"           {mix}",
         "",
-        "censorcheck (ameasure, this process; the lab runs in another)",
+        "censorcheck (api.measure, this process; the lab runs in another)",
         f"  wall time          {p['wall_s']:7.2f} s   {p['targets_per_s']:7.1f} targets/s",
         f"  ideal lower bound  {p['ideal_bound_s']:7.2f} s   the most of:",
         f"    slowest target   {p['slowest_s']:7.2f} s",
@@ -470,7 +469,7 @@ def render(figures: Figures) -> str:
         " in-order run could score)",
         f"    start-up         {p['before_first_start_s']:7.2f} s   until the first target started",
         f"    wind-down        {p['after_last_end_s']:7.2f} s   after the last target ended, until"
-        " asyncio.run returned",
+        " measure() returned",
         f"    the rest         {_rest(p):7.2f} s   between targets (slot hand-over, verdicts)",
         f"  CPU                {p['cpu_s']:7.2f} s   (user {p['cpu_user_s']:.2f},"
         f" sys {p['cpu_sys_s']:.2f}; {p['cpu_s'] / p['wall_s']:.0%} of one core)",
