@@ -158,17 +158,10 @@ class _Run:
             error=error,
         )
         return Result(
-            target=target,
             started_at=started_at,
             t=round(time.monotonic() - start, 6),
-            dns=partial.dns,
-            tcp=partial.tcp,
-            tls=partial.tls,
-            http=partial.http,
-            control=control_result,
-            deadline_hit=deadline_hit,
-            error=error,
             verdict=judge(obs, self.judge_ctx),
+            **obs.fields(),
         )
 
     async def _pipeline(self, target: Target, partial: _Partial) -> None:

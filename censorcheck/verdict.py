@@ -10,9 +10,10 @@ The README's methodology section documents each rule; ``OUTCOMES`` lists the cod
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Any, Literal
 
 from censorcheck.bogons import IPNetwork, is_bogon, is_ip
 from censorcheck.models import (
@@ -74,6 +75,10 @@ class Observations:
     control: Control = field(default_factory=Control)
     deadline_hit: bool = False
     error: str | None = None
+
+    def fields(self) -> dict[str, Any]:
+        """The observations as keyword arguments of a :class:`Result`."""
+        return {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
 
     @classmethod
     def of(cls, result: Result) -> Observations:
