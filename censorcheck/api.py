@@ -33,6 +33,7 @@ from censorcheck.fingerprints import Fingerprints, load_fingerprints
 from censorcheck.models import (
     Control,
     DNSQuery,
+    Evidence,
     HTTPFetch,
     ResolverStatus,
     Result,
@@ -43,6 +44,7 @@ from censorcheck.models import (
     TLSHandshake,
     Tool,
     VantageInfo,
+    Verdict,
 )
 from censorcheck.privacy import redact_address
 from censorcheck.probes import dns, http, tcp, tls
@@ -127,16 +129,19 @@ class _Run:
 
     async def target(self, target: Target) -> Result:
         started_at, start = utc_now(), time.monotonic()
+        deadline = self.ctx.settings.target_deadline
         partial = _Partial()
         control = asyncio.ensure_future(self.control(target.domain))
         deadline_hit = False
         error = None
         try:
-            await asyncio.wait_for(
-                self._pipeline(target, partial), self.ctx.settings.target_deadline
-            )
-        except asyncio.TimeoutError:
-            deadline_hit = True
+            await asyncio.wait_for(self._pipeline(target, partial), deadline)
+        except asyncio.TimeoutError as exc:
+            # Only the deadline's own expiry counts as the deadline; a stray TimeoutError is a bug.
+            if time.monotonic() - start >= deadline * 0.99:
+                deadline_hit = True
+            else:
+                error = describe(exc)
         except Exception as exc:  # noqa: BLE001 - a bug must cost one target, never the run
             error = describe(exc)
         finally:
@@ -144,9 +149,14 @@ class _Run:
                 with contextlib.suppress(Exception):
                     await stream.aclose()
         try:
-            control_result = await asyncio.wait_for(control, self.ctx.settings.timeout * 2)
+            # The control ran alongside; it gets what is left of the target's deadline.
+            remaining = max(deadline - (time.monotonic() - start), 0.05)
+            control_result = await asyncio.wait_for(control, remaining)
         except asyncio.TimeoutError:
             control_result = Control(failure="dns.deadline")
+        except Exception as exc:  # noqa: BLE001
+            control_result = Control(failure="dns.error")
+            error = error or describe(exc)
         obs = Observations(
             target=target,
             dns=partial.dns,
@@ -157,10 +167,20 @@ class _Run:
             deadline_hit=deadline_hit,
             error=error,
         )
+        try:
+            verdict = judge(obs, self.judge_ctx)
+        except Exception as exc:  # noqa: BLE001 - a rule's bug must not cost the observations
+            verdict = Verdict(
+                status="inconclusive",
+                outcome="verdict.error",
+                confidence=0.0,
+                reason="The verdict rules failed on these observations (a bug in censorcheck).",
+                evidence=[Evidence(ref="", fact=describe(exc))],
+            )
         return Result(
             started_at=started_at,
             t=round(time.monotonic() - start, 6),
-            verdict=judge(obs, self.judge_ctx),
+            verdict=verdict,
             **obs.fields(),
         )
 

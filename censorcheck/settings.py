@@ -59,6 +59,14 @@ class Settings(BaseModel):
             ipaddress.ip_address(value)
         return value
 
+    @field_validator("port_map")
+    @classmethod
+    def _valid_ports(cls, value: dict[int, int]) -> dict[int, int]:
+        for a, b in value.items():
+            if not (0 < a < 65536 and 0 < b < 65536):
+                raise ValueError(f"{a}={b}: ports are 1 to 65535")
+        return value
+
     @field_validator("treat_as_public")
     @classmethod
     def _valid_networks(cls, value: list[str]) -> list[str]:

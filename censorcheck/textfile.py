@@ -20,12 +20,24 @@ Locator = Callable[[object], str]
 """Gives "FILE line N" for a key of one mapping."""
 
 
+# A target list or fingerprint file is text a person wrote; anything larger is a mistake
+# (or /dev/zero) and must not be read into memory.
+MAX_BYTES = 16 * 1024 * 1024
+
+
 def read_text(path: Path, shown: str, error: type[CensorcheckError]) -> str:
     """The file's text (UTF-8, byte-order mark dropped, newlines as ``\\n``), or one-line error."""
     if path.is_dir():
         raise error(f"{shown}: is a directory, not a file")
+    if path.exists() and not path.is_file():
+        raise error(f"{shown}: not a regular file")
     try:
-        return path.read_text(encoding="utf-8-sig")
+        with path.open("rb") as f:
+            data = f.read(MAX_BYTES + 1)
+        if len(data) > MAX_BYTES:
+            raise error(f"{shown}: larger than {MAX_BYTES // (1024 * 1024)} MiB")
+        text = data.decode("utf-8-sig")
+        return text.replace("\r\n", "\n").replace("\r", "\n")
     except FileNotFoundError:
         raise error(f"{shown}: no such file") from None
     except UnicodeDecodeError as exc:
@@ -48,6 +60,8 @@ def parse_yaml(
         raise error(f"{where}: invalid YAML ({_one_line(exc.problem or exc.context)})") from None
     except yaml.YAMLError as exc:
         raise error(f"{shown}: invalid YAML ({_one_line(str(exc))})") from None
+    except RecursionError:
+        raise error(f"{shown}: invalid YAML (nested too deeply)") from None
     finally:
         loader.dispose()
     return data, node

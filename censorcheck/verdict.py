@@ -60,6 +60,8 @@ OUTCOMES = {
     "http.blockpage": "A response matched a blockpage fingerprint.",
     "http.<failure>": "The request failed (reset, eof, timeout) after the connection was made.",
     "<layer>.deadline": "The per-target deadline ended the measurement at that layer.",
+    "<layer>.error": "An internal error ended the measurement at that layer.",
+    "verdict.error": "The rules themselves failed on the observations (a bug).",
 }
 
 

@@ -33,9 +33,12 @@ class CLIResult:
         return json.loads(self.stdout)
 
 
-def run_cli(*args: str, cwd: Path | None = None, timeout: float = 120) -> CLIResult:
-    """``censorcheck ARGS`` as a user runs it: a separate process, no terminal."""
-    env = {**os.environ, "NO_COLOR": "1", "COLUMNS": "200"}
+def run_cli(
+    *args: str, cwd: Path | None = None, timeout: float = 120, env: dict[str, str] | None = None
+) -> CLIResult:
+    """``censorcheck ARGS`` as a user runs it: a separate process, no terminal (``env`` is added
+    to the environment)."""
+    env = {**os.environ, "NO_COLOR": "1", "COLUMNS": "200", **(env or {})}
     proc = subprocess.run(
         [sys.executable, "-m", "censorcheck", *args],
         capture_output=True,

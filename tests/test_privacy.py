@@ -12,11 +12,16 @@ from censorcheck.privacy import REDACTED, redact_address, scrub
     [
         ("Your IP address is 95.56.1.20.", (), f"Your IP address is {REDACTED}."),
         ("server 104.244.42.1 said no", ("104.244.42.1",), "server 104.244.42.1 said no"),
-        ('<iframe src="http://10.10.34.34">', (), '<iframe src="http://10.10.34.34">'),
+        ('<iframe src="http://10.10.34.34">', (), f'<iframe src="http://{REDACTED}">'),
+        ('<iframe src="http://10.10.34.34">', ("10.10.34.34",), '<iframe src="http://10.10.34.34">'),
         ("client 2a02:8108:1:2::77 blocked", (), f"client {REDACTED} blocked"),
         ("at 12:30:45, version 1.2.3.4.5", (), "at 12:30:45, version 1.2.3.4.5"),
         ("Blocked for 95.56.1.20.\n", (), f"Blocked for {REDACTED}.\n"),
         ("no numbers here", (), "no numbers here"),
+        ("mobile client 100.72.13.5 denied", (), f"mobile client {REDACTED} denied"),
+        ("host 95-56-1-20.dsl.example.kz", (), f"host {REDACTED}.dsl.example.kz"),
+        ("127.0.0.1 and 0.0.0.0 name nobody", (), "127.0.0.1 and 0.0.0.0 name nobody"),
+        ("build 2026-11-24-1", (), "build 2026-11-24-1"),
     ],
 )  # fmt: skip
 def test_scrub(text: str, keep: tuple[str, ...], expected: str) -> None:
@@ -25,7 +30,8 @@ def test_scrub(text: str, keep: tuple[str, ...], expected: str) -> None:
 
 @pytest.mark.parametrize(
     ("address", "shown"),
-    [("95.56.1.20", "redacted"), ("192.168.1.5", "192.168.1.5"), ("127.77.0.2", "127.77.0.2"),
+    [("95.56.1.20", "redacted"), ("192.168.1.5", "redacted"), ("100.72.13.5", "redacted"),
+     ("127.77.0.2", "127.77.0.2"),
      (None, None)],
 )  # fmt: skip
 def test_source_address_is_never_public(address: str | None, shown: str | None) -> None:

@@ -87,6 +87,12 @@ class Lab:
         return " ".join(flags)
 
 
+def random_ports() -> Ports:
+    """Four distinct unprivileged ports, for a retry after the fixed ones were taken."""
+    dns, dot, http, https = random.sample(range(20000, 60000), 4)
+    return Ports(dns=dns, dot=dot, http=http, https=https)
+
+
 def random_network() -> str:
     """A /24 in 127.0.0.0/8 unlikely to be in use: for labs started by tests."""
     return f"127.{random.randint(100, 199)}.{random.randint(0, 255)}.0/24"
@@ -95,7 +101,8 @@ def random_network() -> str:
 class LabThread:
     """A lab running in its own thread and event loop; a context manager.
 
-    With ``network=None`` it picks a random free /24, retrying when a bind fails.
+    With ``network=None`` it picks a random free /24, retrying when a bind fails; retries also
+    move to random ports, since a service listening on 0.0.0.0 at a lab port blocks every /24.
     """
 
     def __init__(
@@ -118,7 +125,8 @@ class LabThread:
         self._thread.start()
         for attempt in range(20):
             network = self._network or random_network()
-            lab = Lab(network, self._ports, self._entries)
+            ports = self._ports if attempt == 0 else random_ports()
+            lab = Lab(network, ports, self._entries)
             try:
                 self._submit(lab.start())
             except OSError:

@@ -16,11 +16,13 @@ import re
 import time
 import zlib
 from collections.abc import Awaitable, Callable, Collection
+from typing import NamedTuple
 
 import anyio
 import httpcore
 import httpx
 
+from censorcheck.bogons import is_ip
 from censorcheck.failures import classify
 from censorcheck.models import DNSQuery, HTTPFetch, HTTPHop, HTTPResponse
 from censorcheck.privacy import scrub
@@ -35,6 +37,16 @@ Resolve = Callable[[str], Awaitable[tuple[list[DNSQuery], list[str]]]]
 _TITLE = re.compile(rb"<title[^>]*>(.*?)</title", re.IGNORECASE | re.DOTALL)
 _CHARSET = re.compile(r"charset=([\w-]+)", re.IGNORECASE)
 _REDIRECTS = {301, 302, 303, 307, 308}
+
+
+class Exchange(NamedTuple):
+    """One request's outcome: what is stored, and the raw Location to follow."""
+
+    response: HTTPResponse | None
+    failure: str | None
+    location: str | None = None
+
+
 _FINGERPRINT_SPAN = 64 * 1024
 
 
@@ -67,7 +79,7 @@ async def request(
     ctx: ProbeContext,
     keep_ips: Collection[str],
     host_header: str | None = None,
-) -> tuple[HTTPResponse | None, str | None]:
+) -> Exchange:
     """One GET over ``stream``. Returns the response (possibly partial) and a failure code."""
     settings = ctx.settings
     port = url.port or (443 if url.scheme == "https" else 80)
@@ -101,12 +113,12 @@ async def _exchange(
     req: httpcore.Request,
     ctx: ProbeContext,
     keep_ips: Collection[str],
-) -> tuple[HTTPResponse | None, str | None]:
+) -> Exchange:
     settings = ctx.settings
     try:
         response = await conn.handle_async_request(req)
     except Exception as exc:  # noqa: BLE001 - every failure is data
-        return None, classify(exc, "http")
+        return Exchange(None, classify(exc, "http"))
     pairs = [(k.decode("latin-1"), v.decode("latin-1")) for k, v in response.headers]
     decoder = _decoder((_header(pairs, "content-encoding") or "").strip().lower())
     body = bytearray()
@@ -141,7 +153,8 @@ async def _exchange(
         body_prefix=scrub(text[: settings.keep_body], keep_ips),
         fingerprint=fingerprint,
     )
-    return result, failure
+    # Redirects follow the Location as sent; only what is stored is scrubbed.
+    return Exchange(result, failure, _header(pairs, "location"))
 
 
 def _decode(body: bytes, charset: str) -> tuple[str | None, str]:
@@ -197,13 +210,15 @@ async def fetch(
     known: dict[str, list[str]] = {url.host: addresses}
     for _ in range(ctx.settings.max_redirects + 1):
         start = time.monotonic()
-        hop: dict[str, object] = {"url": str(url)}
+        hop: dict[str, object] = {"url": scrub(str(url), keep_ips)}
         stream: Stream | None
         if first is not None:
             hop["address"], stream = first
             first = None
         else:
-            if url.host not in known:
+            if is_ip(url.host):
+                known[url.host] = [url.host]  # an address needs no lookup
+            elif url.host not in known:
                 queries, found = await resolve(url.host)
                 hop["dns"] = queries
                 known[url.host] = found
@@ -213,12 +228,11 @@ async def fetch(
             hop["t"] = time.monotonic() - start
             hops.append(HTTPHop.model_validate(hop))
             return HTTPFetch(hops=hops, failure=hops[-1].failure)
-        response, failure = await request(stream, url, ctx, keep_ips)
+        response, failure, location = await request(stream, url, ctx, keep_ips)
         hop.update(response=response, failure=failure, t=time.monotonic() - start)
         hops.append(HTTPHop.model_validate(hop))
         if failure is not None or response is None or response.status not in _REDIRECTS:
             return HTTPFetch(hops=hops, failure=failure)
-        location = _header(response.headers, "location")
         try:
             url = url.join(location or "")
         except Exception:  # noqa: BLE001 - a malformed Location is the server's problem
@@ -237,7 +251,7 @@ async def neutral_request(
     tcp, stream = await connect(address, port, ctx)
     if stream is None:
         return HTTPHop(url=str(url), address=address, tcp=tcp, failure=tcp.failure, t=tcp.t)
-    response, failure = await request(
+    response, failure, _ = await request(
         stream, url, ctx, keep_ips, host_header=ctx.settings.neutral_host
     )
     return HTTPHop(
