@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import random
+import shlex
 import tempfile
 import threading
 from collections.abc import Iterable
@@ -80,11 +81,13 @@ class Lab:
     def command(self, censored: bool = True) -> str:
         """The CLI flags that point a run at this lab."""
         s = self.settings(censored)
-        flags = [f"--resolver {s.resolvers[0]}", f"--control-resolver {s.control_resolvers[0]}"]
-        flags += [f"--source-address {s.source_address}", f"--ca-bundle {s.ca_bundle}"]
-        flags += ["--ipv6 off", f"--treat-as-public {self.topology.network}"]
-        flags += [f"--port-map {a}={b}" for a, b in s.port_map.items()]
-        return " ".join(flags)
+        flags = ["--resolver", s.resolvers[0], "--control-resolver", s.control_resolvers[0]]
+        flags += ["--source-address", str(s.source_address), "--ca-bundle", str(s.ca_bundle)]
+        flags += ["--ipv6", "off", "--treat-as-public", str(self.topology.network)]
+        flags += ["--timeout", f"{s.timeout:g}"]
+        for a, b in s.port_map.items():
+            flags += ["--port-map", f"{a}={b}"]
+        return shlex.join(flags)
 
 
 def random_ports() -> Ports:

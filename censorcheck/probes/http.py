@@ -166,8 +166,9 @@ def _decode(body: bytes, charset: str) -> tuple[str | None, str]:
 
 
 async def _close(conn: httpcore.AsyncHTTP11Connection) -> None:
-    # Shielded, so that a deadline cancelling the request still gives the socket back.
-    with contextlib.suppress(BaseException):
+    # Shielded, so that a deadline cancelling the request still gives the socket back; the
+    # cancellation itself propagates.
+    with contextlib.suppress(Exception):
         await asyncio.shield(conn.aclose())
 
 

@@ -15,6 +15,7 @@ import functools
 import ipaddress
 import ssl
 import time
+from typing import Any
 
 import httpcore
 from cryptography import x509
@@ -91,8 +92,12 @@ def name_matches(cert: Certificate, host: str) -> bool:
 
 
 async def _close(stream: Stream) -> None:
-    # Shielded: a handshake cancelled by a deadline must still give its socket back.
-    with contextlib.suppress(BaseException):
+    """Give the socket back, even from a handshake being cancelled by a deadline.
+
+    Shielded so the close itself runs to the end; a cancellation arriving meanwhile still
+    propagates, or the deadline would be silently ignored.
+    """
+    with contextlib.suppress(Exception):
         await asyncio.shield(stream.aclose())
 
 
@@ -236,13 +241,16 @@ async def handshake(
         neutral = await checks[0]
         return seen.model_copy(update={"repeat": repeat, "neutral": neutral}), None
     finally:
-        pending = [main, *(checks if checks_started else ())]
+        pending: list[asyncio.Future[Any]] = [main, *(checks if checks_started else ())]
         for task in pending:
-            if not task.done():
-                task.cancel()
+            task.cancel()
+        # asyncio.wait does not raise for the tasks cancelled here, but does for our own
+        # cancellation (a deadline), which must go on propagating.
+        await asyncio.wait(pending)
         for task in pending:
-            with contextlib.suppress(BaseException):
-                result = await task
-                # A hedged repeat that succeeded after the decision was made: give its socket back.
-                if isinstance(result, tuple) and result[1] not in (None, kept) and task is not main:
-                    await _close(result[1])
+            if task is main or task.cancelled() or task.exception() is not None:
+                continue
+            result = task.result()
+            # A hedged repeat that succeeded after the decision was made: give its socket back.
+            if isinstance(result, tuple) and result[1] is not None and result[1] is not kept:
+                await _close(result[1])
