@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import asyncio
 import json
+import shlex
 import sys
-from collections.abc import Iterator, Sequence
+import time
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
+from dataclasses import dataclass
 from enum import Enum
 from pathlib import Path
 from typing import Annotated, Any, NoReturn
@@ -17,12 +20,15 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from censorcheck import __version__
-from censorcheck.api import measure, utc_now
-from censorcheck.errors import CensorcheckError, ConfigError
+from censorcheck import __version__, durable, schedule
+from censorcheck.api import utc_now
+from censorcheck.check import Case, judge_cases
+from censorcheck.errors import CensorcheckError, ConfigError, ScheduleError
+from censorcheck.junit import write_junit
+from censorcheck.lock import RunLock
 from censorcheck.models import Result, Run
 from censorcheck.settings import Settings
-from censorcheck.store import Journal, default_output, journal_path, write_run
+from censorcheck.store import default_output, journal_path, newest_journal, prune, unused_output
 from censorcheck.targets import load_targets, shipped_list
 
 app = typer.Typer(
@@ -40,10 +46,20 @@ class FailOn(str, Enum):
     never = "never"
 
 
+class LockMode(str, Enum):
+    wait = "wait"
+    skip = "skip"
+
+
 class IPv6Mode(str, Enum):
     auto = "auto"
     on = "on"
     off = "off"
+
+
+def log(message: str) -> None:
+    """A plain line on stderr: no markup, no wrapping, so journald and CI logs keep it whole."""
+    stderr.print(message, markup=False, highlight=False, soft_wrap=True)
 
 
 def fatal(message: str, code: int = 2) -> NoReturn:
@@ -76,16 +92,6 @@ def _port_map(values: Sequence[str]) -> dict[int, int]:
     return mapping
 
 
-def exit_code(run: Run, fail_on: FailOn) -> int:
-    """0 nothing to report, 1 something matched --fail-on (see the README's table)."""
-    statuses = {r.verdict.status for r in run.results}
-    if fail_on is FailOn.never:
-        return 0
-    if fail_on is FailOn.any:
-        return 1 if statuses - {"accessible"} else 0
-    return 1 if fail_on.value in statuses else 0
-
-
 _STYLE = {"accessible": "green", "blocked": "bold red", "down": "yellow", "inconclusive": "cyan"}
 
 
@@ -116,17 +122,43 @@ def summary_table(run: Run) -> Table:
     return table
 
 
-def _measure(targets_args: Sequence[str], settings: Settings, output: str | None, quiet: bool,
-             results_dir: Path) -> tuple[Run, Path | None]:  # fmt: skip
-    """Run the measurement with journal and progress; write the run document."""
-    targets = load_targets(targets_args)
-    started = utc_now()
-    path = None if output == "-" else Path(output) if output else None
-    path = path or (
-        None if output == "-" else default_output(results_dir, started, settings.vantage)
-    )
-    journal = Journal(journal_path(path)).open() if path else None
-    show = not quiet and stderr.is_terminal
+@dataclass(frozen=True)
+class Outputs:
+    """Where a run's results go, and how it is judged: the options every run shares."""
+
+    output: str | None
+    results_dir: Path
+    json_out: bool = False
+    quiet: bool = False
+    fail_on: FailOn | None = None
+    check: bool = False
+    junit: Path | None = None
+    keep: float | None = None
+    lock: LockMode = LockMode.wait
+
+    @property
+    def to_stdout(self) -> bool:
+        return self.json_out or self.output == "-"
+
+    @property
+    def to_file(self) -> bool:
+        return self.output != "-"
+
+    def folder(self) -> Path | None:
+        """The folder the run document goes to (and that is locked); None for stdout only."""
+        if not self.to_file:
+            return None
+        return Path(self.output).parent if self.output else self.results_dir
+
+    def path(self, settings: Settings, started_at: str) -> Path | None:
+        if not self.to_file:
+            return None
+        if self.output:
+            return Path(self.output)
+        return unused_output(default_output(self.results_dir, started_at, settings.vantage))
+
+
+def _progress(total: int, quiet: bool) -> tuple[Progress, Callable[[Result], None]]:
     progress = Progress(
         TextColumn("[bold]measuring"),
         BarColumn(),
@@ -134,40 +166,96 @@ def _measure(targets_args: Sequence[str], settings: Settings, output: str | None
         TimeElapsedColumn(),
         TextColumn("{task.description}"),
         console=stderr,
-        disable=not show,
+        disable=quiet or not stderr.is_terminal,
         transient=True,
     )
-    task = progress.add_task("", total=len(targets))
+    task = progress.add_task("", total=total)
 
     def on_result(result: Result) -> None:
-        if journal is not None:
-            journal.append(result)
         progress.update(task, advance=1, description=result.target.domain)
 
-    with progress:
+    return progress, on_result
+
+
+def _run_once(plan: Callable[[], durable.Pending], out: Outputs, folder: Path | None) -> int:
+    """Lock, measure (or finish) one run, write and report it; the exit code."""
+    lock = RunLock(folder) if folder is not None else None
+    if lock is not None and not lock.acquire(
+        out.lock is LockMode.wait,
+        lambda who: log(f"waiting for {who} to finish (it holds {lock.path})"),
+    ):
+        log(f"skipped: another run holds {lock.path} (--lock skip)")
+        return 0
+    try:
+        pending = plan()
+        progress, on_result = _progress(len(pending.todo), out.quiet)
         try:
-            run = measure(targets, settings, on_result)
-        finally:
-            if journal is not None:
-                journal.close()
-    if path is not None:
-        write_run(run, path)
-        if journal is not None:
-            journal.close(remove=True)
-    else:
+            with progress:
+                run = durable.complete(pending, on_result)
+        except KeyboardInterrupt:
+            if pending.path is not None:
+                fatal(f"interrupted; {durable.kept(journal_path(pending.path))}", 130)
+            fatal("interrupted", 130)
+    finally:
+        if lock is not None:
+            lock.release()
+    cases = judge_cases(run.results, out.fail_on.value if out.fail_on else None, out.check)
+    _report(run, pending.path, out, cases)
+    return 1 if any(c.failed for c in cases) else 0
+
+
+def _report(run: Run, path: Path | None, out: Outputs, cases: Sequence[Case]) -> None:
+    if out.to_stdout:
         sys.stdout.write(run.model_dump_json(indent=2) + "\n")
-    return run, path
-
-
-def _report(run: Run, path: Path | None, quiet: bool) -> None:
-    console = Console(stderr=path is None)
-    if not quiet:
-        console.print(summary_table(run))
+        sys.stdout.flush()
+    if not out.quiet:
+        Console(stderr=out.to_stdout).print(summary_table(run))
+    if out.junit is not None:
+        write_junit(run, cases, out.junit)
     if path is not None:
-        stderr.print(f"results written to {path}", highlight=False)
-    dead = [s for s in run.vantage.resolvers if not s.alive]
-    for s in dead:
-        stderr.print(f"[yellow]warning:[/] {s.role} resolver {s.uri} did not answer ({s.failure})")
+        log(f"results written to {path}")
+    for s in run.vantage.resolvers:
+        if not s.alive:
+            log(f"warning: {s.role} resolver {s.uri} did not answer ({s.failure})")
+    if out.check:
+        failed = [c for c in cases if c.failed]
+        for case in failed:
+            log(f"check failed: {case.result.target.url}: {case.why}: {case.result.verdict.reason}")
+        expected = sum(r.target.expect is not None for r in run.results)
+        log(f"check: {len(failed)} failed, {len(cases) - len(failed)} passed "
+            f"({expected} of {len(cases)} targets carry an expectation)")  # fmt: skip
+    if out.keep is not None and path is not None:
+        removed = prune(path.parent, out.keep)
+        if removed:
+            log(f"pruned {len(removed)} result files older than {out.keep:g} days")
+
+
+def _new_run(targets: Sequence[str], settings: Settings, out: Outputs) -> int:
+    def plan() -> durable.Pending:
+        started = utc_now()
+        return durable.start(load_targets(targets), settings, out.path(settings, started), started)
+
+    return _run_once(plan, out, out.folder())
+
+
+def _resume_run(where: Sequence[str], out: Outputs) -> int:
+    if len(where) > 1:
+        raise ConfigError("--resume takes at most one journal or run document path")
+    given = Path(where[0]) if where else None
+    if given is not None and not given.name.endswith(".journal.jsonl"):
+        given = journal_path(given)
+    folder = given.parent if given is not None else out.results_dir
+
+    def plan() -> durable.Pending:
+        journal = given or newest_journal(folder)
+        if not journal.is_file():
+            raise ConfigError(f"--resume {journal}: no such journal (nothing to finish)")
+        pending = durable.resume(journal)
+        log(f"resuming run {pending.header.run_id} from {journal}: "
+            f"{len(pending.done)} targets done, {len(pending.todo)} to measure")  # fmt: skip
+        return pending
+
+    return _run_once(plan, out, folder)
 
 
 Opt = typer.Option
@@ -176,8 +264,11 @@ Opt = typer.Option
 @app.command()
 def run(
     targets: Annotated[
-        list[str], typer.Argument(help="Target files (.yaml .csv .txt), URLs, domains.")
-    ],
+        list[str] | None,
+        typer.Argument(
+            help="Target files (.yaml .csv .txt), URLs, domains; with --resume, the journal."
+        ),
+    ] = None,
     resolver: Annotated[
         list[str],
         Opt(
@@ -209,7 +300,29 @@ def run(
     results_dir: Annotated[Path, Opt(help="Folder for results/<time>-<vantage>.json.")] = Path(
         "results"
     ),
-    fail_on: Annotated[FailOn, Opt(help="Exit 1 when any verdict is this.")] = FailOn.blocked,
+    fail_on: Annotated[
+        FailOn | None,
+        Opt(help="Exit 1 when any verdict is this (default blocked; with --check, never)."),
+    ] = None,
+    check: Annotated[
+        bool, Opt("--check", help="Exit 1 when a verdict differs from its target's 'expect:'.")
+    ] = False,
+    junit: Annotated[Path | None, Opt(help="Also write the verdicts as JUnit XML here.")] = None,
+    json_out: Annotated[
+        bool, Opt("--json", help="Print the run document on stdout (and still write it).")
+    ] = False,
+    lock: Annotated[
+        LockMode, Opt(help="When another run holds the results folder: wait, or skip (exit 0).")
+    ] = LockMode.wait,
+    resume: Annotated[
+        bool, Opt("--resume", help="Finish an interrupted run (newest journal, or the one given).")
+    ] = False,
+    keep: Annotated[
+        float | None, Opt(help="After the run, delete result files older than DAYS.", min=0)
+    ] = None,
+    repeat: Annotated[
+        str | None, Opt(help="Run again every DURATION (30m, 1h, 1d) until Ctrl-C.")
+    ] = None,
     ipv6: Annotated[IPv6Mode, Opt(help="Use IPv6: auto-detect, on, off.")] = IPv6Mode.auto,
     port_map: Annotated[
         list[str] | None, Opt(help="URLPORT=PORT: dial PORT where a URL says URLPORT.")
@@ -220,8 +333,16 @@ def run(
     max_body: Annotated[int, Opt(help="Most body bytes read per response.")] = 1 << 20,
     quiet: Annotated[bool, Opt("--quiet", "-q", help="No progress bar and no table.")] = False,
 ) -> None:
-    """Measure targets and write the run document (exit 0 clean, 1 blocked, 2 bad input, 3 nothing measured)."""  # noqa: E501
+    """Measure targets and write the run document (exit codes: see the README)."""
+    out = Outputs(output, results_dir, json_out, quiet, fail_on, check, junit, keep, lock)
     with user_errors():
+        every = schedule.parse_duration(repeat, "--repeat") if repeat else None
+        if resume:
+            if every is not None:
+                raise ConfigError("--resume finishes one run; it does not go with --repeat")
+            _loop(lambda: _resume_run(targets or [], out), None)
+        if not targets:
+            raise ConfigError("no targets: give target files, URLs or domains (or --resume)")
         values: dict[str, Any] = {
             "vantage": vantage,
             "resolvers": resolver,
@@ -239,9 +360,32 @@ def run(
         if control_resolver:
             values["control_resolvers"] = control_resolver
         settings = Settings(**values)
-        result, path = _measure(targets, settings, output, quiet, results_dir)
-    _report(result, path, quiet)
-    raise typer.Exit(exit_code(result, fail_on))
+        _loop(lambda: _new_run(targets, settings, out), every)
+
+
+def _loop(once: Callable[[], int], every: int | None) -> NoReturn:
+    """One run, or (with --repeat) one every ``every`` seconds until Ctrl-C between runs.
+
+    A repeated run that fails for a passing reason (no resolver answered, a full disk) is logged
+    and tried again next time; usage errors end the loop at once.
+    """
+    while True:
+        began = time.monotonic()
+        try:
+            code = once()
+        except CensorcheckError as exc:
+            if every is None or exc.exit_code == 2:
+                raise
+            log(f"error: {exc}")
+            code = exc.exit_code
+        if every is None:
+            raise typer.Exit(code)
+        try:
+            log(f"next run in {max(0, round(began + every - time.monotonic()))} s (Ctrl-C stops)")
+            schedule.sleep_until(began + every)
+        except KeyboardInterrupt:
+            log("stopped")
+            raise typer.Exit(0) from None
 
 
 @app.command()
@@ -261,8 +405,8 @@ def demo(
                 highlight=False,
             )
         settings = lab.settings(censored=True, vantage="lab-censored")
-        result, path = _measure([str(shipped_list())], settings, None, quiet, results_dir)
-    _report(result, path, quiet)
+        out = Outputs(None, results_dir, quiet=quiet, fail_on=FailOn.never)
+        _new_run([str(shipped_list())], settings, out)
 
 
 @app.command()
@@ -272,6 +416,7 @@ def lab(
 ) -> None:
     """Start the censorship lab alone and print how to point a run at it."""
     from censorcheck.lab import Lab
+    from censorcheck.lab.files import write_run_files
 
     async def serve() -> None:
         folder = workdir or Path.cwd() / "lab"
@@ -281,8 +426,7 @@ def lab(
             await the_lab.start()
         except OSError as exc:
             fatal(f"cannot start the lab on {network}: {exc.strerror or exc}")
-        targets = folder / "lab-targets.txt"
-        targets.write_text("\n".join(the_lab.topology.target_urls()) + "\n", encoding="utf-8")
+        targets = write_run_files(the_lab, folder)["lab-targets.txt"]
         print(f"lab running on {network}; Ctrl-C to stop")
         print(f"censored view: censorcheck run {targets} {the_lab.command(censored=True)}")
         print(f"free view:     censorcheck run {targets} {the_lab.command(censored=False)}")
@@ -302,6 +446,72 @@ def _interruptible() -> Iterator[None]:
         yield
     except KeyboardInterrupt:
         stderr.print("lab stopped")
+
+
+schedule_app = typer.Typer(
+    no_args_is_help=True,
+    help="Run censorcheck unattended: systemd user timers or crontab entries.",
+)
+app.add_typer(schedule_app, name="schedule")
+
+
+@schedule_app.command("install")
+def schedule_install(
+    targets: Annotated[list[str], typer.Argument(help="Target files, URLs, domains.")],
+    every: Annotated[str, Opt(help="How often: 30m, 1h, 1d.")] = "1h",
+    vantage: Annotated[str, Opt(help="Name of this vantage point.")] = "local",
+    name: Annotated[str | None, Opt(help="Schedule name (default: <list>-<vantage>).")] = None,
+    results_dir: Annotated[Path, Opt(help="Folder for the results.")] = Path("results"),
+    keep: Annotated[float | None, Opt(help="Delete results older than DAYS.", min=0)] = None,
+    arg: Annotated[
+        list[str] | None, Opt(help="Extra argument for each run (repeatable): --arg=--resolver")
+    ] = None,
+    use_systemd: Annotated[bool, Opt("--systemd", help="A systemd user timer.")] = False,
+    use_cron: Annotated[bool, Opt("--cron", help="A crontab entry.")] = False,
+    dry_run: Annotated[bool, Opt("--dry-run", help="Print what would be written.")] = False,
+) -> None:
+    """Run TARGETS every --every, with a lock, a journal and plain logs (default: systemd)."""
+    with user_errors():
+        if use_systemd and use_cron:
+            raise ConfigError("--systemd and --cron: choose one")
+        backend: schedule.Backend = (
+            "systemd" if use_systemd else "cron" if use_cron else schedule.default_backend()
+        )
+        load_targets(targets)  # a broken list fails now, not at three in the morning
+        chosen = schedule.check_name(name or schedule.default_name(targets, vantage))
+        extra = [*(arg or []), *(["--keep", f"{keep:g}"] if keep is not None else [])]
+        argv = schedule.run_argv(targets, vantage, results_dir, extra)
+        log_file = results_dir / "censorcheck.log"
+        plan = schedule.plan_install(chosen, argv, every, backend, log_file, dry_run)
+        verb = "would" if dry_run else "will"
+        for path, text in plan.files.items():
+            print(f"# {path} ({verb} be written)\n{text}")
+        if plan.entry is not None:
+            print(f"# crontab entry ({verb} be added)\n{plan.entry}")
+        for command in plan.commands:
+            print(f"# {'would run' if dry_run else 'running'}: {shlex.join(command)}")
+        if not dry_run:
+            schedule.install(plan)
+            log(f"installed schedule {chosen} ({backend}, every {every})")
+
+
+@schedule_app.command("list")
+def schedule_list() -> None:
+    """Show the schedules censorcheck installed."""
+    with user_errors():
+        for job in schedule.installed():
+            print(f"{job.name}\t{job.backend}\t{job.every}\t{job.command}")
+
+
+@schedule_app.command("remove")
+def schedule_remove(name: Annotated[str, typer.Argument(help="The schedule's name.")]) -> None:
+    """Stop and delete a schedule."""
+    with user_errors():
+        plan = schedule.plan_remove(name)
+        if plan is None:
+            raise ScheduleError(f"no schedule named {name!r} (see: censorcheck schedule list)")
+        schedule.remove(plan)
+        log(f"removed schedule {name} ({plan.backend})")
 
 
 @app.command()

@@ -27,3 +27,7 @@ class StoreError(CensorcheckError):
     """Results could not be written."""
 
     exit_code = 4
+
+
+class ScheduleError(CensorcheckError):
+    """A schedule could not be installed, listed or removed (no systemctl, crontab failed, ...)."""

@@ -2,14 +2,29 @@
 
 from __future__ import annotations
 
+import os
 import stat
+from datetime import datetime, timezone
 from pathlib import Path
 
 import pytest
 
-from censorcheck.errors import StoreError
+from censorcheck.errors import ConfigError, StoreError
 from censorcheck.models import Control, Result, Run, Summary, Target, Tool, VantageInfo, Verdict
-from censorcheck.store import Journal, default_output, read_journal, write_run
+from censorcheck.settings import Settings
+from censorcheck.store import (
+    Journal,
+    JournalHeader,
+    default_output,
+    journal_path,
+    newest_journal,
+    output_of_journal,
+    prune,
+    read_header,
+    read_journal,
+    unused_output,
+    write_run,
+)
 
 
 def result(domain: str) -> Result:
@@ -65,3 +80,49 @@ def test_journal_ignores_a_torn_last_line(tmp_path: Path) -> None:
     with path.open("a") as f:
         f.write(result("c.example").model_dump_json()[:40])  # killed mid-write
     assert [r.target.domain for r in read_journal(path)] == ["a.example", "b.example"]
+
+
+def test_journal_header_is_skipped_and_read_back(tmp_path: Path) -> None:
+    path = tmp_path / "run.json.journal.jsonl"
+    header = JournalHeader(
+        run_id="r1",
+        started_at="2026-11-24T10:00:00.000Z",
+        settings=Settings(vantage="home"),
+        targets=[result("a.example").target, result("b.example").target],
+    )
+    journal = Journal(path).open(header)
+    journal.append(result("a.example"))
+    journal.close()
+    Journal(path).open(header).close()  # reopening (a resume) does not write a second header
+    assert [r.target.domain for r in read_journal(path)] == ["a.example"]
+    assert read_header(path) == header
+    assert output_of_journal(path) == tmp_path / "run.json"
+
+
+def test_journal_without_header_cannot_be_resumed(tmp_path: Path) -> None:
+    path = tmp_path / "old.json.journal.jsonl"
+    path.write_text(result("a.example").model_dump_json() + "\n", encoding="utf-8")
+    with pytest.raises(StoreError, match="no header"):
+        read_header(path)
+
+
+def test_newest_journal_and_unused_output(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="no interrupted run"):
+        newest_journal(tmp_path)
+    first = tmp_path / "2026-11-24T10-00-00Z-v.json"
+    journal_path(first).write_text("", encoding="utf-8")
+    second = journal_path(tmp_path / "2026-11-24T11-00-00Z-v.json")
+    second.write_text("", encoding="utf-8")
+    os.utime(journal_path(first), (1, 1))
+    assert newest_journal(tmp_path) == second
+    assert unused_output(first) == tmp_path / "2026-11-24T10-00-00Z-v-2.json"
+    assert unused_output(tmp_path / "free.json") == tmp_path / "free.json"
+
+
+def test_prune_by_the_time_in_the_name(tmp_path: Path) -> None:
+    names = ["2026-11-01T00-00-00Z-v.json", "2026-11-20T00-00-00Z-v-2.json", "other.json"]
+    for name in names:
+        (tmp_path / name).write_text("{}", encoding="utf-8")
+    now = datetime(2026, 11, 24, tzinfo=timezone.utc)
+    assert [p.name for p in prune(tmp_path, 7, now)] == [names[0]]
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(names[1:])

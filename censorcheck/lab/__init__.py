@@ -78,8 +78,8 @@ class Lab:
         values.update(overrides)
         return Settings(**values)
 
-    def command(self, censored: bool = True) -> str:
-        """The CLI flags that point a run at this lab."""
+    def arguments(self, censored: bool = True) -> list[str]:
+        """The CLI flags that point a run at this lab, one argument each."""
         s = self.settings(censored)
         flags = ["--resolver", s.resolvers[0], "--control-resolver", s.control_resolvers[0]]
         flags += ["--source-address", str(s.source_address), "--ca-bundle", str(s.ca_bundle)]
@@ -87,7 +87,11 @@ class Lab:
         flags += ["--timeout", f"{s.timeout:g}"]
         for a, b in s.port_map.items():
             flags += ["--port-map", f"{a}={b}"]
-        return shlex.join(flags)
+        return flags
+
+    def command(self, censored: bool = True) -> str:
+        """The CLI flags that point a run at this lab, quoted for a shell."""
+        return shlex.join(self.arguments(censored))
 
 
 def random_ports() -> Ports:

@@ -1,0 +1,129 @@
+"""Runs that survive a kill, a reboot or a power cut, and can be finished later.
+
+A run with a document path journals every finished target at once (``store.Journal``), after a
+header naming the run. ``resume`` reads such a journal back; ``complete`` measures only what is
+missing and writes one document in which every target appears exactly once, under the original
+``run_id`` and ``started_at``. Nothing here prints.
+"""
+
+from __future__ import annotations
+
+import shlex
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from censorcheck.api import OnResult, measure, summarise, utc_now
+from censorcheck.errors import StoreError
+from censorcheck.models import Result, Run, Target
+from censorcheck.settings import Settings
+from censorcheck.store import (
+    Journal,
+    JournalHeader,
+    journal_path,
+    output_of_journal,
+    read_header,
+    read_journal,
+    write_run,
+)
+
+
+@dataclass(frozen=True)
+class Pending:
+    """A run to do or to finish: who it is, where it goes, what is already measured."""
+
+    header: JournalHeader
+    path: Path | None  # the run document; None when it goes to stdout only (no journal)
+    done: tuple[Result, ...] = ()
+
+    @property
+    def todo(self) -> list[Target]:
+        """The run's targets that have no result yet, in list order."""
+        measured = {r.target.url for r in self.done}
+        return [t for t in self.header.targets if t.url not in measured]
+
+
+def start(
+    targets: Sequence[Target],
+    settings: Settings,
+    path: Path | None,
+    started_at: str | None = None,
+) -> Pending:
+    """A new run. Local paths in the settings are made absolute so a resume works from anywhere."""
+    absolute = settings.model_copy(
+        update={
+            "ca_bundle": settings.ca_bundle.absolute() if settings.ca_bundle else None,
+            "fingerprints": [p.absolute() for p in settings.fingerprints],
+        }
+    )
+    header = JournalHeader(
+        run_id=str(uuid.uuid4()),
+        started_at=started_at or utc_now(),
+        settings=absolute,
+        targets=list(targets),
+    )
+    return Pending(header, path)
+
+
+def resume(journal: Path) -> Pending:
+    """The interrupted run a journal belongs to, with the results it kept (each target once)."""
+    header = read_header(journal)
+    wanted = {t.url for t in header.targets}
+    done: dict[str, Result] = {}
+    try:
+        kept = read_journal(journal)
+    except (OSError, ValueError) as exc:
+        raise StoreError(f"cannot read the journal {journal}: {exc}") from exc
+    for result in kept:
+        if result.target.url in wanted:
+            done.setdefault(result.target.url, result)
+    return Pending(header, output_of_journal(journal), tuple(done.values()))
+
+
+def merge(run: Run, pending: Pending) -> Run:
+    """One document for the whole run: earlier and new results in list order, original identity."""
+    by_url = {r.target.url: r for r in (*pending.done, *run.results)}
+    results = [by_url[t.url] for t in pending.header.targets if t.url in by_url]
+    return run.model_copy(
+        update={
+            "run_id": pending.header.run_id,
+            "started_at": pending.header.started_at,
+            "results": results,
+            "summary": summarise(results),
+        }
+    )
+
+
+def complete(pending: Pending, on_result: OnResult | None = None) -> Run:
+    """Measure what is missing, journal each result as it comes, write the whole document."""
+    journal = Journal(journal_path(pending.path)).open(pending.header) if pending.path else None
+
+    def record(result: Result) -> None:
+        if journal is not None:
+            journal.append(result)
+        if on_result is not None:
+            on_result(result)
+
+    try:
+        run = merge(measure(pending.todo, pending.header.settings, record), pending)
+        if pending.path is not None:
+            write_run(run, pending.path)
+    except StoreError as exc:
+        if journal is None:
+            raise
+        raise StoreError(f"{exc}; {kept(journal.path)}") from exc
+    finally:
+        if journal is not None:
+            journal.close()
+    if journal is not None:
+        journal.close(remove=True)
+    return run
+
+
+def kept(journal: Path) -> str:
+    """Where the finished targets are, and the command that finishes the run."""
+    return (
+        f"the finished targets are kept in {journal} "
+        f"(finish with: censorcheck run --resume {shlex.quote(str(journal))})"
+    )

@@ -1,0 +1,45 @@
+"""Files that let a script point runs at a running lab: target lists and argument files.
+
+``censorcheck lab --workdir DIR`` writes them once the lab is up, so their presence means ready:
+
+- ``lab-targets.txt``: every lab URL;
+- ``lab-expect-censored.yaml``: the same URLs, each with the status the censored vantage must
+  see (``expect:``), for ``censorcheck run --check``;
+- ``censored.args`` / ``free.args``: the ``run`` options of each vantage, one argument per line,
+  for ``mapfile -t ARGS < DIR/censored.args`` in a shell, with no quoting to get wrong.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from censorcheck.lab import Lab
+
+
+def run_arguments(lab: Lab, censored: bool) -> list[str]:
+    """The ``censorcheck run`` options that measure this lab from one vantage."""
+    return [*lab.arguments(censored), "--vantage", lab.settings(censored).vantage]
+
+
+def write_run_files(lab: Lab, folder: Path) -> dict[str, Path]:
+    """Write the files above into ``folder``; their paths by name. The args files come last."""
+    folder.mkdir(parents=True, exist_ok=True)
+    topology = lab.topology
+    texts = {"lab-targets.txt": "\n".join(topology.target_urls()) + "\n"}
+    lines = ["# The lab's names and the verdict the censored vantage must get.", "targets:"]
+    for name, scenario in topology.names.items():
+        # JSON strings are valid YAML scalars: no quoting rules of our own.
+        lines += [f"  - url: {json.dumps(topology.url(name))}",
+                  f"    expect: {scenario.expect.status}"]  # fmt: skip
+    texts["lab-expect-censored.yaml"] = "\n".join(lines) + "\n"
+    for view, censored in (("censored", True), ("free", False)):
+        texts[f"{view}.args"] = "".join(f"{arg}\n" for arg in run_arguments(lab, censored))
+    written = {}
+    for name, text in texts.items():
+        path = folder / name
+        tmp = path.with_name(f".{name}.tmp")
+        tmp.write_text(text, encoding="utf-8")
+        tmp.replace(path)  # a script waiting for the file never reads half of it
+        written[name] = path
+    return written
