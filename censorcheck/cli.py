@@ -154,6 +154,8 @@ class Outputs:
         if not self.to_file:
             return None
         if self.output:
+            if Path(self.output).is_dir():
+                raise ConfigError(f"--output {self.output}: is a folder; give a file name")
             return Path(self.output)
         return unused_output(default_output(self.results_dir, started_at, settings.vantage))
 
@@ -415,8 +417,13 @@ def lab(
     workdir: Annotated[Path | None, Opt(help="Folder for the CA bundle and target list.")] = None,
 ) -> None:
     """Start the censorship lab alone and print how to point a run at it."""
-    from censorcheck.lab import Lab
+    from censorcheck.lab import Lab, Topology
     from censorcheck.lab.files import write_run_files
+
+    try:
+        Topology(network, entries=[])  # check the network before anything is created
+    except ValueError as exc:
+        fatal(f"--network {network}: {exc}")
 
     async def serve() -> None:
         folder = workdir or Path.cwd() / "lab"

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from censorcheck.api import OnResult, measure, summarise, utc_now
-from censorcheck.errors import StoreError
+from censorcheck.errors import CensorcheckError, StoreError
 from censorcheck.models import Result, Run, Target
 from censorcheck.settings import Settings
 from censorcheck.store import (
@@ -98,10 +98,13 @@ def merge(run: Run, pending: Pending) -> Run:
 def complete(pending: Pending, on_result: OnResult | None = None) -> Run:
     """Measure what is missing, journal each result as it comes, write the whole document."""
     journal = Journal(journal_path(pending.path)).open(pending.header) if pending.path else None
+    recorded = 0
 
     def record(result: Result) -> None:
+        nonlocal recorded
         if journal is not None:
             journal.append(result)
+            recorded += 1
         if on_result is not None:
             on_result(result)
 
@@ -113,6 +116,11 @@ def complete(pending: Pending, on_result: OnResult | None = None) -> Run:
         if journal is None:
             raise
         raise StoreError(f"{exc}; {kept(journal.path)}") from exc
+    except CensorcheckError:
+        # Refused before measuring anything (no resolver answered): there is nothing to resume.
+        if journal is not None and not recorded and not pending.done:
+            journal.close(remove=True)
+        raise
     finally:
         if journal is not None:
             journal.close()

@@ -84,6 +84,22 @@ def test_unreachable_resolver_exits_3(tmp_path: Path, lab: Lab) -> None:
     assert result.code == 3
     line = one_line_error(result.stderr)
     assert "no probe resolver answered" in line and silent in line
+    # Nothing was measured, so nothing is left to resume.
+    assert not [p for p in tmp_path.iterdir() if not p.name.startswith(".")]
+
+
+def test_output_folder_is_refused_before_measuring(tmp_path: Path, lab: Lab) -> None:
+    result = run_cli("run", "static.lab.test", *lab_flags(lab, True), "-o", str(tmp_path))
+    assert result.code == 2
+    assert "is a folder" in one_line_error(result.stderr)
+
+
+@pytest.mark.parametrize("network", ["foo", "10.0.0.0/24", "127.150.9.1/24"])
+def test_lab_network_is_checked_first(network: str, tmp_path: Path) -> None:
+    result = run_cli("lab", "--network", network, cwd=tmp_path)
+    assert result.code == 2
+    assert "--network" in one_line_error(result.stderr)
+    assert list(tmp_path.iterdir()) == []  # nothing created
 
 
 def test_stdout_carries_only_the_run_document(lab: Lab) -> None:
