@@ -184,3 +184,10 @@ def test_demo_runs_the_kz_list_against_the_lab(tmp_path: Path) -> None:
     assert verdicts["socialismkz.info"] == ("blocked", "http.blockpage")
     assert verdicts["respublika-kz.info"] == ("down", "dns.nxdomain")
     assert verdicts["www.facebook.com"] == ("accessible", "accessible")
+
+
+def test_packaged_list_is_the_shipped_list() -> None:
+    from censorcheck.targets import shipped_list
+
+    repo_copy = Path(__file__).parent.parent / "targets" / "kz.yaml"
+    assert shipped_list().read_bytes() == repo_copy.read_bytes()
