@@ -1,125 +1,41 @@
-"""The command line: parse, call the library, render. The only module that imports typer or rich."""
+"""``run`` and ``demo``: measure, journal, write, judge, report."""
 
 from __future__ import annotations
 
-import asyncio
-import json
-import shlex
 import sys
 import time
-from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from enum import Enum
 from pathlib import Path
 from typing import Annotated, Any, NoReturn
 
 import typer
-from pydantic import ValidationError
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-from rich.table import Table
 
-from censorcheck import __version__, durable, schedule
+from censorcheck import durable, schedule
 from censorcheck.api import utc_now
 from censorcheck.check import Case, judge_cases
-from censorcheck.errors import CensorcheckError, ConfigError, ScheduleError
+from censorcheck.cli.common import (
+    FailOn,
+    IPv6Mode,
+    LockMode,
+    Opt,
+    app,
+    fatal,
+    log,
+    parse_port_map,
+    stderr,
+    summary_table,
+    user_errors,
+)
+from censorcheck.errors import CensorcheckError, ConfigError
 from censorcheck.junit import write_junit
 from censorcheck.lock import RunLock
 from censorcheck.models import Result, Run
 from censorcheck.settings import Settings
 from censorcheck.store import default_output, journal_path, newest_journal, prune, unused_output
 from censorcheck.targets import load_targets, shipped_list
-
-app = typer.Typer(
-    add_completion=False,
-    no_args_is_help=True,
-    help="Measure Internet censorship: DNS, TCP, TLS and HTTP checks with blocking verdicts.",
-)
-stderr = Console(stderr=True)
-
-
-class FailOn(str, Enum):
-    blocked = "blocked"
-    down = "down"
-    any = "any"
-    never = "never"
-
-
-class LockMode(str, Enum):
-    wait = "wait"
-    skip = "skip"
-
-
-class IPv6Mode(str, Enum):
-    auto = "auto"
-    on = "on"
-    off = "off"
-
-
-def log(message: str) -> None:
-    """A plain line on stderr: no markup, no wrapping, so journald and CI logs keep it whole."""
-    stderr.print(message, markup=False, highlight=False, soft_wrap=True)
-
-
-def fatal(message: str, code: int = 2) -> NoReturn:
-    """One line, no traceback: what went wrong and, where possible, what to do."""
-    stderr.print(f"[bold red]error:[/] {message}", highlight=False, soft_wrap=True)
-    raise typer.Exit(code)
-
-
-@contextmanager
-def user_errors() -> Iterator[None]:
-    """Translate the library's user-facing exceptions into one-line errors and exit codes."""
-    try:
-        yield
-    except CensorcheckError as exc:
-        fatal(str(exc), exc.exit_code)
-    except ValidationError as exc:
-        first = exc.errors()[0]
-        where = ".".join(str(p) for p in first["loc"]) or "value"
-        fatal(f"--{where.replace('_', '-')}: {first['msg']}")
-
-
-def _port_map(values: Sequence[str]) -> dict[int, int]:
-    mapping: dict[int, int] = {}
-    for value in values:
-        try:
-            a, b = value.split("=", 1)
-            mapping[int(a)] = int(b)
-        except ValueError:
-            fatal(f"--port-map {value!r}: expected URLPORT=PORT, e.g. 443=10443")
-    return mapping
-
-
-_STYLE = {"accessible": "green", "blocked": "bold red", "down": "yellow", "inconclusive": "cyan"}
-
-
-def _short(url: str) -> str:
-    """``https://host/`` is shown as ``host``; anything else in full."""
-    if url.startswith("https://") and url.count("/") == 3 and url.endswith("/"):
-        return url[8:-1]
-    return url
-
-
-def summary_table(run: Run) -> Table:
-    table = Table(title=f"censorcheck · vantage {run.vantage.name} · {len(run.results)} targets")
-    table.add_column("target", overflow="fold", max_width=32)
-    table.add_column("verdict", no_wrap=True)
-    table.add_column("outcome", no_wrap=True)
-    table.add_column("conf.", justify="right", no_wrap=True)
-    table.add_column("reason", ratio=1, min_width=20)
-    for r in run.results:
-        v = r.verdict
-        table.add_row(
-            _short(r.target.url),
-            f"[{_STYLE[v.status]}]{v.status}[/]",
-            v.outcome,
-            f"{v.confidence:.2f}",
-            v.reason,
-        )
-    table.caption = ", ".join(f"{k} {n}" for k, n in sorted(run.summary.by_status.items()))
-    return table
 
 
 @dataclass(frozen=True)
@@ -260,9 +176,6 @@ def _resume_run(where: Sequence[str], out: Outputs) -> int:
     return _run_once(plan, out, folder)
 
 
-Opt = typer.Option
-
-
 @app.command()
 def run(
     targets: Annotated[
@@ -355,7 +268,7 @@ def run(
             "deadline": deadline,
             "concurrency": concurrency,
             "ipv6": ipv6.value,
-            "port_map": _port_map(port_map or []),
+            "port_map": parse_port_map(port_map or []),
             "treat_as_public": treat_as_public or [],
             "max_body": max_body,
         }
@@ -409,132 +322,3 @@ def demo(
         settings = lab.settings(censored=True, vantage="lab-censored")
         out = Outputs(None, results_dir, quiet=quiet, fail_on=FailOn.never)
         _new_run([str(shipped_list())], settings, out)
-
-
-@app.command()
-def lab(
-    network: Annotated[str, Opt(help="A /24 inside 127.0.0.0/8 for the lab.")] = "127.77.0.0/24",
-    workdir: Annotated[Path | None, Opt(help="Folder for the CA bundle and target list.")] = None,
-) -> None:
-    """Start the censorship lab alone and print how to point a run at it."""
-    from censorcheck.lab import Lab, Topology
-    from censorcheck.lab.files import write_run_files
-
-    try:
-        Topology(network, entries=[])  # check the network before anything is created
-    except ValueError as exc:
-        fatal(f"--network {network}: {exc}")
-
-    async def serve() -> None:
-        folder = workdir or Path.cwd() / "lab"
-        folder.mkdir(parents=True, exist_ok=True)
-        the_lab = Lab(network, workdir=folder)
-        try:
-            await the_lab.start()
-        except OSError as exc:
-            fatal(f"cannot start the lab on {network}: {exc.strerror or exc}")
-        targets = write_run_files(the_lab, folder)["lab-targets.txt"]
-        print(f"lab running on {network}; Ctrl-C to stop")
-        print(f"censored view: censorcheck run {targets} {the_lab.command(censored=True)}")
-        print(f"free view:     censorcheck run {targets} {the_lab.command(censored=False)}")
-        sys.stdout.flush()
-        try:
-            await asyncio.Event().wait()
-        finally:
-            await the_lab.close()
-
-    with user_errors(), _interruptible():
-        asyncio.run(serve())
-
-
-@contextmanager
-def _interruptible() -> Iterator[None]:
-    try:
-        yield
-    except KeyboardInterrupt:
-        stderr.print("lab stopped")
-
-
-schedule_app = typer.Typer(
-    no_args_is_help=True,
-    help="Run censorcheck unattended: systemd user timers or crontab entries.",
-)
-app.add_typer(schedule_app, name="schedule")
-
-
-@schedule_app.command("install")
-def schedule_install(
-    targets: Annotated[list[str], typer.Argument(help="Target files, URLs, domains.")],
-    every: Annotated[str, Opt(help="How often: 30m, 1h, 1d.")] = "1h",
-    vantage: Annotated[str, Opt(help="Name of this vantage point.")] = "local",
-    name: Annotated[str | None, Opt(help="Schedule name (default: <list>-<vantage>).")] = None,
-    results_dir: Annotated[Path, Opt(help="Folder for the results.")] = Path("results"),
-    keep: Annotated[float | None, Opt(help="Delete results older than DAYS.", min=0)] = None,
-    arg: Annotated[
-        list[str] | None, Opt(help="Extra argument for each run (repeatable): --arg=--resolver")
-    ] = None,
-    use_systemd: Annotated[bool, Opt("--systemd", help="A systemd user timer.")] = False,
-    use_cron: Annotated[bool, Opt("--cron", help="A crontab entry.")] = False,
-    dry_run: Annotated[bool, Opt("--dry-run", help="Print what would be written.")] = False,
-) -> None:
-    """Run TARGETS every --every, with a lock, a journal and plain logs (default: systemd)."""
-    with user_errors():
-        if use_systemd and use_cron:
-            raise ConfigError("--systemd and --cron: choose one")
-        backend: schedule.Backend = (
-            "systemd" if use_systemd else "cron" if use_cron else schedule.default_backend()
-        )
-        load_targets(targets)  # a broken list fails now, not at three in the morning
-        chosen = schedule.check_name(name or schedule.default_name(targets, vantage))
-        extra = [*(arg or []), *(["--keep", f"{keep:g}"] if keep is not None else [])]
-        argv = schedule.run_argv(targets, vantage, results_dir, extra)
-        log_file = results_dir / "censorcheck.log"
-        plan = schedule.plan_install(chosen, argv, every, backend, log_file, dry_run)
-        verb = "would" if dry_run else "will"
-        for path, text in plan.files.items():
-            print(f"# {path} ({verb} be written)\n{text}")
-        if plan.entry is not None:
-            print(f"# crontab entry ({verb} be added)\n{plan.entry}")
-        for command in plan.commands:
-            print(f"# {'would run' if dry_run else 'running'}: {shlex.join(command)}")
-        if not dry_run:
-            schedule.install(plan)
-            log(f"installed schedule {chosen} ({backend}, every {every})")
-
-
-@schedule_app.command("list")
-def schedule_list() -> None:
-    """Show the schedules censorcheck installed."""
-    with user_errors():
-        for job in schedule.installed():
-            print(f"{job.name}\t{job.backend}\t{job.every}\t{job.command}")
-
-
-@schedule_app.command("remove")
-def schedule_remove(name: Annotated[str, typer.Argument(help="The schedule's name.")]) -> None:
-    """Stop and delete a schedule."""
-    with user_errors():
-        plan = schedule.plan_remove(name)
-        if plan is None:
-            raise ScheduleError(f"no schedule named {name!r} (see: censorcheck schedule list)")
-        schedule.remove(plan)
-        log(f"removed schedule {name} ({plan.backend})")
-
-
-@app.command()
-def schema() -> None:
-    """Print the JSON Schema of the run document."""
-    print(json.dumps(Run.model_json_schema(), indent=2))
-
-
-@app.command()
-def version() -> None:
-    """Print the version."""
-    print(__version__)
-
-
-def main() -> None:
-    try:
-        app()
-    except ConfigError as exc:  # pragma: no cover - user_errors catches these inside commands
-        fatal(str(exc))

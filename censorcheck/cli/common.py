@@ -1,0 +1,112 @@
+"""What every command shares: the typer app, one-line errors, plain logs, the verdict table.
+
+The ``cli`` package is the only part of censorcheck that imports typer or rich.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from enum import Enum
+from typing import NoReturn
+
+import typer
+from pydantic import ValidationError
+from rich.console import Console
+from rich.table import Table
+
+from censorcheck.errors import CensorcheckError
+from censorcheck.models import Run
+
+app = typer.Typer(
+    add_completion=False,
+    no_args_is_help=True,
+    help="Measure Internet censorship: DNS, TCP, TLS and HTTP checks with blocking verdicts.",
+)
+stderr = Console(stderr=True)
+
+
+class FailOn(str, Enum):
+    blocked = "blocked"
+    down = "down"
+    any = "any"
+    never = "never"
+
+
+class LockMode(str, Enum):
+    wait = "wait"
+    skip = "skip"
+
+
+class IPv6Mode(str, Enum):
+    auto = "auto"
+    on = "on"
+    off = "off"
+
+
+def log(message: str) -> None:
+    """A plain line on stderr: no markup, no wrapping, so journald and CI logs keep it whole."""
+    stderr.print(message, markup=False, highlight=False, soft_wrap=True)
+
+
+def fatal(message: str, code: int = 2) -> NoReturn:
+    """One line, no traceback: what went wrong and, where possible, what to do."""
+    stderr.print(f"[bold red]error:[/] {message}", highlight=False, soft_wrap=True)
+    raise typer.Exit(code)
+
+
+@contextmanager
+def user_errors() -> Iterator[None]:
+    """Translate the library's user-facing exceptions into one-line errors and exit codes."""
+    try:
+        yield
+    except CensorcheckError as exc:
+        fatal(str(exc), exc.exit_code)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        where = ".".join(str(p) for p in first["loc"]) or "value"
+        fatal(f"--{where.replace('_', '-')}: {first['msg']}")
+
+
+def parse_port_map(values: Sequence[str]) -> dict[int, int]:
+    mapping: dict[int, int] = {}
+    for value in values:
+        try:
+            a, b = value.split("=", 1)
+            mapping[int(a)] = int(b)
+        except ValueError:
+            fatal(f"--port-map {value!r}: expected URLPORT=PORT, e.g. 443=10443")
+    return mapping
+
+
+_STYLE = {"accessible": "green", "blocked": "bold red", "down": "yellow", "inconclusive": "cyan"}
+
+
+def _short(url: str) -> str:
+    """``https://host/`` is shown as ``host``; anything else in full."""
+    if url.startswith("https://") and url.count("/") == 3 and url.endswith("/"):
+        return url[8:-1]
+    return url
+
+
+def summary_table(run: Run) -> Table:
+    table = Table(title=f"censorcheck · vantage {run.vantage.name} · {len(run.results)} targets")
+    table.add_column("target", overflow="fold", max_width=32)
+    table.add_column("verdict", no_wrap=True)
+    table.add_column("outcome", no_wrap=True)
+    table.add_column("conf.", justify="right", no_wrap=True)
+    table.add_column("reason", ratio=1, min_width=20)
+    for r in run.results:
+        v = r.verdict
+        table.add_row(
+            _short(r.target.url),
+            f"[{_STYLE[v.status]}]{v.status}[/]",
+            v.outcome,
+            f"{v.confidence:.2f}",
+            v.reason,
+        )
+    table.caption = ", ".join(f"{k} {n}" for k, n in sorted(run.summary.by_status.items()))
+    return table
+
+
+Opt = typer.Option
