@@ -1,0 +1,84 @@
+"""From observations to a verdict. Pure: no I/O, no clock; re-runnable on any stored result.
+
+The rules run in the order a connection is made (DNS, TCP, TLS, HTTP). Each either decides or
+passes. A claim of blocking needs two things: a failure or a tampering sign on the probe's side, and
+a reference showing the site is fine (the control, or the same address answering when the name
+is not mentioned). Without a working control nothing is called blocked: such cases are
+``inconclusive`` with the outcome that was seen, so the evidence is kept but no claim is made.
+The README's methodology section documents each rule; ``OUTCOMES`` lists the codes.
+"""
+
+from __future__ import annotations
+
+from censorcheck.bogons import is_ip
+from censorcheck.models import Verdict
+from censorcheck.verdict.connection import (
+    accessible,
+    cut_short,
+    http_failed,
+    tcp_failed,
+    tls_failed,
+)
+from censorcheck.verdict.dns import (
+    dns_bogon,
+    dns_failed,
+    dns_inconsistent,
+    dns_injected,
+    dns_phantom,
+)
+from censorcheck.verdict.facts import (
+    CERT_FAILURES,
+    HTTP_INTERFERENCE,
+    OUTCOMES,
+    RULES_VERSION,
+    SNI_INTERFERENCE,
+    Facts,
+    JudgeContext,
+    Observations,
+)
+
+__all__ = [
+    "CERT_FAILURES",
+    "HTTP_INTERFERENCE",
+    "OUTCOMES",
+    "RULES_VERSION",
+    "SNI_INTERFERENCE",
+    "JudgeContext",
+    "Observations",
+    "judge",
+]
+
+
+_RULES = (
+    dns_injected,
+    dns_failed,
+    dns_bogon,
+    dns_phantom,
+    cut_short,
+    dns_inconsistent,
+    tcp_failed,
+    tls_failed,
+    http_failed,
+)
+
+
+def judge(obs: Observations, ctx: JudgeContext | None = None) -> Verdict:
+    """The verdict for one target's observations."""
+    facts = Facts.of(obs, ctx or JudgeContext())
+    verdict = next((v for rule in _RULES if (v := rule(facts)) is not None), None)
+    if verdict is None:
+        verdict = accessible(facts)
+    if verdict.status == "blocked" and facts.control != "ok" and not is_ip(obs.target.domain):
+        # Without a reference view there is no claim to make about a government.
+        return verdict.model_copy(
+            update={
+                "status": "inconclusive",
+                "blocking": None,
+                "confidence": min(verdict.confidence, 0.5),
+                "reason": "Looks like "
+                + verdict.outcome
+                + " but the control could not confirm the site, so no blocking is claimed.",
+                "evidence": verdict.evidence + facts.control_evidence(),
+            }
+        )
+    return verdict
