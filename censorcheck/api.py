@@ -22,7 +22,6 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Literal
 
-import httpcore
 import httpx
 
 from censorcheck import __version__
@@ -49,13 +48,13 @@ from censorcheck.models import (
 from censorcheck.privacy import redact_address
 from censorcheck.probes import dns, http, tcp, tls
 from censorcheck.probes.context import ProbeContext
+from censorcheck.probes.tcp import Stream
 from censorcheck.settings import Settings
 from censorcheck.verdict import HTTP_INTERFERENCE, JudgeContext, Observations, judge
 
 OnResult = Callable[[Result], None]
 # Asked after a timeout to tell a resolver silent about one name from one that is not there.
 CANARY = "example.org"
-Stream = httpcore.AsyncNetworkStream
 
 
 def utc_now() -> str:
@@ -187,7 +186,7 @@ class _Run:
     async def _pipeline(self, target: Target, partial: _Partial) -> None:
         ctx = self.ctx
         url = httpx.URL(target.url)
-        port = url.port or (443 if url.scheme == "https" else 80)
+        port = http.default_port(url)
         if is_ip(target.domain):
             addresses = [target.domain]
         else:

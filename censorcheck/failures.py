@@ -129,6 +129,14 @@ def classify(exc: BaseException, layer: str) -> str:
     return f"{layer}.{what}"
 
 
+def certificate_problem(exc: BaseException) -> str | None:
+    """OpenSSL's words for a certificate that failed validation, if that is what ``exc`` is."""
+    for cause in _chain(exc):
+        if isinstance(cause, ssl.SSLCertVerificationError):
+            return str(cause.verify_message)
+    return None
+
+
 def describe(exc: BaseException) -> str:
     """A short, stable-ish human description of the innermost cause, for logs."""
     inner = list(_chain(exc))[-1]

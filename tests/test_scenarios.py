@@ -13,6 +13,8 @@ from tests.conftest import run_cli
 
 
 def lab_flags(lab: Lab, censored: bool) -> list[str]:
+    """The issue's acceptance command, word for word: no lab-only flag (``Lab.arguments`` has
+    those), so this also shows a loopback vantage needs no --treat-as-public or --ipv6."""
     topo = lab.topology
     return [
         "--resolver",

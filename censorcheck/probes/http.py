@@ -27,16 +27,20 @@ from censorcheck.failures import classify
 from censorcheck.models import DNSQuery, HTTPFetch, HTTPHop, HTTPResponse
 from censorcheck.privacy import scrub
 from censorcheck.probes.context import ProbeContext
-from censorcheck.probes.tcp import connect, skip_reason
+from censorcheck.probes.tcp import Stream, connect, skip_reason
 from censorcheck.probes.tls import handshake
 
-Stream = httpcore.AsyncNetworkStream
 # Looks up a host through the probe's resolvers: the queries made and the usable addresses.
 Resolve = Callable[[str], Awaitable[tuple[list[DNSQuery], list[str]]]]
 
 _TITLE = re.compile(rb"<title[^>]*>(.*?)</title", re.IGNORECASE | re.DOTALL)
 _CHARSET = re.compile(r"charset=([\w-]+)", re.IGNORECASE)
 _REDIRECTS = {301, 302, 303, 307, 308}
+
+
+def default_port(url: httpx.URL) -> int:
+    """The URL's port, or the scheme's usual one."""
+    return url.port or (443 if url.scheme == "https" else 80)
 
 
 class Exchange(NamedTuple):
@@ -82,7 +86,7 @@ async def request(
 ) -> Exchange:
     """One GET over ``stream``. Returns the response (possibly partial) and a failure code."""
     settings = ctx.settings
-    port = url.port or (443 if url.scheme == "https" else 80)
+    port = default_port(url)
     origin = httpcore.Origin(url.scheme.encode(), url.raw_host, port)
     host = host_header or url.netloc.decode("ascii")
     target = url.raw_path or b"/"
@@ -179,7 +183,7 @@ async def _open(
 
     On failure ``hop["failure"]`` says why; with no usable address it is ``http.unreachable``.
     """
-    port = url.port or (443 if url.scheme == "https" else 80)
+    port = default_port(url)
     hop["failure"] = "http.unreachable"
     for address in addresses:
         if skip_reason(address, ctx):

@@ -15,6 +15,9 @@ from censorcheck.failures import classify
 from censorcheck.models import TCPConnect
 from censorcheck.probes.context import ProbeContext
 
+# A connection as the layers hand it on: TCP, then TLS over it, then HTTP over that.
+Stream = httpcore.AsyncNetworkStream
+
 # Stateless; one instance serves every connection of the process.
 _BACKEND = httpcore.AnyIOBackend()
 

@@ -17,16 +17,14 @@ import ssl
 import time
 from typing import Any
 
-import httpcore
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes
 
-from censorcheck.failures import classify
+from censorcheck.failures import certificate_problem, classify
 from censorcheck.models import Certificate, TLSHandshake
 from censorcheck.probes.context import ProbeContext
-from censorcheck.probes.tcp import connect
+from censorcheck.probes.tcp import Stream, connect
 
-Stream = httpcore.AsyncNetworkStream
 CERT_FAILURES = frozenset(
     {"tls.untrusted", "tls.hostname_mismatch", "tls.expired", "tls.invalid_certificate"}
 )
@@ -110,13 +108,6 @@ async def _attempt(
     except Exception as exc:  # noqa: BLE001 - every failure is data
         await _close(stream)
         failure = classify(exc, "tls")
-        reason = None
-        inner: BaseException | None = exc
-        while inner is not None:
-            if isinstance(inner, ssl.SSLCertVerificationError):
-                reason = inner.verify_message
-                break
-            inner = inner.__cause__ or inner.__context__
         return TLSHandshake(
             address=address,
             port=port,
@@ -124,7 +115,7 @@ async def _attempt(
             failure=failure,
             t=time.monotonic() - start,
             trusted=False if failure in CERT_FAILURES else None,
-            validation_error=reason,
+            validation_error=certificate_problem(exc),
         ), None
     except BaseException:
         await _close(stream)
