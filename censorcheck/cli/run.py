@@ -15,7 +15,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from censorcheck import durable, schedule
 from censorcheck.api import utc_now
-from censorcheck.check import Case, judge_cases
+from censorcheck.check import Case, exit_code, judge_cases
 from censorcheck.cli.common import (
     FailOn,
     IPv6Mode,
@@ -119,7 +119,7 @@ def _run_once(plan: Callable[[], durable.Pending], out: Outputs, folder: Path | 
             lock.release()
     cases = judge_cases(run.results, out.fail_on.value if out.fail_on else None, out.check)
     _report(run, pending.path, out, cases)
-    return 1 if any(c.failed for c in cases) else 0
+    return exit_code(cases)
 
 
 def _report(run: Run, path: Path | None, out: Outputs, cases: Sequence[Case]) -> None:
