@@ -50,7 +50,13 @@ from censorcheck.probes import dns, http, tcp, tls
 from censorcheck.probes.context import ProbeContext
 from censorcheck.probes.tcp import Stream
 from censorcheck.settings import Settings
-from censorcheck.verdict import HTTP_INTERFERENCE, JudgeContext, Observations, judge
+from censorcheck.verdict import (
+    HTTP_INTERFERENCE,
+    RULES_VERSION,
+    JudgeContext,
+    Observations,
+    judge,
+)
 
 OnResult = Callable[[Result], None]
 # Asked after a timeout to tell a resolver silent about one name from one that is not there.
@@ -166,20 +172,10 @@ class _Run:
             deadline_hit=deadline_hit,
             error=error,
         )
-        try:
-            verdict = judge(obs, self.judge_ctx)
-        except Exception as exc:  # noqa: BLE001 - a rule's bug must not cost the observations
-            verdict = Verdict(
-                status="inconclusive",
-                outcome="verdict.error",
-                confidence=0.0,
-                reason="The verdict rules failed on these observations (a bug in censorcheck).",
-                evidence=[Evidence(ref="", fact=describe(exc))],
-            )
         return Result(
             started_at=started_at,
             t=round(time.monotonic() - start, 6),
-            verdict=verdict,
+            verdict=safe_judge(obs, self.judge_ctx),
             **obs.fields(),
         )
 
@@ -270,6 +266,20 @@ def _public_settings(settings: Settings) -> dict[str, object]:
     return data
 
 
+def safe_judge(obs: Observations, ctx: JudgeContext) -> Verdict:
+    """The verdict, or ``verdict.error`` when a rule fails: a bug must not cost the observations."""
+    try:
+        return judge(obs, ctx)
+    except Exception as exc:  # noqa: BLE001 - a rule's bug must not cost the observations
+        return Verdict(
+            status="inconclusive",
+            outcome="verdict.error",
+            confidence=0.0,
+            reason="The verdict rules failed on these observations (a bug in censorcheck).",
+            evidence=[Evidence(ref="", fact=describe(exc))],
+        )
+
+
 def summarise(results: Sequence[Result]) -> Summary:
     by_status = Counter(r.verdict.status for r in results)
     by_blocking = Counter(r.verdict.blocking for r in results if r.verdict.blocking)
@@ -343,6 +353,7 @@ async def ameasure(
             ipv6=ctx.ipv6,
         ),
         settings=_public_settings(settings),
+        rules_version=RULES_VERSION,
         results=list(results),
         summary=summarise(results),
     )

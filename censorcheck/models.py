@@ -11,7 +11,10 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-SCHEMA_VERSION = "1.0"
+SCHEMA_VERSION = "1.1"
+# The ``rules_version`` of documents from before schema 1.1, which did not record which verdict
+# rules produced their verdicts.
+UNKNOWN_RULES = "0"
 
 Status = Literal["accessible", "blocked", "down", "inconclusive"]
 Layer = Literal["dns", "tcp", "tls", "http"]
@@ -250,6 +253,12 @@ class Run(Model):
     tool: Tool
     vantage: VantageInfo
     settings: dict[str, object] = Field(description="Every knob in force, as set.")
+    rules_version: str = Field(
+        UNKNOWN_RULES,
+        description="Version of the verdict rules that produced the verdicts "
+        "(censorcheck.verdict.RULES_VERSION); '0' means unknown: a document from before "
+        "schema 1.1, which did not record it.",
+    )
     results: list[Result]
     summary: Summary
 

@@ -171,6 +171,21 @@ def prune(folder: Path, days: float, now: datetime | None = None) -> list[Path]:
     return removed
 
 
+def read_run(path: Path) -> Run:
+    """The run document at ``path``; ConfigError (one line) when it is not one."""
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot read it ({exc.strerror or exc})") from None
+    try:
+        return Run.model_validate_json(data)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        where = "/".join(str(p) for p in first["loc"])
+        detail = f"{where}: {first['msg']}" if where else first["msg"]
+        raise ConfigError(f"{path}: not a censorcheck run document ({detail})") from None
+
+
 def write_run(run: Run, path: Path) -> None:
     """Write the run document so that ``path`` is either the old file or the whole new one."""
     write_text(run.model_dump_json(indent=2) + "\n", path)
