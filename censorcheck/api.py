@@ -327,8 +327,7 @@ async def ameasure(
         if not any(s.alive for s in probe_status):
             detail = ", ".join(f"{s.uri} ({s.failure})" for s in probe_status)
             raise NothingMeasured(f"no probe resolver answered: {detail}")
-        dead = frozenset(s.uri for s in probe_status if not s.alive)
-        run = _Run(ctx, resolvers, controls, JudgeContext(ctx.public, dead))
+        run = _Run(ctx, resolvers, controls, JudgeContext.of(ctx.public, statuses))
         semaphore = asyncio.Semaphore(settings.concurrency)
 
         async def bounded(target: Target) -> Result:

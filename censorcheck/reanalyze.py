@@ -37,8 +37,7 @@ def judge_context(run: Run) -> JudgeContext:
         )
     except ValidationError as exc:
         raise ConfigError(f"settings.treat_as_public: {exc.errors()[0]['msg']}") from None
-    dead = frozenset(s.uri for s in run.vantage.resolvers if s.role == "probe" and not s.alive)
-    return JudgeContext(public_networks(settings), dead)
+    return JudgeContext.of(public_networks(settings), run.vantage.resolvers)
 
 
 @dataclass(frozen=True)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -14,6 +14,7 @@ from censorcheck.models import (
     Evidence,
     HTTPFetch,
     Layer,
+    ResolverStatus,
     Result,
     Status,
     Target,
@@ -94,6 +95,12 @@ class JudgeContext:
 
     public: tuple[IPNetwork, ...] = ()  # networks not to count as bogons (the lab)
     dead_resolvers: frozenset[str] = frozenset()  # probe resolvers silent in the pre-flight
+
+    @classmethod
+    def of(cls, public: tuple[IPNetwork, ...], statuses: Iterable[ResolverStatus]) -> JudgeContext:
+        """The context of a run whose pre-flight gave ``statuses`` (both roles may be given)."""
+        dead = frozenset(s.uri for s in statuses if s.role == "probe" and not s.alive)
+        return cls(public, dead)
 
 
 def conclude(
