@@ -319,10 +319,7 @@ async def ameasure(
         probes, checks = await asyncio.gather(
             _preflight(resolvers, "probe", ctx), _preflight(controls, "control", ctx)
         )
-        statuses = probes + checks
-        for status in statuses:
-            if status.rtt is not None:
-                ctx.resolver_rtt[status.uri] = status.rtt
+        statuses = probes + checks  # each pre-flight also stored its round trip in ctx
         probe_status = [s for s in statuses if s.role == "probe"]
         if not any(s.alive for s in probe_status):
             detail = ", ".join(f"{s.uri} ({s.failure})" for s in probe_status)
