@@ -17,7 +17,6 @@ import time
 import uuid
 from collections import Counter
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Literal
@@ -26,32 +25,30 @@ import httpx
 
 from censorcheck import __version__
 from censorcheck.bogons import is_ip
+from censorcheck.control.client import ControlClient
 from censorcheck.errors import ConfigError, NothingMeasured
 from censorcheck.failures import describe
 from censorcheck.fingerprints import Fingerprints, load_fingerprints
 from censorcheck.models import (
     Control,
+    ControlServerStatus,
     DNSQuery,
     Evidence,
-    HTTPFetch,
     ResolverStatus,
     Result,
     Run,
     Summary,
     Target,
-    TCPConnect,
-    TLSHandshake,
     Tool,
     VantageInfo,
     Verdict,
 )
+from censorcheck.pipeline import Partial, all_addresses, cap, observe, ordered_addresses
 from censorcheck.privacy import redact_address
-from censorcheck.probes import dns, http, tcp, tls
+from censorcheck.probes import dns
 from censorcheck.probes.context import ProbeContext
-from censorcheck.probes.tcp import Stream
 from censorcheck.settings import Settings
 from censorcheck.verdict import (
-    HTTP_INTERFERENCE,
     RULES_VERSION,
     JudgeContext,
     Observations,
@@ -82,17 +79,6 @@ def detect_ipv6(settings: Settings) -> bool:
     return False
 
 
-@dataclass
-class _Partial:
-    """Observations so far, kept outside the pipeline so a deadline does not lose them."""
-
-    dns: list[DNSQuery] = field(default_factory=list)
-    tcp: list[TCPConnect] = field(default_factory=list)
-    tls: list[TLSHandshake] = field(default_factory=list)
-    http: HTTPFetch | None = None
-    streams: list[Stream] = field(default_factory=list)
-
-
 class _Run:
     """Shared state of one run: the context, the parsed resolvers, the judge's view."""
 
@@ -102,11 +88,15 @@ class _Run:
         resolvers: list[dns.Resolver],
         controls: list[dns.Resolver],
         judge_ctx: JudgeContext,
+        server: ControlClient | None = None,
+        server_failure: str | None = None,
     ) -> None:
         self.ctx = ctx
         self.resolvers = resolvers
         self.controls = controls
         self.judge_ctx = judge_ctx
+        self.server = server
+        self.server_failure = server_failure
 
     async def resolve(self, host: str) -> tuple[list[DNSQuery], list[str]]:
         """All probe resolvers; the usable addresses in answer order (A first), deduplicated.
@@ -116,7 +106,7 @@ class _Run:
         """
         found = await asyncio.gather(*(self._resolve_one(host, r) for r in self.resolvers))
         queries = [q for batch in found for q in batch]
-        return queries, _ordered_addresses(host, queries)
+        return queries, ordered_addresses(host, queries)
 
     async def _resolve_one(self, host: str, resolver: dns.Resolver) -> list[DNSQuery]:
         queries = await dns.resolve(host, resolver, self.ctx)
@@ -124,7 +114,19 @@ class _Run:
             queries.append(await dns.lookup(CANARY, "A", resolver, self.ctx, retry=False))
         return queries
 
-    async def control(self, host: str) -> Control:
+    async def control(
+        self, target: Target, resolved: asyncio.Future[list[str]], deadline_at: float
+    ) -> Control:
+        """The control: from the control server when there is one, else the control resolvers."""
+        if self.server is not None:
+            if self.server_failure is not None:
+                return Control(source="server", failure=self.server_failure)
+            # The server is told what the probe resolved, so it waits for the probe's lookups.
+            addresses = await resolved
+            # It must answer before the probe's own deadline, with time to spare for the way back.
+            left = deadline_at - time.monotonic()
+            return await self.server.measure(target.url, addresses, max(left * 0.9 - 0.1, 0.1))
+        host = target.domain
         if is_ip(host) or not self.controls:
             return Control(failure=None if is_ip(host) else "dns.error")
         found = await asyncio.gather(*(dns.resolve(host, r, self.ctx) for r in self.controls))
@@ -135,12 +137,13 @@ class _Run:
     async def target(self, target: Target) -> Result:
         started_at, start = utc_now(), time.monotonic()
         deadline = self.ctx.settings.target_deadline
-        partial = _Partial()
-        control = asyncio.ensure_future(self.control(target.domain))
+        partial = Partial()
+        resolved: asyncio.Future[list[str]] = asyncio.get_running_loop().create_future()
+        control = asyncio.ensure_future(self.control(target, resolved, start + deadline))
         deadline_hit = False
         error = None
         try:
-            await asyncio.wait_for(self._pipeline(target, partial), deadline)
+            await asyncio.wait_for(self._pipeline(target, partial, resolved), deadline)
         except asyncio.TimeoutError as exc:
             # Only the deadline's own expiry counts as the deadline; a stray TimeoutError is a bug.
             if time.monotonic() - start >= deadline * 0.99:
@@ -150,15 +153,18 @@ class _Run:
         except Exception as exc:  # noqa: BLE001 - a bug must cost one target, never the run
             error = describe(exc)
         finally:
-            for stream in partial.streams:
-                with contextlib.suppress(Exception):
-                    await stream.aclose()
+            if not resolved.done():
+                resolved.set_result(_addresses_in(partial.dns))
+            await partial.aclose()
         try:
             # The control ran alongside; it gets what is left of the target's deadline.
             remaining = max(deadline - (time.monotonic() - start), 0.05)
             control_result = await asyncio.wait_for(control, remaining)
         except asyncio.TimeoutError:
-            control_result = Control(failure="dns.deadline")
+            failure = "control.timeout" if self.server is not None else "dns.deadline"
+            control_result = Control(
+                source="server" if self.server is not None else "resolvers", failure=failure
+            )
         except Exception as exc:  # noqa: BLE001
             control_result = Control(failure="dns.error")
             error = error or describe(exc)
@@ -179,82 +185,22 @@ class _Run:
             **obs.fields(),
         )
 
-    async def _pipeline(self, target: Target, partial: _Partial) -> None:
-        ctx = self.ctx
+    async def _pipeline(
+        self, target: Target, partial: Partial, resolved: asyncio.Future[list[str]]
+    ) -> None:
         url = httpx.URL(target.url)
-        port = http.default_port(url)
         if is_ip(target.domain):
             addresses = [target.domain]
         else:
             queries, addresses = await self.resolve(target.domain)
             partial.dns.extend(queries)
-        addresses = _cap(addresses, ctx.settings.max_addresses)
-
-        # TCP (and TLS) to every address at once. Each observation is kept the moment it exists,
-        # in address order, so a deadline in the middle loses nothing already seen.
-        tcp_seen: list[TCPConnect | None] = [None] * len(addresses)
-        tls_seen: list[TLSHandshake | None] = [None] * len(addresses)
-        usable: list[Stream | None] = [None] * len(addresses)
-
-        async def one(i: int, address: str) -> None:
-            reason = tcp.skip_reason(address, ctx)
-            if reason is not None:
-                tcp_seen[i] = TCPConnect(address=address, port=port, skipped=reason)
-                return
-            tcp_seen[i], stream = await tcp.connect(address, port, ctx)
-            if stream is not None:
-                partial.streams.append(stream)
-            if stream is not None and url.scheme == "https":
-                tls_seen[i], stream = await tls.handshake(stream, address, port, url.host, ctx)
-                if stream is not None:
-                    partial.streams.append(stream)
-            usable[i] = stream
-
-        try:
-            await asyncio.gather(*(one(i, a) for i, a in enumerate(addresses)))
-        finally:
-            partial.tcp.extend(c for c in tcp_seen if c is not None)
-            partial.tls.extend(h for h in tls_seen if h is not None)
-        first = next(
-            ((a, s) for a, s in zip(addresses, usable, strict=True) if s is not None), None
-        )
-        if first is None:
-            return
-        keep_ips = set(addresses) | {a for q in partial.dns for a in _all_addresses(q)}
-        partial.http = await http.fetch(url, first, addresses, self.resolve, ctx, keep_ips)
-        failure = partial.http.failure or ""
-        if (
-            url.scheme == "http"
-            and len(partial.http.hops) == 1
-            and failure.split(".", 1)[-1] in HTTP_INTERFERENCE
-        ):
-            neutral = await http.neutral_request(url, first[0], ctx, keep_ips)
-            partial.http = partial.http.model_copy(update={"neutral": neutral})
+        addresses = cap(addresses, self.ctx.settings.max_addresses)
+        resolved.set_result(addresses)
+        await observe(url, addresses, self.resolve, self.ctx, partial)
 
 
-def _all_addresses(q: DNSQuery) -> list[str]:
-    answers = ([q.answer] if q.answer else []) + list(q.late_answers)
-    return [a for ans in answers for a in ans.addresses]
-
-
-def _ordered_addresses(host: str, queries: Sequence[DNSQuery]) -> list[str]:
-    """First answers (A before AAAA), then addresses only seen in late answers."""
-    ordered: dict[str, None] = {}
-    for late in (False, True):
-        for qtype in ("A", "AAAA"):
-            for q in queries:
-                if q.qtype != qtype or q.hostname != host:
-                    continue
-                answers = list(q.late_answers) if late else ([q.answer] if q.answer else [])
-                for answer in answers:
-                    ordered.update(dict.fromkeys(answer.addresses))
-    return list(ordered)
-
-
-def _cap(addresses: list[str], per_family: int) -> list[str]:
-    v4 = [a for a in addresses if ":" not in a][:per_family]
-    v6 = [a for a in addresses if ":" in a][:per_family]
-    return [a for a in addresses if a in v4 or a in v6]
+def _addresses_in(queries: Sequence[DNSQuery]) -> list[str]:
+    return list(dict.fromkeys(a for q in queries for a in all_addresses(q)))
 
 
 def _public_settings(settings: Settings) -> dict[str, object]:
@@ -263,6 +209,7 @@ def _public_settings(settings: Settings) -> dict[str, object]:
     data["source_address"] = redact_address(settings.source_address)
     data["ca_bundle"] = settings.ca_bundle.name if settings.ca_bundle else None
     data["fingerprints"] = [Path(p).name for p in settings.fingerprints]
+    data["control_token"] = "redacted" if settings.control_token else None
     return data
 
 
@@ -292,6 +239,23 @@ async def _preflight(
     return list(await asyncio.gather(*(dns.preflight(r, ctx, role=role) for r in resolvers)))
 
 
+async def _check_server(server: ControlClient | None) -> ControlServerStatus | None:
+    if server is None:
+        return None
+    failure, version = await server.health()
+    return ControlServerStatus(
+        url=_without_credentials(server.url),
+        alive=failure is None,
+        version=version,
+        failure=failure,
+    )
+
+
+def _without_credentials(url: str) -> str:
+    parsed = httpx.URL(url)
+    return str(parsed.copy_with(username=None, password=None, query=None, fragment=None))
+
+
 def _context(settings: Settings, fingerprints: Fingerprints | None) -> ProbeContext:
     if settings.ca_bundle is not None and not settings.ca_bundle.is_file():
         raise ConfigError(f"--ca-bundle {settings.ca_bundle}: no such file")
@@ -315,16 +279,36 @@ async def ameasure(
     if fingerprints is None:
         fingerprints = load_fingerprints(settings.fingerprints)
     ctx = _context(settings, fingerprints)
+    server = server_status = None
+    if settings.control_url is not None:
+        controls = []  # the server is the control; its resolvers are its own
+        server = ControlClient(
+            settings.control_url,
+            settings.control_token,
+            ctx.verify,
+            settings.source_address,
+            settings.timeout,
+            settings.user_agent,
+        )
     try:
-        probes, checks = await asyncio.gather(
-            _preflight(resolvers, "probe", ctx), _preflight(controls, "control", ctx)
+        probes, checks, server_status = await asyncio.gather(
+            _preflight(resolvers, "probe", ctx),
+            _preflight(controls, "control", ctx),
+            _check_server(server),
         )
         statuses = probes + checks  # each pre-flight also stored its round trip in ctx
         probe_status = [s for s in statuses if s.role == "probe"]
         if not any(s.alive for s in probe_status):
             detail = ", ".join(f"{s.uri} ({s.failure})" for s in probe_status)
             raise NothingMeasured(f"no probe resolver answered: {detail}")
-        run = _Run(ctx, resolvers, controls, JudgeContext.of(ctx.public, statuses))
+        run = _Run(
+            ctx,
+            resolvers,
+            controls,
+            JudgeContext.of(ctx.public, statuses),
+            server,
+            server_status.failure if server_status else None,
+        )
         semaphore = asyncio.Semaphore(settings.concurrency)
 
         async def bounded(target: Target) -> Result:
@@ -337,6 +321,8 @@ async def ameasure(
         results = await asyncio.gather(*(bounded(t) for t in targets))
     finally:
         await ctx.aclose()
+        if server is not None:
+            await server.aclose()
     return Run(
         run_id=str(uuid.uuid4()),
         started_at=started_at,
@@ -347,6 +333,7 @@ async def ameasure(
             source_address=redact_address(settings.source_address),
             resolvers=statuses,
             ipv6=ctx.ipv6,
+            control_server=server_status,
         ),
         settings=_public_settings(settings),
         rules_version=RULES_VERSION,

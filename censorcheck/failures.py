@@ -43,7 +43,18 @@ WHATS = (
     "error",
 )
 LAYERS = ("dns", "tcp", "tls", "http")
-FAILURES = frozenset(f"{layer}.{what}" for layer in LAYERS for what in WHATS)
+# What can go wrong with a control server itself, as opposed to the site it measured.
+CONTROL_WHATS = (
+    "unreachable",  # no connection to the server
+    "timeout",  # it did not answer within the target's deadline
+    "unauthorized",  # 401: the token is wrong
+    "rate_limited",  # 429: too many measurements for this token
+    "rejected",  # another 4xx: it would not measure this URL
+    "bad_response",  # 5xx, or a body that is not a control document
+)
+FAILURES = frozenset(f"{layer}.{what}" for layer in LAYERS for what in WHATS) | frozenset(
+    f"control.{what}" for what in CONTROL_WHATS
+)
 
 # OpenSSL X509_V_ERR_* codes, grouped by what they mean for a verdict.
 _EXPIRED = {9, 10}  # not yet valid, expired

@@ -11,7 +11,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-SCHEMA_VERSION = "1.1"
+SCHEMA_VERSION = "1.2"
 # The ``rules_version`` of documents from before schema 1.1, which did not record which verdict
 # rules produced their verdicts.
 UNKNOWN_RULES = "0"
@@ -169,10 +169,35 @@ class HTTPFetch(Model):
 
 
 class Control(Model):
-    """The uncensored reference measurement."""
+    """The uncensored reference measurement.
 
+    Made either by querying control resolvers from the probe itself (``source`` "resolvers":
+    DNS only), or by a control server on an uncensored network (``source`` "server"), which also
+    connects, shakes hands and fetches the page from there, to its own addresses and to the
+    probe's.
+    """
+
+    source: Literal["resolvers", "server"] = Field(
+        "resolvers", description="Who made the control measurement."
+    )
     dns: list[DNSQuery] = Field(default_factory=list)
-    failure: str | None = Field(None, description="Set when no control observation succeeded.")
+    tcp: list[TCPConnect] = Field(
+        default_factory=list,
+        description="Control server only: connections to its own and to the probe's addresses.",
+    )
+    tls: list[TLSHandshake] = Field(
+        default_factory=list,
+        description="Control server only: handshakes naming the host on those connections.",
+    )
+    http: HTTPFetch | None = Field(
+        None, description="Control server only: the fetch through one of its own addresses."
+    )
+    failure: str | None = Field(
+        None,
+        description="Set when no control observation succeeded; control.* codes say the "
+        "control server itself could not be used (unreachable, unauthorized, rate_limited, "
+        "bad_response, timeout).",
+    )
 
 
 class Evidence(Model):
@@ -226,6 +251,15 @@ class ResolverStatus(Model):
     failure: str | None = None
 
 
+class ControlServerStatus(Model):
+    """The control server a run used, and whether it answered the pre-flight health check."""
+
+    url: str = Field(description="Its base URL, without credentials.")
+    alive: bool
+    version: str | None = Field(None, description="censorcheck version the server reported.")
+    failure: str | None = Field(None, description="A control.* code when it did not answer.")
+
+
 class VantageInfo(Model):
     """Where the measurement was made from. Never the probe's public address."""
 
@@ -235,6 +269,9 @@ class VantageInfo(Model):
     )
     resolvers: list[ResolverStatus] = Field(default_factory=list)
     ipv6: bool = Field(description="Whether IPv6 was used from this vantage.")
+    control_server: ControlServerStatus | None = Field(
+        None, description="The control server, when the run used one instead of resolvers."
+    )
 
 
 class Summary(Model):

@@ -24,6 +24,14 @@ class Settings(BaseModel):
     vantage: str = Field("local", description="Name of the vantage point, recorded in results.")
     resolvers: list[str] = Field(default_factory=lambda: ["system"])
     control_resolvers: list[str] = Field(default_factory=lambda: list(DEFAULT_CONTROL_RESOLVERS))
+    control_url: str | None = Field(
+        None,
+        description="Base URL of a control server; when set it makes the control measurement "
+        "and the control resolvers are not used.",
+    )
+    control_token: str | None = Field(
+        None, description="Bearer token for the control server. Never recorded."
+    )
     source_address: str | None = Field(None, description="Local address every socket binds to.")
     ca_bundle: Path | None = Field(None, description="Extra trusted CAs (PEM), beside the system.")
     fingerprints: list[Path] = Field(default_factory=list, description="Extra blockpage files.")
@@ -57,6 +65,13 @@ class Settings(BaseModel):
     def _valid_ip(cls, value: str | None) -> str | None:
         if value is not None:
             ipaddress.ip_address(value)
+        return value
+
+    @field_validator("control_url")
+    @classmethod
+    def _valid_control(cls, value: str | None) -> str | None:
+        if value is not None and not value.startswith(("http://", "https://")):
+            raise ValueError(f"{value}: a control server URL starts with http:// or https://")
         return value
 
     @field_validator("port_map")

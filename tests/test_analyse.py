@@ -12,7 +12,7 @@ import pytest
 
 from censorcheck.diff import KINDS, Seen, classify
 from censorcheck.lab import Lab
-from censorcheck.models import Run
+from censorcheck.models import SCHEMA_VERSION, Run
 from censorcheck.verdict import RULES_VERSION
 from tests.conftest import CLIResult, run_cli
 from tests.test_scenarios import lab_flags
@@ -74,7 +74,7 @@ def test_a_run_records_its_rules_and_reanalyzes_to_the_same_verdicts(
     censored: Path, tmp_path: Path
 ) -> None:
     before = load(censored)
-    assert before.rules_version == RULES_VERSION and before.schema_version == "1.1"
+    assert before.rules_version == RULES_VERSION and before.schema_version == SCHEMA_VERSION
     out = tmp_path / "again.json"
     result = run_cli("reanalyze", str(censored), "--output", str(out))
     assert result.code == 0, result.stderr
@@ -103,7 +103,7 @@ def test_reanalyze_puts_right_a_doctored_verdict(censored: Path, tmp_path: Path)
     assert f"with rules {RULES_VERSION} (were 0): 1 verdicts changed" in result.stderr
     fixed = Run.model_validate(result.json())
     assert fixed.results[i].verdict.model_dump(mode="json") == right
-    assert (fixed.schema_version, fixed.rules_version) == ("1.1", RULES_VERSION)
+    assert (fixed.schema_version, fixed.rules_version) == (SCHEMA_VERSION, RULES_VERSION)
     assert fixed.summary == load(censored).summary
 
 

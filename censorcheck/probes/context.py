@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import ipaddress
 import ssl
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
@@ -73,10 +74,16 @@ class ProbeContext:
     fingerprints: Fingerprints | None = None
     resolver_rtt: dict[str, float] = field(default_factory=dict)
     public: tuple[IPNetwork, ...] = ()
+    # Set by the control server: why an address must not be dialled on someone else's behalf.
+    guard: Callable[[IPAddress], str | None] | None = None
 
     @classmethod
     def create(
-        cls, settings: Settings, ipv6: bool, fingerprints: Fingerprints | None = None
+        cls,
+        settings: Settings,
+        ipv6: bool,
+        fingerprints: Fingerprints | None = None,
+        guard: Callable[[IPAddress], str | None] | None = None,
     ) -> ProbeContext:
         verify = verifying_context(settings)
         transport = httpx.AsyncHTTPTransport(
@@ -97,6 +104,7 @@ class ProbeContext:
             ipv6=ipv6,
             fingerprints=fingerprints,
             public=public_networks(settings),
+            guard=guard,
         )
 
     def is_bogon(self, ip: IPAddress) -> bool:

@@ -24,7 +24,7 @@ import httpx
 
 from censorcheck.bogons import is_ip
 from censorcheck.failures import classify
-from censorcheck.models import DNSQuery, HTTPFetch, HTTPHop, HTTPResponse
+from censorcheck.models import DNSQuery, HTTPFetch, HTTPHop, HTTPResponse, TCPConnect
 from censorcheck.privacy import scrub
 from censorcheck.probes.context import ProbeContext
 from censorcheck.probes.tcp import Stream, connect, skip_reason
@@ -186,7 +186,9 @@ async def _open(
     port = default_port(url)
     hop["failure"] = "http.unreachable"
     for address in addresses:
-        if skip_reason(address, ctx):
+        if (why := skip_reason(address, ctx)) is not None:
+            if "tcp" not in hop:  # say why nothing was dialled, unless an attempt says more
+                hop.update(address=address, tcp=TCPConnect(address=address, port=port, skipped=why))
             continue
         tcp, stream = await connect(address, port, ctx)
         hop.update(address=address, tcp=tcp, tls=None, failure=tcp.failure)

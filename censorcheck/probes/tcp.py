@@ -25,6 +25,8 @@ _BACKEND = httpcore.AnyIOBackend()
 def skip_reason(address: str, ctx: ProbeContext) -> str | None:
     """Why the probe must not dial ``address`` from this vantage, or None."""
     ip = ipaddress.ip_address(address)
+    if ctx.guard is not None and (why := ctx.guard(ip)) is not None:
+        return why
     if ip.version == 6 and not ctx.ipv6:
         return "no IPv6 connectivity at this vantage"
     source = ctx.settings.source_address
@@ -40,6 +42,10 @@ async def connect(
     address: str, port: int, ctx: ProbeContext
 ) -> tuple[TCPConnect, httpcore.AsyncNetworkStream | None]:
     """Open a TCP connection; return the observation and the stream (None on failure)."""
+    if ctx.guard is not None and (why := ctx.guard(ipaddress.ip_address(address))) is not None:
+        # Every dial passes here, so a guarded context can never reach a forbidden address,
+        # whichever caller forgot to ask ``skip_reason`` first.
+        return TCPConnect(address=address, port=port, skipped=why), None
     dial = ctx.settings.connect_port(port)
     start = time.monotonic()
     try:

@@ -1,0 +1,113 @@
+"""The probe's side of a control server: ask it to measure a URL, get a ``Control`` back.
+
+Whatever goes wrong with the server itself becomes a ``control.*`` failure on the control,
+never an exception: a missing second opinion makes verdicts inconclusive, it does not stop a run.
+"""
+
+from __future__ import annotations
+
+import ssl
+
+import httpx
+import pydantic
+
+from censorcheck.control.protocol import API_PREFIX, MAX_DEADLINE, Health, MeasureRequest
+from censorcheck.models import Control
+
+# A control document is a few tens of kilobytes; anything far larger is not one.
+MAX_RESPONSE = 4 << 20
+
+
+def _failure_for(status: int) -> str:
+    if status in (401, 403):
+        return "control.unauthorized"
+    if status == 429:
+        return "control.rate_limited"
+    if 400 <= status < 500:
+        return "control.rejected"
+    return "control.bad_response"
+
+
+def _transport_failure(exc: httpx.HTTPError) -> str:
+    if isinstance(exc, httpx.TimeoutException):
+        return "control.timeout"
+    if isinstance(exc, httpx.TransportError) and not isinstance(exc, httpx.ProtocolError):
+        return "control.unreachable"
+    return "control.bad_response"
+
+
+class ControlClient:
+    """One control server, shared by every target of a run."""
+
+    def __init__(
+        self,
+        url: str,
+        token: str | None,
+        verify: ssl.SSLContext,
+        source_address: str | None,
+        timeout: float,
+        user_agent: str,
+    ) -> None:
+        self.url = url.rstrip("/")
+        headers = {"authorization": f"Bearer {token}"} if token else {}
+        self._user_agent = user_agent
+        self._timeout = timeout
+        self._client = httpx.AsyncClient(
+            transport=httpx.AsyncHTTPTransport(
+                verify=verify, local_address=source_address, retries=0
+            ),
+            headers=headers,
+            timeout=timeout,
+            trust_env=False,  # an environment proxy would move the probe's vantage
+        )
+
+    async def _get_json(self, method: str, path: str, **kwargs: object) -> tuple[str | None, bytes]:
+        try:
+            async with self._client.stream(method, self.url + path, **kwargs) as response:  # type: ignore[arg-type]
+                if response.status_code != 200:
+                    return _failure_for(response.status_code), b""
+                body = bytearray()
+                async for chunk in response.aiter_bytes():
+                    body += chunk
+                    if len(body) > MAX_RESPONSE:
+                        return "control.bad_response", b""
+                return None, bytes(body)
+        except httpx.HTTPError as exc:
+            return _transport_failure(exc), b""
+
+    async def health(self) -> tuple[str | None, str | None]:
+        """(failure, server version): whether the server answers at all."""
+        failure, body = await self._get_json("GET", f"{API_PREFIX}/health")
+        if failure is not None:
+            return failure, None
+        try:
+            return None, Health.model_validate_json(body).version
+        except pydantic.ValidationError:
+            return "control.bad_response", None
+
+    async def measure(self, url: str, addresses: list[str], deadline: float) -> Control:
+        """The server's measurement of ``url``; a ``control.*`` failure when it gave none."""
+        request = MeasureRequest(
+            url=url,
+            addresses=addresses[:8],
+            headers={"user-agent": self._user_agent},
+            deadline=min(max(deadline, 0.1), MAX_DEADLINE),
+        )
+        failure, body = await self._get_json(
+            "POST",
+            f"{API_PREFIX}/measure",
+            content=request.model_dump_json(),
+            headers={"content-type": "application/json"},
+            # The server answers by ``deadline``; a little slack covers the way back.
+            timeout=deadline + self._timeout,
+        )
+        if failure is not None:
+            return Control(source="server", failure=failure)
+        try:
+            control = Control.model_validate_json(body)
+        except pydantic.ValidationError:
+            return Control(source="server", failure="control.bad_response")
+        return control.model_copy(update={"source": "server"})
+
+    async def aclose(self) -> None:
+        await self._client.aclose()
