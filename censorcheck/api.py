@@ -243,6 +243,8 @@ async def _check_server(server: ControlClient | None) -> ControlServerStatus | N
     if server is None:
         return None
     failure, version = await server.health()
+    if failure == "control.unauthorized":
+        raise ConfigError(f"--control {server.url}: the server did not accept the control token")
     return ControlServerStatus(
         url=_without_credentials(server.url),
         alive=failure is None,

@@ -9,7 +9,13 @@ from __future__ import annotations
 import json
 
 from censorcheck import __version__
-from censorcheck.cli import analyse, lab, run, schedule  # noqa: F401 - registers the commands
+from censorcheck.cli import (  # noqa: F401 - registers the commands
+    analyse,
+    control,
+    lab,
+    run,
+    schedule,
+)
 from censorcheck.cli.common import app
 from censorcheck.models import Run
 

@@ -196,6 +196,18 @@ def run(
         list[str] | None,
         Opt(help="Control resolver URI (repeatable); default: DoH to 1.1.1.1 and 8.8.8.8."),
     ] = None,
+    control: Annotated[
+        str | None,
+        Opt(help="Control server URL: it measures each target from its network (see README)."),
+    ] = None,
+    control_token: Annotated[
+        str | None,
+        Opt(
+            envvar="CENSORCHECK_CONTROL_TOKEN",
+            show_envvar=True,
+            help="Bearer token for --control; prefer the environment variable (argv is public).",
+        ),
+    ] = None,
     source_address: Annotated[
         str | None, Opt(help="Bind every socket to this local address.")
     ] = None,
@@ -271,6 +283,8 @@ def run(
             "port_map": parse_port_map(port_map or []),
             "treat_as_public": treat_as_public or [],
             "max_body": max_body,
+            "control_url": control,
+            "control_token": control_token,
         }
         if control_resolver:
             values["control_resolvers"] = control_resolver

@@ -6,12 +6,15 @@ never an exception: a missing second opinion makes verdicts inconclusive, it doe
 
 from __future__ import annotations
 
+import asyncio
 import ssl
+import time
 
 import httpx
 import pydantic
 
-from censorcheck.control.protocol import API_PREFIX, MAX_DEADLINE, Health, MeasureRequest
+from censorcheck.control.limits import TokenBucket
+from censorcheck.control.protocol import API_PREFIX, MAX_DEADLINE, Health, Limits, MeasureRequest
 from censorcheck.models import Control
 
 # A control document is a few tens of kilobytes; anything far larger is not one.
@@ -52,6 +55,9 @@ class ControlClient:
         headers = {"authorization": f"Bearer {token}"} if token else {}
         self._user_agent = user_agent
         self._timeout = timeout
+        # Until the server has told its limits: a modest pace that any server allows.
+        self._slots = asyncio.Semaphore(8)
+        self._bucket = TokenBucket(5.0, 10)
         self._client = httpx.AsyncClient(
             transport=httpx.AsyncHTTPTransport(
                 verify=verify, local_address=source_address, retries=0
@@ -76,14 +82,37 @@ class ControlClient:
             return _transport_failure(exc), b""
 
     async def health(self) -> tuple[str | None, str | None]:
-        """(failure, server version): whether the server answers at all."""
+        """(failure, server version): whether the server answers and takes our token.
+
+        The limits the server grants the token set how fast this client asks, so that a run
+        keeping to them is never answered 429.
+        """
         failure, body = await self._get_json("GET", f"{API_PREFIX}/health")
         if failure is not None:
             return failure, None
         try:
-            return None, Health.model_validate_json(body).version
+            version = Health.model_validate_json(body).version
         except pydantic.ValidationError:
             return "control.bad_response", None
+        failure, body = await self._get_json("GET", f"{API_PREFIX}/limits")
+        if failure is not None:
+            return failure, version
+        try:
+            limits = Limits.model_validate_json(body)
+        except pydantic.ValidationError:
+            return "control.bad_response", version
+        self._slots = asyncio.Semaphore(limits.max_in_flight)
+        self._bucket = TokenBucket(limits.rate, limits.burst)
+        return None, version
+
+    async def _paced(self, budget: float) -> bool:
+        """Wait for the server's rate limit to allow one more measurement, within ``budget``."""
+        end = time.monotonic() + budget
+        while (wait := self._bucket.take()) > 0:
+            if time.monotonic() + wait > end:
+                return False
+            await asyncio.sleep(wait)
+        return True
 
     async def measure(self, url: str, addresses: list[str], deadline: float) -> Control:
         """The server's measurement of ``url``; a ``control.*`` failure when it gave none."""
@@ -93,14 +122,19 @@ class ControlClient:
             headers={"user-agent": self._user_agent},
             deadline=min(max(deadline, 0.1), MAX_DEADLINE),
         )
-        failure, body = await self._get_json(
-            "POST",
-            f"{API_PREFIX}/measure",
-            content=request.model_dump_json(),
-            headers={"content-type": "application/json"},
-            # The server answers by ``deadline``; a little slack covers the way back.
-            timeout=deadline + self._timeout,
-        )
+        start = time.monotonic()
+        async with self._slots:
+            if not await self._paced(deadline - (time.monotonic() - start)):
+                return Control(source="server", failure="control.rate_limited")
+            left = deadline - (time.monotonic() - start)
+            failure, body = await self._get_json(
+                "POST",
+                f"{API_PREFIX}/measure",
+                content=request.model_copy(update={"deadline": max(left, 0.1)}).model_dump_json(),
+                headers={"content-type": "application/json"},
+                # The server answers by ``deadline``; a little slack covers the way back.
+                timeout=left + self._timeout,
+            )
         if failure is not None:
             return Control(source="server", failure=failure)
         try:

@@ -18,11 +18,11 @@ MAX_URL = 2048
 MAX_ADDRESSES = 8
 # Request headers the control copies so the site answers it as it answered the probe; anything
 # else (cookies, authorization) could make the server act as someone.
-FORWARDED_HEADERS = ("user-agent", "accept-language")
+FORWARDED_HEADERS = ("user-agent",)
 MAX_HEADER_VALUE = 512
 MAX_DEADLINE = 60.0
 
-__all__ = ["API_PREFIX", "Control", "Health", "MeasureRequest"]
+__all__ = ["API_PREFIX", "Control", "Health", "Limits", "MeasureRequest"]
 
 
 class MeasureRequest(Model):
@@ -38,7 +38,7 @@ class MeasureRequest(Model):
     headers: dict[str, str] = Field(
         default_factory=dict,
         max_length=len(FORWARDED_HEADERS),
-        description="The probe's request headers to reuse: only User-Agent and Accept-Language.",
+        description="The probe's request headers to reuse: only User-Agent.",
     )
     deadline: float | None = Field(
         None,
@@ -78,8 +78,18 @@ class MeasureRequest(Model):
         return clean
 
 
+class Limits(Model):
+    """What one token may ask of the server; a client that keeps to it is never refused."""
+
+    max_in_flight: int = Field(description="Measurements one token may have running at once.")
+    rate: float = Field(description="Measurements per second one token may start, sustained.")
+    burst: int = Field(description="Measurements one token may start at once after a pause.")
+    max_deadline: float = Field(description="Most seconds the server spends on one measurement.")
+
+
 class Health(Model):
     """What ``GET /v1/health`` answers, without a token."""
 
     status: str = Field("ok", description="Always 'ok' when the server answers at all.")
     version: str = Field(description="censorcheck version of the server.")
+    limits: Limits

@@ -1,0 +1,109 @@
+"""``censorcheck control serve``: run the control server (needs the ``control`` extra)."""
+
+from __future__ import annotations
+
+import ipaddress
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from censorcheck.bogons import IPNetwork, networks
+from censorcheck.cli.common import Opt, app, fatal, log, user_errors
+from censorcheck.errors import ConfigError
+from censorcheck.settings import Settings
+
+control_app = typer.Typer(no_args_is_help=True, help="The control server: an uncensored view.")
+app.add_typer(control_app, name="control")
+
+
+def parse_listen(value: str) -> tuple[str, int]:
+    """``HOST:PORT`` or ``[V6]:PORT`` into its parts."""
+    host, sep, port = value.rpartition(":")
+    host = host.strip("[]")
+    try:
+        ipaddress.ip_address(host)
+        number = int(port)
+    except ValueError:
+        number = 0
+    if not sep or not 0 < number < 65536:
+        raise ConfigError(f"--listen {value!r}: expected IP:PORT, e.g. 0.0.0.0:8080")
+    return host, number
+
+
+def _networks(cidrs: list[str]) -> tuple[IPNetwork, ...]:
+    try:
+        return networks(cidrs)
+    except ValueError as exc:
+        raise ConfigError(f"--only-network: {exc}") from exc
+
+
+@control_app.command()
+def serve(
+    token_file: Annotated[
+        Path, Opt(help="Bearer tokens, one per line (at least 16 characters each).")
+    ],
+    listen: Annotated[str, Opt(help="Address and port to listen on.")] = "127.0.0.1:8080",
+    resolver: Annotated[
+        list[str], Opt("--resolver", "-r", help="Resolver URI of the server (repeatable).")
+    ] = ["system"],  # noqa: B006
+    source_address: Annotated[
+        str | None, Opt(help="Bind every measurement socket to this local address.")
+    ] = None,
+    ca_bundle: Annotated[Path | None, Opt(help="Extra trusted CA certificates (PEM).")] = None,
+    allow_private: Annotated[
+        bool,
+        Opt(
+            "--allow-private",
+            help="Also connect to loopback, private and link-local addresses (labs only).",
+        ),
+    ] = False,
+    only_network: Annotated[
+        list[str] | None,
+        Opt(help="Dial only inside this CIDR, private or not (repeatable; closed labs)."),
+    ] = None,
+    timeout: Annotated[float, Opt(help="Seconds for each network operation.")] = 5.0,
+    max_deadline: Annotated[float, Opt(help="Most seconds for one measurement.")] = 30.0,
+    rate: Annotated[float, Opt(help="Measurements per second per token.", min=0.01)] = 20.0,
+    burst: Annotated[int, Opt(help="Measurements a token may start at once.", min=1)] = 100,
+    max_in_flight: Annotated[
+        int, Opt(help="Measurements one token may have running at once.", min=1)
+    ] = 32,
+    ipv6: Annotated[bool, Opt("--ipv6/--no-ipv6", help="Measure IPv6 addresses too.")] = False,
+) -> None:
+    """Serve POST /v1/measure to probes holding a token. Client addresses are never logged."""
+    with user_errors():
+        try:
+            from censorcheck.control.server import ServerConfig, load_tokens, serve
+        except ImportError as exc:
+            raise ConfigError(
+                f"the control server needs the control extra: pip install 'censorcheck[control]' "
+                f"({exc.name} is missing)"
+            ) from exc
+        host, port = parse_listen(listen)
+        if ca_bundle is not None and not ca_bundle.is_file():
+            raise ConfigError(f"--ca-bundle {ca_bundle}: no such file")
+        settings = Settings(
+            vantage="control",
+            resolvers=resolver,
+            control_resolvers=[],
+            source_address=source_address,
+            ca_bundle=ca_bundle,
+            timeout=timeout,
+            ipv6="on" if ipv6 else "off",
+        )
+        config = ServerConfig(
+            tokens=load_tokens(token_file),
+            settings=settings,
+            allow_private=allow_private,
+            only_networks=_networks(only_network or []),
+            rate=rate,
+            burst=burst,
+            max_in_flight=max_in_flight,
+            max_deadline=max_deadline,
+        )
+        log(f"control server on http://{listen}/v1 ({len(config.tokens)} tokens)")
+        try:
+            serve(config, host, port)
+        except OSError as exc:
+            fatal(f"--listen {listen}: {exc.strerror or exc}")

@@ -1,0 +1,346 @@
+"""The control server: measures a URL from an uncensored network, for probes holding a token.
+
+It runs the probe's own pipeline (``censorcheck.pipeline``) with its own resolvers and source
+address, and answers with a :class:`~censorcheck.models.Control`: a summary and a bounded body
+prefix, never the page itself, so it cannot serve as an open proxy.
+
+Abuse is bounded in layers: a bearer token compared in constant time; a request-size cap; per
+token a rate limit and a cap on measurements in flight (both answer 429); a deadline on every
+measurement; and a dial guard in the probe context, consulted on every connect, that refuses
+loopback, private, link-local, multicast and reserved addresses after resolution and on every
+redirect hop. Because addresses are resolved once and dialled as literals, a name that
+re-resolves to a private address (DNS rebinding) gains nothing.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import dataclasses
+import hashlib
+import hmac
+import ipaddress
+import json
+import logging
+import math
+from collections.abc import AsyncIterator, Awaitable, Callable, MutableMapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Annotated, Any
+
+import httpx
+from fastapi import Depends, FastAPI, HTTPException, Request
+from fastapi.responses import JSONResponse
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+
+from censorcheck import __version__
+from censorcheck.bogons import IPAddress, IPNetwork, forbidden, is_ip
+from censorcheck.control.limits import TokenBucket
+from censorcheck.control.protocol import API_PREFIX, Health, Limits, MeasureRequest
+from censorcheck.errors import ConfigError
+from censorcheck.models import Control, DNSQuery, Model
+from censorcheck.pipeline import Partial, cap, observe, ordered_addresses
+from censorcheck.probes import dns
+from censorcheck.probes.context import ProbeContext
+from censorcheck.settings import Settings
+
+log = logging.getLogger("censorcheck.control")
+
+MIN_TOKEN_LENGTH = 16
+MAX_REQUEST_BYTES = 16 * 1024
+
+Scope = MutableMapping[str, Any]
+Message = MutableMapping[str, Any]
+Receive = Callable[[], Awaitable[Message]]
+Send = Callable[[Message], Awaitable[None]]
+ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
+
+
+def load_tokens(path: Path) -> tuple[str, ...]:
+    """Tokens from a file, one per line; blank lines and ``#`` comments are skipped."""
+    try:
+        lines = path.read_text(encoding="utf-8").splitlines()
+    except (OSError, UnicodeError) as exc:
+        raise ConfigError(f"--token-file {path}: cannot read it ({exc})") from exc
+    tokens = []
+    for number, line in enumerate(lines, 1):
+        token = line.strip()
+        if not token or token.startswith("#"):
+            continue
+        if len(token) < MIN_TOKEN_LENGTH or any(c.isspace() for c in token):
+            raise ConfigError(
+                f"--token-file {path} line {number}: a token is at least {MIN_TOKEN_LENGTH} "
+                "characters with no spaces"
+            )
+        tokens.append(token)
+    if not tokens:
+        raise ConfigError(f"--token-file {path}: no token in it")
+    return tuple(tokens)
+
+
+@dataclass(frozen=True)
+class ServerConfig:
+    """How the control server measures and whom it serves."""
+
+    tokens: tuple[str, ...]
+    settings: Settings  # resolvers, source address, CA bundle, timeouts of its measurements
+    allow_private: bool = False
+    # When set, these networks and nothing else are dialled (private or not): for closed labs
+    # and tests, which must never send a packet off the machine.
+    only_networks: tuple[IPNetwork, ...] = ()
+    rate: float = 20.0
+    burst: int = 100
+    max_in_flight: int = 32
+    max_deadline: float = 30.0
+    max_request_bytes: int = MAX_REQUEST_BYTES
+
+    def guard(self, ip: IPAddress) -> str | None:
+        """Why the server must not dial ``ip``, or None."""
+        if not self.only_networks:
+            return forbidden(ip, self.allow_private)
+        if not any(ip in net for net in self.only_networks):
+            return "forbidden address: outside the networks this server may reach"
+        return forbidden(ip, allow_private=True)
+
+    def limits(self) -> Limits:
+        return Limits(
+            max_in_flight=self.max_in_flight,
+            rate=self.rate,
+            burst=self.burst,
+            max_deadline=self.max_deadline,
+        )
+
+
+@dataclass
+class _TokenState:
+    bucket: TokenBucket
+    in_flight: int = 0
+
+
+@dataclass
+class _State:
+    config: ServerConfig
+    ctx: ProbeContext
+    resolvers: list[dns.Resolver]
+    digests: tuple[bytes, ...]
+    tokens: dict[int, _TokenState] = field(default_factory=dict)
+
+    def token_index(self, presented: str) -> int | None:
+        """Which token was presented, comparing against every one in constant time."""
+        given = hashlib.sha256(presented.encode("utf-8", "surrogateescape")).digest()
+        found = None
+        for i, digest in enumerate(self.digests):
+            if hmac.compare_digest(digest, given):
+                found = i  # no early exit: the time taken does not depend on which matched
+        return found
+
+
+class _BodyLimit:
+    """Answers 413 to a request body over the limit, before the application reads any of it."""
+
+    def __init__(self, app: ASGIApp, limit: int) -> None:
+        self.app = app
+        self.limit = limit
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        declared = dict(scope.get("headers") or []).get(b"content-length")
+        if declared is not None and (not declared.isdigit() or int(declared) > self.limit):
+            await _problem(send, 413, "request body too large")
+            return
+        chunks: list[Message] = []
+        size = 0
+        while True:
+            message = await receive()
+            chunks.append(message)
+            if message["type"] != "http.request":
+                break
+            size += len(message.get("body", b""))
+            if size > self.limit:
+                await _problem(send, 413, "request body too large")
+                return
+            if not message.get("more_body", False):
+                break
+
+        async def replay() -> Message:
+            return chunks.pop(0) if chunks else await receive()
+
+        await self.app(scope, replay, send)
+
+
+async def _problem(send: Send, status: int, detail: str) -> None:
+    body = json.dumps({"detail": detail}).encode()
+    headers = [(b"content-type", b"application/json"), (b"content-length", b"%d" % len(body))]
+    await send({"type": "http.response.start", "status": status, "headers": headers})
+    await send({"type": "http.response.body", "body": body})
+
+
+class _Detail(Model):
+    """An error answer."""
+
+    detail: str
+
+
+_ERRORS: dict[int | str, dict[str, Any]] = {
+    401: {"model": _Detail, "description": "No token, or not a known one."},
+    413: {"model": _Detail, "description": "The request body is over the limit."},
+    429: {"model": _Detail, "description": "Over this token's rate or in-flight limit."},
+}
+
+
+async def measure(
+    request: MeasureRequest, ctx: ProbeContext, resolvers: list[dns.Resolver], deadline: float
+) -> Control:
+    """Measure ``request.url`` from here: DNS, then TCP/TLS to our and the probe's addresses,
+    then HTTP through one of our own addresses."""
+    url = httpx.URL(request.url)
+    if "user-agent" in request.headers:
+        settings = ctx.settings.model_copy(update={"user_agent": request.headers["user-agent"]})
+        ctx = dataclasses.replace(ctx, settings=settings)
+
+    async def resolve(host: str) -> tuple[list[DNSQuery], list[str]]:
+        found = await asyncio.gather(*(dns.resolve(host, r, ctx) for r in resolvers))
+        queries = [q for batch in found for q in batch]
+        return queries, ordered_addresses(host, queries)
+
+    partial = Partial()
+
+    async def run() -> None:
+        if is_ip(url.host):
+            own = [str(ipaddress.ip_address(url.host))]
+        else:
+            queries, own = await resolve(url.host)
+            partial.dns.extend(queries)
+        own = cap(own, ctx.settings.max_addresses)
+        theirs = [a for a in request.addresses if a not in own]
+        await observe(url, own + theirs, resolve, ctx, partial, fetch_over=set(own), neutral=False)
+
+    try:
+        await asyncio.wait_for(run(), deadline)
+    except asyncio.TimeoutError:
+        pass  # what was seen by the deadline is the answer
+    finally:
+        await partial.aclose()
+    worked = (
+        any(q.answer is not None for q in partial.dns)
+        or any(c.failure is None and c.skipped is None for c in partial.tcp)
+        or (partial.http is not None and partial.http.failure is None)
+    )
+    failure = None
+    if not worked:
+        failures = [q.failure for q in partial.dns] + [c.failure for c in partial.tcp]
+        failure = next((f for f in failures if f), "http.deadline" if not partial.dns else None)
+    return Control(
+        source="server",
+        dns=partial.dns,
+        tcp=partial.tcp,
+        tls=partial.tls,
+        http=partial.http,
+        failure=failure,
+    )
+
+
+# Dependencies live at module level: FastAPI resolves their (string) annotations from here.
+_bearer = HTTPBearer(auto_error=False, description="A token from the server's token file.")
+
+
+def _state(request: Request) -> _State:
+    state: _State = request.app.state.control
+    return state
+
+
+def _authorised(
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+    st: Annotated[_State, Depends(_state)],
+) -> int:
+    index = st.token_index(credentials.credentials) if credentials is not None else None
+    if index is None:
+        challenge = {"WWW-Authenticate": "Bearer"}
+        raise HTTPException(401, "a valid bearer token is needed", challenge)
+    return index
+
+
+def create_app(config: ServerConfig) -> FastAPI:
+    """The ASGI application. Its probe context lives as long as the application runs."""
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        settings = config.settings
+        resolvers = [dns.expand_system(dns.parse_resolver(u)) for u in settings.resolvers]
+        ctx = ProbeContext.create(settings, ipv6=settings.ipv6 == "on", guard=config.guard)
+        digests = tuple(hashlib.sha256(t.encode()).digest() for t in config.tokens)
+        app.state.control = _State(config, ctx, resolvers, digests)
+        try:
+            yield
+        finally:
+            await ctx.aclose()
+
+    app = FastAPI(
+        title="censorcheck control server",
+        version=__version__,
+        summary="Measures a URL from an uncensored network, as a second opinion for a probe.",
+        lifespan=lifespan,
+        docs_url=None,  # the interactive pages load scripts from a CDN; the schema is enough
+        redoc_url=None,
+        openapi_url=f"{API_PREFIX}/openapi.json",
+    )
+
+    @app.get(f"{API_PREFIX}/health", response_model=Health)
+    async def health() -> Health:
+        """Whether the server is up, its version and what one token may ask of it."""
+        return Health(version=__version__, limits=config.limits())
+
+    @app.get(f"{API_PREFIX}/limits", response_model=Limits, responses={401: _ERRORS[401]})
+    async def limits(token: Annotated[int, Depends(_authorised)]) -> Limits:
+        """What this token may ask: a probe checks its token and paces itself with this."""
+        return config.limits()
+
+    @app.post(f"{API_PREFIX}/measure", response_model=Control, responses=_ERRORS)
+    async def measure_url(
+        body: MeasureRequest,
+        token: Annotated[int, Depends(_authorised)],
+        st: Annotated[_State, Depends(_state)],
+    ) -> Control:
+        """Measure the URL from this server's network, and the probe's addresses too."""
+        slot = st.tokens.setdefault(token, _TokenState(TokenBucket(config.rate, config.burst)))
+        if slot.in_flight >= config.max_in_flight:
+            raise HTTPException(429, "too many measurements in flight", {"Retry-After": "1"})
+        wait = slot.bucket.take()
+        if wait > 0:
+            raise HTTPException(
+                429, "rate limit exceeded", {"Retry-After": str(max(1, math.ceil(wait)))}
+            )
+        deadline = min(body.deadline or config.max_deadline, config.max_deadline)
+        slot.in_flight += 1
+        try:
+            return await measure(body, st.ctx, st.resolvers, deadline)
+        except Exception:  # a bug of ours: the probe gets a failure, the operator a traceback
+            log.exception("measuring %s failed", body.url)
+            return Control(source="server", failure="http.error")
+        finally:
+            slot.in_flight -= 1
+
+    @app.exception_handler(HTTPException)
+    async def http_error(request: Request, exc: HTTPException) -> JSONResponse:
+        return JSONResponse({"detail": exc.detail}, exc.status_code, headers=exc.headers)
+
+    app.add_middleware(_BodyLimit, limit=config.max_request_bytes)
+    return app
+
+
+def serve(config: ServerConfig, host: str, port: int) -> None:
+    """Run the server until interrupted. Client addresses are never logged: they are people."""
+    import uvicorn
+
+    uvicorn.run(
+        create_app(config),
+        host=host,
+        port=port,
+        log_level="warning",
+        access_log=False,
+        server_header=False,
+        limit_concurrency=1024,
+        timeout_graceful_shutdown=5,
+    )
