@@ -36,6 +36,16 @@ class Pending:
     header: JournalHeader
     path: Path | None  # the run document; None when it goes to stdout only (no journal)
     done: tuple[Result, ...] = ()
+    # The control token travels beside the journal, never in it: a file on disk must not hold a
+    # secret that lets anyone spend the server operator's measurements.
+    control_token: str | None = None
+
+    @property
+    def settings(self) -> Settings:
+        """The settings to measure with: the journal's, with the control token put back."""
+        if self.control_token is None:
+            return self.header.settings
+        return self.header.settings.model_copy(update={"control_token": self.control_token})
 
     @property
     def todo(self) -> list[Target]:
@@ -55,6 +65,7 @@ def start(
         update={
             "ca_bundle": settings.ca_bundle.absolute() if settings.ca_bundle else None,
             "fingerprints": [p.absolute() for p in settings.fingerprints],
+            "control_token": None,
         }
     )
     header = JournalHeader(
@@ -63,10 +74,10 @@ def start(
         settings=absolute,
         targets=list(targets),
     )
-    return Pending(header, path)
+    return Pending(header, path, control_token=settings.control_token)
 
 
-def resume(journal: Path) -> Pending:
+def resume(journal: Path, control_token: str | None = None) -> Pending:
     """The interrupted run a journal belongs to, with the results it kept (each target once)."""
     header = read_header(journal)
     wanted = {t.url for t in header.targets}
@@ -78,7 +89,7 @@ def resume(journal: Path) -> Pending:
     for result in kept:
         if result.target.url in wanted:
             done.setdefault(result.target.url, result)
-    return Pending(header, output_of_journal(journal), tuple(done.values()))
+    return Pending(header, output_of_journal(journal), tuple(done.values()), control_token)
 
 
 def merge(run: Run, pending: Pending) -> Run:
@@ -109,7 +120,7 @@ def complete(pending: Pending, on_result: OnResult | None = None) -> Run:
             on_result(result)
 
     try:
-        run = merge(measure(pending.todo, pending.header.settings, record), pending)
+        run = merge(measure(pending.todo, pending.settings, record), pending)
         if pending.path is not None:
             write_run(run, pending.path)
     except StoreError as exc:

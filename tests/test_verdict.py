@@ -103,6 +103,57 @@ NEUTRAL_OK = HTTPHop(
 )
 
 
+# --- a control server's view ---------------------------------------------------------------
+
+SITE_PAGE = (
+    "<!doctype html><html><head><title>Site news</title></head><body><h1>Site news</h1>"
+    + "".join(f"<p>Story {w} about the city council and the weather today</p>" for w in
+              ("one", "two", "three", "four", "five", "six", "seven", "eight"))
+    + "</body></html>"
+)  # fmt: skip
+NOTICE = (
+    "<html><head><title>Notice</title></head><body><div>Dear subscriber, this resource is "
+    "unavailable under the law on communications.</div></body></html>"
+)
+
+
+def body(text: str, status: int = 200, title: str | None = None,
+         headers: list[tuple[str, str]] | None = None) -> HTTPResponse:  # fmt: skip
+    if title is None:
+        title = "Site news" if "Site news" in text else "Notice"
+    return HTTPResponse(status=status, headers=headers or [], title=title,
+                        body_length=len(text), body_sha256="00", body_prefix=text)  # fmt: skip
+
+
+def fetched(*hops: tuple[str, HTTPResponse | None], address: str = SITE,
+            failure: str | None = None) -> HTTPFetch:  # fmt: skip
+    return HTTPFetch(
+        hops=[HTTPHop(url=u, address=address, response=r) for u, r in hops], failure=failure
+    )
+
+
+def server(*, tcp: list[TCPConnect] | None = None, tls: list[TLSHandshake] | None = None,
+           http: HTTPFetch | None = None, dns: list[DNSQuery] | None = None,
+           failure: str | None = None) -> Control:  # fmt: skip
+    """The control server's answer: it resolved the site and connected to SITE."""
+    if failure is not None:
+        return Control(source="server", failure=failure)
+    return Control(
+        source="server",
+        dns=dns if dns is not None else [q([SITE], resolver="udp://control")],
+        tcp=tcp if tcp is not None else [TCPConnect(address=SITE, port=443)],
+        tls=tls if tls is not None else [hs()],
+        http=http if http is not None else fetched(("https://site.example/", body(SITE_PAGE))),
+    )
+
+
+DYNAMIC_PAGE = SITE_PAGE.replace("Story one", "Story 1732 nonce a8f3 updated 14:02 one")
+TLS_RESET_TWICE = hs(failure="tls.reset", repeat=hs(failure="tls.reset"))
+INTERCEPTED = hs(failure="tls.untrusted", trusted=False,
+                 chain=[cert("site.example", issuer="CN=Interception", sha="bb")])  # fmt: skip
+SERVER_HTTP = fetched((HTTP_URL, body(SITE_PAGE)))
+
+
 @dataclass
 class Case:
     id: str
@@ -253,6 +304,99 @@ CASES = [
          http=None, error="ValueError: boom"),
     Case("HTTP 500 from the real site is not blocking", ("accessible", None, "accessible"),
          http=ok_page(status=500)),
+    # --- with a control server --------------------------------------------------------------
+    Case("server: the control connects where the probe cannot", ("blocked", "tcp", "tcp.timeout"),
+         control=server(), tls=[], http=None,
+         tcp=[TCPConnect(address=SITE, port=443, failure="tcp.timeout")]),
+    Case("server: nobody can connect", ("down", None, "tcp.refused"),
+         control=server(tcp=[TCPConnect(address=SITE, port=443, failure="tcp.refused")], tls=[],
+                        http=HTTPFetch(failure="tcp.refused")),
+         tcp=[TCPConnect(address=SITE, port=443, failure="tcp.refused")], tls=[], http=None),
+    Case("server: it reached the site elsewhere only", ("inconclusive", None, "tcp.timeout"),
+         control=server(tcp=[TCPConnect(address=SITE, port=443),
+                             TCPConnect(address=EDGE, port=443, failure="tcp.timeout")]),
+         dns=[q([EDGE])], tcp=[TCPConnect(address=EDGE, port=443, failure="tcp.timeout")],
+         tls=[], http=None),
+    Case("server: reset twice, the control's handshake fine", ("blocked", "tls", "tls.reset"),
+         control=server(), tls=[TLS_RESET_TWICE], http=None),
+    Case("server: reset once only is packet loss", ("accessible", None, "accessible"),
+         control=server(), tls=[hs(failure="tls.reset", repeat=hs())]),
+    Case("server: reset twice and a neutral name passes", ("blocked", "tls", "tls.sni_blocking"),
+         control=server(),
+         tls=[hs(failure="tls.reset", repeat=hs(failure="tls.reset"),
+                 neutral=hs(sni="example.org", trusted=False, chain=[cert("default.host")]))],
+         http=None),
+    Case("server: an untrusted certificate where the control gets the host's",
+         ("blocked", "tls", "tls.mitm"), control=server(), tls=[INTERCEPTED], http=None),
+    Case("server: interception of everything is the network's, not this host's",
+         ("inconclusive", None, "tls.mitm"), control=server(),
+         tls=[INTERCEPTED.model_copy(update={"neutral": hs(
+             sni="example.org", trusted=False,
+             chain=[cert("example.org", issuer="CN=Interception", sha="cc")])})], http=None),
+    Case("server: the self-signed certificate is the same for the control", (
+         "down", None, "tls.untrusted"),
+         control=server(tls=[hs(failure="tls.untrusted", trusted=False)],
+                        http=HTTPFetch(failure="tls.untrusted")),
+         tls=[hs(failure="tls.untrusted", trusted=False)], http=None),
+    Case("server: a plain-HTTP request cut, the control fetched it",
+         ("blocked", "http", "http.reset"), url=HTTP_URL, tls=[],
+         control=server(tls=[], http=SERVER_HTTP), http=failed_page("http.reset", HTTP_URL)),
+    Case("server: a tarpit times out for the control too", ("down", None, "http.timeout"),
+         url=HTTP_URL, tls=[], control=server(tls=[], http=fetched(
+             (HTTP_URL, None), failure="http.timeout")),
+         http=failed_page("http.timeout", HTTP_URL)),
+    Case("server: a probe-only timeout is no claim", ("inconclusive", None, "http.timeout"),
+         url=HTTP_URL, tls=[], control=server(tls=[], http=SERVER_HTTP),
+         http=failed_page("http.timeout", HTTP_URL)),
+    Case("server: another plain-HTTP page", ("blocked", "http", "http.diff"), url=HTTP_URL,
+         tls=[], control=server(tls=[], http=SERVER_HTTP),
+         http=fetched((HTTP_URL, body(NOTICE)))),
+    Case("server: another page with another status", ("blocked", "http", "http.diff"),
+         url=HTTP_URL, tls=[], control=server(tls=[], http=SERVER_HTTP),
+         http=fetched((HTTP_URL, body(NOTICE, status=403)))),
+    Case("server: dynamic parts differ, the page is the same", ("accessible", None, "accessible"),
+         url=HTTP_URL, tls=[], control=server(tls=[], http=SERVER_HTTP),
+         http=fetched((HTTP_URL, body(DYNAMIC_PAGE)))),
+    Case("server: same page under another status (a soft 404)",
+         ("accessible", None, "accessible"), url=HTTP_URL, tls=[],
+         control=server(tls=[], http=SERVER_HTTP),
+         http=fetched((HTTP_URL, body(SITE_PAGE, status=404)))),
+    Case("server: an https page unlike the control's is still the site's own",
+         ("accessible", None, "accessible"), control=server(),
+         http=fetched(("https://site.example/", body(NOTICE)))),
+    Case("server: redirected to a site the control never saw", ("blocked", "http", "http.diff"),
+         url=HTTP_URL, tls=[], control=server(tls=[], http=SERVER_HTTP),
+         http=fetched((HTTP_URL, body("", status=302)),
+                      ("https://warning.example.net/", body(SITE_PAGE)))),
+    Case("server: redirected to the site's own country edition", ("accessible", None, "accessible"),
+         url=HTTP_URL, tls=[], control=server(tls=[], http=SERVER_HTTP),
+         http=fetched((HTTP_URL, body("", status=302)),
+                      ("http://kz.site.example/", body(DYNAMIC_PAGE)))),
+    Case("server: another address serving another page could be geo-DNS",
+         ("inconclusive", None, "dns.inconsistent"), url=HTTP_URL, tls=[], dns=[q([EDGE])],
+         tcp=[TCPConnect(address=EDGE, port=80)], control=server(tls=[], http=SERVER_HTTP),
+         http=fetched((HTTP_URL, body(NOTICE)), address=EDGE)),
+    Case("server: the probe's address fails the control's certificate check",
+         ("blocked", "dns", "dns.inconsistent"), dns=[q([EDGE])],
+         tcp=[TCPConnect(address=EDGE, port=443)],
+         tls=[hs(EDGE, "tls.timeout", repeat=hs(EDGE, "tls.timeout"))],
+         control=server(tls=[hs(), hs(EDGE, "tls.hostname_mismatch", trusted=False)]),
+         http=None),
+    Case("server: the control's valid certificate at the probe's address clears a CDN edge",
+         ("blocked", "tls", "tls.timeout"), dns=[q([EDGE])],
+         tcp=[TCPConnect(address=EDGE, port=443)],
+         tls=[hs(EDGE, "tls.timeout", repeat=hs(EDGE, "tls.timeout"))],
+         control=server(tls=[hs(), hs(EDGE)]), http=None),
+    Case("server unreachable: an NXDOMAIN is no claim", ("inconclusive", None, "dns.nxdomain"),
+         dns=[q(rcode="NXDOMAIN", failure="dns.nxdomain")],
+         control=server(failure="control.unreachable"), tcp=[], tls=[], http=None),
+    Case("server unreachable: SNI blocking is no claim", ("inconclusive", None, "tls.sni_blocking"),
+         control=server(failure="control.unreachable"),
+         tls=[hs(failure="tls.reset", repeat=hs(failure="tls.reset"), neutral=NEUTRAL_HOST_CERT)],
+         http=None),
+    Case("server rate-limited: a cut request is no claim", ("inconclusive", None, "http.reset"),
+         url=HTTP_URL, tls=[], control=server(failure="control.rate_limited"),
+         http=failed_page("http.reset", HTTP_URL)),
 ]  # fmt: skip
 
 

@@ -135,6 +135,10 @@ def _report(run: Run, path: Path | None, out: Outputs, cases: Sequence[Case]) ->
     for s in run.vantage.resolvers:
         if not s.alive:
             log(f"warning: {s.role} resolver {s.uri} did not answer ({s.failure})")
+    server = run.vantage.control_server
+    if server is not None and not server.alive:
+        log(f"warning: control server {server.url} did not answer ({server.failure}); "
+            "no verdict that needed it claims blocking")  # fmt: skip
     if out.check:
         failed = [c for c in cases if c.failed]
         for case in failed:
@@ -156,7 +160,7 @@ def _new_run(targets: Sequence[str], settings: Settings, out: Outputs) -> int:
     return _run_once(plan, out, out.folder())
 
 
-def _resume_run(where: Sequence[str], out: Outputs) -> int:
+def _resume_run(where: Sequence[str], out: Outputs, control_token: str | None) -> int:
     if len(where) > 1:
         raise ConfigError("--resume takes at most one journal or run document path")
     given = Path(where[0]) if where else None
@@ -168,7 +172,7 @@ def _resume_run(where: Sequence[str], out: Outputs) -> int:
         journal = given or newest_journal(folder)
         if not journal.is_file():
             raise ConfigError(f"--resume {journal}: no such journal (nothing to finish)")
-        pending = durable.resume(journal)
+        pending = durable.resume(journal, control_token)
         log(f"resuming run {pending.header.run_id} from {journal}: "
             f"{len(pending.done)} targets done, {len(pending.todo)} to measure")  # fmt: skip
         return pending
@@ -267,7 +271,7 @@ def run(
         if resume:
             if every is not None:
                 raise ConfigError("--resume finishes one run; it does not go with --repeat")
-            _loop(lambda: _resume_run(targets or [], out), None)
+            _loop(lambda: _resume_run(targets or [], out, control_token), None)
         if not targets:
             raise ConfigError("no targets: give target files, URLs or domains (or --resume)")
         values: dict[str, Any] = {

@@ -15,6 +15,7 @@ from censorcheck.models import Verdict
 from censorcheck.verdict.connection import (
     accessible,
     cut_short,
+    http_diff,
     http_failed,
     tcp_failed,
     tls_failed,
@@ -59,6 +60,7 @@ _RULES = (
     tcp_failed,
     tls_failed,
     http_failed,
+    http_diff,
 )
 
 

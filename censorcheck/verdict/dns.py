@@ -167,8 +167,10 @@ def dns_phantom(f: Facts) -> Verdict | None:
 def dns_inconsistent(f: Facts) -> Verdict | None:
     if f.control != "ok" or not f.probe_addrs or f.probe_addrs & f.control_addrs:
         return None
-    if f.trusted & f.probe_addrs:
-        return None  # a different address with a valid certificate: another edge of a CDN
+    if (f.trusted | f.control_trusted) & f.probe_addrs:
+        # A different address with a valid certificate, for the probe or for the control server:
+        # another edge of a CDN.
+        return None
     evidence = f.dns_evidence() + f.control_evidence()
     page = fingerprinted(f.obs.http)
     if page is not None and page[0] == 0:

@@ -23,7 +23,7 @@ from censorcheck.models import (
     Verdict,
 )
 
-RULES_VERSION = "1"
+RULES_VERSION = "2"
 
 CERT_FAILURES = frozenset(
     {"tls.untrusted", "tls.hostname_mismatch", "tls.expired", "tls.invalid_certificate"}
@@ -46,11 +46,15 @@ OUTCOMES = {
     "dns.inconsistent": "Addresses unlike the control's that do not serve the site.",
     "dns.blockpage": "The name resolved to a server that returned a known blockpage.",
     "tcp.<failure>": "No address accepted a connection (timeout, refused, reset, ...).",
+    "control.<failure>": "Never an outcome: the control server's own trouble appears as the "
+    "control's failure, and makes would-be blocking inconclusive.",
     "tcp.no_usable_address": "Every address was skipped (e.g. IPv6 without IPv6).",
     "tls.sni_blocking": "The handshake naming the host failed; one with a neutral name worked.",
     "tls.mitm": "A certificate from an untrusted issuer replaced the site's trusted one.",
     "tls.<failure>": "The handshake failed on every address for reasons not pinned down.",
     "http.blockpage": "A response matched a blockpage fingerprint.",
+    "http.diff": "A plain-HTTP page unlike the control server's, or a redirect to a host the "
+    "control never saw.",
     "http.<failure>": "The request failed (reset, eof, timeout) after the connection was made.",
     "<layer>.deadline": "The per-target deadline ended the measurement at that layer.",
     "<layer>.error": "An internal error ended the measurement at that layer.",
@@ -146,6 +150,8 @@ class Facts:
     control_addrs: set[str]
     control: Literal["ok", "nxdomain", "no_address", "failed"]
     trusted: set[str]  # addresses where the handshake naming the host validated
+    # Addresses where the control server's handshake naming the host validated.
+    control_trusted: set[str] = field(default_factory=set)
 
     @classmethod
     def of(cls, obs: Observations, ctx: JudgeContext) -> Facts:
@@ -167,7 +173,28 @@ class Facts:
             if attempt is not None and attempt.failure is None and attempt.trusted
         }
         own = [q for q in obs.dns if q.hostname == obs.target.domain]
-        return cls(obs, ctx, addresses_of(own), control_addrs, state, trusted)
+        control_trusted = {h.address for h in obs.control.tls if h.failure is None and h.trusted}
+        return cls(obs, ctx, addresses_of(own), control_addrs, state, trusted, control_trusted)
+
+    # --- the control server's view ---------------------------------------------------------
+
+    @property
+    def server(self) -> bool:
+        """Did a control server answer with observations of its own?"""
+        c = self.obs.control
+        return c.source == "server" and not (c.failure or "").startswith("control.")
+
+    def control_connect(self, address: str) -> TCPConnect | None:
+        """The control server's connection attempt to ``address`` (not a skipped one)."""
+        return next(
+            (c for c in self.obs.control.tcp if c.address == address and c.skipped is None), None
+        )
+
+    def control_handshake(self, address: str) -> tuple[int, TLSHandshake] | None:
+        """The control server's handshake naming the host at ``address``, with its index."""
+        return next(
+            ((i, h) for i, h in enumerate(self.obs.control.tls) if h.address == address), None
+        )
 
     def queries(self) -> list[tuple[int, DNSQuery]]:
         """The target's own lookups with their index (canary lookups are left out)."""
@@ -186,6 +213,9 @@ class Facts:
         if any(is_bogon(a, self.ctx.public) for a in addresses):
             return True
         if any(h.address in addresses and h.failure in CERT_FAILURES for h in self.obs.tls):
+            return True
+        # The control server, naming the host at the probe's addresses, got no valid certificate.
+        if any(h.address in addresses and h.failure in CERT_FAILURES for h in self.obs.control.tls):
             return True
         hop0 = self.obs.http.hops[0] if self.obs.http and self.obs.http.hops else None
         return bool(
