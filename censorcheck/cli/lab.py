@@ -38,6 +38,12 @@ def lab(
         print(f"lab running on {network}; Ctrl-C to stop")
         print(f"censored view: censorcheck run {targets} {the_lab.command(censored=True)}")
         print(f"free view:     censorcheck run {targets} {the_lab.command(censored=False)}")
+        if the_lab.control is not None:
+            print(f"control server: {the_lab.control.url} (token in {the_lab.control.token_file})")
+            command = the_lab.command(censored=True, control=True)
+            print(f"with control:  censorcheck run {targets} {command}")
+        else:
+            print("control server: none (pip install 'censorcheck[control]' for one)")
         sys.stdout.flush()
         try:
             await asyncio.Event().wait()

@@ -334,9 +334,11 @@ def demo(
             stderr.print(
                 f"lab up on {lab.topology.network}: censored vantage "
                 f"{lab.topology.censored_vantage}, ISP resolver {lab.topology.censored_resolver}, "
-                f"honest resolver {lab.topology.honest_resolver}",
+                f"honest resolver {lab.topology.honest_resolver}, control server "
+                + (lab.control.url if lab.control else "none (install the control extra)"),
                 highlight=False,
             )
-        settings = lab.settings(censored=True, vantage="lab-censored")
+        # The control server, when the extra is installed, as a user with one would measure.
+        settings = lab.settings(censored=True, control=lab.control is not None)
         out = Outputs(None, results_dir, quiet=quiet, fail_on=FailOn.never)
         _new_run([str(shipped_list())], settings, out)

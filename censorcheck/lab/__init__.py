@@ -1,8 +1,9 @@
 """The built-in censorship lab: a censored network simulated on 127.0.0.0/8.
 
-``Lab`` starts the two resolvers and every web host of a :class:`Topology`; ``LabThread`` runs one
-in a background thread for tests and the demo. ``Lab.settings()`` gives the settings of a run from
-the censored (or the free) vantage, with the honest resolver as control.
+``Lab`` starts the two resolvers, every web host of a :class:`Topology` and (with the ``control``
+extra) a control server on the free vantage; ``LabThread`` runs one in a background thread for
+tests and the demo. ``Lab.settings()`` gives the settings of a run from the censored (or the free)
+vantage, with the honest resolver as control, or the control server with ``control=True``.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any
 
+from censorcheck.lab import control as lab_control
 from censorcheck.lab.dns import DNSLab
 from censorcheck.lab.pki import LabPKI
 from censorcheck.lab.scenarios import Scenario
@@ -36,6 +38,7 @@ class Lab:
         ports: Ports | None = None,
         entries: Iterable[tuple[str, Scenario]] | None = None,
         workdir: Path | None = None,
+        control: bool = True,
     ) -> None:
         self.topology = Topology(network, ports, entries)
         self.pki = LabPKI()
@@ -44,16 +47,24 @@ class Lab:
         self.ca_bundle = self.pki.write_ca_bundle(self.workdir / "lab-ca.pem")
         self._dns = DNSLab(self.topology, self.pki)
         self._web = WebLab(self.topology, self.pki)
+        self.control: lab_control.LabControl | None = None
+        if control and lab_control.available():
+            token_file = self.workdir / "control-token.txt"
+            self.control = lab_control.LabControl(self.topology, self.ca_bundle, token_file)
 
     async def start(self) -> None:
         try:
             await self._dns.start()
             await self._web.start()
+            if self.control is not None:
+                await self.control.start()
         except BaseException:
             await self.close()
             raise
 
     async def close(self) -> None:
+        if self.control is not None:
+            await self.control.close()
         await self._web.close()
         await self._dns.close()
 
@@ -61,8 +72,9 @@ class Lab:
         if self._tmp is not None:
             self._tmp.cleanup()
 
-    def settings(self, censored: bool = True, **overrides: Any) -> Settings:
-        """Settings of a run from one of the lab's vantages, with the honest resolver as control."""
+    def settings(self, censored: bool = True, control: bool = False, **overrides: Any) -> Settings:
+        """Settings of a run from one of the lab's vantages, with the honest resolver as control,
+        or with ``control`` the lab's control server."""
         topo = self.topology
         values: dict[str, Any] = {
             "vantage": "lab-censored" if censored else "lab-free",
@@ -75,10 +87,17 @@ class Lab:
             "port_map": topo.port_map(),
             "timeout": 2.0,
         }
+        if control:
+            values.update(control_url=self._control().url, control_token=self._control().token)
         values.update(overrides)
         return Settings(**values)
 
-    def arguments(self, censored: bool = True) -> list[str]:
+    def _control(self) -> lab_control.LabControl:
+        if self.control is None:
+            raise RuntimeError("this lab has no control server (is the control extra installed?)")
+        return self.control
+
+    def arguments(self, censored: bool = True, control: bool = False) -> list[str]:
         """The CLI flags that point a run at this lab, one argument each."""
         s = self.settings(censored)
         flags = ["--resolver", s.resolvers[0], "--control-resolver", s.control_resolvers[0]]
@@ -87,17 +106,19 @@ class Lab:
         flags += ["--timeout", f"{s.timeout:g}"]
         for a, b in s.port_map.items():
             flags += ["--port-map", f"{a}={b}"]
+        if control:
+            flags += ["--control", self._control().url, "--control-token", self._control().token]
         return flags
 
-    def command(self, censored: bool = True) -> str:
+    def command(self, censored: bool = True, control: bool = False) -> str:
         """The CLI flags that point a run at this lab, quoted for a shell."""
-        return shlex.join(self.arguments(censored))
+        return shlex.join(self.arguments(censored, control))
 
 
 def random_ports() -> Ports:
-    """Four distinct unprivileged ports, for a retry after the fixed ones were taken."""
-    dns, dot, http, https = random.sample(range(20000, 60000), 4)
-    return Ports(dns=dns, dot=dot, http=http, https=https)
+    """Five distinct unprivileged ports, for a retry after the fixed ones were taken."""
+    dns, dot, http, https, control = random.sample(range(20000, 60000), 5)
+    return Ports(dns=dns, dot=dot, http=http, https=https, control=control)
 
 
 def random_network() -> str:

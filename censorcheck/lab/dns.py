@@ -1,7 +1,8 @@
 """The lab's two resolvers: an honest one, and a censoring "ISP" one that lies per name.
 
 Both serve the lab zone (``Topology``) over UDP and TCP, DNS over TLS and DNS over HTTPS
-(RFC 8484, GET and POST). The honest resolver tells the truth. The censored one simulates what
+(RFC 8484, GET and POST). The honest resolver tells the truth, except that it never answers for
+``nxdomain_blind`` names, a control that cannot see the site. The censored one simulates what
 national censors' resolvers do for the names on their lists: NXDOMAIN, REFUSED or SERVFAIL,
 a bogon (0.0.0.0, 127.0.0.1) or the blockpage server's address, silence, or, over UDP, a forged
 answer injected ahead of the true one, as an on-path box racing the real resolver would.
@@ -46,6 +47,7 @@ _CLOSE_GRACE = 0.5  # seconds to let a peer finish the TLS goodbye before cuttin
 _RCODES = {
     "nxdomain": dns.rcode.NXDOMAIN,
     "nxdomain_everywhere": dns.rcode.NXDOMAIN,
+    "nxdomain_blind": dns.rcode.NXDOMAIN,
     "refused": dns.rcode.REFUSED,
     "servfail": dns.rcode.SERVFAIL,
 }
@@ -105,7 +107,10 @@ def answers(
     """Every response the resolver sends, in order: [] is silence, two means an injection race."""
     question = query.question[0]
     name = question.name.to_text(omit_final_dot=True)
-    behaviour = topology.censored_dns(name) if censored else "honest"
+    if censored:
+        behaviour = topology.censored_dns(name)
+    else:
+        behaviour = "silence" if topology.honest_silence(name) else "honest"
     if behaviour == "silence":
         return []
     if behaviour in _RCODES:

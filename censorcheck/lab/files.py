@@ -5,8 +5,11 @@
 - ``lab-targets.txt``: every lab URL;
 - ``lab-expect-censored.yaml``: the same URLs, each with the status the censored vantage must
   see (``expect:``), for ``censorcheck run --check``;
+- ``lab-expect-control.yaml``: the same with the status expected when the lab's control server
+  is the control (when the lab has one);
 - ``censored.args`` / ``free.args``: the ``run`` options of each vantage, one argument per line,
-  for ``mapfile -t ARGS < DIR/censored.args`` in a shell, with no quoting to get wrong.
+  for ``mapfile -t ARGS < DIR/censored.args`` in a shell, with no quoting to get wrong;
+  ``control.args``: the censored vantage's, with the control server as control.
 """
 
 from __future__ import annotations
@@ -17,24 +20,32 @@ from pathlib import Path
 from censorcheck.lab import Lab
 
 
-def run_arguments(lab: Lab, censored: bool) -> list[str]:
+def run_arguments(lab: Lab, censored: bool, control: bool = False) -> list[str]:
     """The ``censorcheck run`` options that measure this lab from one vantage."""
-    return [*lab.arguments(censored), "--vantage", lab.settings(censored).vantage]
+    return [*lab.arguments(censored, control), "--vantage", lab.settings(censored).vantage]
+
+
+def _expectations(lab: Lab, control: bool) -> str:
+    topology = lab.topology
+    lines = ["# The lab's names and the verdict the censored vantage must get.", "targets:"]
+    for name, scenario in topology.names.items():
+        # JSON strings are valid YAML scalars: no quoting rules of our own.
+        lines += [f"  - url: {json.dumps(topology.url(name))}",
+                  f"    expect: {scenario.expected(control).status}"]  # fmt: skip
+    return "\n".join(lines) + "\n"
 
 
 def write_run_files(lab: Lab, folder: Path) -> dict[str, Path]:
     """Write the files above into ``folder``; their paths by name. The args files come last."""
     folder.mkdir(parents=True, exist_ok=True)
-    topology = lab.topology
-    texts = {"lab-targets.txt": "\n".join(topology.target_urls()) + "\n"}
-    lines = ["# The lab's names and the verdict the censored vantage must get.", "targets:"]
-    for name, scenario in topology.names.items():
-        # JSON strings are valid YAML scalars: no quoting rules of our own.
-        lines += [f"  - url: {json.dumps(topology.url(name))}",
-                  f"    expect: {scenario.expect.status}"]  # fmt: skip
-    texts["lab-expect-censored.yaml"] = "\n".join(lines) + "\n"
+    texts = {"lab-targets.txt": "\n".join(lab.topology.target_urls()) + "\n"}
+    texts["lab-expect-censored.yaml"] = _expectations(lab, control=False)
+    if lab.control is not None:
+        texts["lab-expect-control.yaml"] = _expectations(lab, control=True)
     for view, censored in (("censored", True), ("free", False)):
         texts[f"{view}.args"] = "".join(f"{arg}\n" for arg in run_arguments(lab, censored))
+    if lab.control is not None:
+        texts["control.args"] = "".join(f"{arg}\n" for arg in run_arguments(lab, True, True))
     written = {}
     for name, text in texts.items():
         path = folder / name

@@ -1,7 +1,8 @@
 """The lab's scenario table: one row per censorship technique or false-positive trap.
 
 Each row says how the lab misbehaves for one host name and which verdict a correct probe reaches
-from the censored vantage with the honest resolver as control. Adding a technique is adding a row.
+from the censored vantage: with the honest resolver as control (``expect``), and with the lab's
+control server instead (``expect_control``, when that differs). Adding a technique is adding a row.
 """
 
 from __future__ import annotations
@@ -9,7 +10,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
-# How the censored ("ISP") resolver answers for the name; the honest one always tells the truth.
+# How the censored ("ISP") resolver answers for the name; the honest one tells the truth, or
+# (``nxdomain_blind``) nothing at all.
 DNSBehaviour = Literal[
     "honest",
     "nxdomain",  # NXDOMAIN
@@ -22,17 +24,19 @@ DNSBehaviour = Literal[
     "inject",  # the blockpage address at once, then the true answer a little later
     "alternate",  # a second, legitimate address of the same site (a CDN edge)
     "nxdomain_everywhere",  # both resolvers say NXDOMAIN: the site is gone for everyone
+    "nxdomain_blind",  # NXDOMAIN, and the honest resolver never answers: no control can see it
 ]
 
 # What the real server behind the name does, for everyone.
 Service = Literal[
     "static",  # the same small page every time
-    "dynamic",  # a page whose tokens change on every request
+    "dynamic",  # a page whose tokens, timestamp and rotating block change on every request
     "redirect",  # http:// answers 301 to https://, which serves the static page
     "huge",  # a 64 MiB body
     "tarpit",  # accepts, then trickles the response a byte at a time
     "selfsigned",  # a certificate from a CA nobody trusts, for everyone
-    "blockpage",  # the censor's blockpage server
+    "blockpage",  # the censor's blockpage server (and its generic warning page)
+    "dead",  # an address where nothing listens: every connection is refused
 ]
 
 # What the on-path censor does to traffic from the censored vantage that names this host.
@@ -42,6 +46,8 @@ WebCensor = Literal[
     "mitm",  # completes TLS itself with a certificate from an interception CA
     "http_reset",  # TCP RST after a plain-HTTP request whose Host is the name
     "http_blockpage",  # answers a plain-HTTP request for the name with the blockpage
+    "http_generic",  # answers it with a generic notice that no fingerprint knows
+    "http_redirect",  # answers it with a 302 to the warning page (WARNING_NAME)
 ]
 
 
@@ -61,33 +67,50 @@ class Scenario:
     name: str
     scheme: Literal["http", "https"]
     service: Service
-    expect: Expect
+    expect: Expect  # with only the honest resolver as control
     dns: DNSBehaviour = "honest"
     censor: WebCensor | None = None
     aaaa: bool = False  # also publish an AAAA record (the lab runs with IPv6 off)
     description: str = ""
+    # With a control server, which sees the site itself, when that changes the verdict.
+    expect_control: Expect | None = None
+
+    def expected(self, control: bool) -> Expect:
+        """The verdict with a control server (``control``) or with the honest resolver only."""
+        if control and self.expect_control is not None:
+            return self.expect_control
+        return self.expect
+
+
+ExpectRow = tuple[str, str | None, str]
+
+
+def _expect(row: ExpectRow) -> Expect:
+    status, blocking, outcome = row
+    return Expect(status, blocking, outcome)  # type: ignore[arg-type]
 
 
 def _row(
     name: str,
     scheme: Literal["http", "https"],
     service: Service,
-    expect: tuple[str, str | None, str],
+    expect: ExpectRow,
     description: str,
     dns: DNSBehaviour = "honest",
     censor: WebCensor | None = None,
     aaaa: bool = False,
+    control: ExpectRow | None = None,
 ) -> Scenario:
-    status, blocking, outcome = expect
     return Scenario(
         name=name,
         scheme=scheme,
         service=service,
-        expect=Expect(status, blocking, outcome),  # type: ignore[arg-type]
+        expect=_expect(expect),
         dns=dns,
         censor=censor,
         aaaa=aaaa,
         description=description,
+        expect_control=_expect(control) if control is not None else None,
     )
 
 
@@ -123,6 +146,13 @@ SCENARIOS: tuple[Scenario, ...] = (
          "RST after a plain-HTTP request naming the host.", censor="http_reset"),
     _row("http-blockpage", "http", "static", ("blocked", "http", "http.blockpage"),
          "A blockpage instead of the site, for plain HTTP.", censor="http_blockpage"),
+    # Without a control page there is nothing to compare an unknown notice with: a known limit.
+    _row("http-generic-blockpage", "http", "static", ("accessible", None, "accessible"),
+         "An ISP notice no fingerprint knows, instead of the site.", censor="http_generic",
+         control=("blocked", "http", "http.diff")),
+    _row("http-redirect-blockpage", "http", "static", ("accessible", None, "accessible"),
+         "A redirect to an ISP warning page no fingerprint knows.", censor="http_redirect",
+         control=("blocked", "http", "http.diff")),
     # --- legitimate hosts: false-positive traps --------------------------------------------
     _row("static", "https", "static", ("accessible", None, "accessible"),
          "A plain site."),
@@ -130,6 +160,8 @@ SCENARIOS: tuple[Scenario, ...] = (
          "A plain site over plain HTTP."),
     _row("dynamic", "https", "dynamic", ("accessible", None, "accessible"),
          "Content changes on every request; that is not blocking."),
+    _row("dynamic-http", "http", "dynamic", ("accessible", None, "accessible"),
+         "Over plain HTTP, content and length change on every request; still not blocking."),
     _row("cdn", "https", "static", ("accessible", None, "accessible"),
          "The ISP resolver gives another edge address with a valid certificate.", dns="alternate"),
     _row("redirect", "http", "redirect", ("accessible", None, "accessible"),
@@ -139,11 +171,20 @@ SCENARIOS: tuple[Scenario, ...] = (
     _row("ipv6-only-broken", "https", "static", ("accessible", None, "accessible"),
          "Publishes an AAAA but the vantage has no IPv6.", aaaa=True),
     _row("tarpit", "https", "tarpit", ("inconclusive", None, "http.timeout"),
-         "Accepts and trickles: slow is not blocked."),
+         "Accepts and trickles: slow is not blocked.",
+         control=("down", None, "http.timeout")),
     _row("selfsigned", "https", "selfsigned", ("inconclusive", None, "tls.untrusted"),
-         "The site's own untrusted certificate, the same for everyone."),
+         "The site's own untrusted certificate, the same for everyone.",
+         control=("down", None, "tls.untrusted")),
     _row("gone", "https", "static", ("down", None, "dns.nxdomain"),
          "The name does not exist for anyone.", dns="nxdomain_everywhere"),
+    _row("down-everywhere", "https", "dead", ("inconclusive", None, "tcp.refused"),
+         "Every connection is refused, from everywhere.",
+         control=("down", None, "tcp.refused")),
+    # --- beyond any control ----------------------------------------------------------------
+    _row("control-blind", "https", "static", ("inconclusive", None, "dns.nxdomain"),
+         "NXDOMAIN, and the control's resolver cannot see the name at all.",
+         dns="nxdomain_blind"),
 )  # fmt: skip
 
 # The shipped Kazakhstan list, each name given a behaviour like the one it met in December 2011
@@ -162,3 +203,6 @@ DEMO: dict[str, str] = {
 
 BY_NAME: dict[str, Scenario] = {s.name: s for s in SCENARIOS}
 LAB_DOMAIN = "lab.test"
+# Where ``http_redirect`` sends the censored: a page on the blockpage server, in both resolvers. It
+# is on a site of its own, as an ISP's warning page is, not under the blocked site's domain.
+WARNING_NAME = "warning.isp-notice.test"

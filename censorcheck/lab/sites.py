@@ -12,10 +12,11 @@ import secrets
 from collections.abc import Iterator, Sequence
 from datetime import datetime, timezone
 from http import HTTPStatus
+from urllib.parse import parse_qs, urlsplit
 
 import h11
 
-from censorcheck.lab.scenarios import Service
+from censorcheck.lab.scenarios import WARNING_NAME, Service
 
 BLOCKPAGE_MARKER = "censorcheck-lab-blockpage"
 BLOCKPAGE_TITLE = "Access restricted"
@@ -32,6 +33,31 @@ BLOCKPAGE = f"""<!doctype html>
 </body>
 </html>
 """.encode()
+
+# An ISP's own wording, as many censors serve: nothing in it that a fingerprint could know, and a
+# title and markup unlike the lab's blockpage, so only a comparison with the site can tell.
+NOTICE_TITLE = "Notice"
+
+
+def notice(site: str) -> bytes:
+    """A made-up ISP's notice that ``site`` is unavailable."""
+    return f"""<!DOCTYPE html>
+<html>
+<head>
+<meta http-equiv="Content-Type" content="text/html; charset=utf-8">
+<title>{NOTICE_TITLE}</title>
+<style>body {{ font-family: sans-serif; }} .box {{ border: 1px solid #c00; }}</style>
+</head>
+<body>
+<div class="box">
+<h2>Steppe Telecom</h2>
+<p>Dear subscriber, the resource <b>{html.escape(site)}</b> cannot be opened at the moment.</p>
+<p>For questions, call our support line on 160.</p>
+</div>
+</body>
+</html>
+""".encode()
+
 
 HUGE_SIZE = 64 * 1024 * 1024
 CHUNK_SIZE = 64 * 1024
@@ -69,6 +95,54 @@ def page(name: str, extra: str = "") -> bytes:
 {extra}</body>
 </html>
 """.encode()
+
+
+# The dynamic site: a fixed article, and what real sites change on every request: a token, a
+# timestamp, and a block of headlines that differs in choice and number, so that two fetches differ
+# in hash and in length (by up to ~15%) while the title and most of the markup stay.
+_ARTICLE = (
+    "The regional assembly met on Tuesday to discuss the budget for roads, schools and clinics "
+    "in the districts along the river, where spring floods damaged several bridges last year.",
+    "Members agreed that repairs to the northern crossing should come first, since the detour "
+    "adds almost an hour to the journey of every lorry carrying grain to the railway station.",
+    "The finance committee will publish its estimates next month. Until then, the mayors of "
+    "the smaller towns have been asked to list the works they consider most urgent.",
+    "Teachers' unions welcomed the promise of new heating in village schools but warned that "
+    "the money set aside would cover barely half of the buildings that need it before winter.",
+    "A public hearing on the plan is expected in the autumn, and residents may send written "
+    "comments to the assembly's office or leave them at any district library.",
+    "Farmers from the western valleys asked for the irrigation canals to be cleared as well, "
+    "pointing out that silt left by the floods has already cut the water reaching their fields.",
+    "The regional governor said the request would be considered together with the bridges, "
+    "and that engineers would visit the canals in May to estimate the cost of the work.",
+    "Several members raised the question of the old hospital, closed since the winter, whose "
+    "patients now travel to the capital for treatment that used to be available at home.",
+)
+_HEADLINES = (
+    "Weather: a cold front brings snow to the mountain passes overnight",
+    "Markets: the grain price steadies after a week of heavy trading",
+    "Culture: the national theatre opens its season with a new comedy",
+    "Sport: the city club wins its third match in a row at home",
+    "Transport: night buses return to the eastern suburbs from Monday",
+    "Health: clinics extend their opening hours during the flu season",
+    "Science: students build a weather station on the school roof",
+    "Letters: readers on parking, noise and the price of bread",
+)
+
+
+def dynamic_page(name: str) -> bytes:
+    """A page whose token, timestamp and headline block change on every request."""
+    start = secrets.randbelow(len(_HEADLINES))
+    count = 2 + secrets.randbelow(6)
+    headlines = [_HEADLINES[(start + i) % len(_HEADLINES)] for i in range(count)]
+    now = datetime.now(timezone.utc).isoformat(timespec="microseconds")
+    article = "".join(f"<p>{p}</p>\n" for p in _ARTICLE)
+    latest = "".join(f"<li>{html.escape(h)}</li>\n" for h in headlines)
+    extra = (
+        f'{article}<h2>Latest</h2>\n<ul class="latest">\n{latest}</ul>\n'
+        f"<p>Token {secrets.token_hex(16)}, generated at {now}.</p>\n"
+    )
+    return page(name, extra)
 
 
 def split_host(value: str) -> tuple[str, bool]:
@@ -183,7 +257,10 @@ class Exchange:
 
 async def serve(service: Service, exchange: Exchange, *, tls: bool, https_port: int) -> None:
     """Answer ``exchange`` as a host running ``service`` does, for everyone."""
-    if service == "blockpage":
+    if service == "blockpage" and exchange.name == WARNING_NAME:
+        site = parse_qs(urlsplit(exchange.path).query).get("site", ["this site"])[0]
+        await exchange.respond(200, notice(site))
+    elif service == "blockpage":
         await exchange.respond(200, BLOCKPAGE)
     elif service == "redirect" and not tls:
         port = f":{https_port}" if exchange.explicit_port else ""
@@ -191,9 +268,7 @@ async def serve(service: Service, exchange: Exchange, *, tls: bool, https_port: 
         headers = [("content-type", "text/plain"), ("location", location)]
         await exchange.respond(301, f"moved to {location}\n".encode(), headers)
     elif service == "dynamic":
-        now = datetime.now(timezone.utc).isoformat(timespec="microseconds")
-        extra = f"<p>Token {secrets.token_hex(16)}, generated at {now}.</p>\n"
-        await exchange.respond(200, page(exchange.name, extra))
+        await exchange.respond(200, dynamic_page(exchange.name))
     elif service == "huge":
         await exchange.stream(HUGE_SIZE, _huge_body(exchange.name))
     elif service == "tarpit":

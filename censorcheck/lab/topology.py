@@ -2,7 +2,8 @@
 
 The lab is a simulated network on loopback. Two client addresses stand for two vantages: traffic
 from ``censored_vantage`` meets the censor, traffic from ``free_vantage`` does not. Each service
-kind gets its own host address; any number of names can point at a host.
+kind gets its own host address; any number of names can point at a host. The lab's control server
+listens on the free vantage, where an uncensored network would be.
 """
 
 from __future__ import annotations
@@ -11,17 +12,27 @@ import ipaddress
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
-from censorcheck.lab.scenarios import BY_NAME, DEMO, LAB_DOMAIN, SCENARIOS, Scenario, Service
+from censorcheck.lab.scenarios import (
+    BY_NAME,
+    DEMO,
+    LAB_DOMAIN,
+    SCENARIOS,
+    WARNING_NAME,
+    Scenario,
+    Service,
+)
 
 
 @dataclass(frozen=True)
 class Ports:
-    """Unprivileged stand-ins for 53, 853, 80 and 443 (DoH shares the https port)."""
+    """Unprivileged stand-ins for 53, 853, 80 and 443 (DoH shares the https port), and the
+    control server's port."""
 
     dns: int = 10053
     dot: int = 10853
     http: int = 10080
     https: int = 10443
+    control: int = 10880
 
 
 # Offsets inside the lab network.
@@ -38,6 +49,7 @@ _SERVICE_HOSTS: dict[str, int] = {
     "selfsigned": 15,
     "blockpage": 16,
     "static-edge": 17,  # the second CDN edge of static sites
+    "dead": 18,
 }
 
 
@@ -79,6 +91,9 @@ class Topology:
             self.hosts[at(offset)] = Host(at(offset), kind)
             self._service_address[service] = at(offset)
         self.hosts[self.blockpage_address].names.add(f"blocked.{LAB_DOMAIN}")
+        # Names of the lab's own machinery: both resolvers answer them, and they are no target.
+        self.machinery: dict[str, str] = {WARNING_NAME: self.blockpage_address}
+        self.hosts[self.blockpage_address].names.add(WARNING_NAME)
         self.names: dict[str, Scenario] = {}
         for name, scenario in entries if entries is not None else default_entries():
             self.add(name, scenario)
@@ -104,7 +119,10 @@ class Topology:
 
     def true_a(self, name: str) -> list[str]:
         """The honest A answer, or [] for a name that does not exist."""
-        scenario = self.names.get(name.lower().rstrip("."))
+        name = name.lower().rstrip(".")
+        if name in self.machinery:
+            return [self.machinery[name]]
+        scenario = self.names.get(name)
         if scenario is None or scenario.dns == "nxdomain_everywhere":
             return []
         return [self.address_of_service(scenario.service)]
@@ -117,8 +135,16 @@ class Topology:
         return ["2001:db8::" + self.address_of_service(scenario.service).rsplit(".", 1)[1]]
 
     def exists(self, name: str) -> bool:
-        scenario = self.names.get(name.lower().rstrip("."))
+        name = name.lower().rstrip(".")
+        if name in self.machinery:
+            return True
+        scenario = self.names.get(name)
         return scenario is not None and scenario.dns != "nxdomain_everywhere"
+
+    def honest_silence(self, name: str) -> bool:
+        """Whether the honest resolver never answers for the name (``nxdomain_blind``)."""
+        scenario = self.names.get(name.lower().rstrip("."))
+        return scenario is not None and scenario.dns == "nxdomain_blind"
 
     def censored_dns(self, name: str) -> str:
         """How the censored resolver treats the name (see ``DNSBehaviour``)."""
@@ -141,6 +167,10 @@ class Topology:
         scenario = self.names.get(name.lower().rstrip(".").split(":")[0])
         return None if scenario is None else scenario.censor
 
+    def warning_url(self, name: str) -> str:
+        """Where ``http_redirect`` sends a request for ``name``: the ISP's warning page."""
+        return f"http://{WARNING_NAME}:{self.ports.http}/?site={name}"
+
     # --- how a probe reaches the lab -------------------------------------------------------
 
     def url(self, name: str) -> str:
@@ -159,6 +189,10 @@ class Topology:
 
     def port_map(self) -> dict[int, int]:
         return {80: self.ports.http, 443: self.ports.https}
+
+    def control_url(self) -> str:
+        """The base URL of the lab's control server, on the free vantage."""
+        return f"http://{self.free_vantage}:{self.ports.control}"
 
 
 def default_entries() -> list[tuple[str, Scenario]]:

@@ -1,10 +1,12 @@
 """The lab's web hosts, and the on-path censor that sits in front of them.
 
 Every host of the topology listens on the lab's HTTP and HTTPS ports at its own loopback address
-and serves its Service to everyone. Connections from the censored vantage first meet a simulated
-DPI box: it reads the SNI of the ClientHello (peeked, so the real server can still handshake) or the
-Host of a plain-HTTP request, and does what ``Topology.web_censor`` says for that name: reset,
-stall, intercept TLS with a forged certificate, reset after the request, or answer a blockpage.
+and serves its Service to everyone (a ``dead`` host listens nowhere, so the kernel refuses its
+connections). Connections from the censored vantage first meet a simulated DPI box: it reads the
+SNI of the ClientHello (peeked, so the real server can still handshake) or the Host of a plain-HTTP
+request, and does what ``Topology.web_censor`` says for that name: reset, stall, intercept TLS with
+a forged certificate, reset after the request, answer a blockpage or a generic notice, or redirect
+to the ISP's warning page.
 """
 
 from __future__ import annotations
@@ -23,7 +25,7 @@ from typing import Any
 import h11
 
 from censorcheck.lab.pki import LabPKI
-from censorcheck.lab.sites import BLOCKPAGE, Exchange, receive_request, reject, serve
+from censorcheck.lab.sites import BLOCKPAGE, Exchange, notice, receive_request, reject, serve
 from censorcheck.lab.tlspeek import peek_client_hello, server_name, wait_readable
 from censorcheck.lab.topology import Host, Topology
 
@@ -72,6 +74,8 @@ class WebLab:
             for host in self._topology.hosts.values():
                 if not ipaddress.ip_address(host.address).is_loopback:
                     raise ValueError(f"lab host {host.address} is not a loopback address")
+                if host.service == "dead":
+                    continue
                 self._contexts[host.address] = self._pki.host_context(host)
                 for port, tls in ((ports.http, False), (ports.https, True)):
                     listener = _listen(host.address, port)
@@ -208,6 +212,12 @@ class WebLab:
                 return
             if action == "http_blockpage":
                 await exchange.respond(200, BLOCKPAGE)
+            elif action == "http_generic":
+                await exchange.respond(200, notice(exchange.name))
+            elif action == "http_redirect":
+                location = self._topology.warning_url(exchange.name)
+                headers = [("content-type", "text/html; charset=utf-8"), ("location", location)]
+                await exchange.respond(302, f'<a href="{location}">Moved</a>\n'.encode(), headers)
             else:
                 https_port = self._topology.ports.https
                 await serve(host.service, exchange, tls=tls, https_port=https_port)
