@@ -25,14 +25,15 @@ def test_lab_prints_working_commands(tmp_path: Path) -> None:
         assert proc.stdout is not None
         lines: dict[str, str] = {}
         deadline = time.monotonic() + 30
-        while len(lines) < 2 and time.monotonic() < deadline:
+        views = ("censored view:", "free view:", "with control:")
+        while len(lines) < len(views) and time.monotonic() < deadline:
             line = proc.stdout.readline()
             if not line:
                 break
-            for view in ("censored view:", "free view:"):
+            for view in views:
                 if line.startswith(view):
                     lines[view] = line.split(":", 1)[1].strip()
-        assert len(lines) == 2, proc.stderr.read() if proc.stderr else ""
+        assert len(lines) == len(views), proc.stderr.read() if proc.stderr else ""
         args = shlex.split(lines["censored view:"])
         assert args[:2] == ["censorcheck", "run"]
         out = tmp_path / "run.json"
@@ -43,6 +44,14 @@ def test_lab_prints_working_commands(tmp_path: Path) -> None:
         free = run_cli(*shlex.split(lines["free view:"])[1:], "-o", "-", "-q", "--timeout", "2")
         assert free.code == 0
         assert "blocked" not in Run.model_validate_json(free.stdout).summary.by_status
+        # The control server started with the lab tells an unknown notice from the site.
+        control = run_cli(*shlex.split(lines["with control:"])[1:], "-o", "-", "-q")
+        assert control.code == 1, control.stderr
+        verdicts = {
+            r.target.domain: r.verdict for r in Run.model_validate_json(control.stdout).results
+        }
+        assert verdicts["http-generic-blockpage.lab.test"].outcome == "http.diff"
+        assert (tmp_path / "lab" / "control.args").is_file()
     finally:
         proc.send_signal(signal.SIGINT)
         _, err = proc.communicate(timeout=15)  # also closes the pipes

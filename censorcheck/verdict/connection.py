@@ -401,14 +401,18 @@ def http_diff(f: Facts) -> Verdict | None:
     if ours is None or theirs is None:
         return None
     known = {_site(_host(h.url)) for h in control.hops} | {_site(f.obs.target.domain)}
+    unseen = [
+        i
+        for i, hop in enumerate(http.hops)
+        if i and http.hops[i - 1].url.startswith("http://") and _site(_host(hop.url)) not in known
+    ]
     redirects = [
         cite(
             f"/http/hops/{i}",
-            f"redirected from {http.hops[i - 1].url} to {_host(hop.url)}, a site the control "
-            "server's fetch never went to",
+            f"redirected from {http.hops[i - 1].url} to {_host(http.hops[i].url)}, a site the "
+            "control server's fetch never went to",
         )
-        for i, hop in enumerate(http.hops)
-        if i and http.hops[i - 1].url.startswith("http://") and _site(_host(hop.url)) not in known
+        for i in unseen
     ]
     if not redirects and _authentic(f, last):
         return None  # the chain ended on a validated handshake: the page is the site's own
@@ -423,8 +427,9 @@ def http_diff(f: Facts) -> Verdict | None:
              f"the control's page: HTTP {theirs.status}, title {theirs.title!r}"),
     ]  # fmt: skip
     reason = (
-        "The probe was redirected to a host the control server never saw"
-        if redirects
+        f"The probe was redirected to {_host(http.hops[unseen[0]].url)}, a host the control "
+        "server never saw"
+        if unseen
         else "The plain-HTTP page differs from the control server's"
     ) + f" ({comparison.describe()})."
     addresses = {h.address for h in http.hops[:1] if h.address}

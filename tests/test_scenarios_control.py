@@ -1,0 +1,180 @@
+"""Every lab scenario with the control server as the control: the issue's acceptance run.
+
+The server runs as its own process, started with the issue's flags word for word, on the free
+vantage's source address; the probe runs from the censored vantage with ``--control``.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+import pytest
+
+from censorcheck.lab import Lab
+from censorcheck.models import Run
+from tests.conftest import run_cli
+from tests.test_scenarios import lab_flags
+
+pytest.importorskip("fastapi")
+
+TOKEN = "lab-token-" + "x" * 24
+
+
+@dataclass
+class Server:
+    url: str
+    token: str
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port: int = s.getsockname()[1]
+        return port
+
+
+@pytest.fixture(scope="module")
+def control_server(lab: Lab, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+    tokens = tmp_path_factory.mktemp("control") / "tokens.txt"
+    tokens.write_text(f"# the lab's probe\n{TOKEN}\n", encoding="utf-8")
+    topo = lab.topology
+    port = _free_port()
+    argv = [sys.executable, "-m", "censorcheck", "control", "serve"]
+    argv += ["--listen", f"127.0.0.1:{port}", "--resolver", topo.resolver_uri(censored=False)]
+    argv += ["--source-address", topo.free_vantage, "--ca-bundle", str(lab.ca_bundle)]
+    argv += ["--allow-private", "--token-file", str(tokens)]
+    log = tokens.with_name("server.log")
+    with log.open("wb") as sink:
+        proc = subprocess.Popen(argv, stdout=sink, stderr=sink, stdin=subprocess.DEVNULL)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                if httpx.get(f"{url}/v1/health", timeout=1).status_code == 200:
+                    break
+            except httpx.TransportError:
+                pass
+            if proc.poll() is not None or time.monotonic() > deadline:
+                proc.kill()
+                pytest.fail(f"control server did not start: {log.read_text(errors='replace')}")
+            time.sleep(0.1)
+        yield Server(url, TOKEN)
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
+@pytest.fixture(scope="module")
+def targets_file(lab: Lab, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    path = tmp_path_factory.mktemp("lab") / "lab-targets.txt"
+    path.write_text("\n".join(lab.topology.target_urls()) + "\n", encoding="utf-8")
+    return path
+
+
+def _run(targets: Path, flags: list[str], out: Path, **env: str) -> tuple[int, Run, str]:
+    result = run_cli("run", str(targets), *flags, "--output", str(out), env=env)
+    assert out.exists(), result.stderr
+    return result.code, Run.model_validate_json(out.read_text(encoding="utf-8")), result.stderr
+
+
+@pytest.fixture(scope="module")
+def control_run(
+    lab: Lab, control_server: Server, targets_file: Path, tmp_path_factory: pytest.TempPathFactory
+) -> Run:
+    out = tmp_path_factory.mktemp("out") / "run.json"
+    flags = [*lab_flags(lab, True), "--control", control_server.url]
+    flags += ["--control-token", control_server.token]
+    code, run, stderr = _run(targets_file, flags, out)
+    assert code == 1, stderr  # 1: done, and something is blocked
+    return run
+
+
+def test_every_scenario_gets_its_verdict(lab: Lab, control_run: Run) -> None:
+    wrong = []
+    for result in control_run.results:
+        expect = lab.topology.names[result.target.domain].expected(control=True)
+        got = result.verdict
+        if (got.status, got.blocking, got.outcome) != (
+            expect.status,
+            expect.blocking,
+            expect.outcome,
+        ):
+            wrong.append(f"{result.target.domain}: {got.status}/{got.outcome}: {got.reason}")
+    assert not wrong, "\n".join(wrong)
+    assert len(control_run.results) == len(lab.topology.names)
+
+
+def test_the_control_server_changes_what_the_resolver_alone_cannot_tell(lab: Lab) -> None:
+    """The rows where the server matters: if none differed, this file would prove nothing."""
+    changed = {s.name for s in lab.topology.names.values() if s.expected(True) != s.expected(False)}
+    assert {"http-generic-blockpage", "http-redirect-blockpage", "down-everywhere"} <= changed
+    assert {"tarpit", "selfsigned"} <= changed
+
+
+def test_every_result_carries_the_servers_observations(control_run: Run) -> None:
+    assert control_run.vantage.control_server is not None
+    assert control_run.vantage.control_server.alive
+    for result in control_run.results:
+        control = result.control
+        assert control is not None and control.source == "server", result.target.url
+    by_name = {r.target.domain: r for r in control_run.results}
+    # The server fetched the page the censor replaced, so the comparison had something to use.
+    generic = by_name["http-generic-blockpage.lab.test"]
+    assert generic.control is not None and generic.control.http is not None
+    seen, theirs = generic.http, generic.control.http
+    assert seen is not None and seen.hops[-1].response and theirs.hops[-1].response
+    assert theirs.hops[-1].response.status == 200
+    assert seen.hops[-1].response.title != theirs.hops[-1].response.title
+    # The redirect went to a site the control never saw; the evidence names it.
+    redirect = by_name["http-redirect-blockpage.lab.test"].verdict
+    assert "isp-notice.test" in redirect.reason
+
+
+def test_the_token_is_not_in_the_run_document(control_run: Run) -> None:
+    assert TOKEN not in control_run.model_dump_json()
+
+
+def test_free_vantage_with_the_control_server_sees_no_blocking(
+    lab: Lab, control_server: Server, targets_file: Path, tmp_path: Path
+) -> None:
+    flags = [*lab_flags(lab, False), "--control", control_server.url]
+    code, run, stderr = _run(
+        targets_file, flags, tmp_path / "free.json", CENSORCHECK_CONTROL_TOKEN=TOKEN
+    )
+    assert code == 0, stderr
+    statuses = {r.target.domain: r.verdict.status for r in run.results}
+    assert "blocked" not in statuses.values()
+    assert statuses["static.lab.test"] == "accessible"
+    assert statuses["down-everywhere.lab.test"] == "down"
+
+
+def test_an_unreachable_control_server_never_yields_blocked(
+    lab: Lab, targets_file: Path, tmp_path: Path
+) -> None:
+    """Without its second opinion the probe must not guess: failures become inconclusive."""
+    flags = [*lab_flags(lab, True), "--control", f"http://127.0.0.1:{_free_port()}"]
+    flags += ["--control-token", TOKEN]
+    code, run, stderr = _run(targets_file, flags, tmp_path / "nocontrol.json")
+    assert code == 0, stderr
+    assert "control server" in stderr
+    statuses = {r.target.domain: r.verdict.status for r in run.results}
+    assert "blocked" not in statuses.values()
+    assert statuses["static.lab.test"] == "accessible"
+    assert statuses["tls-sni-reset.lab.test"] == "inconclusive"
+    for result in run.results:
+        assert result.control is not None and result.control.failure is not None
+        assert result.control.failure.startswith("control."), result.control.failure
+    assert os.path.exists(tmp_path / "nocontrol.json")
