@@ -26,6 +26,7 @@ import httpx
 from censorcheck import __version__
 from censorcheck.bogons import is_ip
 from censorcheck.control.client import ControlClient
+from censorcheck.control.measure import measure_here
 from censorcheck.errors import ConfigError, NothingMeasured
 from censorcheck.failures import describe
 from censorcheck.fingerprints import Fingerprints, load_fingerprints
@@ -48,6 +49,7 @@ from censorcheck.privacy import redact_address
 from censorcheck.probes import dns
 from censorcheck.probes.context import ProbeContext
 from censorcheck.settings import Settings
+from censorcheck.vantages import Vantage
 from censorcheck.verdict import (
     RULES_VERSION,
     JudgeContext,
@@ -71,6 +73,8 @@ def detect_ipv6(settings: Settings) -> bool:
     """
     if settings.ipv6 != "auto":
         return settings.ipv6 == "on"
+    if settings.proxy is not None:
+        return False  # what the proxy's network can reach is not for this machine to say
     if settings.source_address is not None:
         return ipaddress.ip_address(settings.source_address).version == 6
     with contextlib.suppress(OSError), socket.socket(socket.AF_INET6, socket.SOCK_DGRAM) as s:
@@ -88,7 +92,7 @@ class _Run:
         resolvers: list[dns.Resolver],
         controls: list[dns.Resolver],
         judge_ctx: JudgeContext,
-        server: ControlClient | None = None,
+        server: ControlClient | LocalControl | None = None,
         server_failure: str | None = None,
     ) -> None:
         self.ctx = ctx
@@ -97,6 +101,9 @@ class _Run:
         self.judge_ctx = judge_ctx
         self.server = server
         self.server_failure = server_failure
+        self.source: Literal["resolvers", "server", "vantage"] = (
+            "resolvers" if server is None else server.source
+        )
 
     async def resolve(self, host: str) -> tuple[list[DNSQuery], list[str]]:
         """All probe resolvers; the usable addresses in answer order (A first), deduplicated.
@@ -120,7 +127,7 @@ class _Run:
         """The control: from the control server when there is one, else the control resolvers."""
         if self.server is not None:
             if self.server_failure is not None:
-                return Control(source="server", failure=self.server_failure)
+                return Control(source=self.source, failure=self.server_failure)
             # The server is told what the probe resolved, so it waits for the probe's lookups.
             addresses = await resolved
             # It must answer before the probe's own deadline, with time to spare for the way back.
@@ -162,9 +169,7 @@ class _Run:
             control_result = await asyncio.wait_for(control, remaining)
         except asyncio.TimeoutError:
             failure = "control.timeout" if self.server is not None else "dns.deadline"
-            control_result = Control(
-                source="server" if self.server is not None else "resolvers", failure=failure
-            )
+            control_result = Control(source=self.source, failure=failure)
         except Exception as exc:  # noqa: BLE001
             control_result = Control(failure="dns.error")
             error = error or describe(exc)
@@ -179,6 +184,7 @@ class _Run:
             error=error,
         )
         return Result(
+            vantage=self.ctx.settings.vantage,
             started_at=started_at,
             t=round(time.monotonic() - start, 6),
             verdict=safe_judge(obs, self.judge_ctx),
@@ -230,7 +236,16 @@ def safe_judge(obs: Observations, ctx: JudgeContext) -> Verdict:
 def summarise(results: Sequence[Result]) -> Summary:
     by_status = Counter(r.verdict.status for r in results)
     by_blocking = Counter(r.verdict.blocking for r in results if r.verdict.blocking)
-    return Summary(total=len(results), by_status=dict(by_status), by_blocking=dict(by_blocking))
+    by_vantage: dict[str, Counter[str]] = {}
+    for r in results:
+        if r.vantage is not None:
+            by_vantage.setdefault(r.vantage, Counter())[r.verdict.status] += 1
+    return Summary(
+        total=len(results),
+        by_status=dict(by_status),
+        by_blocking=dict(by_blocking),
+        by_vantage={name: dict(counts) for name, counts in by_vantage.items()},
+    )
 
 
 async def _preflight(
@@ -267,13 +282,48 @@ def _context(settings: Settings, fingerprints: Fingerprints | None) -> ProbeCont
         raise ConfigError(f"--ca-bundle {settings.ca_bundle}: not a PEM CA bundle ({exc})") from exc
 
 
+class LocalControl:
+    """Another vantage of this run as the control: it measures each target as a control server
+    would (its own resolvers, its own way out), alongside the probe."""
+
+    source: Literal["vantage"] = "vantage"
+
+    def __init__(self, settings: Settings, ctx: ProbeContext) -> None:
+        self.settings = settings
+        self.ctx = ctx
+        self.resolvers = [dns.expand_system(dns.parse_resolver(u)) for u in settings.resolvers]
+
+    async def preflight(self) -> list[ResolverStatus]:
+        return await _preflight(self.resolvers, "control", self.ctx)
+
+    async def measure(self, url: str, addresses: list[str], deadline: float) -> Control:
+        return await measure_here(
+            url,
+            addresses,
+            self.ctx,
+            self.resolvers,
+            deadline,
+            source="vantage",
+            vantage=self.settings.vantage,
+        )
+
+    async def aclose(self) -> None:
+        await self.ctx.aclose()
+
+
 async def ameasure(
     targets: Sequence[Target],
     settings: Settings,
     on_result: OnResult | None = None,
     fingerprints: Fingerprints | None = None,
+    about: Vantage | None = None,
+    control_vantage: Settings | None = None,
 ) -> Run:
-    """Measure ``targets`` and return the run document."""
+    """Measure ``targets`` from one vantage and return the run document.
+
+    ``about`` is what the user configured about the vantage (recorded, never dialled);
+    ``control_vantage`` makes another vantage the control, in place of resolvers or a server.
+    """
     started_at = utc_now()
     # `system` reads /etc/resolv.conf once here, not once per lookup.
     resolvers = [dns.expand_system(dns.parse_resolver(u)) for u in settings.resolvers]
@@ -281,8 +331,12 @@ async def ameasure(
     if fingerprints is None:
         fingerprints = load_fingerprints(settings.fingerprints)
     ctx = _context(settings, fingerprints)
-    server = server_status = None
-    if settings.control_url is not None:
+    server: ControlClient | LocalControl | None = None
+    server_status = None
+    if control_vantage is not None:
+        controls = []  # the other vantage is the control, with its own resolvers
+        server = LocalControl(control_vantage, _context(control_vantage, fingerprints))
+    elif settings.control_url is not None:
         controls = []  # the server is the control; its resolvers are its own
         server = ControlClient(
             settings.control_url,
@@ -291,12 +345,15 @@ async def ameasure(
             settings.source_address,
             settings.timeout,
             settings.user_agent,
+            settings.proxy,
         )
     try:
         probes, checks, server_status = await asyncio.gather(
             _preflight(resolvers, "probe", ctx),
-            _preflight(controls, "control", ctx),
-            _check_server(server),
+            _preflight(controls, "control", ctx)
+            if not isinstance(server, LocalControl)
+            else server.preflight(),
+            _check_server(server if isinstance(server, ControlClient) else None),
         )
         statuses = probes + checks  # each pre-flight also stored its round trip in ctx
         probe_status = [s for s in statuses if s.role == "probe"]
@@ -325,22 +382,97 @@ async def ameasure(
         await ctx.aclose()
         if server is not None:
             await server.aclose()
+    info = _vantage_info(settings, statuses, ctx.ipv6, about, server_status, control_vantage)
     return Run(
         run_id=str(uuid.uuid4()),
         started_at=started_at,
         finished_at=utc_now(),
         tool=Tool(version=__version__),
-        vantage=VantageInfo(
-            name=settings.vantage,
-            source_address=redact_address(settings.source_address),
-            resolvers=statuses,
-            ipv6=ctx.ipv6,
-            control_server=server_status,
-        ),
+        vantage=info,
+        vantages=[info],
         settings=_public_settings(settings),
         rules_version=RULES_VERSION,
         results=list(results),
         summary=summarise(results),
+    )
+
+
+def _vantage_info(
+    settings: Settings,
+    statuses: list[ResolverStatus],
+    ipv6: bool,
+    about: Vantage | None,
+    server_status: ControlServerStatus | None,
+    control_vantage: Settings | None,
+) -> VantageInfo:
+    return VantageInfo(
+        name=settings.vantage,
+        source_address=redact_address(settings.source_address),
+        proxy=_without_credentials(settings.proxy) if settings.proxy else None,
+        country=about.country if about else None,
+        asn=about.asn if about else None,
+        network_type=about.network_type if about else None,
+        notes=about.notes if about else None,
+        resolvers=statuses,
+        ipv6=ipv6,
+        control_server=server_status,
+        control_vantage=control_vantage.vantage if control_vantage else None,
+    )
+
+
+# One vantage's share of a run: its settings, what the user said about it, its targets.
+VantageTargets = tuple[Settings, "Vantage | None", Sequence[Target]]
+
+
+async def ameasure_many(
+    plans: Sequence[VantageTargets],
+    on_result: OnResult | None = None,
+    fingerprints: Fingerprints | None = None,
+    control_vantage: Settings | None = None,
+) -> Run:
+    """Measure from every vantage at once; one run document with all of them.
+
+    A vantage whose resolvers all fail is recorded with its failure and the others go on; the
+    run fails only when no vantage could measure anything.
+    """
+    if fingerprints is None:
+        fingerprints = load_fingerprints(plans[0][0].fingerprints)
+    if len(plans) == 1:
+        settings, about, targets = plans[0]
+        return await ameasure(targets, settings, on_result, fingerprints, about, control_vantage)
+    started_at = utc_now()
+    outcomes = await asyncio.gather(
+        *(
+            ameasure(targets, s, on_result, fingerprints, about, control_vantage)
+            for s, about, targets in plans
+        ),
+        return_exceptions=True,
+    )
+    runs: list[Run] = []
+    infos: list[VantageInfo] = []
+    for (settings, about, _), outcome in zip(plans, outcomes, strict=True):
+        if isinstance(outcome, NothingMeasured):
+            info = _vantage_info(settings, [], False, about, None, control_vantage)
+            infos.append(info.model_copy(update={"failure": str(outcome)}))
+        elif isinstance(outcome, BaseException):
+            raise outcome
+        else:
+            runs.append(outcome)
+            infos.append(outcome.vantage)
+    if not runs:
+        failed = [o for o in outcomes if isinstance(o, NothingMeasured)]
+        raise NothingMeasured("; ".join(f"{i.name}: {i.failure}" for i in infos)) from failed[0]
+    results = [r for run in runs for r in run.results]
+    return runs[0].model_copy(
+        update={
+            "run_id": str(uuid.uuid4()),
+            "started_at": started_at,
+            "finished_at": utc_now(),
+            "vantage": infos[0],
+            "vantages": infos,
+            "results": results,
+            "summary": summarise(results),
+        }
     )
 
 
@@ -357,6 +489,22 @@ def measure(
         # The main task returns nothing on purpose: on the way out asyncio.run formats the main
         # task's repr, result included, which for a large run document costs most of a second.
         box.append(await ameasure(targets, settings, on_result, fingerprints))
+
+    asyncio.run(main())
+    return box[0]
+
+
+def measure_many(
+    plans: Sequence[VantageTargets],
+    on_result: OnResult | None = None,
+    fingerprints: Fingerprints | None = None,
+    control_vantage: Settings | None = None,
+) -> Run:
+    """Blocking wrapper around :func:`ameasure_many`."""
+    box: list[Run] = []
+
+    async def main() -> None:
+        box.append(await ameasure_many(plans, on_result, fingerprints, control_vantage))
 
     asyncio.run(main())
     return box[0]

@@ -117,7 +117,7 @@ def load_side(path: Path) -> Side:
     latest: dict[Key, tuple[Run, Result]] = {}
     for run in sorted(runs.values(), key=_moment):
         for result in run.results:
-            latest[(result.target.url, run.vantage.name)] = (run, result)
+            latest[(result.target.url, result.vantage or run.vantage.name)] = (run, result)
     return Side(latest, sorted(runs), skipped)
 
 

@@ -15,6 +15,7 @@ from collections.abc import Iterator
 import anyio
 import h11
 import httpcore
+from python_socks import ProxyConnectionError, ProxyError
 
 WHATS = (
     # DNS-specific answers
@@ -52,9 +53,22 @@ CONTROL_WHATS = (
     "rejected",  # another 4xx: it would not measure this URL
     "bad_response",  # 5xx, or a body that is not a control document
 )
-FAILURES = frozenset(f"{layer}.{what}" for layer in LAYERS for what in WHATS) | frozenset(
-    f"control.{what}" for what in CONTROL_WHATS
+# What can go wrong with a vantage's proxy itself, as opposed to the connection it was asked for.
+PROXY_WHATS = (
+    "unreachable",  # no connection to the proxy
+    "refused",  # the proxy will not connect there for us (its rules, or authentication)
+    "error",  # a failure it did not explain
 )
+FAILURES = (
+    frozenset(f"{layer}.{what}" for layer in LAYERS for what in WHATS)
+    | frozenset(f"control.{what}" for what in CONTROL_WHATS)
+    | frozenset(f"proxy.{what}" for what in PROXY_WHATS)
+)
+
+# SOCKS5 reply codes (RFC 1928) about the destination, as the proxy saw it from its network.
+_SOCKS_REPLY = {3: "unreachable", 4: "unreachable", 5: "refused", 6: "timeout"}
+# A CONNECT proxy's answers about the destination: bad gateway, gateway timeout.
+_CONNECT_STATUS = {502: "unreachable", 504: "timeout"}
 
 # OpenSSL X509_V_ERR_* codes, grouped by what they mean for a verdict.
 _EXPIRED = {9, 10}  # not yet valid, expired
@@ -131,8 +145,25 @@ def _what(exc: BaseException) -> str:
     return "error"
 
 
+def _through_proxy(exc: BaseException, layer: str) -> str | None:
+    """The code for a failure a proxy reported: the destination's, or the proxy's own."""
+    for cause in _chain(exc):
+        if isinstance(cause, ProxyConnectionError):
+            return "proxy.unreachable"
+        if isinstance(cause, ProxyError):
+            code = cause.error_code or 0
+            what = _CONNECT_STATUS.get(code) if code >= 100 else _SOCKS_REPLY.get(code)
+            if what is not None:
+                return f"{layer}.{what}"
+            return "proxy.refused" if code in (2, 403, 407) else "proxy.error"
+    return None
+
+
 def classify(exc: BaseException, layer: str) -> str:
     """Map an exception raised at ``layer`` to a failure code from ``FAILURES``."""
+    proxied = _through_proxy(exc, layer)
+    if proxied is not None:
+        return proxied
     what = _what(exc)
     if layer == "dns" and what == "refused":
         # Nothing listening (ICMP port unreachable, TCP RST) must not read as a REFUSED rcode.

@@ -34,7 +34,6 @@ def _seconds(start: str, end: str) -> float:
 
 def render(run: Run, cases: Sequence[Case]) -> str:
     """The JUnit XML document of ``run`` judged as ``cases`` (one per result, same order)."""
-    vantage = run.vantage.name
     failures = sum(c.failed for c in cases)
     time = f"{_seconds(run.started_at, run.finished_at):.3f}"
     root = ET.Element(
@@ -45,18 +44,30 @@ def render(run: Run, cases: Sequence[Case]) -> str:
         errors="0",
         time=time,
     )
+    by_vantage: dict[str, list[Case]] = {v.name: [] for v in run.vantages or [run.vantage]}
+    for case in cases:
+        by_vantage.setdefault(case.result.vantage or run.vantage.name, []).append(case)
+    for index, (vantage, mine) in enumerate(by_vantage.items()):
+        _suite(root, run, vantage, mine, index, time)
+    ET.indent(root)
+    return ET.tostring(root, encoding="unicode", xml_declaration=True) + "\n"
+
+
+def _suite(
+    root: ET.Element, run: Run, vantage: str, cases: Sequence[Case], index: int, time: str
+) -> None:
     suite = ET.SubElement(
         root,
         "testsuite",
         name=_text(f"censorcheck {vantage}"),
         tests=str(len(cases)),
-        failures=str(failures),
+        failures=str(sum(c.failed for c in cases)),
         errors="0",
         skipped="0",
         time=time,
         timestamp=run.started_at.rstrip("Z").split(".")[0],
         hostname=_text(vantage),  # never the machine's own name: it can name its owner
-        id="0",
+        id=str(index),
     )
     properties = ET.SubElement(suite, "properties")
     for name, value in (("run_id", run.run_id), ("vantage", vantage)):
@@ -83,8 +94,6 @@ def render(run: Run, cases: Sequence[Case]) -> str:
         else:
             out = ET.SubElement(element, "system-out")
             out.text = _text(f"{summary}: {verdict.reason}\n{facts}")
-    ET.indent(root)
-    return ET.tostring(root, encoding="unicode", xml_declaration=True) + "\n"
 
 
 def write_junit(run: Run, cases: Sequence[Case], path: Path) -> None:

@@ -11,7 +11,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-SCHEMA_VERSION = "1.2"
+SCHEMA_VERSION = "1.3"
 # The ``rules_version`` of documents from before schema 1.1, which did not record which verdict
 # rules produced their verdicts.
 UNKNOWN_RULES = "0"
@@ -174,11 +174,14 @@ class Control(Model):
     Made either by querying control resolvers from the probe itself (``source`` "resolvers":
     DNS only), or by a control server on an uncensored network (``source`` "server"), which also
     connects, shakes hands and fetches the page from there, to its own addresses and to the
-    probe's.
+    probe's; or in the same way by another vantage of the run (``source`` "vantage").
     """
 
-    source: Literal["resolvers", "server"] = Field(
+    source: Literal["resolvers", "server", "vantage"] = Field(
         "resolvers", description="Who made the control measurement."
+    )
+    vantage: str | None = Field(
+        None, description="The vantage that made it, when ``source`` is 'vantage'."
     )
     dns: list[DNSQuery] = Field(default_factory=list)
     tcp: list[TCPConnect] = Field(
@@ -191,6 +194,11 @@ class Control(Model):
     )
     http: HTTPFetch | None = Field(
         None, description="Control server only: the fetch through one of its own addresses."
+    )
+    deadline_hit: bool = Field(
+        False,
+        description="True when the control's deadline cut its measurement short, so some "
+        "address or step may never have been tried (schema 1.3).",
     )
     failure: str | None = Field(
         None,
@@ -222,6 +230,9 @@ class Result(Model):
     """Everything measured for one target, and the verdict."""
 
     target: Target
+    vantage: str | None = Field(
+        None, description="Name of the vantage this result was measured from (schema 1.3)."
+    )
     started_at: str
     t: float = Field(description="Seconds the whole target took.")
     dns: list[DNSQuery] = Field(default_factory=list)
@@ -267,10 +278,23 @@ class VantageInfo(Model):
     source_address: str | None = Field(
         None, description="Bound local address; 'redacted' when it is a public address."
     )
+    proxy: str | None = Field(
+        None, description="The proxy traffic left through, without credentials (schema 1.3)."
+    )
+    country: str | None = Field(None, description="ISO 3166 country code, as configured.")
+    asn: int | None = Field(None, description="Autonomous system number, as configured.")
+    network_type: str | None = Field(None, description="home, mobile, vpn, tor, ... as configured.")
+    notes: str | None = None
     resolvers: list[ResolverStatus] = Field(default_factory=list)
     ipv6: bool = Field(description="Whether IPv6 was used from this vantage.")
     control_server: ControlServerStatus | None = Field(
         None, description="The control server, when the run used one instead of resolvers."
+    )
+    control_vantage: str | None = Field(
+        None, description="The vantage whose measurements served as this one's control."
+    )
+    failure: str | None = Field(
+        None, description="Why nothing was measured from this vantage (e.g. no resolver answered)."
     )
 
 
@@ -278,6 +302,9 @@ class Summary(Model):
     total: int
     by_status: dict[str, int]
     by_blocking: dict[str, int]
+    by_vantage: dict[str, dict[str, int]] = Field(
+        default_factory=dict, description="Statuses counted per vantage (schema 1.3)."
+    )
 
 
 class Run(Model):
@@ -288,7 +315,12 @@ class Run(Model):
     started_at: str
     finished_at: str
     tool: Tool
-    vantage: VantageInfo
+    vantage: VantageInfo = Field(description="The first (often the only) vantage of the run.")
+    vantages: list[VantageInfo] = Field(
+        default_factory=list,
+        description="Every vantage of the run, the first being ``vantage`` (schema 1.3; empty "
+        "in older documents, where ``vantage`` was the only one).",
+    )
     settings: dict[str, object] = Field(description="Every knob in force, as set.")
     rules_version: str = Field(
         UNKNOWN_RULES,

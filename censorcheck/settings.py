@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import ipaddress
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+PROXY_SCHEMES = ("socks5", "socks5h", "http")
 DEFAULT_CONTROL_RESOLVERS = ["https://1.1.1.1/dns-query", "https://8.8.8.8/dns-query"]
 # A common browser's User-Agent: a tool-specific one would single out whoever runs the probe.
 DEFAULT_USER_AGENT = (
@@ -33,6 +34,11 @@ class Settings(BaseModel):
         None, description="Bearer token for the control server. Never recorded."
     )
     source_address: str | None = Field(None, description="Local address every socket binds to.")
+    proxy: str | None = Field(
+        None,
+        description="A socks5://, socks5h:// or http:// proxy that every connection leaves "
+        "through, DNS included: the vantage is then the proxy's network.",
+    )
     ca_bundle: Path | None = Field(None, description="Extra trusted CAs (PEM), beside the system.")
     fingerprints: list[Path] = Field(default_factory=list, description="Extra blockpage files.")
     timeout: float = Field(5.0, gt=0, description="Seconds for each network operation.")
@@ -66,6 +72,39 @@ class Settings(BaseModel):
         if value is not None:
             ipaddress.ip_address(value)
         return value
+
+    @field_validator("proxy")
+    @classmethod
+    def _valid_proxy(cls, value: str | None) -> str | None:
+        if value is None:
+            return value
+        scheme, sep, rest = value.partition("://")
+        host, _, port = rest.rstrip("/").rpartition("@")[2].rpartition(":")
+        if not sep or scheme not in PROXY_SCHEMES or not host or not port.isdigit():
+            raise ValueError(
+                f"{value}: a proxy is socks5://HOST:PORT, socks5h://HOST:PORT or http://HOST:PORT"
+            )
+        return value
+
+    @model_validator(mode="before")
+    @classmethod
+    def _dns_through_proxy(cls, data: Any) -> Any:
+        """Through a proxy, DNS must go through it too: UDP cannot, and the system resolver
+        would ask the local network, so UDP resolvers are asked over TCP instead."""
+        if not isinstance(data, dict) or not data.get("proxy"):
+            return data
+        data = dict(data)
+        data.setdefault("resolvers", ["system"])
+        for key in ("resolvers", "control_resolvers"):
+            uris = data.get(key, [])
+            if "system" in uris:
+                raise ValueError(
+                    "the system resolver cannot be used through a proxy: it would ask the "
+                    "local network; give a tcp://, tls:// or https:// resolver"
+                )
+            if key in data:
+                data[key] = ["tcp://" + u[6:] if u.startswith("udp://") else u for u in uris]
+        return data
 
     @field_validator("control_url")
     @classmethod

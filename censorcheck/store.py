@@ -16,11 +16,12 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import IO, Literal
 
-from pydantic import BaseModel, ConfigDict, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from censorcheck.errors import ConfigError, StoreError
 from censorcheck.models import Result, Run, Target
 from censorcheck.settings import Settings
+from censorcheck.vantages import Vantage
 
 JOURNAL_SUFFIX = ".journal.jsonl"
 _HEADER_START = '{"kind":"censorcheck.journal"'
@@ -66,8 +67,20 @@ class JournalHeader(BaseModel):
     kind: Literal["censorcheck.journal"] = "censorcheck.journal"
     run_id: str
     started_at: str
-    settings: Settings
+    settings: Settings  # the first vantage's
     targets: list[Target]
+    # A run from several vantages: each one's settings and what the user said about it.
+    vantages: list[VantagePlan] = Field(default_factory=list)
+    control_vantage: Settings | None = None
+
+
+class VantagePlan(BaseModel):
+    """One vantage of a run: the settings it measures with, and its configured description."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    settings: Settings
+    about: Vantage | None = None
 
 
 def _fail(action: str, path: Path, exc: OSError) -> StoreError:
@@ -209,3 +222,6 @@ def write_text(data: str, path: Path) -> None:
         with contextlib.suppress(OSError):
             os.unlink(tmp)
         raise _fail("write", path, exc) from exc
+
+
+JournalHeader.model_rebuild()

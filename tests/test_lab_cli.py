@@ -25,7 +25,7 @@ def test_lab_prints_working_commands(tmp_path: Path) -> None:
         assert proc.stdout is not None
         lines: dict[str, str] = {}
         deadline = time.monotonic() + 30
-        views = ("censored view:", "free view:", "with control:")
+        views = ("censored view:", "free view:", "with control:", "side by side:")
         while len(lines) < len(views) and time.monotonic() < deadline:
             line = proc.stdout.readline()
             if not line:
@@ -52,6 +52,13 @@ def test_lab_prints_working_commands(tmp_path: Path) -> None:
         }
         assert verdicts["http-generic-blockpage.lab.test"].outcome == "http.diff"
         assert (tmp_path / "lab" / "control.args").is_file()
+        # One command, both views, through the lab's SOCKS5 proxy.
+        grid = run_cli(*shlex.split(lines["side by side:"])[1:], "-o", "-", "-q")
+        assert grid.code == 1, grid.stderr
+        assert [v.name for v in Run.model_validate_json(grid.stdout).vantages] == [
+            "lab-censored",
+            "lab-proxy",
+        ]
     finally:
         proc.send_signal(signal.SIGINT)
         _, err = proc.communicate(timeout=15)  # also closes the pipes

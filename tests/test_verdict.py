@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import base64
+import hashlib
 from dataclasses import dataclass, field
 
 import pytest
@@ -35,13 +37,14 @@ def q(
     resolver: str = PROBE_R,
     qtype: str = "A",
     late: list[list[str]] | None = None,
+    hostname: str = "site.example",
 ) -> DNSQuery:
     answer = None
     if failure is None or failure in ("dns.nxdomain", "dns.refused", "dns.servfail"):
         answer = DNSAnswer(rcode=rcode, addresses=addresses or [], t=0.01)
     return DNSQuery(
         resolver=resolver,
-        hostname="site.example",
+        hostname=hostname,
         qtype=qtype,  # type: ignore[arg-type]
         failure=failure,
         answer=answer,
@@ -132,6 +135,9 @@ def fetched(*hops: tuple[str, HTTPResponse | None], address: str = SITE,
     )
 
 
+SITE_CERT = cert("site.example")  # the host's own leaf, as the control server validates it
+
+
 def server(*, tcp: list[TCPConnect] | None = None, tls: list[TLSHandshake] | None = None,
            http: HTTPFetch | None = None, dns: list[DNSQuery] | None = None,
            failure: str | None = None) -> Control:  # fmt: skip
@@ -142,9 +148,35 @@ def server(*, tcp: list[TCPConnect] | None = None, tls: list[TLSHandshake] | Non
         source="server",
         dns=dns if dns is not None else [q([SITE], resolver="udp://control")],
         tcp=tcp if tcp is not None else [TCPConnect(address=SITE, port=443)],
-        tls=tls if tls is not None else [hs()],
+        tls=tls if tls is not None else [hs(chain=[SITE_CERT])],
         http=http if http is not None else fetched(("https://site.example/", body(SITE_PAGE))),
     )
+
+
+ERROR_503 = (
+    "<html><head><title>503 Service Unavailable</title></head><body><h1>Service Unavailable</h1>"
+    "<p>The server is temporarily unable to service your request.</p></body></html>"
+)
+GEO_451 = (
+    "<html><head><title>Not available in your region</title></head><body><p>This content is "
+    "not available in your country.</p></body></html>"
+)
+RUSSIAN_PAGE = SITE_PAGE.replace("Site news", "Новости сайта").replace(
+    "about the city council and the weather today", "о городском совете и погоде сегодня"
+)
+V6 = "2606:4700::6810:84e5"
+UK_HOST = "news.example.co.uk"
+UK_URL = f"http://{UK_HOST}/"
+
+
+def live_page(clock: str) -> HTTPResponse:
+    """The site's page with a clock in its title and a blob of random-looking data (another for
+    each clock) inlined in a script, as pages carry session data or nonces."""
+    blob = base64.b64encode(hashlib.shake_256(clock.encode()).digest(1500)).decode()
+    title = f"Live: council vote, updated {clock}"
+    text = (f"<html><head><title>{title}</title><script>var s=\"{blob}\";</script></head>"
+            "<body>" + SITE_PAGE.split("<body>")[1])  # fmt: skip
+    return body(text[:4096], title=title).model_copy(update={"body_length": len(text)})
 
 
 DYNAMIC_PAGE = SITE_PAGE.replace("Story one", "Story 1732 nonce a8f3 updated 14:02 one")
@@ -167,6 +199,7 @@ class Case:
     deadline_hit: bool = False
     error: str | None = None
     dead: frozenset[str] = frozenset()
+    cites: tuple[str, ...] = ()  # JSON pointers the verdict's evidence must include
 
 
 CASES = [
@@ -327,7 +360,8 @@ CASES = [
                  neutral=hs(sni="example.org", trusted=False, chain=[cert("default.host")]))],
          http=None),
     Case("server: an untrusted certificate where the control gets the host's",
-         ("blocked", "tls", "tls.mitm"), control=server(), tls=[INTERCEPTED], http=None),
+         ("blocked", "tls", "tls.mitm"), control=server(), tls=[INTERCEPTED], http=None,
+         cites=("/tls/0", "/control/tls/0")),
     Case("server: interception of everything is the network's, not this host's",
          ("inconclusive", None, "tls.mitm"), control=server(),
          tls=[INTERCEPTED.model_copy(update={"neutral": hs(
@@ -340,7 +374,8 @@ CASES = [
          tls=[hs(failure="tls.untrusted", trusted=False)], http=None),
     Case("server: a plain-HTTP request cut, the control fetched it",
          ("blocked", "http", "http.reset"), url=HTTP_URL, tls=[],
-         control=server(tls=[], http=SERVER_HTTP), http=failed_page("http.reset", HTTP_URL)),
+         control=server(tls=[], http=SERVER_HTTP), http=failed_page("http.reset", HTTP_URL),
+         cites=("/http/hops/0", "/control/http/hops/0")),
     Case("server: a tarpit times out for the control too", ("down", None, "http.timeout"),
          url=HTTP_URL, tls=[], control=server(tls=[], http=fetched(
              (HTTP_URL, None), failure="http.timeout")),
@@ -351,7 +386,8 @@ CASES = [
     Case("server: another plain-HTTP page", ("blocked", "http", "http.diff"), url=HTTP_URL,
          tls=[], control=server(tls=[], http=SERVER_HTTP),
          http=fetched((HTTP_URL, body(NOTICE)))),
-    Case("server: another page with another status", ("blocked", "http", "http.diff"),
+    # A 403 from the control's own address may be the site's: an error status alone is no claim.
+    Case("server: another page with another status", ("inconclusive", None, "http.diff"),
          url=HTTP_URL, tls=[], control=server(tls=[], http=SERVER_HTTP),
          http=fetched((HTTP_URL, body(NOTICE, status=403)))),
     Case("server: dynamic parts differ, the page is the same", ("accessible", None, "accessible"),
@@ -364,10 +400,18 @@ CASES = [
     Case("server: an https page unlike the control's is still the site's own",
          ("accessible", None, "accessible"), control=server(),
          http=fetched(("https://site.example/", body(NOTICE)))),
-    Case("server: redirected to a site the control never saw", ("blocked", "http", "http.diff"),
+    # An unseen redirect alone is not enough: the page it ends on must differ too.
+    Case("server: redirected to a site the control never saw, the very same page",
+         ("accessible", None, "accessible"),
          url=HTTP_URL, tls=[], control=server(tls=[], http=SERVER_HTTP),
          http=fetched((HTTP_URL, body("", status=302)),
                       ("https://warning.example.net/", body(SITE_PAGE)))),
+    Case("server: redirected to a site the control never saw, serving a notice",
+         ("blocked", "http", "http.diff"),
+         url=HTTP_URL, tls=[], control=server(tls=[], http=SERVER_HTTP),
+         http=fetched((HTTP_URL, body("", status=302)),
+                      ("https://warning.example.net/", body(NOTICE))),
+         cites=("/http/hops/1", "/http/hops/0", "/control/http/hops/0", "/control/dns/0")),
     Case("server: redirected to the site's own country edition", ("accessible", None, "accessible"),
          url=HTTP_URL, tls=[], control=server(tls=[], http=SERVER_HTTP),
          http=fetched((HTTP_URL, body("", status=302)),
@@ -381,7 +425,7 @@ CASES = [
          tcp=[TCPConnect(address=EDGE, port=443)],
          tls=[hs(EDGE, "tls.timeout", repeat=hs(EDGE, "tls.timeout"))],
          control=server(tls=[hs(), hs(EDGE, "tls.hostname_mismatch", trusted=False)]),
-         http=None),
+         http=None, cites=("/dns/0", "/control/dns/0", "/control/tls/1", "/control/tls/0")),
     Case("server: the control's valid certificate at the probe's address clears a CDN edge",
          ("blocked", "tls", "tls.timeout"), dns=[q([EDGE])],
          tcp=[TCPConnect(address=EDGE, port=443)],
@@ -389,14 +433,138 @@ CASES = [
          control=server(tls=[hs(), hs(EDGE)]), http=None),
     Case("server unreachable: an NXDOMAIN is no claim", ("inconclusive", None, "dns.nxdomain"),
          dns=[q(rcode="NXDOMAIN", failure="dns.nxdomain")],
-         control=server(failure="control.unreachable"), tcp=[], tls=[], http=None),
+         control=server(failure="control.unreachable"), tcp=[], tls=[], http=None,
+         cites=("/dns/0", "/control/failure")),
     Case("server unreachable: SNI blocking is no claim", ("inconclusive", None, "tls.sni_blocking"),
          control=server(failure="control.unreachable"),
          tls=[hs(failure="tls.reset", repeat=hs(failure="tls.reset"), neutral=NEUTRAL_HOST_CERT)],
          http=None),
     Case("server rate-limited: a cut request is no claim", ("inconclusive", None, "http.reset"),
          url=HTTP_URL, tls=[], control=server(failure="control.rate_limited"),
-         http=failed_page("http.reset", HTTP_URL)),
+         http=failed_page("http.reset", HTTP_URL), cites=("/control/failure",)),
+    Case("server unreachable: SNI blocking cites the control's failure",
+         ("inconclusive", None, "tls.sni_blocking"), control=server(failure="control.unreachable"),
+         tls=[hs(failure="tls.reset", repeat=hs(failure="tls.reset"), neutral=NEUTRAL_HOST_CERT)],
+         http=None, cites=("/tls/0", "/tls/0/neutral", "/control/failure")),
+    # --- false-"blocked" traps with a control server (review of rules 2) --------------------
+    Case("server: the site's own 503", ("inconclusive", None, "http.diff"), url=HTTP_URL,
+         tls=[], control=server(tls=[], http=SERVER_HTTP),
+         http=fetched((HTTP_URL, body(ERROR_503, status=503, title="503 Service Unavailable")))),
+    Case("server: the site's own geo-blocking, 451", ("inconclusive", None, "http.diff"),
+         url=HTTP_URL, tls=[], control=server(tls=[], http=SERVER_HTTP),
+         http=fetched((HTTP_URL, body(GEO_451, status=451, title="Not available")))),
+    Case("server: the control got a firewall's 403, the probe a page",
+         ("inconclusive", None, "http.diff"), url=HTTP_URL, tls=[],
+         control=server(tls=[], http=fetched((HTTP_URL, body(GEO_451, status=403,
+                                                             title="Forbidden")))),
+         http=fetched((HTTP_URL, body(SITE_PAGE)))),
+    Case("server: redirected to the site's ccTLD, the same page",
+         ("accessible", None, "accessible"), url=HTTP_URL, tls=[],
+         control=server(tls=[], http=SERVER_HTTP),
+         http=fetched((HTTP_URL, body("", status=302)), ("https://site.kz/", body(SITE_PAGE)))),
+    Case("server: same address, the page in another language",
+         ("inconclusive", None, "http.diff"), url=HTTP_URL, tls=[],
+         control=server(tls=[], http=SERVER_HTTP),
+         http=fetched((HTTP_URL, body(RUSSIAN_PAGE, title="Новости сайта")))),
+    Case("server: a title with a clock and a random inline blob",
+         ("accessible", None, "accessible"), url=HTTP_URL, tls=[],
+         control=server(tls=[], http=fetched((HTTP_URL, live_page("14:03")))),
+         http=fetched((HTTP_URL, live_page("14:02")))),
+    Case("server: an empty 200 body", ("inconclusive", None, "http.diff"), url=HTTP_URL,
+         tls=[], control=server(tls=[], http=SERVER_HTTP),
+         http=fetched((HTTP_URL, body("").model_copy(update={"title": None})))),
+    Case("server: the probe's clock is wrong, the same leaf as the control's",
+         ("inconclusive", None, "tls.expired"), control=server(),
+         tls=[hs(failure="tls.expired", trusted=False, chain=[SITE_CERT])], http=None,
+         cites=("/tls/0", "/control/tls/0")),
+    Case("server: the probe's trust store is stale, the same leaf as the control's",
+         ("inconclusive", None, "tls.untrusted"), control=server(),
+         tls=[hs(failure="tls.untrusted", trusted=False, chain=[SITE_CERT])], http=None),
+    Case("server: the probe's clock is wrong at a geo edge the control never tried",
+         ("inconclusive", None, "tls.expired"), dns=[q([EDGE])],
+         tcp=[TCPConnect(address=EDGE, port=443)],
+         tls=[hs(EDGE, "tls.expired", trusted=False, chain=[SITE_CERT])], control=server(),
+         http=None),
+    Case("server: another leaf for another name at the control's address is not shown mitm",
+         ("inconclusive", None, "tls.hostname_mismatch"), control=server(),
+         tls=[hs(failure="tls.hostname_mismatch", trusted=False,
+                 chain=[cert("other.example", sha="ff")])], http=None),
+    Case("server: an untrusted certificate, the control's leaf not recorded",
+         ("inconclusive", None, "tls.untrusted"), control=server(tls=[hs()]), tls=[INTERCEPTED],
+         http=None),
+    Case("server: an HTTP reset at a geo edge, the control fetched elsewhere",
+         ("inconclusive", None, "http.reset"), url=HTTP_URL, dns=[q([EDGE])],
+         tcp=[TCPConnect(address=EDGE, port=80)], tls=[],
+         control=server(tls=[], tcp=[TCPConnect(address=SITE, port=80),
+                                     TCPConnect(address=EDGE, port=80, failure="tcp.timeout")],
+                        http=SERVER_HTTP),
+         http=HTTPFetch(hops=[HTTPHop(url=HTTP_URL, address=EDGE, failure="http.reset")],
+                        failure="http.reset")),
+    Case("server: a timeout at a geo edge, the control's fetch timing out elsewhere",
+         ("inconclusive", None, "http.timeout"), url=HTTP_URL, dns=[q([EDGE])],
+         tcp=[TCPConnect(address=EDGE, port=80)], tls=[],
+         control=server(tls=[], http=fetched((HTTP_URL, None), failure="http.timeout")),
+         http=HTTPFetch(hops=[HTTPHop(url=HTTP_URL, address=EDGE, failure="http.timeout")],
+                        failure="http.timeout")),
+    Case("server: IPv6 unreachable at the probe, the control connected",
+         ("inconclusive", None, "tcp.unreachable"), dns=[q([V6], qtype="AAAA")],
+         tcp=[TCPConnect(address=V6, port=443, failure="tcp.unreachable")], tls=[], http=None,
+         control=server(dns=[q([V6], qtype="AAAA", resolver="udp://control")],
+                        tcp=[TCPConnect(address=V6, port=443)], tls=[hs(V6)])),
+    Case("server: the control fails certificates at its own address too",
+         ("inconclusive", None, "tls.timeout"), dns=[q([EDGE])],
+         tcp=[TCPConnect(address=EDGE, port=443)],
+         tls=[hs(EDGE, "tls.timeout", repeat=hs(EDGE, "tls.timeout"))],
+         control=server(tls=[hs(failure="tls.untrusted", trusted=False),
+                             hs(EDGE, "tls.untrusted", trusted=False)],
+                        http=HTTPFetch(failure="tls.untrusted")), http=None),
+    Case("server: a partial control never tried the probe's address",
+         ("inconclusive", None, "tcp.timeout"), dns=[q([EDGE])],
+         tcp=[TCPConnect(address=EDGE, port=443, failure="tcp.timeout")], tls=[], http=None,
+         control=Control(source="server", dns=[q([SITE], resolver="udp://control")],
+                         tcp=[TCPConnect(address=SITE, port=443, failure="tcp.timeout")])),
+    Case("server: the probe's address dead for the control too, nothing reached: down",
+         ("down", None, "tcp.timeout"), dns=[q([EDGE])],
+         tcp=[TCPConnect(address=EDGE, port=443, failure="tcp.timeout")], tls=[], http=None,
+         control=server(tcp=[TCPConnect(address=SITE, port=443, failure="tcp.timeout"),
+                             TCPConnect(address=EDGE, port=443, failure="tcp.timeout")],
+                        tls=[], http=HTTPFetch(failure="tcp.timeout"))),
+    Case("server: dead alike, but the control's deadline cut it: not down",
+         ("inconclusive", None, "tcp.timeout"), dns=[q([EDGE])],
+         tcp=[TCPConnect(address=EDGE, port=443, failure="tcp.timeout")], tls=[], http=None,
+         control=server(tcp=[TCPConnect(address=SITE, port=443, failure="tcp.timeout"),
+                             TCPConnect(address=EDGE, port=443, failure="tcp.timeout")],
+                        tls=[], http=HTTPFetch(failure="tcp.timeout")).model_copy(
+                            update={"deadline_hit": True})),
+    Case("the vantage's proxy could not be reached: nothing is known of the site",
+         ("inconclusive", None, "proxy.unreachable"), control=server(),
+         tcp=[TCPConnect(address=SITE, port=443, failure="proxy.unreachable")], tls=[],
+         http=None),
+    Case("a proxy refusing the destination is its rule, not the path's",
+         ("inconclusive", None, "proxy.refused"),
+         dns=[DNSQuery(resolver="tcp://192.0.2.53", hostname="site.example", qtype="A",
+                       failure="proxy.refused", t=0.01)], tcp=[], tls=[], http=None),
+    Case("server: one TLS reset and no repeat", ("inconclusive", None, "tls.reset"),
+         control=server(), tls=[hs(failure="tls.reset")], http=None),
+    Case("server: a co.uk site redirected to an ISP's https page on another co.uk domain",
+         ("blocked", "http", "http.diff"), url=UK_URL,
+         dns=[q([SITE], hostname=UK_HOST)], tls=[],
+         control=server(dns=[q([SITE], resolver="udp://control", hostname=UK_HOST)], tls=[],
+                        http=fetched((UK_URL, body(SITE_PAGE)))),
+         http=HTTPFetch(hops=[
+             HTTPHop(url=UK_URL, address=SITE, response=body("", status=302)),
+             HTTPHop(url="https://warning.isp.co.uk/", address="198.51.100.7",
+                     tls=hs("198.51.100.7", sni="warning.isp.co.uk"), response=body(NOTICE))]),
+         cites=("/http/hops/1", "/http/hops/0", "/control/http/hops/0")),
+    Case("server: a co.uk site redirected within its own registrable domain",
+         ("accessible", None, "accessible"), url=UK_URL,
+         dns=[q([SITE], hostname=UK_HOST)], tls=[],
+         control=server(dns=[q([SITE], resolver="udp://control", hostname=UK_HOST)], tls=[],
+                        http=fetched((UK_URL, body(SITE_PAGE)))),
+         http=HTTPFetch(hops=[
+             HTTPHop(url=UK_URL, address=SITE, response=body("", status=302)),
+             HTTPHop(url="https://www.example.co.uk/", address=SITE,
+                     tls=hs(sni="www.example.co.uk"), response=body(NOTICE))])),
 ]  # fmt: skip
 
 
@@ -416,6 +584,8 @@ def test_rule(case: Case) -> None:
     verdict = judge(obs, JudgeContext(dead_resolvers=case.dead))
     assert (verdict.status, verdict.blocking, verdict.outcome) == case.expect, verdict.reason
     assert verdict.reason.endswith(".")
+    refs = {e.ref for e in verdict.evidence}
+    assert set(case.cites) <= refs, f"evidence cites {sorted(refs)}"
     if verdict.status == "blocked":
         # A claim must point at what it rests on, including the reference it was compared with.
         assert len(verdict.evidence) >= 1

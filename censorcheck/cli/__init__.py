@@ -15,6 +15,7 @@ from censorcheck.cli import (  # noqa: F401 - registers the commands
     lab,
     run,
     schedule,
+    vantage,
 )
 from censorcheck.cli.common import app
 from censorcheck.models import Run

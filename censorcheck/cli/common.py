@@ -90,6 +90,8 @@ def _short(url: str) -> str:
 
 
 def summary_table(run: Run) -> Table:
+    if len(run.vantages) > 1:
+        return grid_table(run)
     table = Table(title=f"censorcheck · vantage {run.vantage.name} · {len(run.results)} targets")
     table.add_column("target", overflow="fold", max_width=32)
     table.add_column("verdict", no_wrap=True)
@@ -106,6 +108,32 @@ def summary_table(run: Run) -> Table:
             v.reason,
         )
     table.caption = ", ".join(f"{k} {n}" for k, n in sorted(run.summary.by_status.items()))
+    return table
+
+
+def grid_table(run: Run) -> Table:
+    """Targets down, vantages across: each cell the verdict and its outcome."""
+    names = [v.name for v in run.vantages]
+    table = Table(title=f"censorcheck · {len(names)} vantages · {len(run.results)} results")
+    table.add_column("target", overflow="fold", max_width=40)
+    for info in run.vantages:
+        where = info.proxy or info.source_address or "direct"
+        table.add_column(f"{info.name}\n[dim]{where}[/]", no_wrap=True)
+    cells: dict[str, dict[str, str]] = {}
+    for r in run.results:
+        v = r.verdict
+        text = f"[{_STYLE[v.status]}]{v.status}[/]"
+        if v.outcome != "accessible":
+            text += f" {v.outcome}"
+        cells.setdefault(r.target.url, {})[r.vantage or names[0]] = text
+    for url, row in cells.items():
+        table.add_row(_short(url), *(row.get(name, "[dim]not measured[/]") for name in names))
+    failed = [f"{info.name}: {info.failure}" for info in run.vantages if info.failure]
+    counts = "; ".join(
+        f"{name}: " + ", ".join(f"{k} {n}" for k, n in sorted(by.items()))
+        for name, by in run.summary.by_vantage.items()
+    )
+    table.caption = "; ".join([counts, *failed])
     return table
 
 

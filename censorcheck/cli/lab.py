@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import shlex
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -38,6 +39,11 @@ def lab(
         print(f"lab running on {network}; Ctrl-C to stop")
         print(f"censored view: censorcheck run {targets} {the_lab.command(censored=True)}")
         print(f"free view:     censorcheck run {targets} {the_lab.command(censored=False)}")
+        topo = the_lab.topology
+        both = ["--vantage-file", str(folder / "vantages.yaml"), "--vantage", "lab-censored"]
+        both += ["--vantage", "lab-proxy", "--ca-bundle", str(the_lab.ca_bundle)]
+        both += ["--control-resolver", f"tcp://{topo.honest_resolver}:{topo.ports.dns}"]
+        print(f"side by side:  censorcheck run {targets} {shlex.join(both)}")
         if the_lab.control is not None:
             print(f"control server: {the_lab.control.url} (token in {the_lab.control.token_file})")
             command = the_lab.command(censored=True, control=True)

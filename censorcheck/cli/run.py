@@ -13,7 +13,7 @@ import typer
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from censorcheck import durable, schedule
+from censorcheck import durable, schedule, vantages
 from censorcheck.api import utc_now
 from censorcheck.check import Case, exit_code, judge_cases
 from censorcheck.cli.common import (
@@ -34,7 +34,14 @@ from censorcheck.junit import write_junit
 from censorcheck.lock import RunLock
 from censorcheck.models import Result, Run
 from censorcheck.settings import Settings
-from censorcheck.store import default_output, journal_path, newest_journal, prune, unused_output
+from censorcheck.store import (
+    VantagePlan,
+    default_output,
+    journal_path,
+    newest_journal,
+    prune,
+    unused_output,
+)
 from censorcheck.targets import load_targets, shipped_list
 
 
@@ -152,10 +159,27 @@ def _report(run: Run, path: Path | None, out: Outputs, cases: Sequence[Case]) ->
             log(f"pruned {len(removed)} result files older than {out.keep:g} days")
 
 
-def _new_run(targets: Sequence[str], settings: Settings, out: Outputs) -> int:
+def _new_run(
+    targets: Sequence[str],
+    settings: Settings,
+    out: Outputs,
+    vantages: Sequence[VantagePlan] = (),
+    control_vantage: Settings | None = None,
+) -> int:
     def plan() -> durable.Pending:
         started = utc_now()
-        return durable.start(load_targets(targets), settings, out.path(settings, started), started)
+        named = settings
+        if len(vantages) > 1:  # the document is named after every vantage of the run
+            joined = "+".join(p.settings.vantage for p in vantages)
+            named = settings.model_copy(update={"vantage": joined})
+        return durable.start(
+            load_targets(targets),
+            settings,
+            out.path(named, started),
+            started,
+            vantages,
+            control_vantage,
+        )
 
     return _run_once(plan, out, out.folder())
 
@@ -224,7 +248,23 @@ def run(
         float | None, Opt(help="Seconds for a whole target (default 6 x timeout).")
     ] = None,
     concurrency: Annotated[int, Opt(help="Targets measured at once.")] = 32,
-    vantage: Annotated[str, Opt(help="Name of this vantage point.")] = "local",
+    vantage: Annotated[
+        list[str] | None,
+        Opt(
+            help="A configured vantage to measure from (repeatable; see `censorcheck vantage`). "
+            "A single name that is not configured just names this machine's view."
+        ),
+    ] = None,
+    control_vantage: Annotated[
+        str | None, Opt(help="A configured vantage whose view is the control (no server needed).")
+    ] = None,
+    vantage_file: Annotated[
+        Path | None, Opt(help="Also read vantages from this file (after the user's and project's).")
+    ] = None,
+    proxy: Annotated[
+        str | None,
+        Opt(help="Leave through this socks5:// or http:// proxy, DNS included (see README)."),
+    ] = None,
     output: Annotated[
         str | None, Opt("--output", "-o", help="Run document path; '-' for stdout.")
     ] = None,
@@ -275,7 +315,8 @@ def run(
         if not targets:
             raise ConfigError("no targets: give target files, URLs or domains (or --resume)")
         values: dict[str, Any] = {
-            "vantage": vantage,
+            "vantage": "local",
+            "proxy": proxy,
             "resolvers": resolver,
             "source_address": source_address,
             "ca_bundle": ca_bundle,
@@ -292,8 +333,39 @@ def run(
         }
         if control_resolver:
             values["control_resolvers"] = control_resolver
-        settings = Settings(**values)
-        _loop(lambda: _new_run(targets, settings, out), every)
+        base = Settings(**values)
+        plans, control_settings = _vantage_plans(base, vantage or [], control_vantage, vantage_file)
+        settings = plans[0].settings if plans else base
+        _loop(lambda: _new_run(targets, settings, out, plans, control_settings), every)
+
+
+def _vantage_plans(
+    base: Settings, names: list[str], control: str | None, extra: Path | None
+) -> tuple[list[VantagePlan], Settings | None]:
+    """Each named vantage's settings (``base`` with its way out and resolvers), and the control
+    vantage's, if any."""
+    configured = vantages.load(extra) if names or control or extra else {}
+
+    def known(name: str, flag: str) -> vantages.Vantage:
+        if name not in configured:
+            have = ", ".join(sorted(configured)) or "none configured"
+            raise ConfigError(f"{flag} {name}: no such vantage (known: {have})")
+        return configured[name]
+
+    if len(set(names)) != len(names):
+        raise ConfigError("--vantage: each vantage once")
+    if len(names) == 1 and names[0] not in configured:
+        # The old meaning: a label for this machine's own view.
+        plans = [VantagePlan(settings=base.model_copy(update={"vantage": names[0]}))]
+    else:
+        plans = [VantagePlan(settings=(v := known(n, "--vantage")).apply(base), about=v)
+                 for n in names]  # fmt: skip
+    control_settings = None
+    if control is not None:
+        if control in names:
+            raise ConfigError(f"--control-vantage {control}: it cannot also be a --vantage")
+        control_settings = known(control, "--control-vantage").apply(base)
+    return plans, control_settings
 
 
 def _loop(once: Callable[[], int], every: int | None) -> NoReturn:

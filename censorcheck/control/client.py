@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import ssl
 import time
+from typing import Literal
 
 import httpx
 import pydantic
@@ -42,6 +43,8 @@ def _transport_failure(exc: httpx.HTTPError) -> str:
 class ControlClient:
     """One control server, shared by every target of a run."""
 
+    source: Literal["server"] = "server"
+
     def __init__(
         self,
         url: str,
@@ -50,6 +53,7 @@ class ControlClient:
         source_address: str | None,
         timeout: float,
         user_agent: str,
+        proxy: str | None = None,
     ) -> None:
         self.url = url.rstrip("/")
         headers = {"authorization": f"Bearer {token}"} if token else {}
@@ -59,8 +63,10 @@ class ControlClient:
         self._slots = asyncio.Semaphore(8)
         self._bucket = TokenBucket(5.0, 10)
         self._client = httpx.AsyncClient(
+            # A vantage behind a proxy reaches its control server through it too: nothing of the
+            # run leaves by the local network.
             transport=httpx.AsyncHTTPTransport(
-                verify=verify, local_address=source_address, retries=0
+                verify=verify, local_address=source_address, retries=0, proxy=proxy
             ),
             headers=headers,
             timeout=timeout,

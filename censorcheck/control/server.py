@@ -14,12 +14,9 @@ re-resolves to a private address (DNS rebinding) gains nothing.
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
-import dataclasses
 import hashlib
 import hmac
-import ipaddress
 import json
 import logging
 import math
@@ -28,18 +25,17 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Annotated, Any
 
-import httpx
 from fastapi import Depends, FastAPI, HTTPException, Request
 from fastapi.responses import JSONResponse
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from censorcheck import __version__
-from censorcheck.bogons import IPAddress, IPNetwork, forbidden, is_ip
+from censorcheck.bogons import IPAddress, IPNetwork, forbidden
 from censorcheck.control.limits import TokenBucket
+from censorcheck.control.measure import measure_here
 from censorcheck.control.protocol import API_PREFIX, Health, Limits, MeasureRequest
 from censorcheck.errors import ConfigError
-from censorcheck.models import Control, DNSQuery, Model
-from censorcheck.pipeline import Partial, cap, observe, ordered_addresses
+from censorcheck.models import Control, Model
 from censorcheck.probes import dns
 from censorcheck.probes.context import ProbeContext
 from censorcheck.settings import Settings
@@ -184,6 +180,7 @@ class _Detail(Model):
 
 
 _ERRORS: dict[int | str, dict[str, Any]] = {
+    400: {"model": _Detail, "description": "The body is not text JSON can be read from."},
     401: {"model": _Detail, "description": "No token, or not a known one."},
     413: {"model": _Detail, "description": "The request body is over the limit."},
     429: {"model": _Detail, "description": "Over this token's rate or in-flight limit."},
@@ -193,52 +190,10 @@ _ERRORS: dict[int | str, dict[str, Any]] = {
 async def measure(
     request: MeasureRequest, ctx: ProbeContext, resolvers: list[dns.Resolver], deadline: float
 ) -> Control:
-    """Measure ``request.url`` from here: DNS, then TCP/TLS to our and the probe's addresses,
-    then HTTP through one of our own addresses."""
-    url = httpx.URL(request.url)
-    if "user-agent" in request.headers:
-        settings = ctx.settings.model_copy(update={"user_agent": request.headers["user-agent"]})
-        ctx = dataclasses.replace(ctx, settings=settings)
-
-    async def resolve(host: str) -> tuple[list[DNSQuery], list[str]]:
-        found = await asyncio.gather(*(dns.resolve(host, r, ctx) for r in resolvers))
-        queries = [q for batch in found for q in batch]
-        return queries, ordered_addresses(host, queries)
-
-    partial = Partial()
-
-    async def run() -> None:
-        if is_ip(url.host):
-            own = [str(ipaddress.ip_address(url.host))]
-        else:
-            queries, own = await resolve(url.host)
-            partial.dns.extend(queries)
-        own = cap(own, ctx.settings.max_addresses)
-        theirs = [a for a in request.addresses if a not in own]
-        await observe(url, own + theirs, resolve, ctx, partial, fetch_over=set(own), neutral=False)
-
-    try:
-        await asyncio.wait_for(run(), deadline)
-    except asyncio.TimeoutError:
-        pass  # what was seen by the deadline is the answer
-    finally:
-        await partial.aclose()
-    worked = (
-        any(q.answer is not None for q in partial.dns)
-        or any(c.failure is None and c.skipped is None for c in partial.tcp)
-        or (partial.http is not None and partial.http.failure is None)
-    )
-    failure = None
-    if not worked:
-        failures = [q.failure for q in partial.dns] + [c.failure for c in partial.tcp]
-        failure = next((f for f in failures if f), "http.deadline" if not partial.dns else None)
-    return Control(
-        source="server",
-        dns=partial.dns,
-        tcp=partial.tcp,
-        tls=partial.tls,
-        http=partial.http,
-        failure=failure,
+    """Measure what ``request`` asks, from this server's network."""
+    agent = request.headers.get("user-agent")
+    return await measure_here(
+        request.url, request.addresses, ctx, resolvers, deadline, user_agent=agent
     )
 
 

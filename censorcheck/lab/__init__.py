@@ -9,6 +9,7 @@ vantage, with the honest resolver as control, or the control server with ``contr
 from __future__ import annotations
 
 import asyncio
+import ipaddress
 import random
 import shlex
 import tempfile
@@ -22,9 +23,11 @@ from censorcheck.lab import control as lab_control
 from censorcheck.lab.dns import DNSLab
 from censorcheck.lab.pki import LabPKI
 from censorcheck.lab.scenarios import Scenario
+from censorcheck.lab.socks import SOCKSLab
 from censorcheck.lab.topology import Ports, Topology
 from censorcheck.lab.web import WebLab
 from censorcheck.settings import Settings
+from censorcheck.vantages import Vantage
 
 __all__ = ["Lab", "LabThread", "Ports", "Topology"]
 
@@ -47,6 +50,13 @@ class Lab:
         self.ca_bundle = self.pki.write_ca_bundle(self.workdir / "lab-ca.pem")
         self._dns = DNSLab(self.topology, self.pki)
         self._web = WebLab(self.topology, self.pki)
+        topo = self.topology
+        self.proxy = SOCKSLab(
+            topo.free_vantage,
+            topo.ports.socks,
+            topo.free_vantage,
+            ipaddress.ip_network(topo.network),
+        )
         self.control: lab_control.LabControl | None = None
         if control and lab_control.available():
             token_file = self.workdir / "control-token.txt"
@@ -56,6 +66,7 @@ class Lab:
         try:
             await self._dns.start()
             await self._web.start()
+            await self.proxy.start()
             if self.control is not None:
                 await self.control.start()
         except BaseException:
@@ -65,6 +76,7 @@ class Lab:
     async def close(self) -> None:
         if self.control is not None:
             await self.control.close()
+        await self.proxy.close()
         await self._web.close()
         await self._dns.close()
 
@@ -92,6 +104,37 @@ class Lab:
         values.update(overrides)
         return Settings(**values)
 
+    def vantages(self) -> list[Vantage]:
+        """The lab's ways out, as a user would configure them: the censored ISP, the free
+        network, and the SOCKS5 proxy that leaves through the free network (asking the honest
+        resolver over TCP, through the proxy)."""
+        topo = self.topology
+        return [
+            Vantage(
+                name="lab-censored",
+                source_address=topo.censored_vantage,
+                resolvers=[topo.resolver_uri(censored=True)],
+                country="ZZ",
+                network_type="home",
+                notes="the lab's censored ISP",
+            ),
+            Vantage(
+                name="lab-free",
+                source_address=topo.free_vantage,
+                resolvers=[topo.resolver_uri(censored=False)],
+                country="ZZ",
+                network_type="datacenter",
+                notes="the lab's uncensored network",
+            ),
+            Vantage(
+                name="lab-proxy",
+                proxy=topo.proxy_url(),
+                resolvers=[f"tcp://{topo.honest_resolver}:{topo.ports.dns}"],
+                network_type="vpn",
+                notes="the lab's SOCKS5 proxy, leaving from the uncensored network",
+            ),
+        ]
+
     def _control(self) -> lab_control.LabControl:
         if self.control is None:
             raise RuntimeError("this lab has no control server (is the control extra installed?)")
@@ -116,9 +159,9 @@ class Lab:
 
 
 def random_ports() -> Ports:
-    """Five distinct unprivileged ports, for a retry after the fixed ones were taken."""
-    dns, dot, http, https, control = random.sample(range(20000, 60000), 5)
-    return Ports(dns=dns, dot=dot, http=http, https=https, control=control)
+    """Six distinct unprivileged ports, for a retry after the fixed ones were taken."""
+    dns, dot, http, https, control, socks = random.sample(range(20000, 60000), 6)
+    return Ports(dns=dns, dot=dot, http=http, https=https, control=control, socks=socks)
 
 
 def random_network() -> str:
@@ -138,10 +181,12 @@ class LabThread:
         network: str | None = None,
         entries: Iterable[tuple[str, Scenario]] | None = None,
         ports: Ports | None = None,
+        control: bool = True,
     ) -> None:
         self._network = network
         self._entries = list(entries) if entries is not None else None
         self._ports = ports
+        self._control = control
         self._loop = asyncio.new_event_loop()
         self._thread = threading.Thread(target=self._loop.run_forever, daemon=True)
         self.lab: Lab | None = None
@@ -154,7 +199,7 @@ class LabThread:
         for attempt in range(20):
             network = self._network or random_network()
             ports = self._ports if attempt == 0 else random_ports()
-            lab = Lab(network, ports, self._entries)
+            lab = Lab(network, ports, self._entries, control=self._control)
             try:
                 self._submit(lab.start())
             except OSError:

@@ -9,13 +9,17 @@
   is the control (when the lab has one);
 - ``censored.args`` / ``free.args``: the ``run`` options of each vantage, one argument per line,
   for ``mapfile -t ARGS < DIR/censored.args`` in a shell, with no quoting to get wrong;
-  ``control.args``: the censored vantage's, with the control server as control.
+  ``control.args``: the censored vantage's, with the control server as control;
+- ``vantages.yaml``: the lab's vantages (censored, free, and the SOCKS5 proxy), for
+  ``run --vantage-file``.
 """
 
 from __future__ import annotations
 
 import json
 from pathlib import Path
+
+import yaml
 
 from censorcheck.lab import Lab
 
@@ -44,6 +48,8 @@ def write_run_files(lab: Lab, folder: Path) -> dict[str, Path]:
         texts["lab-expect-control.yaml"] = _expectations(lab, control=True)
     for view, censored in (("censored", True), ("free", False)):
         texts[f"{view}.args"] = "".join(f"{arg}\n" for arg in run_arguments(lab, censored))
+    vantage_file = {"vantages": [v.model_dump(exclude_none=True) for v in lab.vantages()]}
+    texts["vantages.yaml"] = yaml.safe_dump(vantage_file, sort_keys=False)
     if lab.control is not None:
         texts["control.args"] = "".join(f"{arg}\n" for arg in run_arguments(lab, True, True))
     written = {}

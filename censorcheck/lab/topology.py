@@ -26,13 +26,14 @@ from censorcheck.lab.scenarios import (
 @dataclass(frozen=True)
 class Ports:
     """Unprivileged stand-ins for 53, 853, 80 and 443 (DoH shares the https port), and the
-    control server's port."""
+    ports of the control server and of the SOCKS5 proxy."""
 
     dns: int = 10053
     dot: int = 10853
     http: int = 10080
     https: int = 10443
     control: int = 10880
+    socks: int = 11080
 
 
 # Offsets inside the lab network.
@@ -189,6 +190,10 @@ class Topology:
 
     def port_map(self) -> dict[int, int]:
         return {80: self.ports.http, 443: self.ports.https}
+
+    def proxy_url(self) -> str:
+        """The lab's SOCKS5 proxy, whose traffic leaves from the free vantage."""
+        return f"socks5://{self.free_vantage}:{self.ports.socks}"
 
     def control_url(self) -> str:
         """The base URL of the lab's control server, on the free vantage."""

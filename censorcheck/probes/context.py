@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 
 import httpx
 
-from censorcheck.bogons import IPAddress, IPNetwork, is_bogon, networks
+from censorcheck.bogons import IPAddress, IPNetwork, is_bogon, is_ip, networks
 from censorcheck.settings import Settings
 
 if TYPE_CHECKING:
@@ -49,13 +49,18 @@ def capturing_context() -> ssl.SSLContext:
 def public_networks(settings: Settings) -> tuple[IPNetwork, ...]:
     """Networks that count as routable although they are not global.
 
-    Besides ``--treat-as-public``: a vantage bound to a loopback address lives in a simulated
-    network (the lab), so the /24 around its source address is its Internet. 127.0.0.1 and the
+    Besides ``--treat-as-public``: a vantage bound to a loopback address, or leaving through a
+    proxy on one, lives in a simulated network (the lab), so the /24 around that address is its
+    Internet. 127.0.0.1 and the
     rest of 127.0.0.0/8 stay bogons, as do all private ranges.
     """
     extra: list[IPNetwork] = []
-    if settings.source_address is not None:
-        source = ipaddress.ip_address(settings.source_address)
+    # The same for a proxy on a loopback address: the lab's way out to its Internet.
+    proxy_host = httpx.URL(settings.proxy).host if settings.proxy else None
+    for local in (settings.source_address, proxy_host):
+        if local is None or not is_ip(local):
+            continue
+        source = ipaddress.ip_address(local)
         if source.is_loopback and source.version == 4:
             extra.append(ipaddress.ip_network(f"{source}/24", strict=False))
     return networks(settings.treat_as_public) + tuple(extra)
@@ -86,8 +91,9 @@ class ProbeContext:
         guard: Callable[[IPAddress], str | None] | None = None,
     ) -> ProbeContext:
         verify = verifying_context(settings)
+        # Through a proxy, DoH goes through it too (httpx hands names to a SOCKS proxy as names).
         transport = httpx.AsyncHTTPTransport(
-            verify=verify, local_address=settings.source_address, retries=0
+            verify=verify, local_address=settings.source_address, retries=0, proxy=settings.proxy
         )
         client = httpx.AsyncClient(
             transport=transport,

@@ -232,6 +232,7 @@ async def _ask(query: dns.message.Message, resolver: Resolver, ctx: ProbeContext
         tls=tls,
         # An IP literal as server_hostname makes ssl check the certificate's IP SAN, sans SNI.
         server_hostname=resolver.host,
+        through=settings.proxy,
     )
 
 

@@ -18,8 +18,10 @@ import dns.exception
 import dns.flags
 import dns.message
 import httpx
+from python_socks import ProxyError
 
 from censorcheck.failures import classify
+from censorcheck.probes import proxy
 
 _MAX_MESSAGE = 65535
 _MAX_LATE = 16  # a flood of replies is evidence enough after this many
@@ -149,14 +151,18 @@ async def _roundtrip(
     source: str | None,
     tls: ssl.SSLContext | None,
     server_hostname: str | None,
+    through: str | None,
+    timeout: float,
 ) -> bytes:
-    reader, writer = await asyncio.open_connection(
-        host,
-        port,
-        local_addr=(source, 0) if source else None,
-        ssl=tls,
-        server_hostname=server_hostname if tls is not None else None,
-    )
+    name = server_hostname if tls is not None else None
+    if through is not None:
+        sock = await proxy.connect_socket(through, host, port, timeout, source)
+        reader, writer = await asyncio.open_connection(sock=sock, ssl=tls, server_hostname=name)
+    else:
+        local = (source, 0) if source else None
+        reader, writer = await asyncio.open_connection(
+            host, port, local_addr=local, ssl=tls, server_hostname=name
+        )
     try:
         writer.write(len(wire).to_bytes(2, "big") + wire)
         await writer.drain()
@@ -182,16 +188,20 @@ async def stream(
     timeout: float,
     tls: ssl.SSLContext | None = None,
     server_hostname: str | None = None,
+    through: str | None = None,
 ) -> Exchange:
-    """Ask over TCP, or over TLS (DoT) when ``tls`` is given; one connection per query."""
+    """Ask over TCP, or over TLS (DoT) when ``tls`` is given; one connection per query, through
+    the proxy ``through`` when given."""
     start = time.monotonic()
+    wire_query = query.to_wire()
     try:
         wire = await asyncio.wait_for(
-            _roundtrip(query.to_wire(), host, port, source, tls, server_hostname), timeout
+            _roundtrip(wire_query, host, port, source, tls, server_hostname, through, timeout),
+            timeout,
         )
     except asyncio.TimeoutError:
         return Exchange(t=time.monotonic() - start, failure="dns.timeout")
-    except (OSError, EOFError) as exc:  # ssl.SSLError is an OSError; IncompleteRead an EOFError
+    except (OSError, EOFError, ProxyError) as exc:  # SSLError is an OSError, IncompleteRead EOF
         return Exchange(t=time.monotonic() - start, failure=classify(exc, "dns"))
     return _parse(query, wire, time.monotonic() - start)
 

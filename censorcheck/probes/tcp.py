@@ -13,6 +13,7 @@ import httpcore
 
 from censorcheck.failures import classify
 from censorcheck.models import TCPConnect
+from censorcheck.probes import proxy
 from censorcheck.probes.context import ProbeContext
 
 # A connection as the layers hand it on: TCP, then TLS over it, then HTTP over that.
@@ -49,12 +50,15 @@ async def connect(
     dial = ctx.settings.connect_port(port)
     start = time.monotonic()
     try:
-        stream = await _BACKEND.connect_tcp(
-            address,
-            dial,
-            timeout=ctx.settings.timeout,
-            local_address=ctx.settings.source_address,
-        )
+        settings = ctx.settings
+        if settings.proxy is not None:
+            stream = await proxy.connect_stream(
+                settings.proxy, address, dial, settings.timeout, settings.source_address
+            )
+        else:
+            stream = await _BACKEND.connect_tcp(
+                address, dial, timeout=settings.timeout, local_address=settings.source_address
+            )
     except Exception as exc:  # noqa: BLE001 - every failure is data
         return TCPConnect(
             address=address, port=port, failure=classify(exc, "tcp"), t=time.monotonic() - start

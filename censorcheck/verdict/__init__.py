@@ -13,10 +13,8 @@ from __future__ import annotations
 from censorcheck.bogons import is_ip
 from censorcheck.models import Verdict
 from censorcheck.verdict.connection import (
-    accessible,
     cut_short,
-    http_diff,
-    http_failed,
+    proxy_failed,
     tcp_failed,
     tls_failed,
 )
@@ -36,7 +34,9 @@ from censorcheck.verdict.facts import (
     Facts,
     JudgeContext,
     Observations,
+    merge,
 )
+from censorcheck.verdict.http import accessible, http_diff, http_failed
 
 __all__ = [
     "CERT_FAILURES",
@@ -51,6 +51,7 @@ __all__ = [
 
 
 _RULES = (
+    proxy_failed,
     dns_injected,
     dns_failed,
     dns_bogon,
@@ -77,10 +78,14 @@ def judge(obs: Observations, ctx: JudgeContext | None = None) -> Verdict:
                 "status": "inconclusive",
                 "blocking": None,
                 "confidence": min(verdict.confidence, 0.5),
-                "reason": "Looks like "
-                + verdict.outcome
-                + " but the control could not confirm the site, so no blocking is claimed.",
-                "evidence": verdict.evidence + facts.control_evidence(),
+                "reason": f"Looks like {verdict.outcome} but {facts.who} could not confirm the "
+                "site, so no blocking is claimed.",
+                "evidence": merge(verdict.evidence, facts.control_evidence()),
             }
+        )
+    if verdict.status != "accessible" and (obs.control.failure or "").startswith("control."):
+        # The control server was unusable: part of why nothing more could be said.
+        verdict = verdict.model_copy(
+            update={"evidence": merge(verdict.evidence, facts.control_evidence())}
         )
     return verdict

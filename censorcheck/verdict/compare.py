@@ -1,11 +1,18 @@
 """How alike two fetches of one page are: the probe's and the control server's.
 
-OONI compares body lengths (a ratio under 0.7 counts as different), which calls a page with a
-long rotating news block blocked and a short blockpage padded to the site's size accessible.
-Here a page is compared by the *shape* of its start: the sequence of tags and words in the
-bounded prefix both sides keep, as overlapping pairs of tokens (2-shingles), by Jaccard index.
+OONI compares body lengths (a ratio under 0.7 counts as different), which alone calls a page with
+a long rotating news block blocked. Here a page is compared first by the *shape* of its start:
+the sequence of tags and words in the bounded prefix both sides keep, as overlapping pairs of
+tokens (2-shingles), by Jaccard index.
 A nonce, a timestamp or a rotating teaser changes a few shingles of hundreds; a blockpage shares
-almost none with the site. Title, status class and uncommon headers are recorded beside it.
+almost none with the site. Script and style contents are left out: an inline blob of random
+data would otherwise be hundreds of random "words". Title, status class, body lengths and
+uncommon headers are recorded beside it.
+
+A page counts as *another page* only when every sign agrees: dissimilar content, a different
+title (digits aside: clocks and counters) or status class, and a length unlike the control's. A
+page in another language keeps the site's length, so it is only *unlike*: evidence worth keeping,
+not a claim.
 """
 
 from __future__ import annotations
@@ -17,10 +24,18 @@ from censorcheck.models import HTTPResponse
 
 # Tags by name, then words; attribute values and digits vary between fetches, names rarely.
 _TOKEN = re.compile(r"<\s*(/?[a-zA-Z][a-zA-Z0-9-]*)|([^\W\d_]{2,})")
+# What a page carries that is not its text: scripts, styles and comments, whose contents are
+# code, data or nonces (up to the end of the kept prefix when it cut one short).
+_NOT_TEXT = re.compile(
+    r"<(script|style)\b[^>]*>.*?(?:</\1\s*>|$)|<!--.*?(?:-->|$)", re.IGNORECASE | re.DOTALL
+)
 SHINGLE = 2
-# Below this the starts of two pages have little in common. Dynamic lab pages score above 0.8;
-# a blockpage against a site scores under 0.1.
+# Below this the starts of two pages have little in common. Two fetches of the lab's dynamic page
+# score 0.74-0.86; a blockpage against a site scores under 0.15.
 SIMILAR = 0.6
+# Shorter body over longer (OONI's threshold): a blockpage is rarely near the size of a site's page,
+# while the site's own variants (a language, a rotating block) are.
+ALIKE_LENGTH = 0.7
 
 # Headers any server may send differently on two fetches: not evidence of a middlebox.
 COMMON_HEADERS = frozenset(
@@ -37,8 +52,9 @@ COMMON_HEADERS = frozenset(
 
 
 def shingles(text: str) -> set[tuple[str, ...]]:
-    """Overlapping runs of ``SHINGLE`` tokens (tag names and words, lower-cased)."""
-    tokens = [(tag or word).lower() for tag, word in _TOKEN.findall(text)]
+    """Overlapping runs of ``SHINGLE`` tokens (tag names and words, lower-cased), scripts,
+    styles and comments left out."""
+    tokens = [(tag or word).lower() for tag, word in _TOKEN.findall(_NOT_TEXT.sub(" ", text))]
     if len(tokens) < SHINGLE:
         return {tuple(tokens)} if tokens else set()
     return {tuple(tokens[i : i + SHINGLE]) for i in range(len(tokens) - SHINGLE + 1)}
@@ -53,7 +69,8 @@ def similarity(a: str, b: str) -> float:
 
 
 def _norm(title: str | None) -> str:
-    return " ".join((title or "").lower().split())
+    """A title without case, spacing or digits: a clock or a counter in it is not another page."""
+    return " ".join(re.sub(r"\d+", " ", title or "").lower().split())
 
 
 @dataclass(frozen=True)
@@ -64,21 +81,30 @@ class Comparison:
     same_status_class: bool
     same_title: bool
     length_ratio: float  # shorter / longer body, 1.0 for two empty bodies
-    similarity: float
+    similarity: float | None  # None: a side kept no body to compare (empty, or keep_body 0)
     new_headers: tuple[str, ...]  # uncommon header names only the probe's response carried
 
     @property
+    def unlike(self) -> bool:
+        """Not shown to be the same page: another title or status class, and content that is
+        dissimilar or could not be compared. Never a claim on its own."""
+        if self.same_status_class and self.same_title:
+            return False
+        return self.similarity is None or self.similarity < SIMILAR
+
+    @property
     def differs(self) -> bool:
-        """Different enough to be another page, not another rendering of the same one."""
-        if not self.same_status_class:
-            return self.similarity < SIMILAR
-        return not self.same_title and self.similarity < SIMILAR
+        """Another page beyond reasonable doubt: unlike, with content compared and found
+        dissimilar, and a length unlike the control's."""
+        return self.unlike and self.similarity is not None and self.length_ratio < ALIKE_LENGTH
 
     def describe(self) -> str:
         parts = [
             f"status {self.status[0]} vs the control's {self.status[1]}",
             "same title" if self.same_title else "different title",
-            f"content similarity {self.similarity:.2f}",
+            "content not compared (a body was empty or not kept)"
+            if self.similarity is None
+            else f"content similarity {self.similarity:.2f}",
             f"length ratio {self.length_ratio:.2f}",
         ]
         if self.new_headers:
@@ -98,6 +124,16 @@ def compare(probe: HTTPResponse, control: HTTPResponse) -> Comparison:
         same_status_class=probe.status // 100 == control.status // 100,
         same_title=_norm(probe.title) == _norm(control.title),
         length_ratio=min(probe.body_length, control.body_length) / longer if longer else 1.0,
-        similarity=similarity(probe.body_prefix, control.body_prefix),
+        similarity=_content_similarity(probe, control),
         new_headers=tuple(new),
     )
+
+
+def _content_similarity(probe: HTTPResponse, control: HTTPResponse) -> float | None:
+    """How alike the kept bodies are; None when one side has nothing to compare (an empty body
+    says nothing about which page it was, and ``keep_body`` 0 keeps none)."""
+    if probe.body_length == 0 and control.body_length == 0:
+        return 1.0
+    if not probe.body_prefix or not control.body_prefix:
+        return None
+    return similarity(probe.body_prefix, control.body_prefix)

@@ -1,23 +1,45 @@
-"""The connection rules: TCP, TLS and HTTP, with the self-controls (repeat, neutral name)."""
+"""The connection rules: TCP and TLS, with the self-controls (repeat, neutral name)."""
 
 from __future__ import annotations
 
-import httpx
-
 from censorcheck.bogons import is_ip
-from censorcheck.models import Evidence, TLSHandshake, Verdict
-from censorcheck.verdict.compare import compare
+from censorcheck.models import Evidence, TCPConnect, TLSHandshake, Verdict
 from censorcheck.verdict.facts import (
     CERT_FAILURES,
-    HTTP_INTERFERENCE,
     SNI_INTERFERENCE,
     Facts,
     cite,
     conclude,
-    fingerprinted,
+    same_failure,
 )
 
+# Failures that say the probe's own network has no route (EHOSTUNREACH, ENETUNREACH,
+# EADDRNOTAVAIL, ENETDOWN: a missing IPv6 route, a down interface), not that a path drops the site.
+LOCAL_ROUTE = frozenset({"tcp.unreachable"})
+
 # --- TCP, TLS --------------------------------------------------------------------------------
+
+
+def proxy_failed(f: Facts) -> Verdict | None:
+    """The vantage's proxy, not the path behind it, failed: its trouble says nothing of the
+    site, and the measurement that needed it did not happen."""
+    steps = [
+        *(("dns", i, q.failure) for i, q in enumerate(f.obs.dns)),
+        *(("tcp", i, c.failure) for i, c in enumerate(f.obs.tcp)),
+    ]
+    if f.obs.http is not None:
+        steps += [("http/hops", i, h.failure) for i, h in enumerate(f.obs.http.hops)]
+    failed = [(path, i, code) for path, i, code in steps if code and code.startswith("proxy.")]
+    if not failed:
+        return None
+    evidence = [cite(f"/{path}/{i}", f"the proxy failed: {code}") for path, i, code in failed]
+    return conclude(
+        "inconclusive",
+        failed[0][2],
+        0.2,
+        "The vantage's proxy failed, so this target was not measured through it.",
+        evidence,
+    )
 
 
 def cut_short(f: Facts) -> Verdict | None:
@@ -63,8 +85,17 @@ def tcp_failed(f: Facts) -> Verdict | None:
         )
     failure = tried[0][1].failure or "tcp.error"
     evidence = [cite(f"/tcp/{i}", f"{c.address}: {c.failure}") for i, c in tried]
+    if all(c.failure in LOCAL_ROUTE for _, c in tried):
+        return conclude(
+            "inconclusive",
+            failure,
+            0.3,
+            f"Every address failed with no route ({failure}), which is almost always the "
+            "probe's own network (a missing IPv6 route, a down link), not the path to the site.",
+            evidence,
+        )
     if f.server:
-        return _tcp_against_server(f, failure, [c.address for _, c in tried], evidence)
+        return _tcp_against_server(f, [c for _, c in tried], evidence)
     return conclude(
         "inconclusive",
         failure,
@@ -75,46 +106,56 @@ def tcp_failed(f: Facts) -> Verdict | None:
     )
 
 
-def _tcp_against_server(
-    f: Facts, failure: str, addresses: list[str], evidence: list[Evidence]
-) -> Verdict:
-    control = f.obs.control.tcp
-    seen = [(i, c) for i, c in enumerate(control) if c.skipped is None]
+def _tcp_against_server(f: Facts, tried: list[TCPConnect], evidence: list[Evidence]) -> Verdict:
+    """The probe's failed connections against the control server's, address by address."""
     evidence = evidence + [
-        cite(f"/control/tcp/{i}", f"control to {c.address}: {c.failure or 'connected'}")
-        for i, c in seen
+        cite(f"/control/tcp/{i}", f"{f.who} to {c.address}: {c.failure or 'connected'}")
+        for i, c in enumerate(f.obs.control.tcp)
+        if c.skipped is None
     ]
-    reached = [c.address for _, c in seen if c.failure is None]
-    if set(reached) & set(addresses):
+    theirs = {c.address: f.control_connect(c.address) for c in tried}
+    # An address the control reached while the probe's path dropped it (a missing local route is
+    # not the path).
+    dropped = [
+        c
+        for c in tried
+        if c.failure not in LOCAL_ROUTE and (t := theirs[c.address]) and t.failure is None
+    ]
+    if dropped:
+        failure = dropped[0].failure or "tcp.error"
         return conclude(
             "blocked",
             failure,
             0.85,
-            f"The probe could not connect ({failure}) to addresses the control server "
-            "connected to at the same time: the path from this vantage drops them.",
+            f"The probe could not connect ({failure}) to addresses {f.who} connected to at "
+            "the same time: the path from this vantage drops them.",
             evidence,
             "tcp",
         )
-    if seen and not reached:
+    failure = tried[0].failure or "tcp.error"
+    # Down for everyone: the control reached no address at all, and failed like the probe at
+    # each of the probe's (a dead address the control never tried, or that the site is reachable
+    # elsewhere, leaves a resolver handing out a black hole possible).
+    reached_any = any(c.failure is None and c.skipped is None for c in f.obs.control.tcp)
+    alike = all((t := theirs[c.address]) and same_failure(c.failure, t.failure) for c in tried)
+    # A control cut short by its deadline may not have tried every address it had.
+    if alike and not reached_any and not f.obs.control.deadline_hit:
         return conclude(
             "down",
             failure,
             0.8,
-            f"Neither the probe ({failure}) nor the control server could connect to the site.",
+            f"Neither the probe ({failure}) nor {f.who} could connect to the site: both failed "
+            "the same way at the same addresses, and the control reached no other.",
             evidence,
         )
     return conclude(
         "inconclusive",
         failure,
         0.4,
-        f"The probe could not connect ({failure}); the control server reached the site only "
-        "at other addresses, or could not try the probe's.",
+        f"The probe could not connect ({failure}); {f.who} reached the site only at other "
+        "addresses, failed differently, or never tried the probe's.",
         evidence,
     )
-
-
-def same_failure(a: str | None, b: str | None) -> bool:
-    return a is not None and b is not None and a.split(".")[-1] == b.split(".")[-1]
 
 
 def tls_failed(f: Facts) -> Verdict | None:
@@ -166,14 +207,14 @@ def tls_failed(f: Facts) -> Verdict | None:
             continue
         leaf, other = h.chain[0], n.chain[0]
         evidence = [
-            cite(f"/tls/{i}", f"SNI {h.sni}: {h.failure}, certificate issued by {leaf.issuer}"),
+            cite(f"/tls/{i}", f"SNI {h.sni}: {h.failure}, {describe_leaf(h)}"),
             cite(
                 f"/tls/{i}/neutral",
-                f"SNI {n.sni}: certificate for {other.subject} issued by {other.issuer}"
+                f"SNI {n.sni}: {describe_leaf(n)}"
                 + (", trusted and valid for the host" if n.trusted else ", untrusted"),
             ),
         ]
-        if n.trusted:
+        if n.trusted and other.sha256 != leaf.sha256:
             return conclude(
                 "blocked",
                 "tls.mitm",
@@ -193,14 +234,42 @@ def tls_failed(f: Facts) -> Verdict | None:
                 "not this host in particular.",
                 evidence,
             )
+    return _tls_unexplained(f)
+
+
+def _tls_unexplained(f: Facts) -> Verdict:
+    """A failed handshake no rule could pin on the path, with what stood in the way."""
     first = f.obs.tls[0]
+    failure = first.failure or "tls.error"
+    what = failure.split(".", 1)[-1]
+    evidence = [cite(f"/tls/{i}", f"{h.address}: {h.failure}") for i, h in enumerate(f.obs.tls)]
+    again, n = first.repeat, first.neutral
+    if again is not None:
+        evidence.append(cite("/tls/0/repeat", f"again on a fresh connection: {again.failure}"))
+    if n is not None:
+        evidence.append(cite("/tls/0/neutral", f"SNI {n.sni}: {n.failure or 'handshake ok'}"))
+    if what in SNI_INTERFERENCE and again is None:
+        why = "it was not repeated on a fresh connection, so a transient loss is not ruled out"
+    elif what in SNI_INTERFERENCE and not same_failure(failure, again.failure if again else None):
+        why = "a repeat on a fresh connection failed differently"
+    elif n is not None and n.failure is not None:
+        why = f"a neutral name failed too ({n.failure})"
+    elif failure in CERT_FAILURES:
+        why = "misconfigured sites serve such certificates too"
+    elif what == "alert":
+        why = "servers send alerts for their own reasons"
+    else:
+        why = "nothing shows that naming the host is what fails"
+    if f.server and f.obs.control.tls and not f.control_trusted:
+        why += f", and {f.who} validated the host's certificate nowhere, so it is no reference"
+        evidence += [
+            cite(f"/control/tls/{j}", f"{f.who} at {h.address}: {h.failure or 'not trusted'}")
+            for j, h in enumerate(f.obs.control.tls)
+        ]
+    elif not f.server:
+        why += "; a control server's measurement could tell more"
     return conclude(
-        "inconclusive",
-        first.failure or "tls.error",
-        0.4,
-        f"The TLS handshake failed ({first.failure}) in a way that also affects a neutral "
-        "name or the site itself; a control measurement is needed to tell more.",
-        [cite(f"/tls/{i}", f"{h.address}: {h.failure}") for i, h in enumerate(f.obs.tls)],
+        "inconclusive", failure, 0.4, f"The TLS handshake failed ({failure}): {why}.", evidence
     )
 
 
@@ -214,6 +283,21 @@ def intercepts_everything(h: TLSHandshake) -> bool:
     return other.sha256 != leaf.sha256 and other.issuer == leaf.issuer and n.sni in other.sans
 
 
+def describe_leaf(h: TLSHandshake) -> str:
+    """The leaf certificate ``h`` got, by issuer and hash, for evidence."""
+    if not h.chain:
+        return "no certificate recorded"
+    leaf = h.chain[0]
+    return f"certificate for {leaf.subject} issued by {leaf.issuer} (sha256 {leaf.sha256[:16]})"
+
+
+def same_leaf(a: TLSHandshake, b: TLSHandshake) -> bool | None:
+    """Did the two handshakes get the same leaf certificate? None when a chain was not recorded."""
+    if not a.chain or not b.chain:
+        return None
+    return a.chain[0].sha256 == b.chain[0].sha256
+
+
 def _tls_against_server(f: Facts) -> Verdict | None:
     """The probe's failed handshakes against the control server's, address by address."""
     shared: list[Evidence] = []
@@ -225,7 +309,7 @@ def _tls_against_server(f: Facts) -> Verdict | None:
             cite(f"/tls/{i}", f"{h.address} with SNI {h.sni}: {h.failure}"),
             cite(
                 f"/control/tls/{j}",
-                f"control server, same address and name: {c.failure or 'handshake ok'}"
+                f"{f.who}, same address and name: {c.failure or 'handshake ok'}"
                 + (", trusted" if c.trusted else ""),
             ),
         ]
@@ -233,25 +317,14 @@ def _tls_against_server(f: Facts) -> Verdict | None:
             if h.failure in CERT_FAILURES:
                 if intercepts_everything(h):
                     continue  # the vantage's whole network intercepts: not this host's blocking
-                issuer = h.chain[0].issuer if h.chain else "an unknown issuer"
-                return conclude(
-                    "blocked",
-                    "tls.mitm",
-                    0.9,
-                    f"The probe got a certificate from {issuer} that does not validate "
-                    f"({h.failure}), while the control server got the host's trusted one from "
-                    "the same address.",
-                    evidence,
-                    "tls",
-                )
+                return _certificate_against_server(f, i, h, j, c)
             what = h.failure.split(".", 1)[-1]
             again = h.repeat
-            if what not in SNI_INTERFERENCE or (
-                again is not None and not same_failure(h.failure, again.failure)
-            ):
-                continue  # an alert, or not reproducible: not enough to claim anything
-            if again is not None:
-                evidence.append(cite(f"/tls/{i}/repeat", f"again: {again.failure}"))
+            if what not in SNI_INTERFERENCE or again is None:
+                continue  # an alert, or never repeated: not enough to claim anything
+            if not same_failure(h.failure, again.failure):
+                continue  # not reproducible: packet loss
+            evidence.append(cite(f"/tls/{i}/repeat", f"again: {again.failure}"))
             n = h.neutral
             neutral_ok = n is not None and n.failure is None
             if neutral_ok and n is not None:
@@ -260,16 +333,19 @@ def _tls_against_server(f: Facts) -> Verdict | None:
                 "blocked",
                 "tls.sni_blocking" if neutral_ok else h.failure,
                 0.9 if neutral_ok else 0.85,
-                f"Handshakes naming the host failed from the probe ({h.failure}) while the "
-                "control server completed one with the host's trusted certificate at the same "
+                f"Handshakes naming the host failed twice from the probe ({h.failure}) while "
+                f"{f.who} completed one with the host's trusted certificate at the same "
                 "address" + (", and a neutral name got through from the probe." if neutral_ok
                              else "."),
                 evidence,
                 "tls",
             )  # fmt: skip
-        if same_failure(h.failure, c.failure) or (
-            h.failure in CERT_FAILURES and c.failure in CERT_FAILURES
-        ):
+        alike = same_failure(h.failure, c.failure) or (
+            h.failure in CERT_FAILURES
+            and c.failure in CERT_FAILURES
+            and same_leaf(h, c) is not False  # another leaf is another server (or a box)
+        )
+        if alike:
             shared += evidence
     if shared and len(shared) == 2 * len([h for h in f.obs.tls if h.failure]):
         failure = f.obs.tls[0].failure or "tls.error"
@@ -277,180 +353,56 @@ def _tls_against_server(f: Facts) -> Verdict | None:
             "down",
             failure,
             0.75,
-            f"The control server's handshakes failed like the probe's ({failure}): the site's "
-            "TLS is broken for everyone.",
+            f"The handshakes of {f.who} failed like the probe's ({failure}) at the same "
+            "addresses: the site's TLS is broken for everyone.",
             shared,
         )
     return None
 
 
-# --- HTTP ------------------------------------------------------------------------------------
-
-
-def http_failed(f: Facts) -> Verdict | None:
-    http = f.obs.http
-    if http is None:
-        return None
-    page = fingerprinted(http)
-    if page is not None:
-        hop, fingerprint = page
+def _certificate_against_server(
+    f: Facts, i: int, h: TLSHandshake, j: int, c: TLSHandshake
+) -> Verdict:
+    """The probe's certificate failure at an address where the control server validated the
+    host's certificate: interception only when the probe got another leaf, from an untrusted
+    issuer; the very leaf the control validated means the probe's clock or trust store."""
+    evidence = [
+        cite(f"/tls/{i}", f"{h.address} with SNI {h.sni}: {h.failure}, {describe_leaf(h)}"),
+        cite(f"/control/tls/{j}", f"{f.who}, same address and name: trusted, {describe_leaf(c)}"),
+    ]
+    same = same_leaf(h, c)
+    if same:
+        return conclude(
+            "inconclusive",
+            h.failure or "tls.error",
+            0.4,
+            f"The probe rejected ({h.failure}) the very certificate {f.who} validated at the "
+            "same address: the probe's clock or trust store is at fault, not the path.",
+            evidence,
+        )
+    if h.failure == "tls.untrusted" and same is False:
+        issuer = h.chain[0].issuer
         return conclude(
             "blocked",
-            "http.blockpage",
-            0.95,
-            f"The response matched the blockpage fingerprint {fingerprint}.",
-            [cite(f"/http/hops/{hop}/response", f"{http.hops[hop].url}: blockpage {fingerprint}")],
-            "http",
-        )
-    if http.failure is None:
-        return None
-    last = len(http.hops) - 1
-    evidence = [cite(f"/http/hops/{last}", f"{http.hops[last].url}: {http.failure}")]
-    n = http.neutral
-    what = http.failure.split(".", 1)[-1]
-    # Only a plain-HTTP request cut before any answer looks like a box acting on the request;
-    # inside TLS nobody on the path can see which page was asked for.
-    plain_cut = (
-        http.hops[last].url.startswith("http://")
-        and http.hops[last].response is None
-        and what in HTTP_INTERFERENCE
-    )
-    neutral_ok = n is not None and n.failure is None and n.response is not None
-    if neutral_ok and n is not None and n.response is not None:
-        evidence.append(
-            cite("/http/neutral", f"same address, neutral Host: HTTP {n.response.status}")
-        )
-    control = f.obs.control.http if f.server else None
-    control_page = control is not None and control.failure is None and bool(control.hops)
-    if control is not None and control_page:
-        evidence.append(
-            cite(f"/control/http/hops/{len(control.hops) - 1}", "control server fetched the page")
-        )
-    if plain_cut and (neutral_ok or control_page):
-        return conclude(
-            "blocked",
-            http.failure,
-            0.9 if neutral_ok and control_page else 0.85,
-            f"The request naming the host was cut ({http.failure}) before any answer, while "
-            + (
-                "the same address answered a request with a neutral Host"
-                if neutral_ok
-                else "the control server fetched the page"
-            )
-            + ".",
+            "tls.mitm",
+            0.9,
+            f"The probe got a certificate from {issuer}, an issuer outside its trust store, "
+            f"while {f.who} got the host's trusted certificate, another one, from the same "
+            "address.",
             evidence,
-            "http",
-        )
-    if control is not None and same_failure(http.failure, control.failure):
-        evidence.append(
-            cite(f"/control/http/hops/{len(control.hops) - 1}", f"control: {control.failure}")
-        )
-        return conclude(
-            "down",
-            http.failure,
-            0.7,
-            f"The control server's request failed like the probe's ({http.failure}): the site "
-            "does not answer anyone.",
-            evidence,
+            "tls",
         )
     return conclude(
         "inconclusive",
-        http.failure,
-        0.4,
-        f"The HTTP request failed ({http.failure}); that alone does not show blocking.",
-        evidence,
-    )
-
-
-def _host(url: str) -> str:
-    return httpx.URL(url).host
-
-
-def _site(host: str) -> str:
-    """The last two labels of a name: a site's own subdomains (a country edition, www.) must
-    not count as somewhere else. Under public suffixes like co.uk this lumps sites together,
-    which can only hide a redirect, never invent one."""
-    return ".".join(host.rsplit(".", 2)[-2:])
-
-
-def _authentic(f: Facts, index: int) -> bool:
-    """Did hop ``index`` of the probe's fetch ride a handshake validated for its host?"""
-    assert f.obs.http is not None
-    hop = f.obs.http.hops[index]
-    if not hop.url.startswith("https://"):
-        return False
-    if hop.tls is not None:
-        return hop.tls.failure is None and bool(hop.tls.trusted)
-    return hop.address in f.trusted  # the first hop rode the target's own handshake
-
-
-def http_diff(f: Facts) -> Verdict | None:
-    """The probe's page against the control server's, when a plain-HTTP hop was involved.
-
-    A page fetched through a handshake validated for the host is the site's own, whatever it
-    says; only plain-HTTP hops can have been swapped on the way.
-    """
-    http, control = f.obs.http, f.obs.control.http
-    if not f.server or http is None or control is None or control.failure or not control.hops:
-        return None
-    if not http.hops or http.failure or not any(h.url.startswith("http://") for h in http.hops):
-        return None
-    theirs = control.hops[-1].response
-    last = len(http.hops) - 1
-    ours = http.hops[last].response
-    if ours is None or theirs is None:
-        return None
-    known = {_site(_host(h.url)) for h in control.hops} | {_site(f.obs.target.domain)}
-    unseen = [
-        i
-        for i, hop in enumerate(http.hops)
-        if i and http.hops[i - 1].url.startswith("http://") and _site(_host(hop.url)) not in known
-    ]
-    redirects = [
-        cite(
-            f"/http/hops/{i}",
-            f"redirected from {http.hops[i - 1].url} to {_host(http.hops[i].url)}, a site the "
-            "control server's fetch never went to",
+        h.failure or "tls.error",
+        0.5,
+        f"The probe's certificate check failed ({h.failure}) where {f.who} validated the "
+        "host's, but "
+        + (
+            "a certificate was not recorded on both sides"
+            if same is None
+            else "the probe's certificate is not from an untrusted issuer"
         )
-        for i in unseen
-    ]
-    if not redirects and _authentic(f, last):
-        return None  # the chain ended on a validated handshake: the page is the site's own
-    comparison = compare(ours, theirs)
-    if not redirects and not comparison.differs:
-        return None
-    evidence = [
-        *redirects,
-        cite(f"/http/hops/{last}/response", f"the probe's page: HTTP {ours.status}, "
-             f"title {ours.title!r}"),
-        cite(f"/control/http/hops/{len(control.hops) - 1}/response",
-             f"the control's page: HTTP {theirs.status}, title {theirs.title!r}"),
-    ]  # fmt: skip
-    reason = (
-        f"The probe was redirected to {_host(http.hops[unseen[0]].url)}, a host the control "
-        "server never saw"
-        if unseen
-        else "The plain-HTTP page differs from the control server's"
-    ) + f" ({comparison.describe()})."
-    addresses = {h.address for h in http.hops[:1] if h.address}
-    if addresses and f.control_addrs and not addresses & f.control_addrs:
-        # Another address served another page: geo-DNS can do that too, so no claim.
-        return conclude("inconclusive", "dns.inconsistent", 0.5, reason, evidence)
-    return conclude("blocked", "http.diff", 0.8, reason, evidence, "http")
-
-
-def accessible(f: Facts) -> Verdict:
-    http = f.obs.http
-    last = http.hops[-1] if http and http.hops else None
-    status = last.response.status if last and last.response else None
-    compared = f.control == "ok" and bool(f.probe_addrs & f.control_addrs or f.trusted)
-    return conclude(
-        "accessible",
-        "accessible",
-        0.95 if compared else 0.8,
-        f"The page loaded (HTTP {status}) from an address "
-        + ("consistent with the control." if compared else "that could not be compared."),
-        [cite(f"/http/hops/{len(http.hops) - 1}", f"status {status}")]
-        if http and http.hops
-        else [],
+        + ", so interception is not shown.",
+        evidence,
     )

@@ -9,6 +9,7 @@ from censorcheck.verdict.facts import (
     cite,
     conclude,
     fingerprinted,
+    merge,
 )
 
 # --- DNS -------------------------------------------------------------------------------------
@@ -48,7 +49,8 @@ def dns_injected(f: Facts) -> Verdict | None:
         genuine = f.control_addrs | f.trusted
         if first & genuine or not later & genuine:
             continue  # the first answer was the right one: duplicates, not injection
-        if first and not f.forged_sign(first):
+        forged = f.forgery(first)
+        if first and not forged:
             # Anycast resolvers and duplicating home routers also send two differing answers;
             # only a first answer that is visibly not the site's counts as forged.
             continue
@@ -57,7 +59,7 @@ def dns_injected(f: Facts) -> Verdict | None:
             "dns.injected",
             0.9,
             "A forged DNS answer arrived before the genuine one.",
-            evidence + f.control_evidence(),
+            merge(evidence, forged, f.control_evidence()),
             "dns",
         )
     return None
@@ -117,11 +119,17 @@ def dns_failed(f: Facts) -> Verdict | None:
         return conclude(
             "down", failure, 0.6, "The control got no address for the name either.", evidence
         )
+    control_failure = f.obs.control.failure or ""
+    could_not = (
+        f"could not be used ({control_failure})"
+        if control_failure.startswith("control.")
+        else "could not resolve the name"
+    )
     return conclude(
         "inconclusive",
         failure,
         0.4,
-        f"The probe's resolver gave {failure} and the control could not resolve the name.",
+        f"The probe's resolver gave {failure} and {f.who} {could_not}.",
         evidence,
     )
 
@@ -186,20 +194,21 @@ def dns_inconsistent(f: Facts) -> Verdict | None:
         )
     if f.obs.target.url.startswith("http://"):
         return None  # no certificate to check the address with; later rules decide
-    if not f.forged_sign(f.probe_addrs):
+    forged = f.forgery(f.probe_addrs)
+    if not forged:
         # Geo-DNS can hand out an edge the control never saw; without a certificate failure at
         # the address there is nothing wrong with it to point at. Later rules decide.
         return None
-    for i, h in enumerate(f.obs.tls):
-        evidence.append(
-            cite(f"/tls/{i}", f"{h.address}: {h.failure or 'handshake ok but not trusted'}")
-        )
+    handshakes = [
+        cite(f"/tls/{i}", f"{h.address}: {h.failure or 'handshake ok but not trusted'}")
+        for i, h in enumerate(f.obs.tls)
+    ]
     return conclude(
         "blocked",
         "dns.inconsistent",
         0.8,
         "The probe's addresses differ from the control's and serve a certificate that is not "
         "valid for the host.",
-        evidence,
+        merge(evidence, forged, handshakes),
         "dns",
     )

@@ -23,7 +23,7 @@ from censorcheck.models import (
     Verdict,
 )
 
-RULES_VERSION = "2"
+RULES_VERSION = "3"
 
 CERT_FAILURES = frozenset(
     {"tls.untrusted", "tls.hostname_mismatch", "tls.expired", "tls.invalid_certificate"}
@@ -48,13 +48,15 @@ OUTCOMES = {
     "tcp.<failure>": "No address accepted a connection (timeout, refused, reset, ...).",
     "control.<failure>": "Never an outcome: the control server's own trouble appears as the "
     "control's failure, and makes would-be blocking inconclusive.",
+    "proxy.<failure>": "The vantage's proxy failed (unreachable, refused, error): nothing is "
+    "known about the site.",
     "tcp.no_usable_address": "Every address was skipped (e.g. IPv6 without IPv6).",
     "tls.sni_blocking": "The handshake naming the host failed; one with a neutral name worked.",
     "tls.mitm": "A certificate from an untrusted issuer replaced the site's trusted one.",
     "tls.<failure>": "The handshake failed on every address for reasons not pinned down.",
     "http.blockpage": "A response matched a blockpage fingerprint.",
-    "http.diff": "A plain-HTTP page unlike the control server's, or a redirect to a host the "
-    "control never saw.",
+    "http.diff": "A plain-HTTP page clearly unlike the control server's, whether or not a "
+    "redirect to a host the control never saw led there; inconclusive when only unlike.",
     "http.<failure>": "The request failed (reset, eof, timeout) after the connection was made.",
     "<layer>.deadline": "The per-target deadline ended the measurement at that layer.",
     "<layer>.error": "An internal error ended the measurement at that layer.",
@@ -129,6 +131,22 @@ def cite(ref: str, fact: str) -> Evidence:
     return Evidence(ref=ref, fact=fact)
 
 
+def merge(*groups: list[Evidence]) -> list[Evidence]:
+    """The evidence of every group in order, each pointer once (the first fact for it wins)."""
+    seen: set[str] = set()
+    merged = []
+    for e in (e for group in groups for e in group):
+        if e.ref not in seen:
+            seen.add(e.ref)
+            merged.append(e)
+    return merged
+
+
+def same_failure(a: str | None, b: str | None) -> bool:
+    """Did two attempts fail the same way (``tls.reset`` and ``http.reset`` alike)?"""
+    return a is not None and b is not None and a.split(".")[-1] == b.split(".")[-1]
+
+
 def addresses_of(queries: Sequence[DNSQuery]) -> set[str]:
     return {a for q in queries if q.answer for a in q.answer.addresses}
 
@@ -179,10 +197,21 @@ class Facts:
     # --- the control server's view ---------------------------------------------------------
 
     @property
-    def server(self) -> bool:
-        """Did a control server answer with observations of its own?"""
+    def who(self) -> str:
+        """The control, named as its source made it, for reasons and evidence."""
         c = self.obs.control
-        return c.source == "server" and not (c.failure or "").startswith("control.")
+        if c.source == "server":
+            return "the control server"
+        if c.source == "vantage":
+            return f"the control vantage {c.vantage}" if c.vantage else "the control vantage"
+        return "the control resolvers"
+
+    @property
+    def server(self) -> bool:
+        """Did a control server (or a control vantage, which measures the same way) answer with
+        observations of its own?"""
+        c = self.obs.control
+        return c.source in ("server", "vantage") and not (c.failure or "").startswith("control.")
 
     def control_connect(self, address: str) -> TCPConnect | None:
         """The control server's connection attempt to ``address`` (not a skipped one)."""
@@ -207,25 +236,71 @@ class Facts:
             for q in self.obs.dns
         )
 
-    def forged_sign(self, addresses: set[str]) -> bool:
-        """Positive evidence that ``addresses`` are not the site's: a non-routable address, a
-        certificate failure or a refused handshake there, or a blockpage served from there."""
-        if any(is_bogon(a, self.ctx.public) for a in addresses):
-            return True
-        if any(h.address in addresses and h.failure in CERT_FAILURES for h in self.obs.tls):
-            return True
-        # The control server, naming the host at the probe's addresses, got no valid certificate.
-        if any(h.address in addresses and h.failure in CERT_FAILURES for h in self.obs.control.tls):
-            return True
+    def genuine_leaf(self, h: TLSHandshake) -> bool:
+        """Is the leaf ``h`` got one that the control validated for the host? Then a probe that
+        rejects it has a clock or trust store of its own to blame, not the path."""
+        validated = {
+            c.chain[0].sha256
+            for c in self.obs.control.tls
+            if c.failure is None and c.trusted and c.chain
+        }
+        return bool(h.chain) and h.chain[0].sha256 in validated
+
+    def forgery(self, addresses: set[str]) -> list[Evidence]:
+        """Positive evidence that ``addresses`` are not the site's, cited; empty when there is
+        none. Signs: a non-routable address; a certificate failure there (unless the probe
+        rejected the very leaf the control validated); the control server's certificate failure
+        there (only when it validated the host elsewhere: a control that fails its own addresses
+        too has a broken check, not a forged address); a blockpage served from there."""
+        found: list[Evidence] = []
+        for i, q in self.queries():
+            answers = [("", q.answer)] if q.answer else []
+            answers += [(f"/late_answers/{k}", a) for k, a in enumerate(q.late_answers)]
+            for suffix, answer in answers:
+                bogons = [
+                    a for a in answer.addresses if a in addresses and is_bogon(a, self.ctx.public)
+                ]
+                if bogons:
+                    found.append(cite(f"/dns/{i}{suffix}", f"non-routable: {', '.join(bogons)}"))
+        for i, h in enumerate(self.obs.tls):
+            if h.address in addresses and h.failure in CERT_FAILURES and not self.genuine_leaf(h):
+                issuer = h.chain[0].issuer if h.chain else "an unrecorded issuer"
+                found.append(
+                    cite(f"/tls/{i}", f"{h.address}: {h.failure}, certificate issued by {issuer}")
+                )
+        elsewhere = sorted(self.control_trusted - addresses)
+        if elsewhere:
+            failed = [
+                cite(
+                    f"/control/tls/{j}", f"{self.who} at {h.address}, naming the host: {h.failure}"
+                )
+                for j, h in enumerate(self.obs.control.tls)
+                if h.address in addresses and h.failure in CERT_FAILURES
+            ]
+            if failed:
+                j = next(j for j, h in enumerate(self.obs.control.tls) if h.address == elsewhere[0])
+                found += failed
+                found.append(
+                    cite(
+                        f"/control/tls/{j}",
+                        f"{self.who} validated the host's certificate at {elsewhere[0]}",
+                    )
+                )
         hop0 = self.obs.http.hops[0] if self.obs.http and self.obs.http.hops else None
-        return bool(
-            hop0 and hop0.address in addresses and hop0.response and hop0.response.fingerprint
-        )
+        if hop0 and hop0.address in addresses and hop0.response and hop0.response.fingerprint:
+            found.append(
+                cite("/http/hops/0/response", f"{hop0.address} served blockpage "
+                     f"{hop0.response.fingerprint}")
+            )  # fmt: skip
+        return found
 
     def control_evidence(self) -> list[Evidence]:
-        return [
-            cite(f"/control/dns/{i}", describe_query(q)) for i, q in enumerate(self.obs.control.dns)
-        ]
+        """The control's lookups, and its failure when it had one."""
+        c = self.obs.control
+        evidence = [cite(f"/control/dns/{i}", describe_query(q)) for i, q in enumerate(c.dns)]
+        if c.failure:
+            evidence.append(cite("/control/failure", f"{self.who} failed: {c.failure}"))
+        return evidence
 
     def dns_evidence(self, only_failed: bool = False) -> list[Evidence]:
         return [
