@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test lint bench bench-control clean
+.PHONY: demo test lint bench bench-control bench-dns-scan clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -39,6 +39,9 @@ bench: $(STAMP)
 
 bench-control: $(STAMP)
 	$(BIN)/python bench/control_bench.py
+
+bench-dns-scan: $(STAMP)
+	$(BIN)/python bench/dns_scan_bench.py
 
 clean:
 	rm -rf $(VENV) .mypy_cache .pytest_cache .ruff_cache

@@ -96,3 +96,73 @@ def test_small_run_is_accurate_and_reports_every_figure() -> None:
     for label in ("wall time", "targets/s", "ideal lower bound", "efficiency", "CPU"):
         assert label in text
     assert "peak memory" in text and "accuracy" in text and "100.0%" in text
+
+
+CONTROL_BENCH = BENCH.parent / "control_bench.py"
+
+
+def test_control_load_test_runs_clean() -> None:
+    """Two tiny levels against a real ``censorcheck control serve``: a row each, no error."""
+    proc = subprocess.run(
+        [sys.executable, str(CONTROL_BENCH), "--clients", "1,2", "--seconds", "1", "--json"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        stdin=subprocess.DEVNULL,
+    )
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    figures = json.loads(proc.stdout)
+    levels = figures["levels"]
+    assert [level["clients"] for level in levels] == [1, 2]
+    for level in levels:
+        assert level["errors"] == 0, level["error_examples"]
+        assert level["requests"] > 0
+        assert level["p50_ms"] <= level["p99_ms"] <= level["max_ms"]
+    assert figures["workload"]["addresses_dialled"] == 2  # the cdn site: the probe's edge too
+    assert all(math.isfinite(n) and n >= 0 for _, n in numbers(figures))
+    spec = importlib.util.spec_from_file_location("control_bench", CONTROL_BENCH)
+    assert spec is not None and spec.loader is not None
+    module = sys.modules.setdefault("control_bench", importlib.util.module_from_spec(spec))
+    spec.loader.exec_module(module)  # registered first: its dataclass looks its module up
+    lines = module.render(figures).splitlines()
+    header = next(i for i, line in enumerate(lines) if line.startswith("clients"))
+    rows = [line.split() for line in lines[header + 1 : header + 3]]
+    assert [row[0] for row in rows] == ["1", "2"]
+    assert all(row[7] == "0" for row in rows)  # the errors column
+    assert lines[header + 3] == ""  # a row per level, no more
+
+
+DNS_SCAN_BENCH = BENCH.parent / "dns_scan_bench.py"
+
+
+def test_dns_scan_bench_small_run_is_accurate_and_reports_every_figure() -> None:
+    proc = subprocess.run(
+        [
+            sys.executable,
+            str(DNS_SCAN_BENCH),
+            *("--resolvers", "16", "--names", "9", "--listed-every", "3"),
+            *("--timeout", "0.3", "--json"),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        stdin=subprocess.DEVNULL,
+    )
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    figures = json.loads(proc.stdout)
+    scan = figures["scan"]
+    assert scan["accuracy"] == 1.0, scan["mismatches"]
+    assert scan["pairs"] == 16 * 10 and figures["workload"]["resolvers"] == 16
+    for key in ("wall_s", "queries", "queries_per_s", "cpu_s", "peak_rss_mib", "lab_cpu_s"):
+        assert key in scan, key
+    assert scan["lab_answered"] >= scan["queries"] - scan["timeouts"]
+    found = numbers(figures)
+    assert all(math.isfinite(n) and n >= 0 for _, n in found), found
+    spec = importlib.util.spec_from_file_location("dns_scan_bench", DNS_SCAN_BENCH)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules["dns_scan_bench"] = module  # dataclasses look their module up while being made
+    spec.loader.exec_module(module)
+    text = module.render(figures)
+    for label in ("wall time", "queries/s", "peak memory", "accuracy", "100.0%"):
+        assert label in text

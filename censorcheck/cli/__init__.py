@@ -14,6 +14,7 @@ from censorcheck.cli import (  # noqa: F401 - registers the commands
     control,
     lab,
     run,
+    scan,
     schedule,
     vantage,
 )

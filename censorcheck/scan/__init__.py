@@ -1,0 +1,44 @@
+"""``dns-scan``: the Satellite technique, asking many remote resolvers about many domains.
+
+``await scan(domains, resolvers, settings)`` returns the scan document (``ScanDocument``);
+``scan_sync`` is the same for callers without an event loop. See ``scanner`` for the phases,
+``verdict`` for the rules and the README's dns-scan section for the methodology.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Sequence
+
+from censorcheck.scan.models import ScanDocument, ScanSettings
+from censorcheck.scan.resolvers import ResolverSpec, load_resolvers, parse_resolvers
+from censorcheck.scan.scanner import OnProgress, scan
+
+__all__ = [
+    "OnProgress",
+    "ResolverSpec",
+    "ScanDocument",
+    "ScanSettings",
+    "load_resolvers",
+    "parse_resolvers",
+    "scan",
+    "scan_sync",
+]
+
+
+def scan_sync(
+    domains: Sequence[str],
+    resolvers: Sequence[ResolverSpec],
+    settings: ScanSettings,
+    on_progress: OnProgress | None = None,
+) -> ScanDocument:
+    """Blocking wrapper around :func:`scan`."""
+    box: list[ScanDocument] = []
+
+    async def main() -> None:
+        # Returns nothing on purpose: on the way out asyncio.run formats the main task's repr,
+        # result included, which for a large scan document costs a second or more.
+        box.append(await scan(domains, resolvers, settings, on_progress))
+
+    asyncio.run(main())
+    return box[0]
