@@ -19,6 +19,7 @@ from pydantic import Field
 from censorcheck.errors import ConfigError
 from censorcheck.models import Model, Result, Run, Status
 from censorcheck.store import read_run
+from censorcheck.warehouse import Warehouse
 
 ChangeKind = Literal[
     "newly_blocked",
@@ -79,46 +80,62 @@ Key = tuple[str, str]  # (target url, vantage name)
 
 @dataclass(frozen=True)
 class Side:
-    """The latest result of each (target, vantage) on one side, and what was read or skipped."""
+    """The latest verdict of each (target, vantage) on one side, and what was read or skipped."""
 
-    latest: dict[Key, tuple[Run, Result]]
+    latest: dict[Key, Seen]
     runs: list[str]
     skipped: list[str]  # one line per file that is not a run document
 
 
-def _moment(run: Run) -> tuple[datetime, str]:
-    try:
-        return datetime.fromisoformat(run.started_at.replace("Z", "+00:00")), run.run_id
-    except ValueError:
-        raise ConfigError(
-            f"run {run.run_id}: started_at {run.started_at!r} is not an ISO 8601 time"
-        ) from None
-
-
-def load_side(path: Path) -> Side:
-    """A run document, or the latest per (target, vantage) of the run documents in a folder."""
-    skipped: list[str] = []
+def load_side(path: Path, index: bool = True) -> Side:
+    """A run document, or the latest per (target, vantage) of the run documents in a folder
+    (through the results index, so that folders of thousands of runs stay quick)."""
     if path.is_dir():
-        runs: dict[str, Run] = {}
-        for file in sorted(path.glob("*.json")):
-            try:
-                run = read_run(file)
-            except ConfigError as exc:
-                skipped.append(str(exc))
-                continue
-            runs.setdefault(run.run_id, run)
-        if not runs:
-            raise ConfigError(f"{path}: no run documents (*.json) in this folder")
-    elif path.exists():
-        run = read_run(path)
-        runs = {run.run_id: run}
-    else:
+        return _folder_side(path, index)
+    if not path.exists():
         raise ConfigError(f"{path}: no such file or folder")
-    latest: dict[Key, tuple[Run, Result]] = {}
-    for run in sorted(runs.values(), key=_moment):
-        for result in run.results:
-            latest[(result.target.url, result.vantage or run.vantage.name)] = (run, result)
-    return Side(latest, sorted(runs), skipped)
+    run = read_run(path)
+    latest = {
+        (result.target.url, result.vantage or run.vantage.name): _seen(run, result)
+        for result in run.results
+    }
+    return Side(latest, [run.run_id], [])
+
+
+def _folder_side(path: Path, index: bool) -> Side:
+    with Warehouse([path], index=index) as wh:
+        if wh.sync.files == 0:
+            raise ConfigError(f"{path}: no run documents (*.json) in this folder")
+        # The latest by the run's start; run_id breaks ties, as a sort of the documents would.
+        rows = wh.rows(
+            """
+            SELECT url, vantage,
+                arg_max(status, (run_started_at, run_id)),
+                arg_max(outcome, (run_started_at, run_id)),
+                arg_max(confidence, (run_started_at, run_id)),
+                arg_max(run_id, (run_started_at, run_id)),
+                arg_max(run_started_at, (run_started_at, run_id))
+            FROM results GROUP BY url, vantage
+            """
+        )
+        runs = [r for (r,) in wh.rows("SELECT DISTINCT run_id FROM results ORDER BY run_id")]
+        skipped = list(wh.sync.skipped)
+    latest = {
+        (url, vantage): Seen(
+            status=status,
+            outcome=outcome,
+            confidence=confidence,
+            run_id=run_id,
+            started_at=_iso(started),
+        )
+        for url, vantage, status, outcome, confidence, run_id, started in rows
+    }
+    return Side(latest, runs, skipped)
+
+
+def _iso(moment: datetime) -> str:
+    """A UTC timestamp as run documents write it."""
+    return moment.isoformat(timespec="milliseconds") + "Z"
 
 
 def _seen(run: Run, result: Result) -> Seen:
@@ -150,8 +167,8 @@ def diff_sides(old: Side, new: Side) -> DiffReport:
     """The changes from ``old`` to ``new``."""
     changes: list[Change] = []
     for key in old.latest.keys() | new.latest.keys():
-        before = _seen(*old.latest[key]) if key in old.latest else None
-        after = _seen(*new.latest[key]) if key in new.latest else None
+        before = old.latest.get(key)
+        after = new.latest.get(key)
         if before is None:
             kind: ChangeKind | None = "added"
         elif after is None:

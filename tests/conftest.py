@@ -16,6 +16,20 @@ import pytest
 from censorcheck.lab import Lab, LabThread
 
 
+@pytest.fixture(scope="session", autouse=True)
+def private_cache(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """The results index and other caches go to a folder of the test session, not the user's
+    (the CLI subprocesses inherit the variable)."""
+    folder = tmp_path_factory.mktemp("cache")
+    before = os.environ.get("XDG_CACHE_HOME")
+    os.environ["XDG_CACHE_HOME"] = str(folder)
+    yield folder
+    if before is None:
+        os.environ.pop("XDG_CACHE_HOME", None)
+    else:
+        os.environ["XDG_CACHE_HOME"] = before
+
+
 @pytest.fixture(scope="session")
 def lab() -> Iterator[Lab]:
     """The default lab (every scenario and the demo names) on a random /24 of 127.0.0.0/8."""

@@ -1,19 +1,50 @@
-"""``diff`` and ``reanalyze``: what analysts do with run documents already on disk (no network)."""
+"""What analysts do with run documents already on disk, none of it on the network: ``diff``,
+``history``, ``query``, ``report``, ``export`` and ``reanalyze``."""
 
 from __future__ import annotations
 
+import csv
+import json
 import sys
 from pathlib import Path
 from typing import Annotated
 
+import duckdb
 import typer
 from rich.console import Console
 from rich.table import Table
 
 from censorcheck.cli.common import Opt, app, log, user_errors
 from censorcheck.diff import KINDS, DiffReport, Seen, diff_sides, load_side
+from censorcheck.errors import ConfigError
+from censorcheck.history import Period, periods
 from censorcheck.reanalyze import reanalyze as rejudge
 from censorcheck.store import read_run, write_run
+from censorcheck.warehouse import Warehouse
+
+_STATUS_STYLE = {
+    "accessible": "green",
+    "blocked": "bold red",
+    "down": "yellow",
+    "inconclusive": "cyan",
+}
+_SHOWN_ROWS = 200
+NoIndex = Annotated[
+    bool,
+    Opt("--no-index", help="Read every document afresh instead of the cached results index."),
+]
+Folders = Annotated[list[Path], typer.Argument(help="Folders of run documents (or files).")]
+
+
+def _open(paths: list[Path], no_index: bool) -> Warehouse:
+    wh = Warehouse(paths, index=not no_index)
+    for line in wh.sync.skipped:
+        log(f"warning: skipped {line}")
+    if wh.sync.files == 0:
+        wh.close()
+        raise ConfigError(f"{', '.join(map(str, paths))}: no run documents among the files")
+    return wh
+
 
 _KIND_STYLE = {"newly_blocked": "bold red", "unblocked": "green", "added": "cyan", "removed": "dim"}
 
@@ -44,10 +75,11 @@ def diff(
     old: Annotated[Path, typer.Argument(help="Old run document, or a folder of them.")],
     new: Annotated[Path, typer.Argument(help="New run document, or a folder of them.")],
     json_out: Annotated[bool, Opt("--json", help="Print the diff as JSON on stdout.")] = False,
+    no_index: NoIndex = False,
 ) -> None:
     """What changed per (target, vantage) between two runs or folders (exit 1: newly blocked)."""
     with user_errors():
-        before, after = load_side(old), load_side(new)
+        before, after = load_side(old, not no_index), load_side(new, not no_index)
     for line in before.skipped + after.skipped:
         log(f"warning: skipped {line}")
     report = diff_sides(before, after)
@@ -77,3 +109,112 @@ def reanalyze(
         f"reanalyzed {len(done.run.results)} results with rules {done.run.rules_version} "
         f"(were {old.rules_version}): {len(done.changed)} verdicts changed"
     )
+
+
+def _when(iso: str) -> str:
+    return iso[:16].replace("T", " ")
+
+
+def history_table(found: list[Period], title: str) -> Table:
+    table = Table(title=title)
+    for column in ("target", "vantage", "status", "outcome", "from", "to", "runs"):
+        table.add_column(column, overflow="fold", justify="right" if column == "runs" else "left")
+    for p in found[:_SHOWN_ROWS]:
+        style = _STATUS_STYLE[p.status]
+        now = " (now)" if p.current else ""
+        table.add_row(
+            p.url,
+            p.vantage,
+            f"[{style}]{p.status}[/]{now}",
+            p.outcome,
+            _when(p.first_seen),
+            _when(p.last_seen),
+            str(p.runs),
+        )
+    if len(found) > _SHOWN_ROWS:
+        table.caption = f"first {_SHOWN_ROWS} of {len(found)} periods; --json for all"
+    return table
+
+
+@app.command()
+def history(
+    folders: Folders,
+    target: Annotated[
+        str | None, Opt("--target", "-t", help="A domain or URL: its whole timeline.")
+    ] = None,
+    vantage: Annotated[str | None, Opt(help="Only this vantage.")] = None,
+    json_out: Annotated[bool, Opt("--json", help="Print the periods as JSON on stdout.")] = False,
+    no_index: NoIndex = False,
+) -> None:
+    """Since when each verdict holds: periods of one verdict per (target, vantage).
+
+    With --target, every period of that target; without, the current one of every target.
+    """
+    with user_errors(), _open(folders, no_index) as wh:
+        found = periods(wh, target, vantage, current_only=target is None)
+        if not found:
+            what = f"target {target}" if target else "results"
+            raise ConfigError(f"no {what} in {', '.join(map(str, folders))}")
+    if json_out:
+        sys.stdout.write(json.dumps([p.model_dump(mode="json") for p in found], indent=2) + "\n")
+        return
+    title = f"history of {target}" if target else "current verdicts, and since when"
+    Console().print(history_table(found, f"censorcheck {title}"))
+
+
+@app.command()
+def query(
+    folder: Annotated[Path, typer.Argument(help="A folder of run documents (or one file).")],
+    sql: Annotated[str, typer.Argument(help="SQL over the table 'results' (DuckDB's dialect).")],
+    output_format: Annotated[
+        str, Opt("--format", "-f", help="table, json (an array of objects) or csv.")
+    ] = "table",
+    no_index: NoIndex = False,
+) -> None:
+    """Run SQL over every result of the run documents (table 'results'; see the README)."""
+    if output_format not in ("table", "json", "csv"):
+        raise typer.BadParameter("table, json or csv", param_hint="--format")
+    with user_errors(), _open([folder], no_index) as wh:
+        try:
+            relation = wh.sql(sql)
+            if relation is None:
+                raise ConfigError("the SQL statement returned no rows to show")
+            names = list(relation.columns)
+            rows = relation.fetchall()
+        except duckdb.Error as exc:
+            raise ConfigError(f"SQL: {str(exc).strip().splitlines()[0]}") from None
+    if output_format == "json":
+        records = [dict(zip(names, row, strict=True)) for row in rows]
+        sys.stdout.write(json.dumps(records, indent=2, default=str) + "\n")
+    elif output_format == "csv":
+        writer = csv.writer(sys.stdout, lineterminator="\n")
+        writer.writerow(names)
+        writer.writerows(rows)
+    else:
+        table = Table(title=f"{len(rows)} rows")
+        for name in names:
+            table.add_column(name, overflow="fold")
+        for row in rows[:_SHOWN_ROWS]:
+            table.add_row(*("" if v is None else str(v) for v in row))
+        if len(rows) > _SHOWN_ROWS:
+            table.caption = f"first {_SHOWN_ROWS} rows; --format csv or json for all"
+        Console().print(table)
+
+
+@app.command()
+def export(
+    folder: Annotated[Path, typer.Argument(help="A folder of run documents (or one file).")],
+    output_format: Annotated[str, Opt("--format", "-f", help="csv, parquet or ooni (JSONL).")],
+    output: Annotated[Path, Opt("--output", "-o", help="Folder the export is written to.")],
+    no_index: NoIndex = False,
+) -> None:
+    """Export the results as CSV or Parquet (the README's columns) or OONI-style JSONL."""
+    from censorcheck import export as exporting
+
+    chosen = [f for f in exporting.FORMATS if f == output_format]
+    if not chosen:
+        raise typer.BadParameter("csv, parquet or ooni", param_hint="--format")
+    fmt = chosen[0]
+    with user_errors(), _open([folder], no_index) as wh:
+        path, count = exporting.export(wh, fmt, output)
+    log(f"{count} {'measurements' if fmt == 'ooni' else 'rows'} written to {path}")
