@@ -230,9 +230,7 @@ class Warehouse:
                 written = [out for out in outs if os.path.getsize(out) > 0]
                 if written:  # DuckDB refuses a CSV file without a line
                     self.con.execute(f"INSERT INTO rows {_from_csv(written)}")
-                records = [
-                    (file, *stamps[file], run_id, problem) for file, run_id, problem in seen
-                ]
+                records = [(file, *stamps[file], run_id, problem) for file, run_id, problem in seen]
                 if records:
                     # One statement for the lot: a statement per file costs a second per 2,000.
                     columns = list(zip(*records, strict=True))
