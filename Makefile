@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test lint bench bench-control bench-dns-scan clean
+.PHONY: demo test lint browser bench bench-control bench-dns-scan bench-analysis clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -25,7 +25,14 @@ lint: $(STAMP)
 # machine, even by mistake. Elsewhere it runs as is, and says so.
 ISOLATED := $(shell command -v ip >/dev/null 2>&1 && unshare --net --map-root-user true 2>/dev/null && echo yes)
 
-test: lint
+# The HTML report is checked in headless Chromium, Debian's package; installed when missing and
+# this machine can (root with apt-get), otherwise that one test is skipped and says why.
+browser:
+	@command -v chromium >/dev/null 2>&1 || { [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1 \
+		&& apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
+		--no-install-recommends chromium >/dev/null; } || echo "no chromium: the report's browser test will be skipped"
+
+test: lint browser
 ifeq ($(ISOLATED),yes)
 	@echo "pytest in a private network namespace: loopback only"
 	unshare --net --map-root-user sh -c 'ip link set lo up && exec $(BIN)/pytest -q'
@@ -39,6 +46,9 @@ bench: $(STAMP)
 
 bench-control: $(STAMP)
 	$(BIN)/python bench/control_bench.py
+
+bench-analysis: $(STAMP)
+	$(BIN)/python bench/analysis_bench.py
 
 bench-dns-scan: $(STAMP)
 	$(BIN)/python bench/dns_scan_bench.py

@@ -34,7 +34,7 @@ import duckdb
 from censorcheck import rowreader
 from censorcheck.errors import ConfigError
 
-INDEX_VERSION = "1"
+INDEX_VERSION = "2"
 _BATCH = 2000  # files indexed per statement: bounds the memory of a first indexing
 _PER_WORKER = 200  # fewer files than this per worker: parsing them here is quicker
 

@@ -31,6 +31,19 @@ def load_bench() -> ModuleType:
     return module
 
 
+def run_script(script: Path, *args: str, timeout: float = 60) -> Any:
+    """Run a benchmark script with ``--json``; it must exit 0; its figures."""
+    proc = subprocess.run(
+        [sys.executable, str(script), *args, "--json"],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        stdin=subprocess.DEVNULL,
+    )
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    return json.loads(proc.stdout)
+
+
 def numbers(value: Any, path: str = "") -> list[tuple[str, float]]:
     """Every number in a JSON document, with where it is."""
     if isinstance(value, bool) or value is None or isinstance(value, str):
@@ -54,23 +67,7 @@ def test_workload_has_every_kind_in_proportion() -> None:
 
 
 def test_small_run_is_accurate_and_reports_every_figure() -> None:
-    proc = subprocess.run(
-        [
-            sys.executable,
-            str(BENCH),
-            "--count",
-            str(COUNT),
-            "--no-curl",
-            "--no-scenarios",
-            "--json",
-        ],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        stdin=subprocess.DEVNULL,
-    )
-    assert proc.returncode == 0, proc.stdout + proc.stderr
-    figures = json.loads(proc.stdout)
+    figures = run_script(BENCH, "--count", str(COUNT), "--no-curl", "--no-scenarios")
     probe = figures["probe"]
     assert probe["accuracy"] == 1.0, probe["mismatches"]
     assert probe["targets"] == COUNT
@@ -103,15 +100,7 @@ CONTROL_BENCH = BENCH.parent / "control_bench.py"
 
 def test_control_load_test_runs_clean() -> None:
     """Two tiny levels against a real ``censorcheck control serve``: a row each, no error."""
-    proc = subprocess.run(
-        [sys.executable, str(CONTROL_BENCH), "--clients", "1,2", "--seconds", "1", "--json"],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        stdin=subprocess.DEVNULL,
-    )
-    assert proc.returncode == 0, proc.stdout + proc.stderr
-    figures = json.loads(proc.stdout)
+    figures = run_script(CONTROL_BENCH, "--clients", "1,2", "--seconds", "1")
     levels = figures["levels"]
     assert [level["clients"] for level in levels] == [1, 2]
     for level in levels:
@@ -136,20 +125,10 @@ DNS_SCAN_BENCH = BENCH.parent / "dns_scan_bench.py"
 
 
 def test_dns_scan_bench_small_run_is_accurate_and_reports_every_figure() -> None:
-    proc = subprocess.run(
-        [
-            sys.executable,
-            str(DNS_SCAN_BENCH),
-            *("--resolvers", "16", "--names", "9", "--listed-every", "3"),
-            *("--timeout", "0.3", "--json"),
-        ],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        stdin=subprocess.DEVNULL,
+    figures = run_script(
+        DNS_SCAN_BENCH,
+        *("--resolvers", "16", "--names", "9", "--listed-every", "3", "--timeout", "0.3"),
     )
-    assert proc.returncode == 0, proc.stdout + proc.stderr
-    figures = json.loads(proc.stdout)
     scan = figures["scan"]
     assert scan["accuracy"] == 1.0, scan["mismatches"]
     assert scan["pairs"] == 16 * 10 and figures["workload"]["resolvers"] == 16
@@ -166,3 +145,16 @@ def test_dns_scan_bench_small_run_is_accurate_and_reports_every_figure() -> None
     text = module.render(figures)
     for label in ("wall time", "queries/s", "peak memory", "accuracy", "100.0%"):
         assert label in text
+
+
+ANALYSIS_BENCH = BENCH.parent / "analysis_bench.py"
+
+
+def test_analysis_bench_small_run_answers_right_and_reports_every_step() -> None:
+    figures = run_script(ANALYSIS_BENCH, "--runs", "40", "--targets", "10", timeout=120)
+    assert figures["ok"] and figures["rows"] == 400
+    steps = {step["step"]: step for step in figures["steps"]}
+    assert len(steps) == 7
+    assert steps["history, current verdict of every pair"]["answer"] == 10 * 4
+    assert all(step["seconds"] >= 0 for step in steps.values())
+    assert figures["peak_rss_mib"] > 0

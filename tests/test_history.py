@@ -226,3 +226,17 @@ def test_the_query_table_is_readable_by_a_spreadsheet(results: Results) -> None:
     assert result.code == 0, result.stderr
     rows = list(csv.reader(io.StringIO(result.stdout)))
     assert rows[0] == ["domain", "status"] and len(rows) == 1 + len(results.all_results())
+
+
+def test_report_command_writes_the_page_and_the_markdown(results: Results, tmp_path: Path) -> None:
+    page = tmp_path / "report.html"
+    result = run_cli("report", str(results.folder), "--html", str(page), "--markdown")
+    assert result.code == 0, result.stderr
+    text = page.read_text(encoding="utf-8")
+    assert text.count('class="grid"') >= 2  # one grid per vantage
+    assert "http://" not in text.split("<body", 1)[0]  # nothing loaded from anywhere
+    blocked_now = [n for n in NAMES if results.verdict("4-home.json", n)[0] == "blocked"]
+    table = [line for line in result.stdout.splitlines() if line.startswith("| `")]
+    assert len(table) == len(blocked_now)
+    for name in blocked_now:
+        assert any(f"{name}.lab.test" in line and "| home |" in line for line in table)

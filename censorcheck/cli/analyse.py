@@ -218,3 +218,32 @@ def export(
     with user_errors(), _open([folder], no_index) as wh:
         path, count = exporting.export(wh, fmt, output)
     log(f"{count} {'measurements' if fmt == 'ooni' else 'rows'} written to {path}")
+
+
+@app.command()
+def report(
+    folder: Annotated[Path, typer.Argument(help="A folder of run documents (or one file).")],
+    html_out: Annotated[
+        Path | None, Opt("--html", help="Write a self-contained HTML page here.")
+    ] = None,
+    markdown_out: Annotated[
+        bool, Opt("--markdown", help="Print a Markdown summary on stdout.")
+    ] = False,
+    target: Annotated[str | None, Opt("--target", "-t", help="Only this domain or URL.")] = None,
+    buckets: Annotated[int, Opt(help="Most time columns in the grid.", min=1, max=500)] = 60,
+    no_index: NoIndex = False,
+) -> None:
+    """A report over many runs: an HTML page with charts, or a Markdown summary."""
+    from censorcheck import report as reporting
+    from censorcheck.store import write_text
+
+    if html_out is None and not markdown_out:
+        raise typer.BadParameter("give --html FILE, --markdown or both", param_hint="--html")
+    with user_errors():
+        with _open([folder], no_index) as wh:
+            data = reporting.collect(wh, buckets=buckets, target=target)
+        if html_out is not None:
+            write_text(reporting.html(data), html_out)
+            log(f"report written to {html_out}")
+    if markdown_out:
+        sys.stdout.write(reporting.markdown(data))
