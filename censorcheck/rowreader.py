@@ -14,10 +14,13 @@ from __future__ import annotations
 import csv
 from collections.abc import Sequence
 from pathlib import Path
+from typing import NamedTuple
 
 import msgspec
 
-NULL = "\\N"  # how the CSV says null, so that an empty string stays one
+# The CSV writer writes None as an empty field, and DuckDB reads an empty field as null: an
+# empty string (a page without a title) is null in the table too.
+NULL = ""
 
 
 class _Answer(msgspec.Struct):
@@ -127,7 +130,7 @@ def _first_failure(attempts: Sequence[_Connect] | Sequence[_Handshake]) -> str |
     return None
 
 
-def _row(doc: _Document, file: str, r: _Result) -> list[object]:
+def _row(doc: _Document, file_id: int, r: _Result) -> list[object]:
     assert doc.vantage is not None and doc.tool is not None
     name = r.vantage or doc.vantage.name
     v = next((x for x in doc.vantages if x.name == name), doc.vantage)
@@ -144,12 +147,7 @@ def _row(doc: _Document, file: str, r: _Result) -> list[object]:
     )
     control = r.control or _Control()
     return [
-        doc.run_id,
-        file,
-        doc.started_at,
-        doc.schema_version,
-        doc.rules_version,
-        doc.tool.version,
+        file_id,
         name,
         v.country,
         v.asn,
@@ -191,26 +189,55 @@ def describe(doc: _Document) -> str | None:
     return None
 
 
-def to_csv(files: Sequence[str], out: str) -> list[tuple[str, str | None, str | None]]:
-    """Write the rows of ``files`` to the CSV file ``out``; per file (path, run_id, problem)."""
-    seen: list[tuple[str, str | None, str | None]] = []
+class Seen(NamedTuple):
+    """What reading one file found: its id, path, and the run's own columns (or the problem)."""
+
+    id: int
+    file: str
+    problem: str | None
+    run_id: str | None = None
+    started_at: str | None = None
+    schema_version: str | None = None
+    rules_version: str | None = None
+    tool_version: str | None = None
+
+    def fields(self) -> tuple[str | None, ...]:
+        """The columns of the index's files table after (file, id, size, mtime_ns)."""
+        return tuple(self[2:])
+
+
+def to_csv(files: Sequence[tuple[int, str]], out: str) -> list[Seen]:
+    """Write the rows of ``files`` (id, path) to the CSV file ``out``; what each file held."""
+    seen: list[Seen] = []
     with open(out, "w", encoding="utf-8", newline="") as f:
         writer = csv.writer(f)
-        for file in files:
+        for file_id, file in files:
             try:
                 doc = _DECODER.decode(Path(file).read_bytes())
             except (msgspec.DecodeError, msgspec.ValidationError) as exc:
-                seen.append((file, None, _problem(exc)))
+                seen.append(Seen(file_id, file, _problem(exc)))
                 continue
             except OSError as exc:
-                seen.append((file, None, f"unreadable ({exc.strerror or exc})"))
+                seen.append(Seen(file_id, file, f"unreadable ({exc.strerror or exc})"))
                 continue
             problem = describe(doc)
-            if problem is None:
-                writer.writerows(
-                    [NULL if x is None else x for x in _row(doc, file, r)] for r in doc.results
+            if problem is not None:
+                seen.append(Seen(file_id, file, problem))
+                continue
+            assert doc.tool is not None
+            writer.writerows(_row(doc, file_id, r) for r in doc.results)
+            seen.append(
+                Seen(
+                    file_id,
+                    file,
+                    None,
+                    doc.run_id,
+                    doc.started_at,
+                    doc.schema_version,
+                    doc.rules_version,
+                    doc.tool.version,
                 )
-            seen.append((file, doc.run_id if problem is None else None, problem))
+            )
     return seen
 
 

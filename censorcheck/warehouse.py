@@ -34,8 +34,11 @@ import duckdb
 from censorcheck import rowreader
 from censorcheck.errors import ConfigError
 
-INDEX_VERSION = "2"
+INDEX_VERSION = "4"
 _BATCH = 2000  # files indexed per statement: bounds the memory of a first indexing
+# Where the run's start is among the files table's columns (file, id, size, mtime_ns, problem,
+# run_id, run_started_at, ...).
+_STARTED = 6
 _PER_WORKER = 200  # fewer files than this per worker: parsing them here is quicker
 
 
@@ -44,15 +47,16 @@ class Column:
     name: str
     type: str
     description: str
+    per_run: bool = False  # the same for every row of a document: kept once, in ``files``
 
 
 COLUMNS: tuple[Column, ...] = (
-    Column("run_id", "VARCHAR", "The run's id; copies of a run count once."),
-    Column("file", "VARCHAR", "The run document the row was read from."),
-    Column("run_started_at", "TIMESTAMP", "When the run started (UTC)."),
-    Column("schema_version", "VARCHAR", "The document's schema version."),
-    Column("rules_version", "VARCHAR", "The verdict rules that judged it."),
-    Column("tool_version", "VARCHAR", "censorcheck's version."),
+    Column("run_id", "VARCHAR", "The run's id; copies of a run count once.", per_run=True),
+    Column("file", "VARCHAR", "The run document the row was read from.", per_run=True),
+    Column("run_started_at", "TIMESTAMP", "When the run started (UTC).", per_run=True),
+    Column("schema_version", "VARCHAR", "The document's schema version.", per_run=True),
+    Column("rules_version", "VARCHAR", "The verdict rules that judged it.", per_run=True),
+    Column("tool_version", "VARCHAR", "censorcheck's version.", per_run=True),
     Column("vantage", "VARCHAR", "The vantage the target was measured from."),
     Column("country", "VARCHAR", "The vantage's country, as configured."),
     Column("asn", "BIGINT", "The vantage's autonomous system, as configured."),
@@ -81,7 +85,8 @@ COLUMNS: tuple[Column, ...] = (
     Column("deadline_hit", "BOOLEAN", "The per-target deadline cut it short."),
     Column("error", "VARCHAR", "An internal error that cut the target short."),
 )
-_SCHEMA = ", ".join(f'"{c.name}" {c.type}' for c in COLUMNS)
+ROW_COLUMNS = tuple(c for c in COLUMNS if not c.per_run)
+_ROWS_SCHEMA = ", ".join(f'"{c.name}" {c.type}' for c in ROW_COLUMNS)
 
 
 @dataclass
@@ -163,7 +168,10 @@ class Warehouse:
         except duckdb.CatalogException:
             found = None
         if found is None or found[0] != INDEX_VERSION:
-            for table in ("rows", "files", "meta", "results"):
+            for kind in ("VIEW", "TABLE"):  # older indexes kept the results as a table
+                with suppress(duckdb.CatalogException):
+                    con.execute(f"DROP {kind} IF EXISTS results")
+            for table in ("rows", "files", "meta"):
                 con.execute(f"DROP TABLE IF EXISTS {table}")
         return con, where
 
@@ -172,10 +180,12 @@ class Warehouse:
         con.execute("CREATE TABLE IF NOT EXISTS meta (key VARCHAR PRIMARY KEY, value VARCHAR)")
         con.execute("INSERT OR REPLACE INTO meta VALUES ('version', ?)", [INDEX_VERSION])
         con.execute(
-            "CREATE TABLE IF NOT EXISTS files (file VARCHAR PRIMARY KEY, size BIGINT, "
-            "mtime_ns BIGINT, run_id VARCHAR, problem VARCHAR)"
+            "CREATE TABLE IF NOT EXISTS files (file VARCHAR PRIMARY KEY, id INTEGER, "
+            "size BIGINT, mtime_ns BIGINT, problem VARCHAR, run_id VARCHAR, "
+            "run_started_at TIMESTAMP, schema_version VARCHAR, rules_version VARCHAR, "
+            "tool_version VARCHAR)"
         )
-        con.execute(f"CREATE TABLE IF NOT EXISTS rows ({_SCHEMA})")
+        con.execute(f"CREATE TABLE IF NOT EXISTS rows (file_id INTEGER, {_ROWS_SCHEMA})")
         known = {
             file: (size, mtime)
             for file, size, mtime in con.execute(
@@ -193,17 +203,23 @@ class Warehouse:
             with _transaction(con):
                 con.execute("CREATE TEMP TABLE gone (file VARCHAR)")
                 con.executemany("INSERT INTO gone VALUES (?)", [[f] for f in stale])
-                con.execute("DELETE FROM rows WHERE file IN (SELECT file FROM gone)")
+                con.execute(
+                    "DELETE FROM rows WHERE file_id IN "
+                    "(SELECT id FROM files WHERE file IN (SELECT file FROM gone))"
+                )
                 con.execute("DELETE FROM files WHERE file IN (SELECT file FROM gone)")
                 con.execute("DROP TABLE gone")
         for start in range(0, len(fresh), _BATCH):
             self._read(fresh[start : start + _BATCH], current)
-        if stale or fresh or not _has_table(con, "results"):
-            # Copies of one run (folders gathered from many machines) count once.
-            con.execute(
-                "CREATE OR REPLACE TABLE results AS SELECT * FROM rows QUALIFY row_number() "
-                "OVER (PARTITION BY run_id, vantage, url ORDER BY file) = 1"
-            )
+        # Copies of one run (folders gathered from many machines) count once: the rows of the
+        # first file holding each run. A view, not a table: a join with the small files table
+        # costs a query milliseconds, where a second copy of a million rows costs seconds.
+        values = ", ".join(f"{'f' if c.per_run else 'r'}.{c.name}" for c in COLUMNS)
+        con.execute(
+            f"CREATE OR REPLACE VIEW results AS SELECT {values} FROM rows AS r "
+            "JOIN files AS f ON r.file_id = f.id WHERE f.id IN "
+            "(SELECT arg_min(id, file) FROM files WHERE problem IS NULL GROUP BY run_id)"
+        )
         self.sync.read = len(fresh)
         self.sync.files = 0
         for file, problem in con.execute(
@@ -217,8 +233,11 @@ class Warehouse:
     def _read(self, files: Sequence[Path], stamps: dict[str, tuple[int, int]]) -> None:
         """Index ``files``: parsed to CSV (by worker processes when there are many), then
         loaded by DuckDB in one statement."""
+        first = self.con.execute("SELECT coalesce(max(id), 0) + 1 FROM files").fetchone()
+        start = int(first[0]) if first else 1
+        numbered = [(start + i, str(f)) for i, f in enumerate(files)]
         with tempfile.TemporaryDirectory(prefix="censorcheck-index-") as tmp:
-            shares = _shares([str(f) for f in files])
+            shares = _shares(numbered)
             outs = [str(Path(tmp, f"{i}.csv")) for i in range(len(shares))]
             if len(shares) == 1:
                 seen = rowreader.to_csv(shares[0], outs[0])
@@ -230,17 +249,26 @@ class Warehouse:
                 written = [out for out in outs if os.path.getsize(out) > 0]
                 if written:  # DuckDB refuses a CSV file without a line
                     self.con.execute(f"INSERT INTO rows {_from_csv(written)}")
-                records = [(file, *stamps[file], run_id, problem) for file, run_id, problem in seen]
+                records = [(r.file, r.id, *stamps[r.file], *r.fields()) for r in seen]
                 if records:
                     # One statement for the lot: a statement per file costs a second per 2,000.
-                    columns = list(zip(*records, strict=True))
-                    self.con.execute(
-                        "INSERT OR REPLACE INTO files SELECT unnest($1), unnest($2), "
-                        "unnest($3), unnest($4), unnest($5)",
-                        [list(c) for c in columns],
+                    columns = [list(c) for c in zip(*records, strict=True)]
+                    unnests = ", ".join(
+                        # the run's start: ISO 8601 with a Z, a UTC timestamp in the table
+                        f"unnest(${i + 1})::TIMESTAMPTZ AT TIME ZONE 'UTC'"
+                        if i == _STARTED
+                        else f"unnest(${i + 1})"
+                        for i in range(len(columns))
                     )
+                    self.con.execute(f"INSERT OR REPLACE INTO files SELECT {unnests}", columns)
 
     # --- use ------------------------------------------------------------------------------
+
+    def read_only(self) -> None:
+        """Reopen the index read-only: what a user's SQL runs on can then not change it."""
+        if self.sync.index is not None:
+            self.con.close()
+            self.con = _quiet(duckdb.connect(str(self.sync.index), read_only=True))
 
     def sql(self, query: str, params: Sequence[Any] | None = None) -> duckdb.DuckDBPyRelation:
         return self.con.sql(query, params=params)
@@ -275,7 +303,7 @@ def _transaction(con: duckdb.DuckDBPyConnection) -> Iterator[None]:
     con.execute("COMMIT")
 
 
-def _shares(files: list[str]) -> list[list[str]]:
+def _shares(files: list[tuple[int, str]]) -> list[list[tuple[int, str]]]:
     """``files`` split between the worker processes (one share: no workers)."""
     workers = max(1, min(os.cpu_count() or 1, len(files) // _PER_WORKER))
     return [files[i::workers] for i in range(workers)]
@@ -284,10 +312,13 @@ def _shares(files: list[str]) -> list[list[str]]:
 def _from_csv(paths: Sequence[str]) -> str:
     """A SELECT of the rows in the CSV files ``rowreader`` wrote, typed as the table."""
     listed = ", ".join(_quote(p) for p in paths)
-    types = {c.name: "VARCHAR" if c.type in ("TIMESTAMP", "VARCHAR[]") else c.type for c in COLUMNS}
+    types = {"file_id": "INTEGER"}
+    types.update(
+        (c.name, "VARCHAR" if c.type in ("TIMESTAMP", "VARCHAR[]") else c.type) for c in ROW_COLUMNS
+    )
     spec = "{" + ", ".join(f"{_quote(k)}: {_quote(v)}" for k, v in types.items()) + "}"
-    values = []
-    for c in COLUMNS:
+    values = ["file_id"]
+    for c in ROW_COLUMNS:
         if c.type == "TIMESTAMP":
             values.append(f"{c.name}::TIMESTAMPTZ AT TIME ZONE 'UTC' AS {c.name}")
         elif c.type == "VARCHAR[]":
@@ -300,10 +331,3 @@ def _from_csv(paths: Sequence[str]) -> str:
         SELECT {", ".join(values)} FROM read_csv([{listed}], columns = {spec}, header = false,
             nullstr = {_quote(rowreader.NULL)}, quote = '"', escape = '"', delim = ',')
     """
-
-
-def _has_table(con: duckdb.DuckDBPyConnection, name: str) -> bool:
-    found = con.execute(
-        "SELECT count(*) FROM information_schema.tables WHERE table_name = ?", [name]
-    ).fetchone()
-    return bool(found and found[0])

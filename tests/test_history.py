@@ -240,3 +240,10 @@ def test_report_command_writes_the_page_and_the_markdown(results: Results, tmp_p
     assert len(table) == len(blocked_now)
     for name in blocked_now:
         assert any(f"{name}.lab.test" in line and "| home |" in line for line in table)
+
+
+def test_a_query_cannot_change_the_index(results: Results) -> None:
+    dropped = run_cli("query", str(results.folder), "drop view results")
+    assert dropped.code == 2 and "read-only" in dropped.stderr, dropped.stderr
+    again = run_cli("query", str(results.folder), "select count(*) as n from results", "-f", "json")
+    assert again.code == 0 and json.loads(again.stdout) == [{"n": len(results.all_results())}]

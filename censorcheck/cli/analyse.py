@@ -176,6 +176,7 @@ def query(
         raise typer.BadParameter("table, json or csv", param_hint="--format")
     with user_errors(), _open([folder], no_index) as wh:
         try:
+            wh.read_only()
             relation = wh.sql(sql)
             if relation is None:
                 raise ConfigError("the SQL statement returned no rows to show")
