@@ -12,7 +12,7 @@ and ``censorcheck.warehouse.COLUMNS`` describe them.
 from __future__ import annotations
 
 import csv
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import NamedTuple
 
@@ -130,52 +130,65 @@ def _first_failure(attempts: Sequence[_Connect] | Sequence[_Handshake]) -> str |
     return None
 
 
-def _row(doc: _Document, file_id: int, r: _Result) -> list[object]:
-    assert doc.vantage is not None and doc.tool is not None
-    name = r.vantage or doc.vantage.name
-    v = next((x for x in doc.vantages if x.name == name), doc.vantage)
-    a_queries = [q for q in r.dns if q.qtype == "A"]
-    addresses = list(dict.fromkeys(a for q in r.dns if q.answer for a in q.answer.addresses))
-    last = r.http.hops[-1].response if r.http and r.http.hops else None
-    fingerprint = next(
-        (
-            h.response.fingerprint
-            for h in (r.http.hops if r.http else [])
-            if h.response and h.response.fingerprint
-        ),
-        None,
-    )
-    control = r.control or _Control()
-    return [
-        file_id,
-        name,
-        v.country,
-        v.asn,
-        v.network_type,
-        r.target.url,
-        r.target.domain,
-        r.target.category,
-        r.started_at,
-        r.t,
-        r.verdict.status,
-        r.verdict.blocking,
-        r.verdict.outcome,
-        r.verdict.confidence,
-        r.verdict.reason,
-        a_queries[0].failure if a_queries else None,
-        " ".join(addresses),
-        _first_failure(r.tcp),
-        _first_failure(r.tls),
-        last.status if last else None,
-        r.http.failure if r.http else None,
-        last.title if last else None,
-        last.body_length if last else None,
-        fingerprint,
-        control.source,
-        control.failure,
-        r.deadline_hit,
-        r.error,
-    ]
+def _rows(doc: _Document, file_id: int) -> Iterator[list[object]]:
+    """The rows of one run document. The hot loop of a first look: kept plain on purpose."""
+    assert doc.vantage is not None
+    run_vantage = doc.vantage
+    by_name = {x.name: x for x in doc.vantages}
+    for r in doc.results:
+        name = r.vantage or run_vantage.name
+        v = by_name.get(name, run_vantage)
+        dns_failure = None
+        for q in r.dns:
+            if q.qtype == "A":
+                dns_failure = q.failure
+                break
+        addresses: list[str] = []
+        for q in r.dns:
+            if q.answer is not None:
+                addresses.extend(a for a in q.answer.addresses if a not in addresses)
+        status = title = length = fingerprint = fetch_failure = None
+        if r.http is not None:
+            fetch_failure = r.http.failure
+            for hop in r.http.hops:
+                if hop.response is not None and hop.response.fingerprint and fingerprint is None:
+                    fingerprint = hop.response.fingerprint
+            last = r.http.hops[-1].response if r.http.hops else None
+            if last is not None:
+                status, title, length = last.status, last.title, last.body_length
+        control = r.control
+        verdict = r.verdict
+        target = r.target
+        yield [
+            file_id,
+            name,
+            v.country,
+            v.asn,
+            v.network_type,
+            target.url,
+            target.domain,
+            target.category,
+            r.started_at,
+            r.t,
+            verdict.status,
+            verdict.blocking,
+            verdict.outcome,
+            verdict.confidence,
+            verdict.reason,
+            dns_failure,
+            " ".join(addresses),
+            _first_failure(r.tcp) if r.tcp else None,
+            _first_failure(r.tls) if r.tls else None,
+            status,
+            fetch_failure,
+            title,
+            length,
+            fingerprint,
+            control.source if control else None,
+            control.failure if control else None,
+            r.deadline_hit,
+            r.error,
+        ]
 
 
 def describe(doc: _Document) -> str | None:
@@ -225,7 +238,7 @@ def to_csv(files: Sequence[tuple[int, str]], out: str) -> list[Seen]:
                 seen.append(Seen(file_id, file, problem))
                 continue
             assert doc.tool is not None
-            writer.writerows(_row(doc, file_id, r) for r in doc.results)
+            writer.writerows(_rows(doc, file_id))
             seen.append(
                 Seen(
                     file_id,
