@@ -12,7 +12,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Literal
 
-from censorcheck.errors import StoreError
+from censorcheck.errors import ConfigError, StoreError
 from censorcheck.models import Run
 from censorcheck.store import read_run
 from censorcheck.warehouse import COLUMNS, Warehouse
@@ -31,8 +31,14 @@ def _quote(text: str) -> str:
     return "'" + text.replace("'", "''") + "'"
 
 
-def export(wh: Warehouse, fmt: Format, folder: Path) -> tuple[Path, int]:
-    """Write the results of ``wh`` into ``folder`` as ``fmt``; the file and the rows written."""
+def export(
+    wh: Warehouse, fmt: Format, folder: Path, skipped: list[str] | None = None
+) -> tuple[Path, int]:
+    """Write the results of ``wh`` into ``folder`` as ``fmt``; the file and the rows written.
+
+    A document the index took but the full model refuses (OONI needs every observation) is
+    left out of the OONI export and named in ``skipped``.
+    """
     try:
         folder.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
@@ -42,7 +48,7 @@ def export(wh: Warehouse, fmt: Format, folder: Path) -> tuple[Path, int]:
     if fmt == "ooni":
         from censorcheck.ooni import write_jsonl
 
-        count = write_jsonl(_runs(wh), path)
+        count = write_jsonl(_runs(wh, skipped if skipped is not None else []), path)
         return path, count
     values = ", ".join(_exported(c.name, c.type, fmt) for c in COLUMNS)
     options = "FORMAT csv, HEADER true" if fmt == "csv" else "FORMAT parquet, COMPRESSION zstd"
@@ -62,10 +68,13 @@ def _exported(name: str, kind: str, fmt: Format) -> str:
     return name
 
 
-def _runs(wh: Warehouse) -> Iterator[Run]:
+def _runs(wh: Warehouse, skipped: list[str]) -> Iterator[Run]:
     """Each run once (a copy in another folder is the same run), oldest first, one at a time."""
     files = wh.rows(
         "SELECT min(file) FROM results GROUP BY run_id ORDER BY min(run_started_at), run_id"
     )
     for (file,) in files:
-        yield read_run(Path(file))
+        try:
+            yield read_run(Path(file))
+        except ConfigError as exc:
+            skipped.append(str(exc))

@@ -13,10 +13,13 @@ from __future__ import annotations
 
 import csv
 from collections.abc import Iterator, Sequence
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import NamedTuple
 
 import msgspec
+
+from censorcheck.models import UNKNOWN_RULES
 
 # The CSV writer writes None as an empty field, and DuckDB reads an empty field as null: an
 # empty string (a page without a title) is null in the table too.
@@ -130,14 +133,58 @@ def _first_failure(attempts: Sequence[_Connect] | Sequence[_Handshake]) -> str |
     return None
 
 
+_NOWHERE = _Vantage()
+_MAX_ASN = 2**32 - 1
+_MAX_BIGINT = 2**63 - 1
+# Longer text is cut: a title is for reading in a table, and DuckDB refuses CSV lines over
+# its line size.
+_MAX_TEXT = 4096
+
+
+class BadValue(ValueError):
+    """A value of a run document that the table cannot hold: the file is skipped."""
+
+
+def utc(stamp: str | None) -> str | None:
+    """An ISO 8601 time as a naive UTC timestamp DuckDB reads; a time without an offset is
+    taken as UTC (the documents write UTC), so that no machine's time zone enters."""
+    if not stamp:
+        return None
+    if len(stamp) == 24 and stamp[10] == "T" and stamp[19] == "." and stamp[23] == "Z":
+        # What censorcheck writes (2026-11-24T15:27:02.137Z): cut, not parsed, as this runs a
+        # million times in a first look; DuckDB still refuses a malformed one when loading.
+        return f"{stamp[:10]} {stamp[11:23]}"
+    try:
+        moment = datetime.fromisoformat(stamp.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    if moment.tzinfo is not None:
+        moment = moment.astimezone(timezone.utc).replace(tzinfo=None)
+    if not 1 <= moment.year <= 9999:
+        return None
+    return moment.isoformat(sep=" ")
+
+
+def _within(value: int | None, top: int) -> int | None:
+    return value if value is not None and 0 <= value <= top else None
+
+
+def _text(value: str | None) -> str | None:
+    return value[:_MAX_TEXT] if value is not None and len(value) > _MAX_TEXT else value
+
+
 def _rows(doc: _Document, file_id: int) -> Iterator[list[object]]:
     """The rows of one run document. The hot loop of a first look: kept plain on purpose."""
     assert doc.vantage is not None
     run_vantage = doc.vantage
     by_name = {x.name: x for x in doc.vantages}
     for r in doc.results:
+        started = utc(r.started_at)
+        if started is None:
+            raise BadValue(f"result started_at {r.started_at!r} is not an ISO 8601 time")
         name = r.vantage or run_vantage.name
-        v = by_name.get(name, run_vantage)
+        # A vantage the document does not describe has no country or ASN to give.
+        v = by_name.get(name) or (run_vantage if name == run_vantage.name else _NOWHERE)
         dns_failure = None
         for q in r.dns:
             if q.qtype == "A":
@@ -163,26 +210,26 @@ def _rows(doc: _Document, file_id: int) -> Iterator[list[object]]:
             file_id,
             name,
             v.country,
-            v.asn,
+            _within(v.asn, _MAX_ASN),
             v.network_type,
             target.url,
             target.domain,
             target.category,
-            r.started_at,
+            started,
             r.t,
             verdict.status,
             verdict.blocking,
             verdict.outcome,
             verdict.confidence,
-            verdict.reason,
+            _text(verdict.reason),
             dns_failure,
             " ".join(addresses),
             _first_failure(r.tcp) if r.tcp else None,
             _first_failure(r.tls) if r.tls else None,
-            status,
+            _within(status, 999),
             fetch_failure,
-            title,
-            length,
+            _text(title),
+            _within(length, _MAX_BIGINT),
             fingerprint,
             control.source if control else None,
             control.failure if control else None,
@@ -213,10 +260,18 @@ class Seen(NamedTuple):
     schema_version: str | None = None
     rules_version: str | None = None
     tool_version: str | None = None
+    retry: bool = False  # a passing trouble (unreadable): read the file again next time
 
     def fields(self) -> tuple[str | None, ...]:
         """The columns of the index's files table after (file, id, size, mtime_ns)."""
-        return tuple(self[2:])
+        return (
+            self.problem,
+            self.run_id,
+            self.started_at,
+            self.schema_version,
+            self.rules_version,
+            self.tool_version,
+        )
 
 
 def to_csv(files: Sequence[tuple[int, str]], out: str) -> list[Seen]:
@@ -230,24 +285,35 @@ def to_csv(files: Sequence[tuple[int, str]], out: str) -> list[Seen]:
             except (msgspec.DecodeError, msgspec.ValidationError) as exc:
                 seen.append(Seen(file_id, file, _problem(exc)))
                 continue
+            except UnicodeDecodeError:
+                seen.append(Seen(file_id, file, "not valid JSON (not UTF-8)"))
+                continue
             except OSError as exc:
-                seen.append(Seen(file_id, file, f"unreadable ({exc.strerror or exc})"))
+                seen.append(Seen(file_id, file, f"unreadable ({exc.strerror or exc})", retry=True))
                 continue
             problem = describe(doc)
             if problem is not None:
                 seen.append(Seen(file_id, file, problem))
                 continue
             assert doc.tool is not None
-            writer.writerows(_rows(doc, file_id))
+            started = utc(doc.started_at)
+            try:
+                if started is None:
+                    raise BadValue(f"started_at {doc.started_at!r} is not an ISO 8601 time")
+                rows = list(_rows(doc, file_id))
+            except BadValue as exc:
+                seen.append(Seen(file_id, file, f"not a censorcheck run document ({exc})"))
+                continue
+            writer.writerows(rows)
             seen.append(
                 Seen(
                     file_id,
                     file,
                     None,
                     doc.run_id,
-                    doc.started_at,
+                    started,
                     doc.schema_version,
-                    doc.rules_version,
+                    doc.rules_version or UNKNOWN_RULES,
                     doc.tool.version,
                 )
             )

@@ -34,7 +34,7 @@ import duckdb
 from censorcheck import rowreader
 from censorcheck.errors import ConfigError
 
-INDEX_VERSION = "4"
+INDEX_VERSION = "5"
 _BATCH = 2000  # files indexed per statement: bounds the memory of a first indexing
 # Where the run's start is among the files table's columns (file, id, size, mtime_ns, problem,
 # run_id, run_started_at, ...).
@@ -211,14 +211,16 @@ class Warehouse:
                 con.execute("DROP TABLE gone")
         for start in range(0, len(fresh), _BATCH):
             self._read(fresh[start : start + _BATCH], current)
-        # Copies of one run (folders gathered from many machines) count once: the rows of the
-        # first file holding each run. A view, not a table: a join with the small files table
-        # costs a query milliseconds, where a second copy of a million rows costs seconds.
+        # Copies of one run (folders gathered from many machines) count once. Where copies
+        # differ, the one judged by the newest rules wins (a reanalyzed run keeps its run_id),
+        # then the newest file. A view, not a table: a join with the small files table costs a
+        # query milliseconds, where a second copy of a million rows costs seconds.
         values = ", ".join(f"{'f' if c.per_run else 'r'}.{c.name}" for c in COLUMNS)
         con.execute(
             f"CREATE OR REPLACE VIEW results AS SELECT {values} FROM rows AS r "
             "JOIN files AS f ON r.file_id = f.id WHERE f.id IN "
-            "(SELECT arg_min(id, file) FROM files WHERE problem IS NULL GROUP BY run_id)"
+            "(SELECT arg_max(id, (coalesce(try_cast(rules_version AS INTEGER), 0), mtime_ns, "
+            "file)) FROM files WHERE problem IS NULL GROUP BY run_id)"
         )
         self.sync.read = len(fresh)
         self.sync.files = 0
@@ -245,30 +247,58 @@ class Warehouse:
                 with ProcessPoolExecutor(len(shares)) as pool:
                     done = pool.map(rowreader.to_csv, shares, outs)
                     seen = [item for part in done for item in part]
-            with _transaction(self.con):
-                written = [out for out in outs if os.path.getsize(out) > 0]
-                if written:  # DuckDB refuses a CSV file without a line
-                    self.con.execute(f"INSERT INTO rows {_from_csv(written)}")
-                records = [(r.file, r.id, *stamps[r.file], *r.fields()) for r in seen]
-                if records:
-                    # One statement for the lot: a statement per file costs a second per 2,000.
-                    columns = [list(c) for c in zip(*records, strict=True)]
-                    unnests = ", ".join(
-                        # the run's start: ISO 8601 with a Z, a UTC timestamp in the table
-                        f"unnest(${i + 1})::TIMESTAMPTZ AT TIME ZONE 'UTC'"
-                        if i == _STARTED
-                        else f"unnest(${i + 1})"
-                        for i in range(len(columns))
-                    )
-                    self.con.execute(f"INSERT OR REPLACE INTO files SELECT {unnests}", columns)
+            try:
+                self._load(outs, seen, stamps)
+            except duckdb.Error as exc:
+                # A value the table cannot hold slipped past rowreader's checks: find the
+                # file by halves and skip it, rather than fail the whole folder.
+                if len(files) > 1:
+                    half = len(files) // 2
+                    self._read(files[:half], stamps)
+                    self._read(files[half:], stamps)
+                    return
+                problem = f"not a censorcheck run document ({str(exc).splitlines()[0]})"
+                self._load([], [rowreader.Seen(numbered[0][0], numbered[0][1], problem)], stamps)
+
+    def _load(
+        self,
+        outs: Sequence[str],
+        seen: Sequence[rowreader.Seen],
+        stamps: dict[str, tuple[int, int]],
+    ) -> None:
+        """The rows of ``outs`` and the files of ``seen`` into the index, all or nothing."""
+        with _transaction(self.con):
+            written = [out for out in outs if os.path.getsize(out) > 0]
+            if written:  # DuckDB refuses a CSV file without a line
+                self.con.execute(f"INSERT INTO rows {_from_csv(written)}")
+            # A file that could not be read now is read again next time: no size, no time.
+            records = [
+                (r.file, r.id, *((-1, -1) if r.retry else stamps[r.file]), *r.fields())
+                for r in seen
+            ]
+            if records:
+                # One statement for the lot: a statement per file costs a second per 2,000.
+                columns = [list(c) for c in zip(*records, strict=True)]
+                unnests = ", ".join(
+                    f"unnest(${i + 1})::TIMESTAMP" if i == _STARTED else f"unnest(${i + 1})"
+                    for i in range(len(columns))
+                )
+                self.con.execute(f"INSERT OR REPLACE INTO files SELECT {unnests}", columns)
 
     # --- use ------------------------------------------------------------------------------
 
     def read_only(self) -> None:
         """Reopen the index read-only: what a user's SQL runs on can then not change it."""
-        if self.sync.index is not None:
-            self.con.close()
+        if self.sync.index is None:
+            return
+        self.con.close()
+        try:
             self.con = _quiet(duckdb.connect(str(self.sync.index), read_only=True))
+        except duckdb.Error:
+            raise ConfigError(
+                f"the results index {self.sync.index} is busy (another censorcheck took it); "
+                "try again, or give --no-index"
+            ) from None
 
     def sql(self, query: str, params: Sequence[Any] | None = None) -> duckdb.DuckDBPyRelation:
         return self.con.sql(query, params=params)
@@ -289,6 +319,8 @@ class Warehouse:
 def _quiet(con: duckdb.DuckDBPyConnection) -> duckdb.DuckDBPyConnection:
     """No progress bar on the user's terminal: the commands print their own output."""
     con.execute("SET enable_progress_bar = false")
+    with suppress(duckdb.Error):  # without the ICU extension there is no other zone anyway
+        con.execute("SET TimeZone = 'UTC'")
     return con
 
 
@@ -313,15 +345,11 @@ def _from_csv(paths: Sequence[str]) -> str:
     """A SELECT of the rows in the CSV files ``rowreader`` wrote, typed as the table."""
     listed = ", ".join(_quote(p) for p in paths)
     types = {"file_id": "INTEGER"}
-    types.update(
-        (c.name, "VARCHAR" if c.type in ("TIMESTAMP", "VARCHAR[]") else c.type) for c in ROW_COLUMNS
-    )
+    types.update((c.name, "VARCHAR" if c.type == "VARCHAR[]" else c.type) for c in ROW_COLUMNS)
     spec = "{" + ", ".join(f"{_quote(k)}: {_quote(v)}" for k, v in types.items()) + "}"
     values = ["file_id"]
     for c in ROW_COLUMNS:
-        if c.type == "TIMESTAMP":
-            values.append(f"{c.name}::TIMESTAMPTZ AT TIME ZONE 'UTC' AS {c.name}")
-        elif c.type == "VARCHAR[]":
+        if c.type == "VARCHAR[]":
             values.append(
                 f"list_filter(string_split({c.name}, ' '), lambda x: x <> '') AS {c.name}"
             )

@@ -11,6 +11,7 @@ import shutil
 from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -247,3 +248,93 @@ def test_a_query_cannot_change_the_index(results: Results) -> None:
     assert dropped.code == 2 and "read-only" in dropped.stderr, dropped.stderr
     again = run_cli("query", str(results.folder), "select count(*) as n from results", "-f", "json")
     assert again.code == 0 and json.loads(again.stdout) == [{"n": len(results.all_results())}]
+
+
+def _doc(run: Run, **changes: object) -> Any:
+    data = json.loads(run.model_dump_json())
+    data.update(changes)
+    return data
+
+
+def test_odd_documents_are_skipped_or_read_right_never_fatal(
+    results: Results, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """What a review found: each of these once failed a whole folder or misread a value."""
+    folder = tmp_path / "odd"
+    folder.mkdir()
+    good = results.runs["1-home.json"]
+    write_run(good, folder / "good.json")
+    (folder / "latin1.json").write_bytes(b'{"kind": "caf\xe9"}')
+    bad_time = _doc(results.runs["2-vpn.json"], run_id="bad-time", started_at="yesterday")
+    (folder / "bad-time.json").write_text(json.dumps(bad_time), encoding="utf-8")
+    bad_day = _doc(results.runs["5-vpn.json"], run_id="bad-day")
+    bad_day["results"][-1]["started_at"] = "2026-13-45T99:99:99.999Z"  # the shape, not a time
+    (folder / "bad-day.json").write_text(json.dumps(bad_day), encoding="utf-8")
+    odd = _doc(results.runs["3-home.json"], run_id="odd", started_at="2026-11-24T15:27:02")
+    del odd["rules_version"]  # as before schema 1.1
+    odd["vantage"]["asn"] = 2**63
+    odd["vantages"] = []
+    first = odd["results"][0]
+    first["vantage"] = "elsewhere"
+    first["verdict"]["reason"] = "x" * 3_000_000
+    (folder / "odd.json").write_text(json.dumps(odd), encoding="utf-8")
+    monkeypatch.setenv("TZ", "Asia/Tokyo")  # must not move a time without an offset
+
+    sql = (
+        "select run_id, vantage, asn, rules_version, run_started_at::varchar as t, "
+        "length(reason) as n from results where run_id = 'odd' order by vantage"
+    )
+    result = run_cli("query", str(folder), sql, "-f", "json")
+    assert result.code == 0, result.stderr
+    rows = json.loads(result.stdout)
+    assert len(rows) == len(odd["results"])
+    assert {r["rules_version"] for r in rows} == {"0"}
+    assert {r["t"] for r in rows} == {"2026-11-24 15:27:02"}
+    assert {r["asn"] for r in rows} == {None}  # out of range: unknown, not a wrong number
+    assert [r["n"] for r in rows if r["vantage"] == "elsewhere"] == [4096]
+    warnings = sorted(line for line in result.stderr.splitlines() if line.startswith("warning"))
+    assert len(warnings) == 3, result.stderr
+    assert "bad-day.json: not a censorcheck run document (" in warnings[0]
+    assert "bad-time.json: not a censorcheck run document (started_at 'yesterday'" in warnings[1]
+    assert "latin1.json: not valid JSON (not UTF-8)" in warnings[2]
+    total = run_cli("query", str(folder), "select count(*) as n from results", "-f", "json")
+    assert json.loads(total.stdout) == [{"n": len(good.results) + len(rows)}]
+
+
+def test_of_two_differing_copies_of_a_run_the_newest_rules_win(
+    results: Results, tmp_path: Path
+) -> None:
+    folder = tmp_path / "copies"
+    folder.mkdir()
+    run = results.runs["3-home.json"]
+    write_run(run, folder / "z-current.json")
+    old = _doc(run, rules_version="1")
+    for result in old["results"]:
+        result["verdict"]["status"] = "inconclusive"
+    (folder / "a-old-rules.json").write_text(json.dumps(old), encoding="utf-8")
+    found = cli_json(
+        "query", str(folder), "select status, rules_version from results", "-f", "json"
+    )
+    assert isinstance(found, list) and len(found) == len(run.results)
+    assert {r["rules_version"] for r in found} == {run.rules_version}
+    assert Counter(r["status"] for r in found) == Counter(r.verdict.status for r in run.results)
+
+
+def test_ooni_export_leaves_out_a_document_the_model_refuses(
+    results: Results, tmp_path: Path
+) -> None:
+    folder = tmp_path / "mixed"
+    folder.mkdir()
+    good = results.runs["1-home.json"]
+    write_run(good, folder / "good.json")
+    newer = _doc(results.runs["2-vpn.json"], future_field=1)  # from a later censorcheck
+    (folder / "newer.json").write_text(json.dumps(newer), encoding="utf-8")
+    out = tmp_path / "out"
+    result = run_cli("export", str(folder), "-f", "ooni", "-o", str(out))
+    assert result.code == 0, result.stderr
+    assert "warning: left out" in result.stderr and "newer.json" in result.stderr
+    lines = (out / "measurements.jsonl").read_text(encoding="utf-8").splitlines()
+    assert len(lines) == len(good.results)
+    page = tmp_path / "report.html"
+    assert run_cli("report", str(folder), "--html", str(page)).code == 0
+    assert str(tmp_path) not in page.read_text(encoding="utf-8")  # no local path in the page

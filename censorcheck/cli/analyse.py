@@ -217,7 +217,10 @@ def export(
         raise typer.BadParameter("csv, parquet or ooni", param_hint="--format")
     fmt = chosen[0]
     with user_errors(), _open([folder], no_index) as wh:
-        path, count = exporting.export(wh, fmt, output)
+        skipped: list[str] = []
+        path, count = exporting.export(wh, fmt, output, skipped)
+    for line in skipped:
+        log(f"warning: left out {line}")
     log(f"{count} {'measurements' if fmt == 'ooni' else 'rows'} written to {path}")
 
 
