@@ -8,15 +8,12 @@ vantage, with the honest resolver as control, or the control server with ``contr
 
 from __future__ import annotations
 
-import asyncio
 import ipaddress
 import random
 import shlex
 import tempfile
-import threading
 from collections.abc import Iterable
 from pathlib import Path
-from types import TracebackType
 from typing import Any
 
 from censorcheck.lab import control as lab_control
@@ -24,6 +21,7 @@ from censorcheck.lab.dns import DNSLab
 from censorcheck.lab.pki import LabPKI
 from censorcheck.lab.scenarios import Scenario
 from censorcheck.lab.socks import SOCKSLab
+from censorcheck.lab.threaded import ThreadedLab
 from censorcheck.lab.topology import Ports, Topology
 from censorcheck.lab.web import WebLab
 from censorcheck.settings import Settings
@@ -169,7 +167,7 @@ def random_network() -> str:
     return f"127.{random.randint(100, 199)}.{random.randint(0, 255)}.0/24"
 
 
-class LabThread:
+class LabThread(ThreadedLab[Lab]):
     """A lab running in its own thread and event loop; a context manager.
 
     With ``network=None`` it picks a random free /24, retrying when a bind fails; retries also
@@ -183,47 +181,12 @@ class LabThread:
         ports: Ports | None = None,
         control: bool = True,
     ) -> None:
-        self._network = network
+        super().__init__(network)
         self._entries = list(entries) if entries is not None else None
         self._ports = ports
         self._control = control
-        self._loop = asyncio.new_event_loop()
-        self._thread = threading.Thread(target=self._loop.run_forever, daemon=True)
-        self.lab: Lab | None = None
 
-    def _submit(self, coro: Any) -> Any:
-        return asyncio.run_coroutine_threadsafe(coro, self._loop).result()
-
-    def __enter__(self) -> Lab:
-        self._thread.start()
-        for attempt in range(20):
-            network = self._network or random_network()
-            ports = self._ports if attempt == 0 else random_ports()
-            lab = Lab(network, ports, self._entries, control=self._control)
-            try:
-                self._submit(lab.start())
-            except OSError:
-                lab.cleanup()
-                if self._network is not None or attempt == 19:
-                    self._stop()
-                    raise
-                continue
-            self.lab = lab
-            return lab
-        raise RuntimeError("unreachable")
-
-    def _stop(self) -> None:
-        self._loop.call_soon_threadsafe(self._loop.stop)
-        self._thread.join(timeout=10)
-        self._loop.close()
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        if self.lab is not None:
-            self._submit(self.lab.close())
-            self.lab.cleanup()
-        self._stop()
+    def _make(self, attempt: int) -> Lab:
+        network = self._network or random_network()
+        ports = self._ports if attempt == 0 else random_ports()
+        return Lab(network, ports, self._entries, control=self._control)

@@ -20,13 +20,11 @@ import ipaddress
 import random
 import ssl
 import tempfile
-import threading
 import time
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from types import TracebackType
 from typing import Any, cast
 
 import dns.exception
@@ -38,6 +36,7 @@ import dns.rrset
 import trustme
 
 from censorcheck.lab.resolver_kinds import KINDS, Behaviour, Expect, Kind, NameClass
+from censorcheck.lab.threaded import ThreadedLab
 from censorcheck.scan.models import ScanSettings
 
 ZONE = "scan.test"
@@ -346,7 +345,7 @@ def random_network() -> str:
     return f"127.{random.randint(200, 254)}.{random.randint(0, 255)}.0/24"
 
 
-class ResolverLabThread:
+class ResolverLabThread(ThreadedLab[ResolverLab]):
     """A resolver lab running in its own thread and event loop; a context manager.
 
     Without a ``network`` it picks a random /24, and retries on a bind failure with another
@@ -354,49 +353,14 @@ class ResolverLabThread:
     """
 
     def __init__(self, network: str | None = None, **options: Any) -> None:
-        self._network = network
+        super().__init__(network)
         self._options = options
-        self._loop = asyncio.new_event_loop()
-        self._thread = threading.Thread(target=self._loop.run_forever, daemon=True)
-        self.lab: ResolverLab | None = None
 
-    def _submit(self, coro: Any) -> Any:
-        return asyncio.run_coroutine_threadsafe(coro, self._loop).result()
-
-    def __enter__(self) -> ResolverLab:
-        self._thread.start()
-        for attempt in range(20):
-            options = dict(self._options)
-            if attempt:
-                options["dns_port"], options["https_port"] = random.sample(range(20000, 60000), 2)
-            lab = ResolverLab(self._network or random_network(), **options)
-            try:
-                self._submit(lab.start())
-            except OSError:
-                lab.cleanup()
-                if self._network is not None or attempt == 19:
-                    self._stop()
-                    raise
-                continue
-            self.lab = lab
-            return lab
-        raise RuntimeError("unreachable")
-
-    def _stop(self) -> None:
-        self._loop.call_soon_threadsafe(self._loop.stop)
-        self._thread.join(timeout=10)
-        self._loop.close()
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        if self.lab is not None:
-            self._submit(self.lab.close())
-            self.lab.cleanup()
-        self._stop()
+    def _make(self, attempt: int) -> ResolverLab:
+        options = dict(self._options)
+        if attempt:
+            options["dns_port"], options["https_port"] = random.sample(range(20000, 60000), 2)
+        return ResolverLab(self._network or random_network(), **options)
 
 
 def write_asn_db(path: Path, table: dict[str, int]) -> Path:
