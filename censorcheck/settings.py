@@ -4,9 +4,16 @@ from __future__ import annotations
 
 import ipaddress
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    field_validator,
+    model_validator,
+)
 
 PROXY_SCHEMES = ("socks5", "socks5h", "http")
 DEFAULT_CONTROL_RESOLVERS = ["https://1.1.1.1/dns-query", "https://8.8.8.8/dns-query"]
@@ -15,6 +22,33 @@ DEFAULT_USER_AGENT = (
     "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 "
     "(KHTML, like Gecko) Chrome/131.0.0.0 Safari/537.36"
 )
+
+
+# Checks that several models share (run settings, vantages, dns-scan settings).
+
+
+def _ip_or_none(value: str | None) -> str | None:
+    if value is not None:
+        ipaddress.ip_address(value)
+    return value
+
+
+def _networks(value: list[str]) -> list[str]:
+    for net in value:
+        ipaddress.ip_network(net, strict=False)
+    return value
+
+
+def _ports(value: dict[int, int]) -> dict[int, int]:
+    for a, b in value.items():
+        if not (0 < a < 65536 and 0 < b < 65536):
+            raise ValueError(f"{a}={b}: ports are 1 to 65535")
+    return value
+
+
+OptionalIP = Annotated[str | None, AfterValidator(_ip_or_none)]
+Networks = Annotated[list[str], AfterValidator(_networks)]
+PortMap = Annotated[dict[int, int], AfterValidator(_ports)]
 
 
 class Settings(BaseModel):
@@ -33,7 +67,7 @@ class Settings(BaseModel):
     control_token: str | None = Field(
         None, description="Bearer token for the control server. Never recorded."
     )
-    source_address: str | None = Field(None, description="Local address every socket binds to.")
+    source_address: OptionalIP = Field(None, description="Local address every socket binds to.")
     proxy: str | None = Field(
         None,
         description="A socks5://, socks5h:// or http:// proxy that every connection leaves "
@@ -57,21 +91,14 @@ class Settings(BaseModel):
     neutral_sni: str = Field("example.org", description="SNI of the neutral retry handshake.")
     neutral_host: str = Field("example.org", description="Host of the neutral HTTP retry.")
     user_agent: str = DEFAULT_USER_AGENT
-    port_map: dict[int, int] = Field(
+    port_map: PortMap = Field(
         default_factory=dict,
         description="Connect to port B where a URL says port A (labs, port forwards).",
     )
-    treat_as_public: list[str] = Field(
+    treat_as_public: Networks = Field(
         default_factory=list,
         description="Networks not to count as bogons (the lab's own loopback range).",
     )
-
-    @field_validator("source_address")
-    @classmethod
-    def _valid_ip(cls, value: str | None) -> str | None:
-        if value is not None:
-            ipaddress.ip_address(value)
-        return value
 
     @field_validator("proxy")
     @classmethod
@@ -111,21 +138,6 @@ class Settings(BaseModel):
     def _valid_control(cls, value: str | None) -> str | None:
         if value is not None and not value.startswith(("http://", "https://")):
             raise ValueError(f"{value}: a control server URL starts with http:// or https://")
-        return value
-
-    @field_validator("port_map")
-    @classmethod
-    def _valid_ports(cls, value: dict[int, int]) -> dict[int, int]:
-        for a, b in value.items():
-            if not (0 < a < 65536 and 0 < b < 65536):
-                raise ValueError(f"{a}={b}: ports are 1 to 65535")
-        return value
-
-    @field_validator("treat_as_public")
-    @classmethod
-    def _valid_networks(cls, value: list[str]) -> list[str]:
-        for net in value:
-            ipaddress.ip_network(net, strict=False)
         return value
 
     @property

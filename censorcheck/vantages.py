@@ -8,7 +8,6 @@ directory (a project's own) is read after it, and its vantages win on a name cla
 
 from __future__ import annotations
 
-import ipaddress
 import os
 import re
 from pathlib import Path
@@ -19,7 +18,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from censorcheck.errors import ConfigError
-from censorcheck.settings import Settings
+from censorcheck.settings import OptionalIP, Settings
 
 PROJECT_FILE = "censorcheck-vantages.yaml"
 NetworkType = Literal[
@@ -34,7 +33,7 @@ class Vantage(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     name: str
-    source_address: str | None = None
+    source_address: OptionalIP = None
     proxy: str | None = Field(None, description="socks5://, socks5h:// or http:// HOST:PORT.")
     resolvers: list[str] = Field(default_factory=list, description="Empty: the system's.")
     country: str | None = Field(None, description="ISO 3166 alpha-2 code.")
@@ -47,13 +46,6 @@ class Vantage(BaseModel):
     def _valid_name(cls, value: str) -> str:
         if not _NAME.match(value):
             raise ValueError(f"{value!r}: a name is letters, digits, '.', '_' and '-'")
-        return value
-
-    @field_validator("source_address")
-    @classmethod
-    def _valid_ip(cls, value: str | None) -> str | None:
-        if value is not None:
-            ipaddress.ip_address(value)
         return value
 
     @field_validator("country")

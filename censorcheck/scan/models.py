@@ -8,14 +8,13 @@ compares it with these models, so that a change is always deliberate.
 
 from __future__ import annotations
 
-import ipaddress
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, field_validator
+from pydantic import Field
 
 from censorcheck.models import DNSQuery, Model, Tool, Verdict
-from censorcheck.settings import DEFAULT_CONTROL_RESOLVERS
+from censorcheck.settings import DEFAULT_CONTROL_RESOLVERS, Networks, OptionalIP, PortMap
 
 SCAN_SCHEMA_VERSION = "1.0"
 # The version of the rules in ``censorcheck.scan.verdict`` and ``censorcheck.scan.profile``.
@@ -57,36 +56,14 @@ class ScanSettings(Model):
     )
     max_addresses: int = Field(4, ge=1, description="Answered addresses checked over TLS.")
     asn_db: Path | None = Field(None, description="A MaxMind-format ASN database (.mmdb).")
-    source_address: str | None = Field(None, description="Local address every socket binds to.")
+    source_address: OptionalIP = Field(None, description="Local address every socket binds to.")
     ca_bundle: Path | None = Field(None, description="Extra trusted CAs (PEM), beside the system.")
-    port_map: dict[int, int] = Field(
+    port_map: PortMap = Field(
         default_factory=dict, description="Dial port B where port A is meant (443 for TLS)."
     )
-    treat_as_public: list[str] = Field(
+    treat_as_public: Networks = Field(
         default_factory=list, description="Networks not to count as bogons (labs)."
     )
-
-    @field_validator("source_address")
-    @classmethod
-    def _valid_ip(cls, value: str | None) -> str | None:
-        if value is not None:
-            ipaddress.ip_address(value)
-        return value
-
-    @field_validator("treat_as_public")
-    @classmethod
-    def _valid_networks(cls, value: list[str]) -> list[str]:
-        for net in value:
-            ipaddress.ip_network(net, strict=False)
-        return value
-
-    @field_validator("port_map")
-    @classmethod
-    def _valid_ports(cls, value: dict[int, int]) -> dict[int, int]:
-        for a, b in value.items():
-            if not (0 < a < 65536 and 0 < b < 65536):
-                raise ValueError(f"{a}={b}: ports are 1 to 65535")
-        return value
 
 
 # --- observations ----------------------------------------------------------------------------
