@@ -16,10 +16,10 @@ import ssl
 import time
 import uuid
 from collections import Counter
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Coroutine, Sequence
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal, TypeVar
 
 import httpx
 
@@ -56,6 +56,8 @@ from censorcheck.verdict import (
     Observations,
     judge,
 )
+
+T = TypeVar("T")
 
 OnResult = Callable[[Result], None]
 # Asked after a timeout to tell a resolver silent about one name from one that is not there.
@@ -483,15 +485,7 @@ def measure(
     fingerprints: Fingerprints | None = None,
 ) -> Run:
     """Blocking wrapper around :func:`ameasure`."""
-    box: list[Run] = []
-
-    async def main() -> None:
-        # The main task returns nothing on purpose: on the way out asyncio.run formats the main
-        # task's repr, result included, which for a large run document costs most of a second.
-        box.append(await ameasure(targets, settings, on_result, fingerprints))
-
-    asyncio.run(main())
-    return box[0]
+    return run_blocking(ameasure(targets, settings, on_result, fingerprints))
 
 
 def measure_many(
@@ -501,10 +495,19 @@ def measure_many(
     control_vantage: Settings | None = None,
 ) -> Run:
     """Blocking wrapper around :func:`ameasure_many`."""
-    box: list[Run] = []
+    return run_blocking(ameasure_many(plans, on_result, fingerprints, control_vantage))
+
+
+def run_blocking(coro: Coroutine[Any, Any, T]) -> T:
+    """``asyncio.run(coro)`` for a coroutine whose result is a large document.
+
+    The main task returns nothing on purpose: on the way out asyncio.run formats the main
+    task's repr, result included, which for a large document costs a second or more.
+    """
+    box: list[T] = []
 
     async def main() -> None:
-        box.append(await ameasure_many(plans, on_result, fingerprints, control_vantage))
+        box.append(await coro)
 
     asyncio.run(main())
     return box[0]

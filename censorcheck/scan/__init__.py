@@ -7,9 +7,9 @@
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Sequence
 
+from censorcheck.api import run_blocking
 from censorcheck.scan.models import ScanDocument, ScanSettings
 from censorcheck.scan.resolvers import ResolverSpec, load_resolvers, parse_resolvers
 from censorcheck.scan.scanner import OnProgress, scan
@@ -33,12 +33,4 @@ def scan_sync(
     on_progress: OnProgress | None = None,
 ) -> ScanDocument:
     """Blocking wrapper around :func:`scan`."""
-    box: list[ScanDocument] = []
-
-    async def main() -> None:
-        # Returns nothing on purpose: on the way out asyncio.run formats the main task's repr,
-        # result included, which for a large scan document costs a second or more.
-        box.append(await scan(domains, resolvers, settings, on_progress))
-
-    asyncio.run(main())
-    return box[0]
+    return run_blocking(scan(domains, resolvers, settings, on_progress))
