@@ -10,7 +10,6 @@ from __future__ import annotations
 
 from collections import Counter
 from dataclasses import dataclass
-from datetime import datetime
 from pathlib import Path
 from typing import Literal, get_args
 
@@ -19,7 +18,7 @@ from pydantic import Field
 from censorcheck.errors import ConfigError
 from censorcheck.models import Model, Result, Run, Status
 from censorcheck.store import read_run
-from censorcheck.warehouse import Warehouse
+from censorcheck.warehouse import Warehouse, iso_utc
 
 ChangeKind = Literal[
     "newly_blocked",
@@ -126,16 +125,11 @@ def _folder_side(path: Path, index: bool) -> Side:
             outcome=outcome,
             confidence=confidence,
             run_id=run_id,
-            started_at=_iso(started),
+            started_at=iso_utc(started),
         )
         for url, vantage, status, outcome, confidence, run_id, started in rows
     }
     return Side(latest, runs, skipped)
-
-
-def _iso(moment: datetime) -> str:
-    """A UTC timestamp as run documents write it."""
-    return moment.isoformat(timespec="milliseconds") + "Z"
 
 
 def _seen(run: Run, result: Result) -> Seen:

@@ -15,7 +15,7 @@ from typing import Literal
 from censorcheck.errors import ConfigError, StoreError
 from censorcheck.models import Run
 from censorcheck.store import read_run
-from censorcheck.warehouse import COLUMNS, Warehouse
+from censorcheck.warehouse import COLUMNS, Warehouse, sql_string
 
 Format = Literal["csv", "parquet", "ooni"]
 FORMATS: tuple[Format, ...] = ("csv", "parquet", "ooni")
@@ -25,10 +25,6 @@ FILE_NAMES: dict[Format, str] = {
     "ooni": "measurements.jsonl",
 }
 _ORDER = "ORDER BY run_started_at, run_id, vantage, url"
-
-
-def _quote(text: str) -> str:
-    return "'" + text.replace("'", "''") + "'"
 
 
 def export(
@@ -52,10 +48,11 @@ def export(
         return path, count
     values = ", ".join(_exported(c.name, c.type, fmt) for c in COLUMNS)
     options = "FORMAT csv, HEADER true" if fmt == "csv" else "FORMAT parquet, COMPRESSION zstd"
-    wh.rows(f"COPY (SELECT {values} FROM results {_ORDER}) TO {_quote(str(partial))} ({options})")
+    target = sql_string(str(partial))
+    # COPY answers with the number of rows it wrote: no second pass to count them.
+    written = wh.rows(f"COPY (SELECT {values} FROM results {_ORDER}) TO {target} ({options})")
     os.replace(partial, path)
-    found = wh.rows("SELECT count(*) FROM results")
-    return path, int(found[0][0])
+    return path, int(written[0][0])
 
 
 def _exported(name: str, kind: str, fmt: Format) -> str:

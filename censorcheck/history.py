@@ -8,12 +8,10 @@ pair says since when its present verdict holds. Computed in SQL over the results
 
 from __future__ import annotations
 
-from datetime import datetime
-
 from pydantic import Field
 
 from censorcheck.models import Model, Status
-from censorcheck.warehouse import Warehouse
+from censorcheck.warehouse import Warehouse, iso_utc
 
 
 class Period(Model):
@@ -70,10 +68,6 @@ ORDER BY url, vantage, first_seen
 """
 
 
-def _iso(moment: datetime) -> str:
-    return moment.isoformat(timespec="milliseconds") + "Z"
-
-
 def periods(
     wh: Warehouse,
     target: str | None = None,
@@ -89,8 +83,8 @@ def periods(
             vantage=vantage_name,
             status=status,
             outcome=outcome,
-            first_seen=_iso(first),
-            last_seen=_iso(last),
+            first_seen=iso_utc(first),
+            last_seen=iso_utc(last),
             runs=runs,
             first_run=first_run,
             last_run=last_run,

@@ -26,6 +26,7 @@ from collections.abc import Iterable, Iterator, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -126,8 +127,14 @@ def default_index(paths: Sequence[Path]) -> Path:
     return user_cache_path("censorcheck") / "index" / f"results-{digest}.duckdb"
 
 
-def _quote(text: str) -> str:
+def sql_string(text: str) -> str:
+    """``text`` as an SQL string literal."""
     return "'" + text.replace("'", "''") + "'"
+
+
+def iso_utc(moment: datetime) -> str:
+    """A TIMESTAMP of the table (naive, UTC) as run documents write times."""
+    return moment.isoformat(timespec="milliseconds") + "Z"
 
 
 class Warehouse:
@@ -343,10 +350,10 @@ def _shares(files: list[tuple[int, str]]) -> list[list[tuple[int, str]]]:
 
 def _from_csv(paths: Sequence[str]) -> str:
     """A SELECT of the rows in the CSV files ``rowreader`` wrote, typed as the table."""
-    listed = ", ".join(_quote(p) for p in paths)
+    listed = ", ".join(sql_string(p) for p in paths)
     types = {"file_id": "INTEGER"}
     types.update((c.name, "VARCHAR" if c.type == "VARCHAR[]" else c.type) for c in ROW_COLUMNS)
-    spec = "{" + ", ".join(f"{_quote(k)}: {_quote(v)}" for k, v in types.items()) + "}"
+    spec = "{" + ", ".join(f"{sql_string(k)}: {sql_string(v)}" for k, v in types.items()) + "}"
     values = ["file_id"]
     for c in ROW_COLUMNS:
         if c.type == "VARCHAR[]":
@@ -357,5 +364,5 @@ def _from_csv(paths: Sequence[str]) -> str:
             values.append(c.name)
     return f"""
         SELECT {", ".join(values)} FROM read_csv([{listed}], columns = {spec}, header = false,
-            nullstr = {_quote(rowreader.NULL)}, quote = '"', escape = '"', delim = ',')
+            nullstr = {sql_string(rowreader.NULL)}, quote = '"', escape = '"', delim = ',')
     """
