@@ -1,16 +1,29 @@
-# The two commands of the README: `make demo` and `make test`. Each builds .venv when missing.
+# The two commands of the README: `make demo` and `make test`. Each builds .venv when missing,
+# from the lock: uv.lock, installed by uv, which pip first installs by hash from requirements/uv.txt.
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+LATEST := .venv-latest
 
-.PHONY: demo test lint browser bench bench-control bench-dns-scan bench-analysis clean
+.PHONY: demo test test-latest lock lock-upgrade lint browser bench bench-control bench-dns-scan \
+	bench-analysis clean
 
-$(STAMP): pyproject.toml
+# uv sync --locked refuses a lock that no longer matches pyproject.toml, so a dependency change
+# without `make lock` fails here rather than installing something unreviewed. --inexact keeps
+# pip and uv themselves in the venv.
+$(STAMP): pyproject.toml uv.lock requirements/uv.txt
 	$(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[dev,control]'
+	$(BIN)/python -m pip install --quiet --require-hashes --no-deps -r requirements/uv.txt
+	UV_PROJECT_ENVIRONMENT=$(VENV) $(BIN)/uv sync --quiet --locked --inexact --extra dev --extra control
 	touch $(STAMP)
+
+# Refresh the lock after editing dependencies (keeps every other version), or move every
+# package to the newest version its range allows.
+lock: $(STAMP)
+	$(BIN)/uv lock
+lock-upgrade: $(STAMP)
+	$(BIN)/uv lock --upgrade
 
 demo: $(STAMP)
 	$(BIN)/censorcheck demo
@@ -32,13 +45,29 @@ browser:
 		&& apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
 		--no-install-recommends chromium >/dev/null; } || echo "no chromium: the report's browser test will be skipped"
 
+PYTEST_ISOLATED = unshare --net --map-root-user sh -c 'ip link set lo up && exec $(1)/pytest -q'
+
 test: lint browser
 ifeq ($(ISOLATED),yes)
 	@echo "pytest in a private network namespace: loopback only"
-	unshare --net --map-root-user sh -c 'ip link set lo up && exec $(BIN)/pytest -q'
+	$(call PYTEST_ISOLATED,$(BIN))
 else
 	@echo "pytest without network isolation (no user namespaces here)"
 	$(BIN)/pytest -q
+endif
+
+# Not run by CI: the suite against the newest release of every dependency its ranges allow, in
+# a venv of its own, so that drift shows here before a lock refresh meets it.
+test-latest: $(STAMP) browser
+	rm -rf $(LATEST)
+	$(PYTHON) -m venv $(LATEST)
+	VIRTUAL_ENV=$(LATEST) $(BIN)/uv pip install --quiet --upgrade -e '.[dev,control]'
+	$(LATEST)/bin/python -m pip list --format=freeze 2>/dev/null | grep -v '^censorcheck' > $(LATEST)/versions.txt
+	@echo "newest allowed versions: $(LATEST)/versions.txt"
+ifeq ($(ISOLATED),yes)
+	$(call PYTEST_ISOLATED,$(LATEST)/bin)
+else
+	$(LATEST)/bin/pytest -q
 endif
 
 bench: $(STAMP)
@@ -54,4 +83,4 @@ bench-dns-scan: $(STAMP)
 	$(BIN)/python bench/dns_scan_bench.py
 
 clean:
-	rm -rf $(VENV) .mypy_cache .pytest_cache .ruff_cache
+	rm -rf $(VENV) $(LATEST) .mypy_cache .pytest_cache .ruff_cache

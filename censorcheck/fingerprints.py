@@ -23,7 +23,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from pydantic_core import ErrorDetails
 
 from censorcheck import textfile
-from censorcheck.errors import ConfigError
+from censorcheck.errors import ConfigError, explain
 
 Location = Literal["body", "header", "title"]
 SHIPPED = "fingerprints.yaml"
@@ -197,5 +197,5 @@ def _explain(error: ErrorDetails) -> str:
         return f"unknown key {field!r} (expected {', '.join(Fingerprint.model_fields)})"
     if error["type"] == "missing":
         return f"{field!r} is missing"
-    message = error["msg"].removeprefix("Value error, ")
+    message = explain(error)
     return f"{field}: {message}" if field else message

@@ -13,7 +13,7 @@ from pydantic import ValidationError
 
 from censorcheck.api import safe_judge, summarise
 from censorcheck.bogons import is_ip
-from censorcheck.errors import ConfigError
+from censorcheck.errors import ConfigError, first_error
 from censorcheck.models import SCHEMA_VERSION, Result, Run
 from censorcheck.probes.context import public_networks
 from censorcheck.settings import Settings
@@ -36,7 +36,7 @@ def judge_context(run: Run) -> JudgeContext:
             treat_as_public=[str(net) for net in public],
         )
     except ValidationError as exc:
-        raise ConfigError(f"settings.treat_as_public: {exc.errors()[0]['msg']}") from None
+        raise ConfigError(f"settings.treat_as_public: {first_error(exc)}") from None
     return JudgeContext.of(public_networks(settings), run.vantage.resolvers)
 
 

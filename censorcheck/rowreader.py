@@ -281,15 +281,14 @@ def to_csv(files: Sequence[tuple[int, str]], out: str) -> list[Seen]:
         writer = csv.writer(f)
         for file_id, file in files:
             try:
-                doc = _DECODER.decode(Path(file).read_bytes())
-            except (msgspec.DecodeError, msgspec.ValidationError) as exc:
-                seen.append(Seen(file_id, file, _problem(exc)))
-                continue
-            except UnicodeDecodeError:
-                seen.append(Seen(file_id, file, "not valid JSON (not UTF-8)"))
-                continue
+                data = Path(file).read_bytes()
             except OSError as exc:
                 seen.append(Seen(file_id, file, f"unreadable ({exc.strerror or exc})", retry=True))
+                continue
+            try:
+                doc = _DECODER.decode(data)
+            except (msgspec.DecodeError, msgspec.ValidationError) as exc:
+                seen.append(Seen(file_id, file, _problem(exc, data)))
                 continue
             problem = describe(doc)
             if problem is not None:
@@ -320,10 +319,21 @@ def to_csv(files: Sequence[tuple[int, str]], out: str) -> list[Seen]:
     return seen
 
 
-def _problem(exc: Exception) -> str:
+def _problem(exc: Exception, data: bytes) -> str:
+    if isinstance(exc, msgspec.DecodeError) and not _is_utf8(data):
+        # Said in our words: the decoder's own wording for this changes between releases.
+        return "not valid JSON (not UTF-8)"
     text = str(exc)
     if isinstance(exc, msgspec.ValidationError):
         if text.startswith("Expected `object`"):
             return "not a JSON object"
         return f"not a censorcheck run document ({text})"
     return f"not valid JSON ({text})"
+
+
+def _is_utf8(data: bytes) -> bool:
+    try:
+        data.decode("utf-8")
+    except UnicodeDecodeError:
+        return False
+    return True

@@ -18,7 +18,7 @@ from typing import IO, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from censorcheck.errors import ConfigError, StoreError
+from censorcheck.errors import ConfigError, StoreError, first_error
 from censorcheck.models import Result, Run, Target
 from censorcheck.settings import Settings
 from censorcheck.vantages import Vantage
@@ -149,7 +149,7 @@ def read_header(path: Path) -> JournalHeader:
     try:
         return JournalHeader.model_validate_json(first)
     except ValidationError as exc:
-        raise StoreError(f"{path}: unreadable journal header ({exc.errors()[0]['msg']})") from None
+        raise StoreError(f"{path}: unreadable journal header ({first_error(exc, '/')})") from None
 
 
 def newest_journal(folder: Path) -> Path:
@@ -193,9 +193,7 @@ def read_run(path: Path) -> Run:
     try:
         return Run.model_validate_json(data)
     except ValidationError as exc:
-        first = exc.errors()[0]
-        where = "/".join(str(p) for p in first["loc"])
-        detail = f"{where}: {first['msg']}" if where else first["msg"]
+        detail = first_error(exc, "/")
         raise ConfigError(f"{path}: not a censorcheck run document ({detail})") from None
 
 

@@ -266,8 +266,11 @@ def _split(text: str) -> tuple[str, str]:
         raise _Invalid("it contains a backslash or a control character")
     try:
         parts = urlsplit(text)
-    except ValueError as exc:
-        raise _Invalid(str(exc)) from None
+    except ValueError:
+        # urllib's own messages differ between Python releases; say it in ours.
+        if "[" in text and "]" not in text.split("[", 1)[1]:
+            raise _Invalid("an IPv6 address must be closed with ']'") from None
+        raise _Invalid("it cannot be split into scheme, host and path") from None
     scheme = parts.scheme.lower()
     if scheme not in ("http", "https"):
         raise _Invalid("scheme must be http or https")

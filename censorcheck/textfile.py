@@ -50,10 +50,18 @@ def parse_yaml(
     text: str, shown: str, error: type[CensorcheckError]
 ) -> tuple[Any, yaml.Node | None]:
     """The document's data and its node tree (None for an empty document), with safe tags only."""
-    loader = yaml.SafeLoader(text)
+    # The reader refuses control characters as soon as it is built, so that is inside the try.
+    loader: yaml.SafeLoader | None = None
     try:
+        loader = yaml.SafeLoader(text)
         node = loader.get_single_node()
+        if node is not None:
+            _refuse_unsafe_tags(node, shown, error)
         data = None if node is None else loader.construct_document(node)
+    except yaml.reader.ReaderError as exc:
+        line = text.count("\n", 0, exc.position) + 1
+        char = exc.character if isinstance(exc.character, int) else ord(exc.character)
+        raise error(f"{shown} line {line}: invalid YAML (control character U+{char:04X})") from None
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         where = f"{shown} line {mark.line + 1}" if mark is not None else shown
@@ -63,8 +71,28 @@ def parse_yaml(
     except RecursionError:
         raise error(f"{shown}: invalid YAML (nested too deeply)") from None
     finally:
-        loader.dispose()
+        if loader is not None:
+            loader.dispose()
     return data, node
+
+
+def _refuse_unsafe_tags(root: yaml.Node, shown: str, error: type[CensorcheckError]) -> None:
+    """Name the first tag the safe loader has no constructor for (``!!python/object``...)."""
+    known = yaml.SafeLoader.yaml_constructors
+    stack = [root]
+    seen: set[int] = set()
+    while stack:
+        node = stack.pop()
+        if id(node) in seen:  # aliases make the tree a graph
+            continue
+        seen.add(id(node))
+        if node.tag not in known:
+            raise error(f"{shown} line {line_of(node)}: tag {node.tag!r} is not allowed")
+        if isinstance(node, yaml.SequenceNode):
+            stack.extend(node.value)
+        elif isinstance(node, yaml.MappingNode):
+            for key, value in node.value:
+                stack.extend((key, value))
 
 
 def line_of(node: yaml.Node) -> int:

@@ -17,7 +17,7 @@ import platformdirs
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from censorcheck.errors import ConfigError
+from censorcheck.errors import ConfigError, first_error
 from censorcheck.settings import OptionalIP, Settings
 
 PROJECT_FILE = "censorcheck-vantages.yaml"
@@ -84,13 +84,6 @@ def user_file() -> Path:
     if override:
         return Path(override)
     return platformdirs.user_config_path("censorcheck") / "vantages.yaml"
-
-
-def first_error(exc: ValidationError) -> str:
-    error = exc.errors()[0]
-    where = ".".join(str(p) for p in error["loc"])
-    message = str(error["msg"]).removeprefix("Value error, ")
-    return f"{where}: {message}" if where else message
 
 
 def read_file(path: Path) -> list[Vantage]:

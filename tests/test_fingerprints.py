@@ -180,8 +180,7 @@ GOOD = "- id: t.ok\n  country: ZZ\n  description: fine\n  location: body\n  cont
         ("id: t.x\n", "fp.yaml: expected a list of fingerprints"),
         ("[]\n", "fp.yaml: the file has no fingerprints"),
         ("", "fp.yaml: expected a list of fingerprints"),
-        ("- [\n", "fp.yaml line 2: invalid YAML (expected the node content, but found "
-                  "'<stream end>')"),
+        ("- [\n", "fp.yaml line 2: invalid YAML ("),  # the rest is PyYAML's wording
         (GOOD + "- just text\n", "fp.yaml line 6: fingerprint 2: expected a mapping of id, "
                                  "country, ..."),
         (GOOD + "- id: t.bad\n  country: ZZ\n  description: d\n  location: body\n"
@@ -191,17 +190,14 @@ GOOD = "- id: t.ok\n  country: ZZ\n  description: fine\n  location: body\n  cont
         ("- id: t.bad\n  country: ZZ\n  description: d\n  contains: x\n",
          "fp.yaml line 1: fingerprint 't.bad': 'location' is missing"),
         ("- id: t.bad\n  country: ZZ\n  description: d\n  location: page\n  contains: x\n",
-         "fp.yaml line 4: fingerprint 't.bad': location: Input should be 'body', 'header' "
+         "fp.yaml line 4: fingerprint 't.bad': location: must be one of 'body', 'header' "
          "or 'title'"),
         ("- id: t.bad\n  country: Iran\n  description: d\n  location: body\n  contains: x\n",
-         "fp.yaml line 2: fingerprint 't.bad': country: String should match pattern "
-         "'^[A-Z]{2}$'"),
+         "fp.yaml line 2: fingerprint 't.bad': country: must match ^[A-Z]{2}$"),
         ("- id: Bad Id\n  country: ZZ\n  description: d\n  location: body\n  contains: x\n",
-         "fp.yaml line 1: fingerprint 'Bad Id': id: String should match pattern "
-         "'^[a-z0-9]+(\\.[a-z0-9_]+)+$'"),
+         "fp.yaml line 1: fingerprint 'Bad Id': id: must match ^[a-z0-9]+(\\.[a-z0-9_]+)+$"),
         ("- id: t.bad\n  country: ZZ\n  description: d\n  location: body\n  regex: '(x'\n",
-         "fp.yaml line 5: fingerprint 't.bad': regex: does not compile (missing ), "
-         "unterminated subpattern at position 0)"),
+         "fp.yaml line 5: fingerprint 't.bad': regex: does not compile ("),  # then re's words
         ("- id: t.bad\n  country: ZZ\n  description: d\n  location: body\n  regex: 'x*'\n",
          "fp.yaml line 5: fingerprint 't.bad': regex: matches empty text, so it would match "
          "every page"),
@@ -218,8 +214,7 @@ GOOD = "- id: t.ok\n  country: ZZ\n  description: fine\n  location: body\n  cont
          "fp.yaml line 1: fingerprint 't.bad': 'header' (the header's name) goes with "
          "location 'header', and only"),
         ("- id: t.bad\n  country: ZZ\n  description: d\n  location: body\n  contains: ''\n",
-         "fp.yaml line 5: fingerprint 't.bad': contains: String should have at least 1 "
-         "character"),
+         "fp.yaml line 5: fingerprint 't.bad': contains: must not be empty"),
         (GOOD + GOOD.replace("description: fine", "description: again"),
          "fp.yaml line 6: fingerprint 't.ok': id already used at line 1"),
         ("- id: t.bad\n  id: t.bad2\n", "fp.yaml line 2: key 'id' given twice"),
@@ -229,7 +224,11 @@ def test_bad_extra_file(tmp_path: Path, text: str, message: str) -> None:
     (tmp_path / "fp.yaml").write_text(text, encoding="utf-8")
     with pytest.raises(ConfigError) as caught:
         load_fingerprints([tmp_path / "fp.yaml"])
-    assert str(caught.value) == message.replace("fp.yaml", str(tmp_path / "fp.yaml"), 1)
+    expected = message.replace("fp.yaml", str(tmp_path / "fp.yaml"), 1)
+    if expected.endswith("("):  # what follows is another library's wording, not ours
+        assert str(caught.value).startswith(expected) and "\n" not in str(caught.value)
+    else:
+        assert str(caught.value) == expected
 
 
 def test_missing_extra_file(tmp_path: Path) -> None:

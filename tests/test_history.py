@@ -200,7 +200,7 @@ def test_export_ooni_writes_a_measurement_per_result(results: Results, tmp_path:
 @pytest.mark.parametrize(
     ("args", "needle"),
     [
-        (["query", "{folder}", "selec 1"], "SQL: Parser Error"),
+        (["query", "{folder}", "selec 1"], "error: SQL: "),  # then DuckDB's words
         (["query", "{missing}", "select 1"], "no such file or folder"),
         (["history", "{folder}", "--target", "nowhere.example"], "no target nowhere.example"),
         (["export", "{folder}", "-f", "xls", "-o", "{missing}"], "csv, parquet or ooni"),

@@ -75,7 +75,7 @@ def test_normalise_url(text: str, url: str) -> None:
         ("https://-a.com/", "host '-a.com' is not a valid domain name"),
         ("https://1.2.3/", "host '1.2.3' is not a valid IPv4 address"),
         ("https://1.2.3.256/", "host '1.2.3.256' is not a valid IPv4 address"),
-        ("https://[::1/", "Invalid IPv6 URL"),
+        ("https://[::1/", "an IPv6 address must be closed with ']'"),
         (
             "https://[fe80::1%25eth0]/",
             "'[fe80::1%25eth0]' has a zone index, which only means something locally",
@@ -289,13 +289,12 @@ def test_no_arguments_no_targets() -> None:
         (
             "l.yaml",
             "targets: [x.com\n",
-            "l.yaml line 2: invalid YAML (expected ',' or ']', but got '<stream end>')",
+            "l.yaml line 2: invalid YAML (",  # then PyYAML's words
         ),
         (
             "l.yaml",
             "targets:\n  - !!python/object:os.system x\n",
-            "l.yaml line 2: invalid YAML (could not determine a constructor for the tag "
-            "'tag:yaml.org,2002:python/object:os.system')",
+            "l.yaml line 2: tag 'tag:yaml.org,2002:python/object:os.system' is not allowed",
         ),
         (
             "l.csv",
@@ -322,7 +321,7 @@ def test_no_arguments_no_targets() -> None:
         (
             "l.csv",
             "url,notes\nx.com," + "n" * 200_000 + "\n",
-            "l.csv line 2: invalid CSV (field larger than field limit (131072))",
+            "l.csv line 2: invalid CSV (",  # then the csv module's words
         ),
         ("l.csv", "url,category_code\n", "l.csv: the list has no targets"),
         ("l.csv", "", "l.csv: the list has no targets"),
@@ -351,7 +350,10 @@ def test_list_errors_name_file_and_line(
 ) -> None:
     with pytest.raises(TargetError) as caught:
         load(tmp_path, name, text)
-    assert str(caught.value) == message
+    if message.endswith("("):  # what follows is another library's wording, not ours
+        assert str(caught.value).startswith(message) and "\n" not in str(caught.value)
+    else:
+        assert str(caught.value) == message
 
 
 @pytest.mark.parametrize(

@@ -6,8 +6,10 @@ from __future__ import annotations
 import json
 import os
 import signal
+import socket
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -120,29 +122,76 @@ def test_full_disk_loses_nothing_journalled(lab: Lab, tmp_path: Path) -> None:
     assert {r.target.url: r for r in run.results} == {r.target.url: r for r in kept}
 
 
+class Gate:
+    """A plain-HTTP server that holds every request until the test opens it, so a run that
+    fetches from it stays in flight exactly as long as the test needs (no race with a timeout)."""
+
+    def __init__(self, address: str) -> None:
+        self.entered = threading.Event()
+        self.opened = threading.Event()
+        self._server = socket.create_server((address, 0))
+        self.url = f"http://{address}:{self._server.getsockname()[1]}/"
+        self._thread = threading.Thread(target=self._serve, daemon=True)
+        self._thread.start()
+
+    def _serve(self) -> None:
+        while True:
+            try:
+                conn, _ = self._server.accept()
+            except OSError:
+                return
+            with conn:
+                conn.recv(65536)
+                self.entered.set()
+                self.opened.wait()
+                body = b"<html><title>gate</title>open</html>"
+                conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Type: text/html\r\nConnection: close"
+                             b"\r\nContent-Length: %d\r\n\r\n%s" % (len(body), body))  # fmt: skip
+
+    def close(self) -> None:
+        self.opened.set()
+        self._server.close()
+        self._thread.join(timeout=10)
+
+
 def test_overlapping_runs_never_interleave(lab: Lab, tmp_path: Path) -> None:
     res = tmp_path / "res"
-    slow = censorcheck("run", lab.topology.url("tarpit.lab.test"), *lab_flags(lab, True),
-                       "--timeout", "1.5", "-q", "--results-dir", str(res))  # fmt: skip
+    gate = Gate(str(lab.topology.network.network_address + 250))  # an unused lab host
+    slow = censorcheck("run", gate.url, *lab_flags(lab, True), "--timeout", "60", "-q",
+                       "--results-dir", str(res))  # fmt: skip
     first = subprocess.Popen(slow, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    second: subprocess.Popen[str] | None = None
     try:
-        wait_for(lambda: any(res.glob("*.journal.jsonl")))
+        assert gate.entered.wait(60), "the first run never reached the gate"
+        # The first run now holds the lock and waits on the gate until the test opens it.
         fast = [lab.topology.url("static.lab.test"), *lab_flags(lab, True), "-q"]
         skipped = run_cli("run", *fast, "--results-dir", str(res), "--lock", "skip")
         assert skipped.code == 0, skipped.stderr
         assert "skipped: another run holds" in skipped.stderr
-        assert first.poll() is None  # the first run was still going
-        waited = run_cli("run", *fast, "--results-dir", str(res), "--lock", "wait")
-        assert waited.code == 0, waited.stderr
-        assert f"waiting for pid {first.pid} to finish" in waited.stderr
+        assert first.poll() is None  # the gate is closed: the first run cannot have finished
+        waiting = censorcheck("run", *fast, "--results-dir", str(res), "--lock", "wait")
+        second = subprocess.Popen(
+            waiting, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True
+        )
+        assert second.stderr is not None
+        line = second.stderr.readline()
+        assert f"waiting for pid {first.pid} to finish" in line, line
+        gate.opened.set()
+        assert first.wait(timeout=60) == 0
+        rest = second.communicate(timeout=60)[1]
+        assert second.returncode == 0, rest
     finally:
-        first.wait(timeout=30)
+        gate.close()
+        for proc in (first, second):
+            if proc is not None and proc.poll() is None:
+                proc.kill()
+                proc.wait()
     runs = sorted(
         (Run.model_validate_json(p.read_text(encoding="utf-8")) for p in res.glob("*.json")),
         key=lambda r: r.started_at,
     )
     assert [len(r.results) for r in runs] == [1, 1]  # the skipped run wrote nothing
-    assert runs[0].results[0].target.domain == "tarpit.lab.test"
+    assert runs[0].results[0].target.url == gate.url
     assert runs[1].started_at >= runs[0].finished_at  # the second began after the first ended
 
 

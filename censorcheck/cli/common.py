@@ -15,7 +15,7 @@ from pydantic import ValidationError
 from rich.console import Console
 from rich.table import Table
 
-from censorcheck.errors import CensorcheckError
+from censorcheck.errors import CensorcheckError, explain, where
 from censorcheck.models import Run
 
 app = typer.Typer(
@@ -64,8 +64,8 @@ def user_errors() -> Iterator[None]:
         fatal(str(exc), exc.exit_code)
     except ValidationError as exc:
         first = exc.errors()[0]
-        where = ".".join(str(p) for p in first["loc"]) or "value"
-        fatal(f"--{where.replace('_', '-')}: {first['msg']}")
+        place = where(first) or "value"
+        fatal(f"--{place.replace('_', '-')}: {explain(first)}")
 
 
 def parse_port_map(values: Sequence[str]) -> dict[int, int]:

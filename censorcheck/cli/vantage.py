@@ -13,7 +13,7 @@ from rich.table import Table
 
 from censorcheck import vantages
 from censorcheck.cli.common import Opt, app, log, user_errors
-from censorcheck.errors import ConfigError
+from censorcheck.errors import ConfigError, first_error
 
 vantage_app = typer.Typer(no_args_is_help=True, help="Vantage points: where a run measures from.")
 app.add_typer(vantage_app, name="vantage")
@@ -62,7 +62,7 @@ def add(
                 notes=notes,
             )
         except ValidationError as exc:
-            raise ConfigError(f"vantage {name}: {vantages.first_error(exc)}") from exc
+            raise ConfigError(f"vantage {name}: {first_error(exc)}") from exc
         path = file or vantages.user_file()
         vantages.add(path, vantage, replace)
         log(f"vantage {name} saved in {path}")
