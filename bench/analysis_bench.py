@@ -35,12 +35,12 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
-from censorcheck.api import measure
-from censorcheck.diff import diff_sides, load_side
-from censorcheck.history import periods
 from censorcheck.lab import LabThread
-from censorcheck.targets import load_targets
-from censorcheck.warehouse import Warehouse
+from censorcheck.measure.api import measure
+from censorcheck.measure.targets import load_targets
+from censorcheck.results.diff import diff_sides, load_side
+from censorcheck.results.history import periods
+from censorcheck.results.warehouse import Warehouse
 
 VANTAGES = ("kz-home", "kz-mobile", "kz-office", "nl-vpn")
 START = datetime(2026, 1, 1, tzinfo=timezone.utc)
@@ -164,7 +164,7 @@ def run(runs: int, targets: int, keep: Path | None) -> Figures:
             return sum(diff_sides(load_side(old), load_side(new)).counts.values())
 
         def report() -> int:
-            from censorcheck import report as reporting
+            from censorcheck.results import report as reporting
 
             with Warehouse([folder], index=index) as wh:
                 return len(reporting.html(reporting.collect(wh)))

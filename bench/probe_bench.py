@@ -33,12 +33,12 @@ from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import Any
 
-from censorcheck.api import measure
 from censorcheck.lab import LabThread, Topology
 from censorcheck.lab.scenarios import BY_NAME, Scenario
+from censorcheck.measure.api import measure
+from censorcheck.measure.targets import load_targets
 from censorcheck.models import Result, Run
 from censorcheck.settings import Settings
-from censorcheck.targets import load_targets
 
 # (kind, share of the targets, lab scenarios the share is spread over)
 MIX: tuple[tuple[str, float, tuple[str, ...]], ...] = (
@@ -252,7 +252,7 @@ def list_order_schedule(times: Sequence[float], concurrency: int) -> float:
 
 
 def timed_run(urls: list[str], settings: Settings) -> tuple[Run, Figures]:
-    """One ``censorcheck.api.measure(...)`` in this process, as the CLI runs it, and its figures.
+    """One ``measure.api.measure(...)`` in this process, as the CLI runs it, and its figures.
 
     Wall time, CPU time, memory, and how long it took until the first target started and after
     the last one ended.

@@ -7,6 +7,8 @@ change is always deliberate.
 
 from __future__ import annotations
 
+from collections import Counter
+from collections.abc import Sequence
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -306,6 +308,22 @@ class Summary(Model):
         default_factory=dict, description="Statuses counted per vantage (schema 1.3)."
     )
 
+    @classmethod
+    def of(cls, results: Sequence[Result]) -> Summary:
+        """The counts of a run's results, as its document records them."""
+        by_status = Counter(r.verdict.status for r in results)
+        by_blocking = Counter(r.verdict.blocking for r in results if r.verdict.blocking)
+        by_vantage: dict[str, Counter[str]] = {}
+        for r in results:
+            if r.vantage is not None:
+                by_vantage.setdefault(r.vantage, Counter())[r.verdict.status] += 1
+        return cls(
+            total=len(results),
+            by_status=dict(by_status),
+            by_blocking=dict(by_blocking),
+            by_vantage={name: dict(counts) for name, counts in by_vantage.items()},
+        )
+
 
 class Run(Model):
     """The run document: one per run, written to results/<UTC time>-<vantage>.json."""
@@ -325,7 +343,7 @@ class Run(Model):
     rules_version: str = Field(
         UNKNOWN_RULES,
         description="Version of the verdict rules that produced the verdicts "
-        "(censorcheck.verdict.RULES_VERSION); '0' means unknown: a document from before "
+        "(censorcheck.measure.verdict.RULES_VERSION); '0' means unknown: a document from before "
         "schema 1.1, which did not record it.",
     )
     results: list[Result]

@@ -10,10 +10,10 @@ from typing import Any
 
 import pytest
 
-from censorcheck.diff import KINDS, Seen, classify
 from censorcheck.lab import Lab
+from censorcheck.measure.verdict import RULES_VERSION
 from censorcheck.models import SCHEMA_VERSION, Run
-from censorcheck.verdict import RULES_VERSION
+from censorcheck.results.diff import KINDS, Seen, classify
 from tests.conftest import CLIResult, run_cli
 from tests.test_scenarios import lab_flags
 

@@ -8,10 +8,10 @@ import junitparser
 import pytest
 from lxml import etree
 
-from censorcheck.check import judge_case
-from censorcheck.junit import render
 from censorcheck.lab import Lab
 from censorcheck.models import Run, Target, Verdict
+from censorcheck.unattended.check import judge_case
+from censorcheck.unattended.junit import render
 from tests.conftest import run_cli
 from tests.test_scenarios import lab_flags
 from tests.test_store import result as a_result

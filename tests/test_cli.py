@@ -15,7 +15,7 @@ import pytest
 
 from censorcheck.lab import Lab
 from censorcheck.models import Run
-from censorcheck.store import journal_path, read_journal
+from censorcheck.results.store import journal_path, read_journal
 from tests.conftest import run_cli
 from tests.test_scenarios import lab_flags
 
@@ -189,7 +189,7 @@ def test_demo_runs_the_kz_list_against_the_lab(tmp_path: Path) -> None:
 
 
 def test_packaged_list_is_the_shipped_list() -> None:
-    from censorcheck.targets import shipped_list
+    from censorcheck.measure.targets import shipped_list
 
     repo_copy = Path(__file__).parent.parent / "targets" / "kz.yaml"
     assert shipped_list().read_bytes() == repo_copy.read_bytes()

@@ -22,9 +22,9 @@ from hypothesis import strategies as st  # noqa: E402
 from schemathesis import BaseSchema, Case, GenerationMode, Response  # noqa: E402
 from schemathesis.specs.openapi.checks import positive_data_acceptance  # noqa: E402
 
-from censorcheck.bogons import IPNetwork  # noqa: E402
 from censorcheck.control.server import ServerConfig, create_app  # noqa: E402
 from censorcheck.lab import random_network  # noqa: E402
+from censorcheck.measure.bogons import IPNetwork  # noqa: E402
 from censorcheck.settings import Settings  # noqa: E402
 
 TOKEN = "fuzz-token-" + "f" * 24

@@ -6,12 +6,12 @@ from pathlib import Path
 
 import pytest
 
-from censorcheck import durable
-from censorcheck.api import _public_settings
 from censorcheck.control.protocol import MeasureRequest
+from censorcheck.measure import durable
+from censorcheck.measure.api import _public_settings
 from censorcheck.models import Target
+from censorcheck.results.store import Journal, journal_path
 from censorcheck.settings import Settings
-from censorcheck.store import Journal, journal_path
 
 TOKEN = "a-token-nobody-should-find-on-disk"
 

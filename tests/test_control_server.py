@@ -36,11 +36,11 @@ pytest.importorskip("uvicorn")
 
 import uvicorn
 
-from censorcheck.bogons import IPNetwork, embedded_ipv4
 from censorcheck.control.protocol import Health, Limits
 from censorcheck.control.server import ServerConfig, create_app, load_tokens
 from censorcheck.errors import ConfigError
 from censorcheck.lab import Lab, random_network
+from censorcheck.measure.bogons import IPNetwork, embedded_ipv4
 from censorcheck.models import Control
 from censorcheck.settings import Settings
 from tests.conftest import run_cli

@@ -24,9 +24,8 @@ from censorcheck.lab import dns as labdns
 from censorcheck.lab.dns import DNSLab
 from censorcheck.lab.pki import LabPKI
 from censorcheck.lab.topology import Ports, Topology
-from censorcheck.models import DNSQuery
-from censorcheck.probes.context import ProbeContext
-from censorcheck.probes.dns import (
+from censorcheck.measure.probes.context import ProbeContext
+from censorcheck.measure.probes.dns import (
     Resolver,
     expand_system,
     lookup,
@@ -35,6 +34,7 @@ from censorcheck.probes.dns import (
     read_answer,
     resolve,
 )
+from censorcheck.models import DNSQuery
 from censorcheck.settings import Settings
 
 T = TypeVar("T")

@@ -10,7 +10,7 @@ import anyio
 import httpcore
 import pytest
 
-from censorcheck.failures import FAILURES, classify
+from censorcheck.measure.failures import FAILURES, classify
 
 
 def chained(outer: BaseException, inner: BaseException) -> BaseException:

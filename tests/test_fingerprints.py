@@ -10,7 +10,7 @@ import pytest
 import yaml
 
 from censorcheck.errors import ConfigError
-from censorcheck.fingerprints import Fingerprint, Fingerprints, load_fingerprints
+from censorcheck.measure.fingerprints import Fingerprint, Fingerprints, load_fingerprints
 
 SHIPPED_TEXT = (resources.files("censorcheck") / "data" / "fingerprints.yaml").read_text("utf-8")
 IRAN_PAGE = (

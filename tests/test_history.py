@@ -15,12 +15,12 @@ from typing import Any
 
 import pytest
 
-from censorcheck.api import measure
 from censorcheck.lab import Lab
+from censorcheck.measure.api import measure
+from censorcheck.measure.targets import load_targets
 from censorcheck.models import Run
-from censorcheck.store import write_run
-from censorcheck.targets import load_targets
-from censorcheck.warehouse import COLUMNS, Warehouse
+from censorcheck.results.store import write_run
+from censorcheck.results.warehouse import COLUMNS, Warehouse
 from tests.conftest import run_cli
 
 NAMES = ["dns-nxdomain", "tls-sni-reset", "http-blockpage", "static", "gone"]

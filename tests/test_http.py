@@ -7,10 +7,10 @@ import random
 
 import httpx
 
+from censorcheck.measure.privacy import REDACTED
+from censorcheck.measure.probes import http
+from censorcheck.measure.probes.context import ProbeContext
 from censorcheck.models import DNSQuery
-from censorcheck.privacy import REDACTED
-from censorcheck.probes import http
-from censorcheck.probes.context import ProbeContext
 from censorcheck.settings import Settings
 
 RECEIVED: list[str] = []

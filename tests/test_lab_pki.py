@@ -6,8 +6,8 @@ import contextlib
 import ssl
 
 from censorcheck.lab.pki import WILDCARD_AFTER, identities
+from censorcheck.measure.probes.tls import name_matches
 from censorcheck.models import Certificate
-from censorcheck.probes.tls import name_matches
 
 
 def test_crowded_parent_becomes_a_wildcard() -> None:

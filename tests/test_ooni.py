@@ -15,11 +15,13 @@ from typing import Any
 
 import pytest
 
-from censorcheck.api import measure, measure_many
-from censorcheck.failures import FAILURES
 from censorcheck.lab import Lab
+from censorcheck.measure.api import measure, measure_many
+from censorcheck.measure.failures import FAILURES
+from censorcheck.measure.targets import load_targets
+from censorcheck.measure.vantages import Vantage
 from censorcheck.models import HTTPFetch, HTTPHop, HTTPResponse, Result, Run
-from censorcheck.ooni import (
+from censorcheck.results.ooni import (
     headers_match,
     measurements,
     ooni_failure,
@@ -28,8 +30,6 @@ from censorcheck.ooni import (
     title_match,
     write_jsonl,
 )
-from censorcheck.targets import load_targets
-from censorcheck.vantages import Vantage
 from tests.test_store import result as bare_result
 from tests.test_store import run_of
 

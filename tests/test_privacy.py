@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from censorcheck.privacy import REDACTED, redact_address, scrub
+from censorcheck.measure.privacy import REDACTED, redact_address, scrub
 
 
 @pytest.mark.parametrize(

@@ -18,11 +18,12 @@ from pathlib import Path
 
 import pytest
 
-from censorcheck.api import measure_many
 from censorcheck.lab import Lab, LabThread
 from censorcheck.lab.scenarios import BY_NAME
+from censorcheck.measure.api import measure_many
+from censorcheck.measure.vantages import Vantage
 from censorcheck.models import Evidence, Run, Target
-from censorcheck.report import (
+from censorcheck.results.report import (
     STATUS_COLOURS,
     Column,
     ReportData,
@@ -32,10 +33,9 @@ from censorcheck.report import (
     html,
     markdown,
 )
+from censorcheck.results.store import write_run
+from censorcheck.results.warehouse import Warehouse
 from censorcheck.settings import Settings
-from censorcheck.store import write_run
-from censorcheck.vantages import Vantage
-from censorcheck.warehouse import Warehouse
 
 ROOT = Path(__file__).resolve().parent.parent
 CHROMIUM = Path("/usr/bin/chromium")

@@ -285,7 +285,7 @@ WIRES = {
 
 @pytest.mark.parametrize("wire", WIRES.values(), ids=WIRES.keys())
 def test_wire_reading_agrees_with_dnspython(wire: bytes) -> None:
-    from censorcheck.probes.dns import read_answer
+    from censorcheck.measure.probes.dns import read_answer
 
     expected = read_answer(dns.message.from_wire(wire), 0.0)
     parsed = parse_reply(wire)

@@ -13,11 +13,11 @@ from pathlib import Path
 
 import pytest
 
-from censorcheck import crontab, systemd
 from censorcheck.errors import ConfigError
 from censorcheck.lab import Lab
 from censorcheck.models import Run
-from censorcheck.schedule import parse_duration
+from censorcheck.unattended import crontab, systemd
+from censorcheck.unattended.schedule import parse_duration
 from tests.conftest import CLIResult, run_cli
 from tests.test_cli import one_line_error
 from tests.test_scenarios import lab_flags

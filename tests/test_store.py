@@ -11,8 +11,7 @@ import pytest
 
 from censorcheck.errors import ConfigError, StoreError
 from censorcheck.models import Control, Result, Run, Summary, Target, Tool, VantageInfo, Verdict
-from censorcheck.settings import Settings
-from censorcheck.store import (
+from censorcheck.results.store import (
     Journal,
     JournalHeader,
     default_output,
@@ -25,6 +24,7 @@ from censorcheck.store import (
     unused_output,
     write_run,
 )
+from censorcheck.settings import Settings
 
 
 def result(domain: str) -> Result:

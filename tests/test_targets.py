@@ -9,8 +9,8 @@ import yaml
 
 from censorcheck.errors import TargetError
 from censorcheck.lab.scenarios import DEMO
+from censorcheck.measure.targets import load_targets, normalise_url, shipped_list
 from censorcheck.models import Target
-from censorcheck.targets import load_targets, normalise_url, shipped_list
 
 REPO = Path(__file__).resolve().parent.parent
 

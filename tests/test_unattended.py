@@ -15,7 +15,7 @@ from pathlib import Path
 
 from censorcheck.lab import Lab
 from censorcheck.models import Run
-from censorcheck.store import journal_path, read_header, read_journal
+from censorcheck.results.store import journal_path, read_header, read_journal
 from tests.conftest import CLIResult, run_cli
 from tests.test_cli import one_line_error
 from tests.test_scenarios import lab_flags

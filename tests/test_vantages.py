@@ -13,14 +13,14 @@ from pathlib import Path
 import pytest
 import yaml
 
-from censorcheck import durable
 from censorcheck.lab import Lab
+from censorcheck.measure import durable
+from censorcheck.measure.probes import tcp
+from censorcheck.measure.probes.context import ProbeContext
+from censorcheck.measure.vantages import Vantage, read_file
 from censorcheck.models import Run
-from censorcheck.probes import tcp
-from censorcheck.probes.context import ProbeContext
+from censorcheck.results.store import Journal, VantagePlan, journal_path
 from censorcheck.settings import Settings
-from censorcheck.store import Journal, VantagePlan, journal_path
-from censorcheck.vantages import Vantage, read_file
 from tests.conftest import run_cli
 from tests.test_store import result
 

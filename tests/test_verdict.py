@@ -8,7 +8,8 @@ from dataclasses import dataclass, field
 
 import pytest
 
-from censorcheck.bogons import networks
+from censorcheck.measure.bogons import networks
+from censorcheck.measure.verdict import JudgeContext, Observations, judge
 from censorcheck.models import (
     Certificate,
     Control,
@@ -21,7 +22,6 @@ from censorcheck.models import (
     TCPConnect,
     TLSHandshake,
 )
-from censorcheck.verdict import JudgeContext, Observations, judge
 
 SITE = "93.184.215.14"  # what the control sees
 EDGE = "151.101.65.1"  # another address of the same site (CDN edge)

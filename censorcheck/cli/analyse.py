@@ -15,12 +15,12 @@ from rich.console import Console
 from rich.table import Table
 
 from censorcheck.cli.common import Opt, app, log, user_errors
-from censorcheck.diff import KINDS, DiffReport, Seen, diff_sides, load_side
 from censorcheck.errors import ConfigError
-from censorcheck.history import Period, periods
-from censorcheck.reanalyze import reanalyze as rejudge
-from censorcheck.store import read_run, write_run
-from censorcheck.warehouse import Warehouse
+from censorcheck.results.diff import KINDS, DiffReport, Seen, diff_sides, load_side
+from censorcheck.results.history import Period, periods
+from censorcheck.results.reanalyze import reanalyze as rejudge
+from censorcheck.results.store import read_run, write_run
+from censorcheck.results.warehouse import Warehouse
 
 _STATUS_STYLE = {
     "accessible": "green",
@@ -210,7 +210,7 @@ def export(
     no_index: NoIndex = False,
 ) -> None:
     """Export the results as CSV or Parquet (the README's columns) or OONI-style JSONL."""
-    from censorcheck import export as exporting
+    from censorcheck.results import export as exporting
 
     chosen = [f for f in exporting.FORMATS if f == output_format]
     if not chosen:
@@ -238,8 +238,8 @@ def report(
     no_index: NoIndex = False,
 ) -> None:
     """A report over many runs: an HTML page with charts, or a Markdown summary."""
-    from censorcheck import report as reporting
-    from censorcheck.store import write_text
+    from censorcheck.results import report as reporting
+    from censorcheck.results.store import write_text
 
     if html_out is None and not markdown_out:
         raise typer.BadParameter("give --html FILE, --markdown or both", param_hint="--html")

@@ -8,9 +8,9 @@ from typing import Annotated
 
 import typer
 
-from censorcheck.bogons import IPNetwork, networks
 from censorcheck.cli.common import Opt, app, fatal, log, user_errors
 from censorcheck.errors import ConfigError
+from censorcheck.measure.bogons import IPNetwork, networks
 from censorcheck.settings import Settings
 
 control_app = typer.Typer(no_args_is_help=True, help="The control server: an uncensored view.")

@@ -13,9 +13,6 @@ import typer
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from censorcheck import durable, schedule, vantages
-from censorcheck.api import utc_now
-from censorcheck.check import Case, exit_code, judge_cases
 from censorcheck.cli.common import (
     FailOn,
     IPv6Mode,
@@ -30,11 +27,11 @@ from censorcheck.cli.common import (
     user_errors,
 )
 from censorcheck.errors import CensorcheckError, ConfigError
-from censorcheck.junit import write_junit
-from censorcheck.lock import RunLock
+from censorcheck.measure import durable, vantages
+from censorcheck.measure.api import utc_now
+from censorcheck.measure.targets import load_targets, shipped_list
 from censorcheck.models import Result, Run
-from censorcheck.settings import Settings
-from censorcheck.store import (
+from censorcheck.results.store import (
     VantagePlan,
     default_output,
     journal_path,
@@ -42,7 +39,11 @@ from censorcheck.store import (
     prune,
     unused_output,
 )
-from censorcheck.targets import load_targets, shipped_list
+from censorcheck.settings import Settings
+from censorcheck.unattended import schedule
+from censorcheck.unattended.check import Case, exit_code, judge_cases
+from censorcheck.unattended.junit import write_junit
+from censorcheck.unattended.lock import RunLock
 
 
 @dataclass(frozen=True)

@@ -13,12 +13,12 @@ import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from censorcheck.bogons import is_ip
 from censorcheck.cli.common import Opt, app, fatal, log, parse_port_map, stderr, user_errors
 from censorcheck.errors import ConfigError, NothingMeasured
+from censorcheck.measure.bogons import is_ip
+from censorcheck.measure.targets import load_targets
+from censorcheck.results.store import default_output, unused_output, write_text
 from censorcheck.scan import ResolverSpec, ScanDocument, ScanSettings, load_resolvers, scan_sync
-from censorcheck.store import default_output, unused_output, write_text
-from censorcheck.targets import load_targets
 
 POLITE_RATE = ScanSettings.model_fields["rate"].default
 _TABLE_ROWS = 60

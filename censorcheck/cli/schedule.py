@@ -8,10 +8,10 @@ from typing import Annotated
 
 import typer
 
-from censorcheck import schedule
 from censorcheck.cli.common import Opt, app, log, user_errors
 from censorcheck.errors import ConfigError, ScheduleError
-from censorcheck.targets import load_targets
+from censorcheck.measure.targets import load_targets
+from censorcheck.unattended import schedule
 
 schedule_app = typer.Typer(
     no_args_is_help=True,

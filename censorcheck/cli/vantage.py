@@ -11,9 +11,9 @@ from pydantic import ValidationError
 from rich.console import Console
 from rich.table import Table
 
-from censorcheck import vantages
 from censorcheck.cli.common import Opt, app, log, user_errors
 from censorcheck.errors import ConfigError, first_error
+from censorcheck.measure import vantages
 
 vantage_app = typer.Typer(no_args_is_help=True, help="Vantage points: where a run measures from.")
 app.add_typer(vantage_app, name="vantage")

@@ -14,11 +14,11 @@ from typing import Literal
 
 import httpx
 
-from censorcheck.bogons import is_ip
+from censorcheck.measure.bogons import is_ip
+from censorcheck.measure.pipeline import Partial, cap, observe, ordered_addresses
+from censorcheck.measure.probes import dns
+from censorcheck.measure.probes.context import ProbeContext
 from censorcheck.models import Control, DNSQuery
-from censorcheck.pipeline import Partial, cap, observe, ordered_addresses
-from censorcheck.probes import dns
-from censorcheck.probes.context import ProbeContext
 
 
 async def measure_here(

@@ -1,8 +1,8 @@
 """The control server: measures a URL from an uncensored network, for probes holding a token.
 
-It runs the probe's own pipeline (``censorcheck.pipeline``) with its own resolvers and source
-address, and answers with a :class:`~censorcheck.models.Control`: a summary and a bounded body
-prefix, never the page itself, so it cannot serve as an open proxy.
+It runs the probe's own pipeline (``censorcheck.measure.pipeline``) with its own resolvers and
+source address, and answers with a :class:`~censorcheck.models.Control`: a summary and a bounded
+body prefix, never the page itself, so it cannot serve as an open proxy.
 
 Abuse is bounded in layers: a bearer token compared in constant time; a request-size cap; per
 token a rate limit and a cap on measurements in flight (both answer 429); a deadline on every
@@ -30,14 +30,14 @@ from fastapi.responses import JSONResponse
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from censorcheck import __version__
-from censorcheck.bogons import IPAddress, IPNetwork, forbidden
 from censorcheck.control.limits import TokenBucket
 from censorcheck.control.measure import measure_here
 from censorcheck.control.protocol import API_PREFIX, Health, Limits, MeasureRequest
 from censorcheck.errors import ConfigError
+from censorcheck.measure.bogons import IPAddress, IPNetwork, forbidden
+from censorcheck.measure.probes import dns
+from censorcheck.measure.probes.context import ProbeContext
 from censorcheck.models import Control, Model
-from censorcheck.probes import dns
-from censorcheck.probes.context import ProbeContext
 from censorcheck.settings import Settings
 
 log = logging.getLogger("censorcheck.control")

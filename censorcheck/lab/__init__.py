@@ -24,8 +24,8 @@ from censorcheck.lab.socks import SOCKSLab
 from censorcheck.lab.threaded import ThreadedLab
 from censorcheck.lab.topology import Ports, Topology
 from censorcheck.lab.web import WebLab
+from censorcheck.measure.vantages import Vantage
 from censorcheck.settings import Settings
-from censorcheck.vantages import Vantage
 
 __all__ = ["Lab", "LabThread", "Ports", "Topology"]
 

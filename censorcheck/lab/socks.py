@@ -13,7 +13,7 @@ import contextlib
 import ipaddress
 import socket
 
-from censorcheck.bogons import IPNetwork
+from censorcheck.measure.bogons import IPNetwork
 
 _CONNECT_TIMEOUT = 5.0
 _CHUNK = 64 * 1024

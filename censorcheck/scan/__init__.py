@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from censorcheck.api import run_blocking
+from censorcheck.measure.api import run_blocking
 from censorcheck.scan.models import ScanDocument, ScanSettings
 from censorcheck.scan.resolvers import ResolverSpec, load_resolvers, parse_resolvers
 from censorcheck.scan.scanner import OnProgress, scan

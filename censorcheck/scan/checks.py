@@ -18,9 +18,9 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from censorcheck.errors import ConfigError
-from censorcheck.failures import certificate_problem, classify
-from censorcheck.probes import tcp
-from censorcheck.probes.context import ProbeContext
+from censorcheck.measure.failures import certificate_problem, classify
+from censorcheck.measure.probes import tcp
+from censorcheck.measure.probes.context import ProbeContext
 from censorcheck.scan.models import Checks, TLSCheck
 
 HTTPS_PORT = 443

@@ -30,9 +30,9 @@ from dataclasses import dataclass, field
 import dns.message
 import dns.rcode
 
-from censorcheck.failures import classify
-from censorcheck.probes import dnstransport
-from censorcheck.probes.dns import read_answer
+from censorcheck.measure.failures import classify
+from censorcheck.measure.probes import dnstransport
+from censorcheck.measure.probes.dns import read_answer
 from censorcheck.scan.wire import RCODES, parse_reply
 
 _EDNS_PAYLOAD = 1232  # as the probe's DNS: no IP fragmentation on common paths

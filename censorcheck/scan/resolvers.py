@@ -17,8 +17,8 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
-from censorcheck import textfile
 from censorcheck.errors import ConfigError
+from censorcheck.measure import textfile
 
 DEFAULT_PORT = 53
 _TAGS = ("country", "asn")

@@ -29,12 +29,12 @@ from typing import Any
 import dns.exception
 
 from censorcheck import __version__
-from censorcheck.api import utc_now
 from censorcheck.errors import ConfigError
+from censorcheck.measure.api import utc_now
+from censorcheck.measure.privacy import redact_address
+from censorcheck.measure.probes import dns as dnsprobe
+from censorcheck.measure.probes.context import ProbeContext
 from censorcheck.models import DNSQuery, Tool
-from censorcheck.privacy import redact_address
-from censorcheck.probes import dns as dnsprobe
-from censorcheck.probes.context import ProbeContext
 from censorcheck.scan import profile
 from censorcheck.scan.checks import ASNDatabase, TLSChecker, compare, is_bogon_in, needs_tls
 from censorcheck.scan.models import (

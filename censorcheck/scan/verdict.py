@@ -11,8 +11,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from censorcheck.measure.probes.tls import CERT_FAILURES
 from censorcheck.models import Evidence, Status, Verdict
-from censorcheck.probes.tls import CERT_FAILURES
 from censorcheck.scan.models import Checks, ControlAnswer, Observation, ScanResolver
 
 OUTCOMES = frozenset({

@@ -3,8 +3,8 @@
 dnspython builds a whole object tree for each message, which costs more than everything else a
 query needs together. A scan needs only the header, and the A records and CNAMEs of the answer
 section; this reads those and nothing else, with the same meaning as
-:func:`censorcheck.probes.dns.read_answer`: the CNAME chain from the question's name, and the
-A records of the names on that chain. Anything malformed in what it reads is a ValueError.
+:func:`censorcheck.measure.probes.dns.read_answer`: the CNAME chain from the question's name, and
+the A records of the names on that chain. Anything malformed in what it reads is a ValueError.
 """
 
 from __future__ import annotations

@@ -1,0 +1,481 @@
+"""The library entry point: ``measure(targets, settings)`` returns the run document.
+
+One run: check the resolvers answer at all, then measure every target concurrently (DNS through the
+probe's and the control's resolvers, TCP and TLS to every address, HTTP over the first connection
+that worked), judge each from its observations, and hand each result to ``on_result`` as soon as it
+exists so the caller can journal it. Nothing here prints.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import ipaddress
+import socket
+import ssl
+import time
+import uuid
+from collections.abc import Callable, Coroutine, Sequence
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any, Literal, TypeVar
+
+import httpx
+
+from censorcheck import __version__
+from censorcheck.control.client import ControlClient
+from censorcheck.control.measure import measure_here
+from censorcheck.errors import ConfigError, NothingMeasured
+from censorcheck.measure.bogons import is_ip
+from censorcheck.measure.failures import describe
+from censorcheck.measure.fingerprints import Fingerprints, load_fingerprints
+from censorcheck.measure.pipeline import Partial, all_addresses, cap, observe, ordered_addresses
+from censorcheck.measure.privacy import redact_address
+from censorcheck.measure.probes import dns
+from censorcheck.measure.probes.context import ProbeContext
+from censorcheck.measure.vantages import Vantage
+from censorcheck.measure.verdict import (
+    RULES_VERSION,
+    JudgeContext,
+    Observations,
+    safe_judge,
+)
+from censorcheck.models import (
+    Control,
+    ControlServerStatus,
+    DNSQuery,
+    ResolverStatus,
+    Result,
+    Run,
+    Summary,
+    Target,
+    Tool,
+    VantageInfo,
+)
+from censorcheck.settings import Settings
+
+T = TypeVar("T")
+
+OnResult = Callable[[Result], None]
+# Asked after a timeout to tell a resolver silent about one name from one that is not there.
+CANARY = "example.org"
+
+
+def utc_now() -> str:
+    return datetime.now(timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def detect_ipv6(settings: Settings) -> bool:
+    """Whether this vantage can reach IPv6 destinations at all.
+
+    A UDP ``connect`` only asks the kernel for a route; no packet is sent.
+    """
+    if settings.ipv6 != "auto":
+        return settings.ipv6 == "on"
+    if settings.proxy is not None:
+        return False  # what the proxy's network can reach is not for this machine to say
+    if settings.source_address is not None:
+        return ipaddress.ip_address(settings.source_address).version == 6
+    with contextlib.suppress(OSError), socket.socket(socket.AF_INET6, socket.SOCK_DGRAM) as s:
+        s.connect(("2001:4860:4860::8888", 53))
+        return not ipaddress.ip_address(s.getsockname()[0]).is_link_local
+    return False
+
+
+class _Run:
+    """Shared state of one run: the context, the parsed resolvers, the judge's view."""
+
+    def __init__(
+        self,
+        ctx: ProbeContext,
+        resolvers: list[dns.Resolver],
+        controls: list[dns.Resolver],
+        judge_ctx: JudgeContext,
+        server: ControlClient | LocalControl | None = None,
+        server_failure: str | None = None,
+    ) -> None:
+        self.ctx = ctx
+        self.resolvers = resolvers
+        self.controls = controls
+        self.judge_ctx = judge_ctx
+        self.server = server
+        self.server_failure = server_failure
+        self.source: Literal["resolvers", "server", "vantage"] = (
+            "resolvers" if server is None else server.source
+        )
+
+    async def resolve(self, host: str) -> tuple[list[DNSQuery], list[str]]:
+        """All probe resolvers; the usable addresses in answer order (A first), deduplicated.
+
+        A resolver that times out is asked a canary name at once: answering it shows the silence
+        was about this name, not a resolver that died or a lost packet on a flaky link.
+        """
+        found = await asyncio.gather(*(self._resolve_one(host, r) for r in self.resolvers))
+        queries = [q for batch in found for q in batch]
+        return queries, ordered_addresses(host, queries)
+
+    async def _resolve_one(self, host: str, resolver: dns.Resolver) -> list[DNSQuery]:
+        queries = await dns.resolve(host, resolver, self.ctx)
+        if any(q.failure == "dns.timeout" for q in queries):
+            queries.append(await dns.lookup(CANARY, "A", resolver, self.ctx, retry=False))
+        return queries
+
+    async def control(
+        self, target: Target, resolved: asyncio.Future[list[str]], deadline_at: float
+    ) -> Control:
+        """The control: from the control server when there is one, else the control resolvers."""
+        if self.server is not None:
+            if self.server_failure is not None:
+                return Control(source=self.source, failure=self.server_failure)
+            # The server is told what the probe resolved, so it waits for the probe's lookups.
+            addresses = await resolved
+            # It must answer before the probe's own deadline, with time to spare for the way back.
+            left = deadline_at - time.monotonic()
+            return await self.server.measure(target.url, addresses, max(left * 0.9 - 0.1, 0.1))
+        host = target.domain
+        if is_ip(host) or not self.controls:
+            return Control(failure=None if is_ip(host) else "dns.error")
+        found = await asyncio.gather(*(dns.resolve(host, r, self.ctx) for r in self.controls))
+        queries = [q for batch in found for q in batch]
+        answered = any(q.answer is not None for q in queries)
+        return Control(dns=queries, failure=None if answered else queries[0].failure)
+
+    async def target(self, target: Target) -> Result:
+        started_at, start = utc_now(), time.monotonic()
+        deadline = self.ctx.settings.target_deadline
+        partial = Partial()
+        resolved: asyncio.Future[list[str]] = asyncio.get_running_loop().create_future()
+        control = asyncio.ensure_future(self.control(target, resolved, start + deadline))
+        deadline_hit = False
+        error = None
+        try:
+            await asyncio.wait_for(self._pipeline(target, partial, resolved), deadline)
+        except asyncio.TimeoutError as exc:
+            # Only the deadline's own expiry counts as the deadline; a stray TimeoutError is a bug.
+            if time.monotonic() - start >= deadline * 0.99:
+                deadline_hit = True
+            else:
+                error = describe(exc)
+        except Exception as exc:  # noqa: BLE001 - a bug must cost one target, never the run
+            error = describe(exc)
+        finally:
+            if not resolved.done():
+                resolved.set_result(_addresses_in(partial.dns))
+            await partial.aclose()
+        try:
+            # The control ran alongside; it gets what is left of the target's deadline.
+            remaining = max(deadline - (time.monotonic() - start), 0.05)
+            control_result = await asyncio.wait_for(control, remaining)
+        except asyncio.TimeoutError:
+            failure = "control.timeout" if self.server is not None else "dns.deadline"
+            control_result = Control(source=self.source, failure=failure)
+        except Exception as exc:  # noqa: BLE001
+            control_result = Control(failure="dns.error")
+            error = error or describe(exc)
+        obs = Observations(
+            target=target,
+            dns=partial.dns,
+            tcp=partial.tcp,
+            tls=partial.tls,
+            http=partial.http,
+            control=control_result,
+            deadline_hit=deadline_hit,
+            error=error,
+        )
+        return Result(
+            vantage=self.ctx.settings.vantage,
+            started_at=started_at,
+            t=round(time.monotonic() - start, 6),
+            verdict=safe_judge(obs, self.judge_ctx),
+            **obs.fields(),
+        )
+
+    async def _pipeline(
+        self, target: Target, partial: Partial, resolved: asyncio.Future[list[str]]
+    ) -> None:
+        url = httpx.URL(target.url)
+        if is_ip(target.domain):
+            addresses = [target.domain]
+        else:
+            queries, addresses = await self.resolve(target.domain)
+            partial.dns.extend(queries)
+        addresses = cap(addresses, self.ctx.settings.max_addresses)
+        resolved.set_result(addresses)
+        await observe(url, addresses, self.resolve, self.ctx, partial)
+
+
+def _addresses_in(queries: Sequence[DNSQuery]) -> list[str]:
+    return list(dict.fromkeys(a for q in queries for a in all_addresses(q)))
+
+
+def _public_settings(settings: Settings) -> dict[str, object]:
+    """The settings as recorded: no public source address, no local paths (they name people)."""
+    data = settings.model_dump(mode="json")
+    data["source_address"] = redact_address(settings.source_address)
+    data["ca_bundle"] = settings.ca_bundle.name if settings.ca_bundle else None
+    data["fingerprints"] = [Path(p).name for p in settings.fingerprints]
+    data["control_token"] = "redacted" if settings.control_token else None
+    return data
+
+
+async def _preflight(
+    resolvers: list[dns.Resolver], role: Literal["probe", "control"], ctx: ProbeContext
+) -> list[ResolverStatus]:
+    return list(await asyncio.gather(*(dns.preflight(r, ctx, role=role) for r in resolvers)))
+
+
+async def _check_server(server: ControlClient | None) -> ControlServerStatus | None:
+    if server is None:
+        return None
+    failure, version = await server.health()
+    if failure == "control.unauthorized":
+        raise ConfigError(f"--control {server.url}: the server did not accept the control token")
+    return ControlServerStatus(
+        url=_without_credentials(server.url),
+        alive=failure is None,
+        version=version,
+        failure=failure,
+    )
+
+
+def _without_credentials(url: str) -> str:
+    parsed = httpx.URL(url)
+    return str(parsed.copy_with(username=None, password=None, query=None, fragment=None))
+
+
+def _context(settings: Settings, fingerprints: Fingerprints | None) -> ProbeContext:
+    if settings.ca_bundle is not None and not settings.ca_bundle.is_file():
+        raise ConfigError(f"--ca-bundle {settings.ca_bundle}: no such file")
+    try:
+        return ProbeContext.create(settings, detect_ipv6(settings), fingerprints)
+    except ssl.SSLError as exc:
+        raise ConfigError(f"--ca-bundle {settings.ca_bundle}: not a PEM CA bundle ({exc})") from exc
+
+
+class LocalControl:
+    """Another vantage of this run as the control: it measures each target as a control server
+    would (its own resolvers, its own way out), alongside the probe."""
+
+    source: Literal["vantage"] = "vantage"
+
+    def __init__(self, settings: Settings, ctx: ProbeContext) -> None:
+        self.settings = settings
+        self.ctx = ctx
+        self.resolvers = [dns.expand_system(dns.parse_resolver(u)) for u in settings.resolvers]
+
+    async def preflight(self) -> list[ResolverStatus]:
+        return await _preflight(self.resolvers, "control", self.ctx)
+
+    async def measure(self, url: str, addresses: list[str], deadline: float) -> Control:
+        return await measure_here(
+            url,
+            addresses,
+            self.ctx,
+            self.resolvers,
+            deadline,
+            source="vantage",
+            vantage=self.settings.vantage,
+        )
+
+    async def aclose(self) -> None:
+        await self.ctx.aclose()
+
+
+async def ameasure(
+    targets: Sequence[Target],
+    settings: Settings,
+    on_result: OnResult | None = None,
+    fingerprints: Fingerprints | None = None,
+    about: Vantage | None = None,
+    control_vantage: Settings | None = None,
+) -> Run:
+    """Measure ``targets`` from one vantage and return the run document.
+
+    ``about`` is what the user configured about the vantage (recorded, never dialled);
+    ``control_vantage`` makes another vantage the control, in place of resolvers or a server.
+    """
+    started_at = utc_now()
+    # `system` reads /etc/resolv.conf once here, not once per lookup.
+    resolvers = [dns.expand_system(dns.parse_resolver(u)) for u in settings.resolvers]
+    controls = [dns.expand_system(dns.parse_resolver(u)) for u in settings.control_resolvers]
+    if fingerprints is None:
+        fingerprints = load_fingerprints(settings.fingerprints)
+    ctx = _context(settings, fingerprints)
+    server: ControlClient | LocalControl | None = None
+    server_status = None
+    if control_vantage is not None:
+        controls = []  # the other vantage is the control, with its own resolvers
+        server = LocalControl(control_vantage, _context(control_vantage, fingerprints))
+    elif settings.control_url is not None:
+        controls = []  # the server is the control; its resolvers are its own
+        server = ControlClient(
+            settings.control_url,
+            settings.control_token,
+            ctx.verify,
+            settings.source_address,
+            settings.timeout,
+            settings.user_agent,
+            settings.proxy,
+        )
+    try:
+        probes, checks, server_status = await asyncio.gather(
+            _preflight(resolvers, "probe", ctx),
+            _preflight(controls, "control", ctx)
+            if not isinstance(server, LocalControl)
+            else server.preflight(),
+            _check_server(server if isinstance(server, ControlClient) else None),
+        )
+        statuses = probes + checks  # each pre-flight also stored its round trip in ctx
+        probe_status = [s for s in statuses if s.role == "probe"]
+        if not any(s.alive for s in probe_status):
+            detail = ", ".join(f"{s.uri} ({s.failure})" for s in probe_status)
+            raise NothingMeasured(f"no probe resolver answered: {detail}")
+        run = _Run(
+            ctx,
+            resolvers,
+            controls,
+            JudgeContext.of(ctx.public, statuses),
+            server,
+            server_status.failure if server_status else None,
+        )
+        semaphore = asyncio.Semaphore(settings.concurrency)
+
+        async def bounded(target: Target) -> Result:
+            async with semaphore:
+                result = await run.target(target)
+            if on_result is not None:
+                on_result(result)
+            return result
+
+        results = await asyncio.gather(*(bounded(t) for t in targets))
+    finally:
+        await ctx.aclose()
+        if server is not None:
+            await server.aclose()
+    info = _vantage_info(settings, statuses, ctx.ipv6, about, server_status, control_vantage)
+    return Run(
+        run_id=str(uuid.uuid4()),
+        started_at=started_at,
+        finished_at=utc_now(),
+        tool=Tool(version=__version__),
+        vantage=info,
+        vantages=[info],
+        settings=_public_settings(settings),
+        rules_version=RULES_VERSION,
+        results=list(results),
+        summary=Summary.of(results),
+    )
+
+
+def _vantage_info(
+    settings: Settings,
+    statuses: list[ResolverStatus],
+    ipv6: bool,
+    about: Vantage | None,
+    server_status: ControlServerStatus | None,
+    control_vantage: Settings | None,
+) -> VantageInfo:
+    return VantageInfo(
+        name=settings.vantage,
+        source_address=redact_address(settings.source_address),
+        proxy=_without_credentials(settings.proxy) if settings.proxy else None,
+        country=about.country if about else None,
+        asn=about.asn if about else None,
+        network_type=about.network_type if about else None,
+        notes=about.notes if about else None,
+        resolvers=statuses,
+        ipv6=ipv6,
+        control_server=server_status,
+        control_vantage=control_vantage.vantage if control_vantage else None,
+    )
+
+
+# One vantage's share of a run: its settings, what the user said about it, its targets.
+VantageTargets = tuple[Settings, "Vantage | None", Sequence[Target]]
+
+
+async def ameasure_many(
+    plans: Sequence[VantageTargets],
+    on_result: OnResult | None = None,
+    fingerprints: Fingerprints | None = None,
+    control_vantage: Settings | None = None,
+) -> Run:
+    """Measure from every vantage at once; one run document with all of them.
+
+    A vantage whose resolvers all fail is recorded with its failure and the others go on; the
+    run fails only when no vantage could measure anything.
+    """
+    if fingerprints is None:
+        fingerprints = load_fingerprints(plans[0][0].fingerprints)
+    if len(plans) == 1:
+        settings, about, targets = plans[0]
+        return await ameasure(targets, settings, on_result, fingerprints, about, control_vantage)
+    started_at = utc_now()
+    outcomes = await asyncio.gather(
+        *(
+            ameasure(targets, s, on_result, fingerprints, about, control_vantage)
+            for s, about, targets in plans
+        ),
+        return_exceptions=True,
+    )
+    runs: list[Run] = []
+    infos: list[VantageInfo] = []
+    for (settings, about, _), outcome in zip(plans, outcomes, strict=True):
+        if isinstance(outcome, NothingMeasured):
+            info = _vantage_info(settings, [], False, about, None, control_vantage)
+            infos.append(info.model_copy(update={"failure": str(outcome)}))
+        elif isinstance(outcome, BaseException):
+            raise outcome
+        else:
+            runs.append(outcome)
+            infos.append(outcome.vantage)
+    if not runs:
+        failed = [o for o in outcomes if isinstance(o, NothingMeasured)]
+        raise NothingMeasured("; ".join(f"{i.name}: {i.failure}" for i in infos)) from failed[0]
+    results = [r for run in runs for r in run.results]
+    return runs[0].model_copy(
+        update={
+            "run_id": str(uuid.uuid4()),
+            "started_at": started_at,
+            "finished_at": utc_now(),
+            "vantage": infos[0],
+            "vantages": infos,
+            "results": results,
+            "summary": Summary.of(results),
+        }
+    )
+
+
+def measure(
+    targets: Sequence[Target],
+    settings: Settings,
+    on_result: OnResult | None = None,
+    fingerprints: Fingerprints | None = None,
+) -> Run:
+    """Blocking wrapper around :func:`ameasure`."""
+    return run_blocking(ameasure(targets, settings, on_result, fingerprints))
+
+
+def measure_many(
+    plans: Sequence[VantageTargets],
+    on_result: OnResult | None = None,
+    fingerprints: Fingerprints | None = None,
+    control_vantage: Settings | None = None,
+) -> Run:
+    """Blocking wrapper around :func:`ameasure_many`."""
+    return run_blocking(ameasure_many(plans, on_result, fingerprints, control_vantage))
+
+
+def run_blocking(coro: Coroutine[Any, Any, T]) -> T:
+    """``asyncio.run(coro)`` for a coroutine whose result is a large document.
+
+    The main task returns nothing on purpose: on the way out asyncio.run formats the main
+    task's repr, result included, which for a large document costs a second or more.
+    """
+    box: list[T] = []
+
+    async def main() -> None:
+        box.append(await coro)
+
+    asyncio.run(main())
+    return box[0]

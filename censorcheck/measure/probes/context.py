@@ -1,0 +1,100 @@
+"""Resources shared by every probe of a run: SSL contexts, the HTTP client, resolver health.
+
+Building an SSL context loads the CA store (tens of milliseconds); doing it once per run rather
+than once per target is most of what makes a large run fast.
+"""
+
+from __future__ import annotations
+
+import ssl
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+import httpx
+
+from censorcheck.measure.bogons import IPAddress, IPNetwork, is_bogon, public_networks
+from censorcheck.settings import Settings
+
+if TYPE_CHECKING:
+    from censorcheck.measure.fingerprints import Fingerprints
+
+
+def verifying_context(settings: Settings) -> ssl.SSLContext:
+    """System trust store plus ``--ca-bundle``, hostname checking on, HTTP/1.1 ALPN."""
+    ctx = ssl.create_default_context()
+    if settings.ca_bundle is not None:
+        ctx.load_verify_locations(cafile=str(settings.ca_bundle))
+    ctx.set_alpn_protocols(["http/1.1"])
+    return ctx
+
+
+def chain_context(settings: Settings) -> ssl.SSLContext:
+    """Validates the chain but not the name: for handshakes sent with a neutral SNI."""
+    ctx = verifying_context(settings)
+    ctx.check_hostname = False
+    return ctx
+
+
+def capturing_context() -> ssl.SSLContext:
+    """Accepts any certificate, so that a chain that fails validation can still be recorded."""
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)  # no trust store: it would never be read
+    ctx.check_hostname = False
+    ctx.verify_mode = ssl.CERT_NONE
+    ctx.set_alpn_protocols(["http/1.1"])
+    return ctx
+
+
+@dataclass
+class ProbeContext:
+    """Everything a probe needs besides its own arguments. One per run (per vantage)."""
+
+    settings: Settings
+    verify: ssl.SSLContext
+    chain_only: ssl.SSLContext
+    capture: ssl.SSLContext
+    http: httpx.AsyncClient  # used for DNS over HTTPS only; web fetches go through probes.http
+    ipv6: bool
+    fingerprints: Fingerprints | None = None
+    resolver_rtt: dict[str, float] = field(default_factory=dict)
+    public: tuple[IPNetwork, ...] = ()
+    # Set by the control server: why an address must not be dialled on someone else's behalf.
+    guard: Callable[[IPAddress], str | None] | None = None
+
+    @classmethod
+    def create(
+        cls,
+        settings: Settings,
+        ipv6: bool,
+        fingerprints: Fingerprints | None = None,
+        guard: Callable[[IPAddress], str | None] | None = None,
+    ) -> ProbeContext:
+        verify = verifying_context(settings)
+        # Through a proxy, DoH goes through it too (httpx hands names to a SOCKS proxy as names).
+        transport = httpx.AsyncHTTPTransport(
+            verify=verify, local_address=settings.source_address, retries=0, proxy=settings.proxy
+        )
+        client = httpx.AsyncClient(
+            transport=transport,
+            timeout=settings.timeout,
+            trust_env=False,  # a proxy from the environment would silently change the vantage
+            headers={"user-agent": settings.user_agent},
+        )
+        return cls(
+            settings=settings,
+            verify=verify,
+            chain_only=chain_context(settings),
+            capture=capturing_context(),
+            http=client,
+            ipv6=ipv6,
+            fingerprints=fingerprints,
+            public=public_networks(settings),
+            guard=guard,
+        )
+
+    def is_bogon(self, ip: IPAddress) -> bool:
+        """Not publicly routable, unless the run declared the network public (the lab)."""
+        return is_bogon(ip, self.public)
+
+    async def aclose(self) -> None:
+        await self.http.aclose()

@@ -1,0 +1,271 @@
+"""HTTP: what does a GET for the URL return, through addresses the probe resolved itself?
+
+The first request rides the connection the TCP and TLS probes opened. Redirects are followed up to
+``max_redirects``; every hop is measured like the first (its own lookups, connect and handshake).
+Bodies are read up to ``max_body`` bytes and within one timeout, so a 64 MiB page or a server that
+trickles a byte a second costs at most that.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hashlib
+import html
+import re
+import time
+import zlib
+from collections.abc import Awaitable, Callable, Collection
+from typing import NamedTuple
+
+import anyio
+import httpcore
+import httpx
+
+from censorcheck.measure.bogons import is_ip
+from censorcheck.measure.failures import classify
+from censorcheck.measure.privacy import scrub
+from censorcheck.measure.probes.context import ProbeContext
+from censorcheck.measure.probes.tcp import Stream, connect, skip_reason
+from censorcheck.measure.probes.tls import handshake
+from censorcheck.models import DNSQuery, HTTPFetch, HTTPHop, HTTPResponse, TCPConnect
+
+# Looks up a host through the probe's resolvers: the queries made and the usable addresses.
+Resolve = Callable[[str], Awaitable[tuple[list[DNSQuery], list[str]]]]
+
+_TITLE = re.compile(rb"<title[^>]*>(.*?)</title", re.IGNORECASE | re.DOTALL)
+_CHARSET = re.compile(r"charset=([\w-]+)", re.IGNORECASE)
+_REDIRECTS = {301, 302, 303, 307, 308}
+
+
+def default_port(url: httpx.URL) -> int:
+    """The URL's port, or the scheme's usual one."""
+    return url.port or (443 if url.scheme == "https" else 80)
+
+
+class Exchange(NamedTuple):
+    """One request's outcome: what is stored, and the raw Location to follow."""
+
+    response: HTTPResponse | None
+    failure: str | None
+    location: str | None = None
+
+
+_FINGERPRINT_SPAN = 64 * 1024
+
+
+def _decoder(encoding: str) -> zlib._Decompress | None:
+    if encoding in ("gzip", "x-gzip"):
+        return zlib.decompressobj(16 + zlib.MAX_WBITS)
+    if encoding == "deflate":
+        return zlib.decompressobj()
+    return None
+
+
+def _title(body: bytes, charset: str) -> str | None:
+    match = _TITLE.search(body[:65536])
+    if match is None:
+        return None
+    text = html.unescape(match.group(1).decode(charset, errors="replace"))
+    return " ".join(text.split())[:300] or None
+
+
+def _header(headers: list[tuple[str, str]], name: str) -> str | None:
+    for key, value in headers:
+        if key.lower() == name:
+            return value
+    return None
+
+
+async def request(
+    stream: Stream,
+    url: httpx.URL,
+    ctx: ProbeContext,
+    keep_ips: Collection[str],
+    host_header: str | None = None,
+) -> Exchange:
+    """One GET over ``stream``. Returns the response (possibly partial) and a failure code."""
+    settings = ctx.settings
+    port = default_port(url)
+    origin = httpcore.Origin(url.scheme.encode(), url.raw_host, port)
+    host = host_header or url.netloc.decode("ascii")
+    target = url.raw_path or b"/"
+    headers = [
+        (b"Host", host.encode()),
+        (b"User-Agent", settings.user_agent.encode()),
+        (b"Accept", b"text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8"),
+        (b"Accept-Language", b"en-US,en;q=0.9"),
+        (b"Accept-Encoding", b"gzip, deflate"),
+        (b"Connection", b"close"),
+    ]
+    timeouts = {"connect": settings.timeout, "read": settings.timeout, "write": settings.timeout}
+    req = httpcore.Request(
+        b"GET",
+        httpcore.URL(scheme=url.scheme.encode(), host=url.raw_host, port=port, target=target),
+        headers=headers,
+        extensions={"timeout": timeouts},
+    )
+    conn = httpcore.AsyncHTTP11Connection(origin, stream)
+    try:
+        return await _exchange(conn, req, ctx, keep_ips)
+    finally:
+        await _close(conn)
+
+
+async def _exchange(
+    conn: httpcore.AsyncHTTP11Connection,
+    req: httpcore.Request,
+    ctx: ProbeContext,
+    keep_ips: Collection[str],
+) -> Exchange:
+    settings = ctx.settings
+    try:
+        response = await conn.handle_async_request(req)
+    except Exception as exc:  # noqa: BLE001 - every failure is data
+        return Exchange(None, classify(exc, "http"))
+    pairs = [(k.decode("latin-1"), v.decode("latin-1")) for k, v in response.headers]
+    decoder = _decoder((_header(pairs, "content-encoding") or "").strip().lower())
+    body = bytearray()
+    truncated = False
+    failure: str | None = None
+    try:
+        # The whole body must arrive within one timeout: a trickling server cannot hold us.
+        with anyio.fail_after(settings.timeout):
+            async for chunk in response.aiter_stream():
+                room = settings.max_body - len(body)
+                data = decoder.decompress(chunk, room) if decoder else chunk[:room]
+                body += data
+                if len(body) >= settings.max_body or (decoder and decoder.unconsumed_tail):
+                    truncated = True
+                    break
+    except Exception as exc:  # noqa: BLE001
+        failure = classify(exc, "http")
+    charset_match = _CHARSET.search(_header(pairs, "content-type") or "")
+    title, text = _decode(bytes(body), charset_match.group(1) if charset_match else "utf-8")
+    # Blockpages are small; matching the start of a page keeps a long article that merely
+    # quotes a blockpage's markers from looking like one.
+    fingerprint = (
+        ctx.fingerprints.match(pairs, text[:_FINGERPRINT_SPAN], title) if ctx.fingerprints else None
+    )
+    result = HTTPResponse(
+        status=response.status,
+        headers=[(k, scrub(v, keep_ips)) for k, v in pairs],
+        title=scrub(title, keep_ips) if title else None,
+        body_length=len(body),
+        body_truncated=truncated or failure is not None,
+        body_sha256=hashlib.sha256(body).hexdigest(),
+        body_prefix=scrub(text[: settings.keep_body], keep_ips),
+        fingerprint=fingerprint,
+    )
+    # Redirects follow the Location as sent; only what is stored is scrubbed.
+    return Exchange(result, failure, _header(pairs, "location"))
+
+
+def _decode(body: bytes, charset: str) -> tuple[str | None, str]:
+    """Title and text; a charset Python does not know, or cannot use, falls back to UTF-8."""
+    try:
+        return _title(body, charset), body.decode(charset, errors="replace")
+    except (LookupError, UnicodeError, ValueError):
+        return _title(body, "utf-8"), body.decode("utf-8", errors="replace")
+
+
+async def _close(conn: httpcore.AsyncHTTP11Connection) -> None:
+    # Shielded, so that a deadline cancelling the request still gives the socket back; the
+    # cancellation itself propagates.
+    with contextlib.suppress(Exception):
+        await asyncio.shield(conn.aclose())
+
+
+async def _open(
+    url: httpx.URL, addresses: list[str], ctx: ProbeContext, hop: dict[str, object]
+) -> Stream | None:
+    """Connect (and handshake) to the first address that works, recording the last attempt.
+
+    On failure ``hop["failure"]`` says why; with no usable address it is ``http.unreachable``.
+    """
+    port = default_port(url)
+    hop["failure"] = "http.unreachable"
+    for address in addresses:
+        if (why := skip_reason(address, ctx)) is not None:
+            if "tcp" not in hop:  # say why nothing was dialled, unless an attempt says more
+                hop.update(address=address, tcp=TCPConnect(address=address, port=port, skipped=why))
+            continue
+        tcp, stream = await connect(address, port, ctx)
+        hop.update(address=address, tcp=tcp, tls=None, failure=tcp.failure)
+        if stream is None:
+            continue
+        if url.scheme != "https":
+            hop["failure"] = None
+            return stream
+        tls, tls_stream = await handshake(stream, address, port, url.host, ctx)
+        hop.update(tls=tls, failure=tls.failure)
+        if tls_stream is not None:
+            return tls_stream
+    return None
+
+
+async def fetch(
+    url: httpx.URL,
+    first: tuple[str, Stream] | None,
+    addresses: list[str],
+    resolve: Resolve,
+    ctx: ProbeContext,
+    keep_ips: set[str],
+) -> HTTPFetch:
+    """GET ``url`` following redirects. ``first`` is the (address, stream) the layers opened."""
+    hops: list[HTTPHop] = []
+    known: dict[str, list[str]] = {url.host: addresses}
+    for _ in range(ctx.settings.max_redirects + 1):
+        start = time.monotonic()
+        hop: dict[str, object] = {"url": scrub(str(url), keep_ips)}
+        stream: Stream | None
+        if first is not None:
+            hop["address"], stream = first
+            first = None
+        else:
+            if is_ip(url.host):
+                known[url.host] = [url.host]  # an address needs no lookup
+            elif url.host not in known:
+                queries, found = await resolve(url.host)
+                hop["dns"] = queries
+                known[url.host] = found
+                keep_ips.update(found)
+            stream = await _open(url, known[url.host], ctx, hop)
+        if stream is None:
+            hop["t"] = time.monotonic() - start
+            hops.append(HTTPHop.model_validate(hop))
+            return HTTPFetch(hops=hops, failure=hops[-1].failure)
+        response, failure, location = await request(stream, url, ctx, keep_ips)
+        hop.update(response=response, failure=failure, t=time.monotonic() - start)
+        hops.append(HTTPHop.model_validate(hop))
+        if failure is not None or response is None or response.status not in _REDIRECTS:
+            return HTTPFetch(hops=hops, failure=failure)
+        try:
+            url = url.join(location or "")
+        except Exception:  # noqa: BLE001 - a malformed Location is the server's problem
+            return HTTPFetch(hops=hops, failure="http.bad_redirect")
+        if not location or url.scheme not in ("http", "https") or not url.host:
+            return HTTPFetch(hops=hops, failure="http.bad_redirect")
+    return HTTPFetch(hops=hops, failure="http.too_many_redirects")
+
+
+async def neutral_request(
+    url: httpx.URL, address: str, ctx: ProbeContext, keep_ips: Collection[str]
+) -> HTTPHop:
+    """The same plain-HTTP request with a neutral Host, on a fresh connection to ``address``."""
+    start = time.monotonic()
+    port = url.port or 80
+    tcp, stream = await connect(address, port, ctx)
+    if stream is None:
+        return HTTPHop(url=str(url), address=address, tcp=tcp, failure=tcp.failure, t=tcp.t)
+    response, failure, _ = await request(
+        stream, url, ctx, keep_ips, host_header=ctx.settings.neutral_host
+    )
+    return HTTPHop(
+        url=str(url),
+        address=address,
+        tcp=tcp,
+        response=response,
+        failure=failure,
+        t=time.monotonic() - start,
+    )

@@ -1,0 +1,183 @@
+"""What changed between two sets of runs, per (target URL, vantage name).
+
+Each side is one run document or a folder of them. In a folder, the latest result of each
+(target, vantage) counts, by the start time of its run. Documents are merged by ``run_id``, so
+copies of one run (folders gathered from many machines) never count twice. Files in a folder that
+are not run documents are skipped and reported, never fatal.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal, get_args
+
+from pydantic import Field
+
+from censorcheck.errors import ConfigError
+from censorcheck.models import Model, Result, Run, Status
+from censorcheck.results.store import read_run
+from censorcheck.results.warehouse import Warehouse, iso_utc
+
+ChangeKind = Literal[
+    "newly_blocked",
+    "unblocked",
+    "method_changed",
+    "status_changed",
+    "confidence_changed",
+    "added",
+    "removed",
+]
+KINDS: tuple[ChangeKind, ...] = get_args(ChangeKind)  # in the order a report lists them
+# A smaller move in confidence is the same verdict.
+CONFIDENCE_STEP = 0.1
+
+
+class Seen(Model):
+    """One side's verdict for a (target, vantage), and the run it comes from."""
+
+    status: Status
+    outcome: str = Field(description="Dotted code of what happened, e.g. dns.nxdomain.")
+    confidence: float
+    run_id: str
+    started_at: str = Field(description="Start of the run the result comes from.")
+
+
+class Change(Model):
+    """One (target, vantage) whose verdict differs between the two sides."""
+
+    kind: ChangeKind = Field(
+        description="newly_blocked: not blocked before, blocked now; unblocked: the reverse; "
+        "method_changed: blocked on both sides with another outcome; status_changed: any "
+        "other change of status; confidence_changed: same status and outcome, confidence moved "
+        "by 0.1 or more; added / removed: on one side only."
+    )
+    url: str = Field(description="The target's URL.")
+    vantage: str = Field(description="The vantage name of the runs compared.")
+    before: Seen | None = Field(description="The old side's verdict; null when added.")
+    after: Seen | None = Field(description="The new side's verdict; null when removed.")
+
+
+class DiffReport(Model):
+    """The changes from an old set of runs to a new one."""
+
+    old_runs: list[str] = Field(description="run_id of each run document read on the old side.")
+    new_runs: list[str] = Field(description="run_id of each run document read on the new side.")
+    compared: int = Field(description="(target, vantage) pairs present on both sides.")
+    counts: dict[ChangeKind, int] = Field(description="Number of changes of each kind.")
+    changes: list[Change] = Field(description="Ordered by kind, then vantage, then URL.")
+
+    @property
+    def became_blocked(self) -> bool:
+        """Whether something not blocked before is blocked now (CI alerts on it)."""
+        return self.counts["newly_blocked"] > 0
+
+
+Key = tuple[str, str]  # (target url, vantage name)
+
+
+@dataclass(frozen=True)
+class Side:
+    """The latest verdict of each (target, vantage) on one side, and what was read or skipped."""
+
+    latest: dict[Key, Seen]
+    runs: list[str]
+    skipped: list[str]  # one line per file that is not a run document
+
+
+def load_side(path: Path, index: bool = True) -> Side:
+    """A run document, or the latest per (target, vantage) of the run documents in a folder
+    (through the results index, so that folders of thousands of runs stay quick)."""
+    if path.is_dir():
+        return _folder_side(path, index)
+    if not path.exists():
+        raise ConfigError(f"{path}: no such file or folder")
+    run = read_run(path)
+    latest = {
+        (result.target.url, result.vantage or run.vantage.name): _seen(run, result)
+        for result in run.results
+    }
+    return Side(latest, [run.run_id], [])
+
+
+def _folder_side(path: Path, index: bool) -> Side:
+    with Warehouse([path], index=index) as wh:
+        if wh.sync.files == 0:
+            raise ConfigError(f"{path}: no run documents (*.json) in this folder")
+        # The latest by the run's start; run_id breaks ties, as a sort of the documents would.
+        rows = wh.rows(
+            """
+            SELECT url, vantage,
+                arg_max(status, (run_started_at, run_id)),
+                arg_max(outcome, (run_started_at, run_id)),
+                arg_max(confidence, (run_started_at, run_id)),
+                arg_max(run_id, (run_started_at, run_id)),
+                arg_max(run_started_at, (run_started_at, run_id))
+            FROM results GROUP BY url, vantage
+            """
+        )
+        runs = [r for (r,) in wh.rows("SELECT DISTINCT run_id FROM results ORDER BY run_id")]
+        skipped = list(wh.sync.skipped)
+    latest = {
+        (url, vantage): Seen(
+            status=status,
+            outcome=outcome,
+            confidence=confidence,
+            run_id=run_id,
+            started_at=iso_utc(started),
+        )
+        for url, vantage, status, outcome, confidence, run_id, started in rows
+    }
+    return Side(latest, runs, skipped)
+
+
+def _seen(run: Run, result: Result) -> Seen:
+    v = result.verdict
+    return Seen(
+        status=v.status,
+        outcome=v.outcome,
+        confidence=v.confidence,
+        run_id=run.run_id,
+        started_at=run.started_at,
+    )
+
+
+def classify(before: Seen, after: Seen) -> ChangeKind | None:
+    """The kind of change from ``before`` to ``after``, or None when the verdict is the same."""
+    if (before.status == "blocked") != (after.status == "blocked"):
+        return "newly_blocked" if after.status == "blocked" else "unblocked"
+    if before.status == "blocked" and before.outcome != after.outcome:
+        return "method_changed"
+    if before.status != after.status:
+        return "status_changed"
+    # Rounded, so that 0.9 - 0.8 (0.0999...) counts as a step of 0.1.
+    if round(abs(after.confidence - before.confidence), 6) >= CONFIDENCE_STEP:
+        return "confidence_changed"
+    return None
+
+
+def diff_sides(old: Side, new: Side) -> DiffReport:
+    """The changes from ``old`` to ``new``."""
+    changes: list[Change] = []
+    for key in old.latest.keys() | new.latest.keys():
+        before = old.latest.get(key)
+        after = new.latest.get(key)
+        if before is None:
+            kind: ChangeKind | None = "added"
+        elif after is None:
+            kind = "removed"
+        else:
+            kind = classify(before, after)
+        if kind is not None:
+            url, vantage = key
+            changes.append(Change(kind=kind, url=url, vantage=vantage, before=before, after=after))
+    changes.sort(key=lambda c: (KINDS.index(c.kind), c.vantage, c.url))
+    counted = Counter(c.kind for c in changes)
+    return DiffReport(
+        old_runs=old.runs,
+        new_runs=new.runs,
+        compared=len(old.latest.keys() & new.latest.keys()),
+        counts={kind: counted[kind] for kind in KINDS},
+        changes=changes,
+    )

@@ -1,0 +1,77 @@
+"""``export``: the results in the formats other tools read.
+
+CSV and Parquet hold the results table (``censorcheck.results.warehouse.COLUMNS``, documented in the
+README): the path for analysts who outgrow one machine (Spark, BigQuery, pandas). OONI JSONL
+holds one OONI-style measurement per result, with every observation (``censorcheck.results.ooni``).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Literal
+
+from censorcheck.errors import ConfigError, StoreError
+from censorcheck.models import Run
+from censorcheck.results.store import read_run
+from censorcheck.results.warehouse import COLUMNS, Warehouse, sql_string
+
+Format = Literal["csv", "parquet", "ooni"]
+FORMATS: tuple[Format, ...] = ("csv", "parquet", "ooni")
+FILE_NAMES: dict[Format, str] = {
+    "csv": "results.csv",
+    "parquet": "results.parquet",
+    "ooni": "measurements.jsonl",
+}
+_ORDER = "ORDER BY run_started_at, run_id, vantage, url"
+
+
+def export(
+    wh: Warehouse, fmt: Format, folder: Path, skipped: list[str] | None = None
+) -> tuple[Path, int]:
+    """Write the results of ``wh`` into ``folder`` as ``fmt``; the file and the rows written.
+
+    A document the index took but the full model refuses (OONI needs every observation) is
+    left out of the OONI export and named in ``skipped``.
+    """
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise StoreError(f"cannot create {folder}: {exc.strerror or exc}") from exc
+    path = folder / FILE_NAMES[fmt]
+    partial = path.with_name(f".{path.name}.partial")
+    if fmt == "ooni":
+        from censorcheck.results.ooni import write_jsonl
+
+        count = write_jsonl(_runs(wh, skipped if skipped is not None else []), path)
+        return path, count
+    values = ", ".join(_exported(c.name, c.type, fmt) for c in COLUMNS)
+    options = "FORMAT csv, HEADER true" if fmt == "csv" else "FORMAT parquet, COMPRESSION zstd"
+    target = sql_string(str(partial))
+    # COPY answers with the number of rows it wrote: no second pass to count them.
+    written = wh.rows(f"COPY (SELECT {values} FROM results {_ORDER}) TO {target} ({options})")
+    os.replace(partial, path)
+    return path, int(written[0][0])
+
+
+def _exported(name: str, kind: str, fmt: Format) -> str:
+    if name == "file":
+        # Only the file's name: a local path names the analyst (/home/<user>/...).
+        return "parse_filename(file) AS file"
+    if fmt == "csv" and kind.endswith("[]"):
+        # A list in a CSV cell: space-separated, as a spreadsheet can split it.
+        return f"array_to_string({name}, ' ') AS {name}"
+    return name
+
+
+def _runs(wh: Warehouse, skipped: list[str]) -> Iterator[Run]:
+    """Each run once (a copy in another folder is the same run), oldest first, one at a time."""
+    files = wh.rows(
+        "SELECT min(file) FROM results GROUP BY run_id ORDER BY min(run_started_at), run_id"
+    )
+    for (file,) in files:
+        try:
+            yield read_run(Path(file))
+        except ConfigError as exc:
+            skipped.append(str(exc))

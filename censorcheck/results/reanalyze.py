@@ -1,0 +1,77 @@
+"""Re-judging a stored run with today's rules: verdicts are a pure function of the observations.
+
+No network and no clock: the observations, the run's resolver health and the networks it counted
+as public are all in the run document. Blockpage fingerprints are not matched again: which
+fingerprint a response matched is itself a recorded observation.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from pydantic import ValidationError
+
+from censorcheck.errors import ConfigError, first_error
+from censorcheck.measure.bogons import is_ip, public_networks
+from censorcheck.measure.verdict import RULES_VERSION, JudgeContext, Observations, safe_judge
+from censorcheck.models import SCHEMA_VERSION, Result, Run, Summary
+from censorcheck.settings import Settings
+
+
+def judge_context(run: Run) -> JudgeContext:
+    """The run-wide facts the rules saw when the run was made, rebuilt from its document.
+
+    A redacted (public) source address is left out: only a loopback one widens the public
+    networks, and a public address never does.
+    """
+    source = run.vantage.source_address
+    public = run.settings.get("treat_as_public") or []
+    if not isinstance(public, list):
+        raise ConfigError(f"settings.treat_as_public: expected a list, got {public!r}")
+    try:
+        settings = Settings(
+            source_address=source if source is not None and is_ip(source) else None,
+            treat_as_public=[str(net) for net in public],
+        )
+    except ValidationError as exc:
+        raise ConfigError(f"settings.treat_as_public: {first_error(exc)}") from None
+    return JudgeContext.of(public_networks(settings), run.vantage.resolvers)
+
+
+@dataclass(frozen=True)
+class Reanalysis:
+    """A run re-judged: the new document, and the results whose verdict changed (old, new)."""
+
+    run: Run
+    changed: list[tuple[Result, Result]]
+
+
+def changed(old: Result, new: Result) -> bool:
+    """A verdict changed when its status, blocking layer, outcome or confidence did (a reworded
+    reason or reordered evidence is not a change)."""
+    a, b = old.verdict, new.verdict
+    return (a.status, a.blocking, a.outcome, a.confidence) != (
+        b.status,
+        b.blocking,
+        b.outcome,
+        b.confidence,
+    )
+
+
+def reanalyze(run: Run) -> Reanalysis:
+    """``run`` with every verdict recomputed by the current rules, and its summary with them."""
+    ctx = judge_context(run)
+    results = [
+        r.model_copy(update={"verdict": safe_judge(Observations.of(r), ctx)}) for r in run.results
+    ]
+    new = run.model_copy(
+        update={
+            "schema_version": SCHEMA_VERSION,
+            "rules_version": RULES_VERSION,
+            "results": results,
+            "summary": Summary.of(results),
+        }
+    )
+    return Reanalysis(
+        new, [(a, b) for a, b in zip(run.results, results, strict=True) if changed(a, b)]
+    )

@@ -1,0 +1,225 @@
+"""Writing results: the run document atomically, and a journal of finished targets as they come.
+
+The journal is one JSON line per finished target, flushed at once, next to the run document. Its
+first line is a header naming the run (id, start, settings, targets), so that a run killed half-way
+can be finished later into the same document (``censorcheck run --resume``). A run that finishes
+replaces its journal with the document.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import re
+import tempfile
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+from typing import IO, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from censorcheck.errors import ConfigError, StoreError, first_error
+from censorcheck.measure.vantages import Vantage
+from censorcheck.models import Result, Run, Target
+from censorcheck.settings import Settings
+
+JOURNAL_SUFFIX = ".journal.jsonl"
+_HEADER_START = '{"kind":"censorcheck.journal"'
+# results/<UTC time>-<vantage>.json, as default_output names them (optionally with -N).
+_RESULT_NAME = re.compile(r"(\d{4}-\d\d-\d\dT\d\d-\d\d-\d\dZ)-.+\.json")
+
+
+def default_output(results_dir: Path, started_at: str, vantage: str) -> Path:
+    """``results/<UTC time>-<vantage>.json``, with characters safe on every filesystem."""
+    stamp = started_at.replace(":", "-").split(".")[0].rstrip("Z") + "Z"
+    safe = re.sub(r"[^A-Za-z0-9_.-]+", "_", vantage) or "local"
+    return results_dir / f"{stamp}-{safe}.json"
+
+
+def journal_path(output: Path) -> Path:
+    return output.with_name(output.name + JOURNAL_SUFFIX)
+
+
+def output_of_journal(journal: Path) -> Path:
+    """The run document a journal will become."""
+    if not journal.name.endswith(JOURNAL_SUFFIX):
+        raise ConfigError(f"{journal}: not a journal (its name ends in {JOURNAL_SUFFIX})")
+    return journal.with_name(journal.name[: -len(JOURNAL_SUFFIX)])
+
+
+def unused_output(path: Path) -> Path:
+    """``path``, or ``path`` with ``-2``, ``-3``... when a document or journal already has it.
+
+    Two runs in the same second from the same vantage must not overwrite each other.
+    """
+    candidate, n = path, 1
+    while candidate.exists() or journal_path(candidate).exists():
+        n += 1
+        candidate = path.with_name(f"{path.stem}-{n}{path.suffix}")
+    return candidate
+
+
+class JournalHeader(BaseModel):
+    """The first line of a journal: what is needed to finish the run after a kill."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    kind: Literal["censorcheck.journal"] = "censorcheck.journal"
+    run_id: str
+    started_at: str
+    settings: Settings  # the first vantage's
+    targets: list[Target]
+    # A run from several vantages: each one's settings and what the user said about it.
+    vantages: list[VantagePlan] = Field(default_factory=list)
+    control_vantage: Settings | None = None
+
+
+class VantagePlan(BaseModel):
+    """One vantage of a run: the settings it measures with, and its configured description."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    settings: Settings
+    about: Vantage | None = None
+
+
+def _fail(action: str, path: Path, exc: OSError) -> StoreError:
+    return StoreError(f"cannot {action} {path}: {exc.strerror or exc}")
+
+
+class Journal:
+    """Append-only JSONL of finished results; each line is on disk before the next target ends."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._file: IO[str] | None = None
+
+    def open(self, header: JournalHeader | None = None) -> Journal:
+        """Open for appending; a new (empty) journal starts with ``header`` when one is given."""
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            fd = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+            self._file = os.fdopen(fd, "a", encoding="utf-8")
+            if header is not None and os.fstat(fd).st_size == 0:
+                self._file.write(header.model_dump_json() + "\n")
+                self._file.flush()
+        except OSError as exc:
+            self.close()
+            raise _fail("write the journal", self.path, exc) from exc
+        return self
+
+    def append(self, result: Result) -> None:
+        if self._file is None:
+            raise RuntimeError("journal is not open")
+        try:
+            self._file.write(result.model_dump_json() + "\n")
+            self._file.flush()
+        except OSError as exc:
+            raise _fail("write the journal", self.path, exc) from exc
+
+    def close(self, remove: bool = False) -> None:
+        if self._file is not None:
+            with contextlib.suppress(OSError):
+                self._file.close()
+            self._file = None
+        if remove:
+            with contextlib.suppress(OSError):
+                self.path.unlink()
+
+
+def read_journal(path: Path) -> list[Result]:
+    """The results a journal holds; a torn last line (a kill mid-write) is ignored."""
+    results = []
+    with path.open(encoding="utf-8") as f:
+        for line in f:
+            if line.endswith("\n") and not line.startswith(_HEADER_START):
+                results.append(Result.model_validate_json(line))
+    return results
+
+
+def read_header(path: Path) -> JournalHeader:
+    """The header of a journal, or StoreError when it has none (a journal from before headers)."""
+    try:
+        with path.open(encoding="utf-8") as f:
+            first = f.readline()
+    except OSError as exc:
+        raise _fail("read the journal", path, exc) from exc
+    if not first.startswith(_HEADER_START) or not first.endswith("\n"):
+        raise StoreError(f"{path}: the journal has no header, so its run cannot be resumed")
+    try:
+        return JournalHeader.model_validate_json(first)
+    except ValidationError as exc:
+        raise StoreError(f"{path}: unreadable journal header ({first_error(exc, '/')})") from None
+
+
+def newest_journal(folder: Path) -> Path:
+    """The most recently written journal in ``folder``: the run to resume by default."""
+    journals = sorted(folder.glob(f"*{JOURNAL_SUFFIX}"), key=lambda p: p.stat().st_mtime)
+    if not journals:
+        raise ConfigError(f"--resume: no interrupted run (no *{JOURNAL_SUFFIX}) in {folder}")
+    return journals[-1]
+
+
+def prune(folder: Path, days: float, now: datetime | None = None) -> list[Path]:
+    """Delete run documents in ``folder`` that started more than ``days`` ago; return them.
+
+    Only files named as censorcheck names them are touched, by the time in their name (copies
+    keep it, unlike their mtime). Journals are never pruned: they are runs still to finish.
+    """
+    limit = (now or datetime.now(timezone.utc)) - timedelta(days=days)
+    removed = []
+    for path in sorted(folder.glob("*.json")):
+        match = _RESULT_NAME.fullmatch(path.name)
+        if match is None:
+            continue
+        started = datetime.strptime(match[1], "%Y-%m-%dT%H-%M-%SZ").replace(tzinfo=timezone.utc)
+        if started < limit:
+            try:
+                path.unlink()
+            except FileNotFoundError:
+                continue
+            except OSError as exc:
+                raise _fail("prune", path, exc) from exc
+            removed.append(path)
+    return removed
+
+
+def read_run(path: Path) -> Run:
+    """The run document at ``path``; ConfigError (one line) when it is not one."""
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot read it ({exc.strerror or exc})") from None
+    try:
+        return Run.model_validate_json(data)
+    except ValidationError as exc:
+        detail = first_error(exc, "/")
+        raise ConfigError(f"{path}: not a censorcheck run document ({detail})") from None
+
+
+def write_run(run: Run, path: Path) -> None:
+    """Write the run document so that ``path`` is either the old file or the whole new one."""
+    write_text(run.model_dump_json(indent=2) + "\n", path)
+
+
+def write_text(data: str, path: Path) -> None:
+    """Write ``data`` atomically (old file or whole new one), readable by the owner only."""
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    except OSError as exc:
+        raise _fail("write", path, exc) from exc
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.chmod(tmp, 0o600)
+        os.replace(tmp, path)
+    except OSError as exc:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise _fail("write", path, exc) from exc
+
+
+JournalHeader.model_rebuild()
