@@ -2,6 +2,9 @@
 
 The ``cli`` package is the only part of censorcheck that imports typer or rich. Each module adds
 its commands to the one typer ``app`` in ``common``; importing them here registers them.
+
+May import: everything, the lab included (``censorcheck lab`` and ``demo`` start it). Nothing
+imports ``cli``: the library is usable without a terminal.
 """
 
 from __future__ import annotations

@@ -4,6 +4,10 @@
 extra) a control server on the free vantage; ``LabThread`` runs one in a background thread for
 tests and the demo. ``Lab.settings()`` gives the settings of a run from the censored (or the free)
 vantage, with the honest resolver as control, or the control server with ``control=True``.
+
+May import: the root contracts, ``measure`` (vantages, to hand out the settings of a run),
+``control`` (the lab's control server) and ``scan``'s models (the resolver lab's table states the
+verdict a correct scan reaches). Only ``cli``, the tests and the benchmarks import the lab.
 """
 
 from __future__ import annotations

@@ -3,6 +3,10 @@
 ``await scan(domains, resolvers, settings)`` returns the scan document (``ScanDocument``);
 ``scan_sync`` is the same for callers without an event loop. See ``scanner`` for the phases,
 ``verdict`` for the rules and the README's dns-scan section for the methodology.
+
+May import: the root contracts and, from ``measure``, the DNS probe and transports, failure codes,
+bogons and text-file parsing it shares with a run. Never imports ``results``, ``unattended``,
+``lab`` or ``cli``.
 """
 
 from __future__ import annotations
