@@ -25,7 +25,8 @@ Layer = Literal["dns", "tcp", "tls", "http"]
 class Model(BaseModel):
     """Base of every contract model: unknown fields are an error, values do not change."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    # defer_build: a schema is built when a model is first used, not when the CLI starts.
+    model_config = ConfigDict(extra="forbid", frozen=True, defer_build=True)
 
 
 # --- targets -------------------------------------------------------------------------------

@@ -7,20 +7,22 @@ import csv
 import json
 import sys
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
-import duckdb
 import typer
 from rich.console import Console
 from rich.table import Table
 
 from censorcheck.cli.common import Opt, app, log, user_errors
 from censorcheck.errors import ConfigError
-from censorcheck.results.diff import KINDS, DiffReport, Seen, diff_sides, load_side
-from censorcheck.results.history import Period, periods
-from censorcheck.results.reanalyze import reanalyze as rejudge
 from censorcheck.results.store import read_run, write_run
-from censorcheck.results.warehouse import Warehouse
+
+# DuckDB and the analysis modules load only in the command that uses them, so that every other
+# command (and --help) starts quickly.
+if TYPE_CHECKING:
+    from censorcheck.results.diff import DiffReport, Seen
+    from censorcheck.results.history import Period
+    from censorcheck.results.warehouse import Warehouse
 
 _STATUS_STYLE = {
     "accessible": "green",
@@ -37,6 +39,8 @@ Folders = Annotated[list[Path], typer.Argument(help="Folders of run documents (o
 
 
 def _open(paths: list[Path], no_index: bool) -> Warehouse:
+    from censorcheck.results.warehouse import Warehouse
+
     wh = Warehouse(paths, index=not no_index)
     for line in wh.sync.skipped:
         log(f"warning: skipped {line}")
@@ -65,6 +69,8 @@ def diff_table(report: DiffReport) -> Table:
         table.add_row(
             f"[{style}]{c.kind}[/]", c.url, c.vantage, _verdict(c.before), _verdict(c.after)
         )
+    from censorcheck.results.diff import KINDS
+
     counts = [f"{kind} {report.counts[kind]}" for kind in KINDS if report.counts[kind]]
     table.caption = ", ".join(counts) or "no changes"
     return table
@@ -79,6 +85,8 @@ def diff(
 ) -> None:
     """What changed per (target, vantage) between two runs or folders (exit 1: newly blocked)."""
     with user_errors():
+        from censorcheck.results.diff import diff_sides, load_side
+
         before, after = load_side(old, not no_index), load_side(new, not no_index)
     for line in before.skipped + after.skipped:
         log(f"warning: skipped {line}")
@@ -99,6 +107,8 @@ def reanalyze(
 ) -> None:
     """Recompute every verdict of a run document with today's rules (no network)."""
     with user_errors():
+        from censorcheck.results.reanalyze import reanalyze as rejudge
+
         old = read_run(run_file)
         done = rejudge(old)
         if output == "-":
@@ -151,6 +161,8 @@ def history(
     With --target, every period of that target; without, the current one of every target.
     """
     with user_errors(), _open(folders, no_index) as wh:
+        from censorcheck.results.history import periods
+
         found = periods(wh, target, vantage, current_only=target is None)
         if not found:
             what = f"target {target}" if target else "results"
@@ -174,6 +186,8 @@ def query(
     """Run SQL over every result of the run documents (table 'results'; see the README)."""
     if output_format not in ("table", "json", "csv"):
         raise typer.BadParameter("table, json or csv", param_hint="--format")
+    import duckdb
+
     with user_errors(), _open([folder], no_index) as wh:
         try:
             wh.read_only()

@@ -7,7 +7,7 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Annotated, Any, NoReturn
+from typing import TYPE_CHECKING, Annotated, Any, NoReturn
 
 import typer
 from rich.console import Console
@@ -27,8 +27,7 @@ from censorcheck.cli.common import (
     user_errors,
 )
 from censorcheck.errors import CensorcheckError, ConfigError
-from censorcheck.measure import durable, vantages
-from censorcheck.measure.api import utc_now
+from censorcheck.measure import vantages
 from censorcheck.measure.targets import load_targets, shipped_list
 from censorcheck.models import Result, Run
 from censorcheck.results.store import (
@@ -44,6 +43,9 @@ from censorcheck.unattended import schedule
 from censorcheck.unattended.check import Case, exit_code, judge_cases
 from censorcheck.unattended.junit import write_junit
 from censorcheck.unattended.lock import RunLock
+
+if TYPE_CHECKING:
+    from censorcheck.measure import durable
 
 
 @dataclass(frozen=True)
@@ -105,6 +107,10 @@ def _progress(total: int, quiet: bool) -> tuple[Progress, Callable[[Result], Non
 
 def _run_once(plan: Callable[[], durable.Pending], out: Outputs, folder: Path | None) -> int:
     """Lock, measure (or finish) one run, write and report it; the exit code."""
+    # The probes and their libraries load only for a command that measures: every other
+    # command, and --help, starts in a fraction of the time.
+    from censorcheck.measure import durable
+
     lock = RunLock(folder) if folder is not None else None
     if lock is not None and not lock.acquire(
         out.lock is LockMode.wait,
@@ -168,6 +174,9 @@ def _new_run(
     control_vantage: Settings | None = None,
 ) -> int:
     def plan() -> durable.Pending:
+        from censorcheck.measure import durable
+        from censorcheck.measure.api import utc_now
+
         started = utc_now()
         named = settings
         if len(vantages) > 1:  # the document is named after every vantage of the run
@@ -194,6 +203,8 @@ def _resume_run(where: Sequence[str], out: Outputs, control_token: str | None) -
     folder = given.parent if given is not None else out.results_dir
 
     def plan() -> durable.Pending:
+        from censorcheck.measure import durable
+
         journal = given or newest_journal(folder)
         if not journal.is_file():
             raise ConfigError(f"--resume {journal}: no such journal (nothing to finish)")

@@ -18,7 +18,8 @@ from censorcheck.errors import ConfigError, NothingMeasured
 from censorcheck.measure.bogons import is_ip
 from censorcheck.measure.targets import load_targets
 from censorcheck.results.store import default_output, unused_output, write_text
-from censorcheck.scan import ResolverSpec, ScanDocument, ScanSettings, load_resolvers, scan_sync
+from censorcheck.scan.models import ScanDocument, ScanSettings
+from censorcheck.scan.resolvers import ResolverSpec, load_resolvers
 
 POLITE_RATE = ScanSettings.model_fields["rate"].default
 _TABLE_ROWS = 60
@@ -129,6 +130,8 @@ def dns_scan(
 def _scan(
     domains: list[str], specs: Sequence[ResolverSpec], settings: ScanSettings, quiet: bool
 ) -> ScanDocument:
+    from censorcheck.scan import scan_sync  # the probes load only when scanning
+
     progress, on_progress = _progress(quiet)
     try:
         with progress:

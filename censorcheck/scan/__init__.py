@@ -11,12 +11,13 @@ bogons and text-file parsing it shares with a run. Never imports ``results``, ``
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
 
-from censorcheck.measure.api import run_blocking
 from censorcheck.scan.models import ScanDocument, ScanSettings
 from censorcheck.scan.resolvers import ResolverSpec, load_resolvers, parse_resolvers
-from censorcheck.scan.scanner import OnProgress, scan
+
+if TYPE_CHECKING:
+    from censorcheck.scan.scanner import OnProgress, scan, scan_sync
 
 __all__ = [
     "OnProgress",
@@ -30,11 +31,11 @@ __all__ = [
 ]
 
 
-def scan_sync(
-    domains: Sequence[str],
-    resolvers: Sequence[ResolverSpec],
-    settings: ScanSettings,
-    on_progress: OnProgress | None = None,
-) -> ScanDocument:
-    """Blocking wrapper around :func:`scan`."""
-    return run_blocking(scan(domains, resolvers, settings, on_progress))
+def __getattr__(name: str) -> Any:
+    # The scanner brings the probes and their libraries; loaded on first use, so that the CLI
+    # and anything reading a scan document's models start without them.
+    if name in ("OnProgress", "scan", "scan_sync"):
+        from censorcheck.scan import scanner
+
+        return getattr(scanner, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

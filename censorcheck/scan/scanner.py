@@ -30,7 +30,7 @@ import dns.exception
 
 from censorcheck import __version__
 from censorcheck.errors import ConfigError
-from censorcheck.measure.api import utc_now
+from censorcheck.measure.api import run_blocking, utc_now
 from censorcheck.measure.privacy import redact_address
 from censorcheck.measure.probes import dns as dnsprobe
 from censorcheck.measure.probes.context import ProbeContext
@@ -447,3 +447,13 @@ async def scan(
         ),
         summary=summarise(settled, results),
     )
+
+
+def scan_sync(
+    domains: Sequence[str],
+    resolvers: Sequence[ResolverSpec],
+    settings: ScanSettings,
+    on_progress: OnProgress | None = None,
+) -> ScanDocument:
+    """Blocking wrapper around :func:`scan`."""
+    return run_blocking(scan(domains, resolvers, settings, on_progress))
