@@ -19,10 +19,19 @@ BENCH = Path(__file__).resolve().parent.parent / "bench" / "probe_bench.py"
 COUNT = 40
 
 
+def bench_on_path() -> None:
+    """The scripts import their sibling modules (``workload``, ``lab_process``, ``figures``) by
+    name, as Python finds them when it runs a script from bench/; importing one here needs the
+    same."""
+    if str(BENCH.parent) not in sys.path:
+        sys.path.append(str(BENCH.parent))
+
+
 def load_bench() -> ModuleType:
     """bench/ is a folder of scripts, not a package: import the script from its path."""
     if "probe_bench" in sys.modules:
         return sys.modules["probe_bench"]
+    bench_on_path()
     spec = importlib.util.spec_from_file_location("probe_bench", BENCH)
     assert spec is not None and spec.loader is not None
     module = importlib.util.module_from_spec(spec)
