@@ -18,7 +18,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
-import json
 import math
 import os
 import resource
@@ -36,6 +35,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+from figures import print_figures
 
 from censorcheck.control.protocol import API_PREFIX, MeasureRequest
 from censorcheck.lab import Lab, LabThread
@@ -340,17 +340,6 @@ def run_benchmark(args: argparse.Namespace) -> Figures:
 # --- the report ------------------------------------------------------------------------------
 
 
-def _rounded(value: Any) -> Any:
-    """Figures as printed in JSON: floats to microseconds, which is more than they are worth."""
-    if isinstance(value, float):
-        return round(value, 6)
-    if isinstance(value, dict):
-        return {k: _rounded(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_rounded(v) for v in value]
-    return value
-
-
 def _share(cpu: float | None, wall: float) -> str:
     return "?" if cpu is None else f"{cpu / wall:.0%}"
 
@@ -429,7 +418,7 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
 def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
     figures = run_benchmark(args)
-    print(json.dumps(_rounded(figures), indent=2) if args.json else render(figures))
+    print_figures(figures, args.json, render)
     clean = all(lv["errors"] == 0 and lv["requests"] > 0 for lv in figures["levels"])
     return 0 if clean else 1
 

@@ -16,8 +16,6 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import json
-import multiprocessing
 import resource
 import sys
 import time
@@ -27,6 +25,9 @@ from dataclasses import dataclass
 from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import Any
+
+from figures import cpu_seconds, print_figures
+from lab_process import child_process, report_failure, serve
 
 from censorcheck.lab.resolver_kinds import Kind, scaled
 from censorcheck.lab.resolvers import ResolverLab, ResolverLabThread
@@ -54,69 +55,43 @@ class Workload:
 
 
 def _serve_lab(conn: Connection, workload: Workload) -> None:
-    """The lab process: start the resolver lab, report where it is, serve until told to stop."""
+    """The lab process: start the resolver lab, report where it is, serve until told to stop;
+    then say how many queries it answered and the CPU time it used."""
+
+    def farewell() -> dict[str, Any]:
+        user, system = cpu_seconds(resource.RUSAGE_SELF)
+        return {"served": sum(lab.queries.values()), "cpu_s": user + system}
+
     try:
         with ResolverLabThread(**workload.lab_options()) as lab:
-            conn.send(
-                {
-                    "network": str(lab.network),
-                    "dns_port": lab.dns_port,
-                    "https_port": lab.https_port,
-                    "ca_bundle": str(lab.ca_bundle),
-                }
-            )
-            with contextlib.suppress(EOFError):  # EOF: the parent is gone, so stop too
-                conn.recv()
-                usage = resource.getrusage(resource.RUSAGE_SELF)
-                conn.send(
-                    {
-                        "served": sum(lab.queries.values()),
-                        "cpu_s": usage.ru_utime + usage.ru_stime,
-                    }
-                )
+            ready = {
+                "network": str(lab.network),
+                "dns_port": lab.dns_port,
+                "https_port": lab.https_port,
+                "ca_bundle": str(lab.ca_bundle),
+            }
+            serve(conn, ready, farewell)
     except Exception as exc:  # noqa: BLE001 - reported to the parent, which fails loudly
-        with contextlib.suppress(OSError):
-            conn.send({"error": f"{type(exc).__name__}: {exc}"})
+        report_failure(conn, exc)
 
 
 @contextlib.contextmanager
 def lab_process(workload: Workload) -> Iterator[tuple[ResolverLab, dict[str, Any]]]:
     """Run the lab in a child process; yield a twin (same layout, not started) and a dict that
     receives ``served``, the queries the lab answered, when the block ends."""
-    mp = multiprocessing.get_context("spawn")
-    ours, theirs = mp.Pipe()
-    proc = mp.Process(target=_serve_lab, args=(theirs, workload), name="scan-lab", daemon=True)
-    proc.start()
-    theirs.close()
     twin: ResolverLab | None = None
-    after: dict[str, Any] = {}
     try:
-        if not ours.poll(LAB_START_LIMIT):
-            raise RuntimeError(f"the lab did not start within {LAB_START_LIMIT:.0f} s")
-        try:
-            ready = ours.recv()
-        except EOFError:
-            raise RuntimeError(f"the lab process died (exit code {proc.exitcode})") from None
-        if "error" in ready:
-            raise RuntimeError(f"the lab did not start: {ready['error']}")
-        twin = ResolverLab(
-            ready["network"],
-            dns_port=ready["dns_port"],
-            https_port=ready["https_port"],
-            **workload.lab_options(),
-        )
-        twin.ca_bundle = Path(ready["ca_bundle"])  # the running lab's CA, not the twin's
-        yield twin, after
+        child = child_process(_serve_lab, (workload,), "scan-lab", LAB_START_LIMIT)
+        with child as (ready, after):
+            twin = ResolverLab(
+                ready["network"],
+                dns_port=ready["dns_port"],
+                https_port=ready["https_port"],
+                **workload.lab_options(),
+            )
+            twin.ca_bundle = Path(ready["ca_bundle"])  # the running lab's CA, not the twin's
+            yield twin, after
     finally:
-        with contextlib.suppress(OSError, EOFError):
-            ours.send("stop")
-            if ours.poll(10):
-                after.update(ours.recv())
-        proc.join(15)
-        if proc.is_alive():
-            proc.terminate()
-            proc.join(5)
-        ours.close()
         if twin is not None:
             twin.cleanup()
 
@@ -210,16 +185,6 @@ def run_benchmark(args: argparse.Namespace) -> Figures:
 # --- the report ------------------------------------------------------------------------------
 
 
-def _rounded(value: Any) -> Any:
-    if isinstance(value, float):
-        return round(value, 6)
-    if isinstance(value, dict):
-        return {k: _rounded(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_rounded(v) for v in value]
-    return value
-
-
 def render(figures: Figures) -> str:
     """The plain-text report."""
     w, s = figures["workload"], figures["scan"]
@@ -276,7 +241,7 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
 def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
     figures = run_benchmark(args)
-    print(json.dumps(_rounded(figures), indent=2) if args.json else render(figures))
+    print_figures(figures, args.json, render)
     return 0 if figures["scan"]["accuracy"] == 1.0 else 1
 
 

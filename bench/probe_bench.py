@@ -14,161 +14,31 @@ what the verdict must be, which gives the accuracy figure.
 from __future__ import annotations
 
 import argparse
-import contextlib
 import heapq
-import json
-import math
-import multiprocessing
-import random
 import resource
 import shutil
 import subprocess
 import sys
 import time
 from collections import Counter
-from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
+from collections.abc import Sequence
 from datetime import datetime
-from multiprocessing.connection import Connection
-from pathlib import Path
-from typing import Any
 
-from censorcheck.lab import LabThread, Topology
-from censorcheck.lab.scenarios import BY_NAME, Scenario
+from figures import Figures, cpu_seconds, print_figures
+from lab_process import LabInfo, lab_process
+from workload import Entries, build_entries, check_verdicts, lab_entries
+
+from censorcheck.lab import Topology
 from censorcheck.measure.api import measure
 from censorcheck.measure.targets import load_targets
 from censorcheck.models import Result, Run
 from censorcheck.settings import Settings
 
-# (kind, share of the targets, lab scenarios the share is spread over)
-MIX: tuple[tuple[str, float, tuple[str, ...]], ...] = (
-    ("accessible", 0.65, ("static", "dynamic", "cdn", "static-http")),
-    ("blockpage", 0.10, ("http-blockpage",)),
-    ("reset", 0.10, ("http-reset",)),
-    ("SNI reset", 0.05, ("tls-sni-reset",)),
-    ("DNS silence", 0.05, ("dns-silence",)),
-    ("stalled connection", 0.05, ("tls-sni-stall",)),
-)
-BENCH_DOMAIN = "bench.test"
 LAYERS = ("dns", "tcp", "tls", "http")
 SCENARIO_TIMEOUT = 3.0
-LAB_START_LIMIT = 120.0  # seconds for the lab process to make its keys and bind every socket
 # The issue's goals. Reported beside the figures; never the exit code.
 GOAL_EFFICIENCY = 0.90
 GOAL_PEAK_MIB = 150e6 / 2**20  # the issue's 150 MB, as MiB (ru_maxrss counts KiB)
-
-Entries = list[tuple[str, str]]  # (host name, scenario name)
-Figures = dict[str, Any]
-
-
-# --- the workload ----------------------------------------------------------------------------
-
-
-def _apportion(total: int, shares: Sequence[float]) -> list[int]:
-    """Whole counts proportional to ``shares`` that add up to ``total`` (largest remainder)."""
-    exact = [total * share / sum(shares) for share in shares]
-    counts = [math.floor(x) for x in exact]
-    by_remainder = sorted(range(len(exact)), key=lambda i: exact[i] - counts[i], reverse=True)
-    for i in by_remainder[: total - sum(counts)]:
-        counts[i] += 1
-    return counts
-
-
-def build_entries(count: int, seed: int) -> Entries:
-    """``count`` lab names in the proportions of ``MIX``, given their scenarios in a seeded order.
-
-    The proportions are exact (a small run still has every kind); the seed decides which name
-    gets which scenario, so the slow targets are scattered through the list as in real lists.
-    """
-    scenarios: list[str] = []
-    for (_, _, names), quota in zip(MIX, _apportion(count, [m[1] for m in MIX]), strict=True):
-        scenarios += [names[i % len(names)] for i in range(quota)]
-    random.Random(seed).shuffle(scenarios)
-    width = max(4, len(str(count - 1)))
-    return [(f"t{i:0{width}d}.{BENCH_DOMAIN}", s) for i, s in enumerate(scenarios)]
-
-
-def _lab_entries(entries: Entries | None) -> list[tuple[str, Scenario]] | None:
-    return None if entries is None else [(name, BY_NAME[s]) for name, s in entries]
-
-
-# --- the lab, in a process of its own --------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class LabInfo:
-    """What the measuring process needs to know about a lab running elsewhere."""
-
-    network: str
-    settings: Settings  # Lab.settings(): the censored vantage, the honest resolver as control
-    https_port: int
-    censored_resolver: str
-    censored_vantage: str
-
-    @property
-    def ca_bundle(self) -> Path:
-        assert self.settings.ca_bundle is not None
-        return self.settings.ca_bundle
-
-    @property
-    def doh_url(self) -> str:
-        """The censored resolver's DNS over HTTPS endpoint (it shares the HTTPS port)."""
-        return f"https://{self.censored_resolver}:{self.https_port}/dns-query"
-
-
-def _serve_lab(conn: Connection, entries: Entries | None) -> None:
-    """The lab process: start a lab on a free /24, report it, serve until told to stop."""
-    try:
-        with LabThread(entries=_lab_entries(entries)) as lab:
-            topo = lab.topology
-            conn.send(
-                {
-                    "network": str(topo.network),
-                    "settings": lab.settings().model_dump_json(),
-                    "https_port": topo.ports.https,
-                    "censored_resolver": topo.censored_resolver,
-                    "censored_vantage": topo.censored_vantage,
-                }
-            )
-            with contextlib.suppress(EOFError):  # EOF: the parent is gone, so stop too
-                conn.recv()
-    except Exception as exc:  # noqa: BLE001 - reported to the parent, which fails loudly
-        with contextlib.suppress(OSError):  # unless the parent has gone already
-            conn.send({"error": f"{type(exc).__name__}: {exc}"})
-
-
-@contextlib.contextmanager
-def lab_process(entries: Entries | None) -> Iterator[LabInfo]:
-    """Run a lab (``entries``, or the default scenario table) in a child process."""
-    mp = multiprocessing.get_context("spawn")
-    ours, theirs = mp.Pipe()
-    proc = mp.Process(target=_serve_lab, args=(theirs, entries), name="bench-lab", daemon=True)
-    proc.start()
-    theirs.close()
-    try:
-        if not ours.poll(LAB_START_LIMIT):
-            raise RuntimeError(f"the lab did not start within {LAB_START_LIMIT:.0f} s")
-        try:
-            ready = ours.recv()
-        except EOFError:
-            raise RuntimeError(f"the lab process died (exit code {proc.exitcode})") from None
-        if "error" in ready:
-            raise RuntimeError(f"the lab did not start: {ready['error']}")
-        yield LabInfo(
-            network=ready["network"],
-            settings=Settings.model_validate_json(ready["settings"]),
-            https_port=ready["https_port"],
-            censored_resolver=ready["censored_resolver"],
-            censored_vantage=ready["censored_vantage"],
-        )
-    finally:
-        with contextlib.suppress(OSError):
-            ours.send("stop")
-        proc.join(15)
-        if proc.is_alive():
-            proc.terminate()
-            proc.join(5)
-        ours.close()
 
 
 # --- reading results -------------------------------------------------------------------------
@@ -193,38 +63,6 @@ def timed_out_layers(result: Result) -> list[str]:
         "http": result.http is not None and _is_timeout(result.http.failure),
     }
     return [layer for layer in LAYERS if fired[layer]]
-
-
-def _expected(scenario: Scenario) -> tuple[str, str | None, str]:
-    e = scenario.expect
-    return e.status, e.blocking, e.outcome
-
-
-def check_verdicts(run: Run, truth: dict[str, Scenario]) -> Figures:
-    """Accuracy against the lab's truth: (status, blocking, outcome) must match exactly."""
-    mismatches = []
-    for result in run.results:
-        v = result.verdict
-        want = _expected(truth[result.target.domain])
-        if (v.status, v.blocking, v.outcome) != want:
-            got = f"{v.status}/{v.blocking}/{v.outcome}"
-            mismatches.append(
-                f"{result.target.domain} ({truth[result.target.domain].name}): "
-                f"got {got}, want {'/'.join(map(str, want))}: {v.reason}"
-            )
-    missing = len(truth) - len(run.results)
-    correct = len(run.results) - len(mismatches)
-    return {
-        "accuracy": correct / len(truth) if truth else 1.0,
-        "correct": correct,
-        "missing": missing,
-        "mismatches": mismatches,
-    }
-
-
-def _cpu_seconds(who: int) -> tuple[float, float]:
-    usage = resource.getrusage(who)
-    return usage.ru_utime, usage.ru_stime
 
 
 def _settings(lab: LabInfo, timeout: float, concurrency: int | None) -> Settings:
@@ -258,12 +96,12 @@ def timed_run(urls: list[str], settings: Settings) -> tuple[Run, Figures]:
     the last one ended.
     """
     targets = load_targets(urls)
-    user0, sys0 = _cpu_seconds(resource.RUSAGE_SELF)
+    user0, sys0 = cpu_seconds(resource.RUSAGE_SELF)
     rss_before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     epoch, start = time.time(), time.monotonic()
     run = measure(targets, settings)
     wall = time.monotonic() - start
-    user1, sys1 = _cpu_seconds(resource.RUSAGE_SELF)
+    user1, sys1 = cpu_seconds(resource.RUSAGE_SELF)
     rss_peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss  # KiB on Linux
     starts = [_epoch(r.started_at) - epoch for r in run.results]
     ends = [s + r.t for s, r in zip(starts, run.results, strict=True)]
@@ -284,7 +122,7 @@ def probe_figures(
     entries: Entries, lab: LabInfo, timeout: float, concurrency: int
 ) -> tuple[Figures, list[str]]:
     """Measure every entry once from the lab's censored vantage; the figures and the URLs used."""
-    topo = Topology(lab.network, entries=_lab_entries(entries))
+    topo = Topology(lab.network, entries=lab_entries(entries))
     urls = topo.target_urls()
     run, figures = timed_run(urls, _settings(lab, timeout, concurrency))
     times = [r.t for r in run.results]
@@ -337,7 +175,7 @@ def curl_figures(urls: list[str], lab: LabInfo, timeout: float, concurrency: int
         "--doh-url", lab.doh_url,
         "-w", "%{exitcode} %{time_total} %{url}\\n",
     ]  # fmt: skip
-    user0, sys0 = _cpu_seconds(resource.RUSAGE_CHILDREN)
+    user0, sys0 = cpu_seconds(resource.RUSAGE_CHILDREN)
     start = time.monotonic()
     done = subprocess.run(
         command,
@@ -348,7 +186,7 @@ def curl_figures(urls: list[str], lab: LabInfo, timeout: float, concurrency: int
         check=False,
     )
     wall = time.monotonic() - start
-    user1, sys1 = _cpu_seconds(resource.RUSAGE_CHILDREN)
+    user1, sys1 = cpu_seconds(resource.RUSAGE_CHILDREN)
     codes: Counter[str] = Counter()
     times: list[float] = []
     for line in done.stdout.splitlines():
@@ -425,17 +263,6 @@ def _rest(p: Figures) -> float:
     """Wall time not explained by the list-order schedule, start-up or wind-down."""
     explained = p["list_order_schedule_s"] + p["before_first_start_s"] + p["after_last_end_s"]
     return float(p["wall_s"] - explained)
-
-
-def _rounded(value: Any) -> Any:
-    """Figures as printed in JSON: floats to microseconds, which is more than they are worth."""
-    if isinstance(value, float):
-        return round(value, 6)
-    if isinstance(value, dict):
-        return {k: _rounded(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_rounded(v) for v in value]
-    return value
 
 
 def _mark(ok: bool | None) -> str:
@@ -544,7 +371,7 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
 def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
     figures = run_benchmark(args)
-    print(json.dumps(_rounded(figures), indent=2) if args.json else render(figures))
+    print_figures(figures, args.json, render)
     accurate = figures["probe"]["accuracy"] == 1.0 and (
         "scenarios" not in figures or figures["scenarios"]["accuracy"] == 1.0
     )

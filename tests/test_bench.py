@@ -19,10 +19,19 @@ BENCH = Path(__file__).resolve().parent.parent / "bench" / "probe_bench.py"
 COUNT = 40
 
 
+def bench_on_path() -> None:
+    """The scripts import their sibling modules (``workload``, ``lab_process``, ``figures``) by
+    name, as Python finds them when it runs a script from bench/; importing a script here needs
+    the same."""
+    if str(BENCH.parent) not in sys.path:
+        sys.path.append(str(BENCH.parent))
+
+
 def load_bench() -> ModuleType:
     """bench/ is a folder of scripts, not a package: import the script from its path."""
     if "probe_bench" in sys.modules:
         return sys.modules["probe_bench"]
+    bench_on_path()
     spec = importlib.util.spec_from_file_location("probe_bench", BENCH)
     assert spec is not None and spec.loader is not None
     module = importlib.util.module_from_spec(spec)
@@ -109,6 +118,7 @@ def test_control_load_test_runs_clean() -> None:
         assert level["p50_ms"] <= level["p99_ms"] <= level["max_ms"]
     assert figures["workload"]["addresses_dialled"] == 2  # the cdn site: the probe's edge too
     assert all(math.isfinite(n) and n >= 0 for _, n in numbers(figures))
+    bench_on_path()
     spec = importlib.util.spec_from_file_location("control_bench", CONTROL_BENCH)
     assert spec is not None and spec.loader is not None
     module = sys.modules.setdefault("control_bench", importlib.util.module_from_spec(spec))
@@ -137,6 +147,7 @@ def test_dns_scan_bench_small_run_is_accurate_and_reports_every_figure() -> None
     assert scan["lab_answered"] >= scan["queries"] - scan["timeouts"]
     found = numbers(figures)
     assert all(math.isfinite(n) and n >= 0 for _, n in found), found
+    bench_on_path()
     spec = importlib.util.spec_from_file_location("dns_scan_bench", DNS_SCAN_BENCH)
     assert spec is not None and spec.loader is not None
     module = importlib.util.module_from_spec(spec)
