@@ -1,10 +1,11 @@
 """Reports over many runs: one self-contained HTML page, and a Markdown summary for an article.
 
 Owns the report: ``query`` asks the warehouse for everything a report shows and fills the
-dataclasses of ``data``; ``html_page`` and ``markdown_summary`` draw a ``ReportData`` and do no
-I/O; ``wording`` holds the text both of them write the same way. May import the root contracts
-(``models``, ``errors``), ``results.store`` and ``results.warehouse``; never the probes, the
-measurement pipeline or the CLI.
+dataclasses of ``data``; ``html_page`` (from the Jinja2 templates in ``templates/``, escaping
+every value) and ``markdown_summary`` draw a ``ReportData`` and do no I/O; ``charts`` lays out
+the SVG charts; ``wording`` holds the text the page and the summary write alike. May import
+the root contracts (``models``, ``errors``), ``results.store`` and ``results.warehouse``;
+never the probes, the measurement pipeline or the CLI.
 
 The time axis is shared by every chart. With few distinct run starts, each start is a column of
 its own; with more, the span is cut into equal buckets of a round length (a minute, an hour, a
@@ -28,6 +29,7 @@ Policy forbids anything that would. Text from run documents (target URLs, reason
 came from the network and may be hostile: all of it is escaped.
 """
 
+from censorcheck.results.report.charts import STATUS_COLOURS, STATUSES
 from censorcheck.results.report.data import (
     Cell,
     Column,
@@ -40,7 +42,7 @@ from censorcheck.results.report.data import (
     VantageGrid,
     blocked_now,
 )
-from censorcheck.results.report.html_page import CSP, STATUS_COLOURS, STATUSES, html
+from censorcheck.results.report.html_page import CSP, html
 from censorcheck.results.report.markdown_summary import markdown
 from censorcheck.results.report.query import collect
 
