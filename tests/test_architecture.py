@@ -109,6 +109,16 @@ def test_verdict_rules_call_no_io_builtin() -> None:
     assert calls == []
 
 
+def test_no_module_is_over_500_lines() -> None:
+    long = {}
+    for folder in ("censorcheck", "tests", "bench"):
+        for path in (ROOT / folder).rglob("*.py"):
+            lines = len(path.read_text().splitlines())
+            if lines > 500:
+                long[str(path.relative_to(ROOT))] = lines
+    assert long == {}
+
+
 SUBSYSTEMS = ("measure", "results", "unattended", "control", "scan", "lab", "cli")
 
 
