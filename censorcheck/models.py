@@ -25,8 +25,7 @@ Layer = Literal["dns", "tcp", "tls", "http"]
 class Model(BaseModel):
     """Base of every contract model: unknown fields are an error, values do not change."""
 
-    # defer_build: a schema is built when a model is first used, not when the CLI starts.
-    model_config = ConfigDict(extra="forbid", frozen=True, defer_build=True)
+    model_config = ConfigDict(extra="forbid", frozen=True)
 
 
 # --- targets -------------------------------------------------------------------------------
