@@ -45,7 +45,9 @@ def test_lab_prints_working_commands(tmp_path: Path) -> None:
         assert free.code == 0
         assert "blocked" not in Run.model_validate_json(free.stdout).summary.by_status
         # The control server started with the lab tells an unknown notice from the site.
-        control = run_cli(*shlex.split(lines["with control:"])[1:], "-o", "-", "-q")
+        control = run_cli(
+            *shlex.split(lines["with control:"])[1:], "-o", "-", "-q", "--timeout", "2"
+        )
         assert control.code == 1, control.stderr
         verdicts = {
             r.target.domain: r.verdict for r in Run.model_validate_json(control.stdout).results
@@ -53,7 +55,7 @@ def test_lab_prints_working_commands(tmp_path: Path) -> None:
         assert verdicts["http-generic-blockpage.lab.test"].outcome == "http.diff"
         assert (tmp_path / "lab" / "control.args").is_file()
         # One command, both views, through the lab's SOCKS5 proxy.
-        grid = run_cli(*shlex.split(lines["side by side:"])[1:], "-o", "-", "-q")
+        grid = run_cli(*shlex.split(lines["side by side:"])[1:], "-o", "-", "-q", "--timeout", "2")
         assert grid.code == 1, grid.stderr
         assert [v.name for v in Run.model_validate_json(grid.stdout).vantages] == [
             "lab-censored",

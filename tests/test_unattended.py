@@ -3,6 +3,7 @@ lock that keeps two runs apart, pruning, and the --repeat loop."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -140,16 +141,26 @@ class Gate:
                 conn, _ = self._server.accept()
             except OSError:
                 return
-            with conn:
-                conn.recv(65536)
-                self.entered.set()
-                self.opened.wait()
-                body = b"<html><title>gate</title>open</html>"
+            # One thread per connection: the probe's bare TCP connect, which sends nothing,
+            # must not hold up the request that follows it.
+            threading.Thread(target=self._answer, args=(conn,), daemon=True).start()
+
+    def _answer(self, conn: socket.socket) -> None:
+        with conn:
+            if not conn.recv(65536):
+                return
+            self.entered.set()
+            self.opened.wait()
+            body = b"<html><title>gate</title>open</html>"
+            with contextlib.suppress(OSError):
                 conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Type: text/html\r\nConnection: close"
                              b"\r\nContent-Length: %d\r\n\r\n%s" % (len(body), body))  # fmt: skip
 
     def close(self) -> None:
         self.opened.set()
+        # Closing alone does not wake a thread blocked in accept(); shutting down does.
+        with contextlib.suppress(OSError):
+            self._server.shutdown(socket.SHUT_RDWR)
         self._server.close()
         self._thread.join(timeout=10)
 
