@@ -63,5 +63,10 @@ def test_lab_prints_working_commands(tmp_path: Path) -> None:
         ]
     finally:
         proc.send_signal(signal.SIGINT)
-        _, err = proc.communicate(timeout=15)  # also closes the pipes
+        try:
+            _, err = proc.communicate(timeout=15)  # also closes the pipes
+        except subprocess.TimeoutExpired:
+            proc.kill()  # a lab that ignored Ctrl-C must not outlive the test
+            proc.communicate()
+            raise
     assert proc.returncode == 0, err

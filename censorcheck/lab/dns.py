@@ -96,6 +96,7 @@ def _forged_a(topology: Topology, behaviour: str) -> list[str] | None:
         "zero": ["0.0.0.0"],
         "loopback": ["127.0.0.1"],
         "blockpage": [topology.blockpage_address],
+        "notice": [topology.address_of_service("notice")],
         "inject": [topology.blockpage_address],
         "alternate": topology.alternate_a(),
     }.get(behaviour)

@@ -20,6 +20,7 @@ DNSBehaviour = Literal[
     "zero",  # A 0.0.0.0
     "loopback",  # A 127.0.0.1
     "blockpage",  # A of the lab's blockpage server
+    "notice",  # A of the ISP's notice server, whose page no fingerprint knows
     "silence",  # no answer at all
     "inject",  # the blockpage address at once, then the true answer a little later
     "alternate",  # a second, legitimate address of the same site (a CDN edge)
@@ -36,6 +37,7 @@ Service = Literal[
     "tarpit",  # accepts, then trickles the response a byte at a time
     "selfsigned",  # a certificate from a CA nobody trusts, for everyone
     "blockpage",  # the censor's blockpage server (and its generic warning page)
+    "notice",  # the ISP's notice server: a notice no fingerprint knows, whatever the name
     "dead",  # an address where nothing listens: every connection is refused
 ]
 
@@ -130,6 +132,11 @@ SCENARIOS: tuple[Scenario, ...] = (
          "The ISP resolver answers the blockpage server's address.", dns="blockpage"),
     _row("dns-blockpage-http", "http", "static", ("blocked", "dns", "dns.blockpage"),
          "Plain-HTTP site whose name resolves to the blockpage server.", dns="blockpage"),
+    # The classic redirect to a notice server. The control resolvers alone cannot tell a notice
+    # from a geo-DNS edge's page, but they must not call it accessible either.
+    _row("dns-notice-http", "http", "static", ("inconclusive", None, "dns.unverified"),
+         "Plain-HTTP site whose name resolves to a notice server no fingerprint knows.",
+         dns="notice", control=("blocked", "dns", "dns.inconsistent")),
     _row("dns-silence", "https", "static", ("blocked", "dns", "dns.timeout"),
          "The ISP resolver never answers for this name.", dns="silence"),
     _row("dns-inject", "https", "static", ("blocked", "dns", "dns.injected"),

@@ -262,6 +262,8 @@ async def serve(service: Service, exchange: Exchange, *, tls: bool, https_port: 
         await exchange.respond(200, notice(site))
     elif service == "blockpage":
         await exchange.respond(200, BLOCKPAGE)
+    elif service == "notice":
+        await exchange.respond(200, notice(exchange.name))
     elif service == "redirect" and not tls:
         port = f":{https_port}" if exchange.explicit_port else ""
         location = f"https://{exchange.name}{port}{exchange.path}"

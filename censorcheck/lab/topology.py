@@ -51,6 +51,7 @@ _SERVICE_HOSTS: dict[str, int] = {
     "blockpage": 16,
     "static-edge": 17,  # the second CDN edge of static sites
     "dead": 18,
+    "notice": 19,
 }
 
 

@@ -64,8 +64,9 @@ DNS_CASES = [
     Case("geo-DNS edge that times out is not DNS tampering", ("inconclusive", None, "tcp.timeout"),
          dns=[q([EDGE])], tcp=[TCPConnect(address=EDGE, port=443, failure="tcp.timeout")],
          tls=[], http=None),
-    Case("two answers on a plain-HTTP site, the first a working edge",
-         ("accessible", None, "accessible"), url="http://site.example/",
+    # Rules 4: was accessible; a plain-HTTP page from an address nothing vouches for is not.
+    Case("two answers on a plain-HTTP site, the first a page nothing vouches for",
+         ("inconclusive", None, "dns.unverified"), url="http://site.example/",
          dns=[q([EDGE], late=[[SITE]])], tls=[], http=ok_page(url=HTTP_URL, address=EDGE)),
     Case("plain-HTTP name on another address, ordinary page", ("accessible", None, "accessible"),
          url="http://site.example/", dns=[q([EDGE])], tls=[], http=ok_page()),

@@ -103,8 +103,9 @@ SERVER_CASES = [
          url=HTTP_URL, tls=[], control=server(tls=[], http=SERVER_HTTP),
          http=fetched((HTTP_URL, body("", status=302)),
                       ("http://kz.site.example/", body(DYNAMIC_PAGE)))),
-    Case("server: another address serving another page could be geo-DNS",
-         ("inconclusive", None, "dns.inconsistent"), url=HTTP_URL, tls=[], dns=[q([EDGE])],
+    # Rules 4: was inconclusive ("could be geo-DNS"); a regional edition still is (cases_field).
+    Case("server: the probe's resolver sent it to an address serving a notice",
+         ("blocked", "dns", "dns.inconsistent"), url=HTTP_URL, tls=[], dns=[q([EDGE])],
          tcp=[TCPConnect(address=EDGE, port=80)], control=server(tls=[], http=SERVER_HTTP),
          http=fetched((HTTP_URL, body(NOTICE)), address=EDGE)),
     Case("server: the probe's address fails the control's certificate check",

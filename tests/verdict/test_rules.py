@@ -12,11 +12,12 @@ from censorcheck.measure.verdict import JudgeContext, Observations, judge
 from censorcheck.models import Control, Target, TCPConnect
 from tests.verdict.builders import SITE, Case, control, hs, ok_page, q
 from tests.verdict.cases_dns import DNS_CASES
+from tests.verdict.cases_field import FIELD_CASES
 from tests.verdict.cases_path import PATH_CASES
 from tests.verdict.cases_server import SERVER_CASES
 from tests.verdict.cases_traps import TRAP_CASES
 
-CASES = DNS_CASES + PATH_CASES + SERVER_CASES + TRAP_CASES
+CASES = DNS_CASES + PATH_CASES + SERVER_CASES + TRAP_CASES + FIELD_CASES
 
 
 @pytest.mark.parametrize("case", CASES, ids=[c.id for c in CASES])
@@ -49,7 +50,7 @@ def test_lab_networks_are_not_bogons() -> None:
         dns=[q(["127.77.0.10"])],
         tcp=[TCPConnect(address="127.77.0.10", port=443)],
         tls=[hs("127.77.0.10")],
-        http=ok_page(),
+        http=ok_page(address="127.77.0.10"),
         control=control("127.77.0.10"),
     )
     assert judge(obs).outcome == "dns.bogon"

@@ -35,7 +35,7 @@ from censorcheck.measure.verdict.facts import (
     Observations,
     merge,
 )
-from censorcheck.measure.verdict.http import accessible, http_diff, http_failed
+from censorcheck.measure.verdict.http import accessible, http_diff, http_failed, unvouched
 from censorcheck.models import Evidence, Verdict
 
 __all__ = [
@@ -63,6 +63,7 @@ _RULES = (
     tls_failed,
     http_failed,
     http_diff,
+    unvouched,
 )
 
 

@@ -349,6 +349,26 @@ def _tls_against_server(f: Facts) -> Verdict | None:
             shared += evidence
     if shared and len(shared) == 2 * len([h for h in f.obs.tls if h.failure]):
         failure = f.obs.tls[0].failure or "tls.error"
+        elsewhere = sorted(f.control_trusted - {h.address for h in f.obs.tls})
+        if elsewhere or _control_loaded(f):
+            # The addresses the probe was given fail for everyone, but the site itself works:
+            # not down. A resolver handing out a dead address looks exactly like this.
+            k = next((n for n, c in enumerate(f.obs.control.tls) if c.address in elsewhere), None)
+            where = (
+                cite(f"/control/tls/{k}", f"{f.who} completed a trusted handshake at "
+                     f"{elsewhere[0]}")
+                if k is not None
+                else cite("/control/http", f"{f.who} loaded the page")
+            )  # fmt: skip
+            return conclude(
+                "inconclusive",
+                failure,
+                0.5,
+                f"The handshakes of {f.who} failed like the probe's ({failure}) at the probe's "
+                "addresses, but it reached the site elsewhere: the site is up, and the probe's "
+                "addresses may not be the site's.",
+                [*shared, where, *f.dns_evidence(), *f.control_evidence()],
+            )
         return conclude(
             "down",
             failure,
@@ -406,3 +426,9 @@ def _certificate_against_server(
         + ", so interception is not shown.",
         evidence,
     )
+
+
+def _control_loaded(f: Facts) -> bool:
+    """Did the control server fetch the page (it measures from elsewhere, at any address)?"""
+    http = f.obs.control.http if f.server else None
+    return http is not None and http.failure is None and bool(http.hops)

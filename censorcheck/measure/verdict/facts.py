@@ -23,7 +23,7 @@ from censorcheck.models import (
     Verdict,
 )
 
-RULES_VERSION = "3"
+RULES_VERSION = "4"
 
 CERT_FAILURES = frozenset(
     {"tls.untrusted", "tls.hostname_mismatch", "tls.expired", "tls.invalid_certificate"}
@@ -45,6 +45,8 @@ OUTCOMES = {
     "dns.injected": "Two different answers arrived for one query; the first was false.",
     "dns.inconsistent": "Addresses unlike the control's that do not serve the site.",
     "dns.blockpage": "The name resolved to a server that returned a known blockpage.",
+    "dns.unverified": "A page loaded, but from an address nothing vouches for: not the "
+    "control's, no certificate valid for the host, no control page to match.",
     "tcp.<failure>": "No address accepted a connection (timeout, refused, reset, ...).",
     "control.<failure>": "Never an outcome: the control server's own trouble appears as the "
     "control's failure, and makes would-be blocking inconclusive.",
@@ -55,6 +57,7 @@ OUTCOMES = {
     "tls.mitm": "A certificate from an untrusted issuer replaced the site's trusted one.",
     "tls.<failure>": "The handshake failed on every address for reasons not pinned down.",
     "http.blockpage": "A response matched a blockpage fingerprint.",
+    "http.451": "A plain-HTTP page came back as HTTP 451 with no control page to weigh it against.",
     "http.diff": "A plain-HTTP page clearly unlike the control server's, whether or not a "
     "redirect to a host the control never saw led there; inconclusive when only unlike.",
     "http.<failure>": "The request failed (reset, eof, timeout) after the connection was made.",

@@ -237,7 +237,27 @@ def http_diff(f: Facts) -> Verdict | None:
         + f" that of {f.who}"
     ) + f" ({comparison.describe()})"
     if first.address and f.control_addrs and first.address not in f.control_addrs:
-        # Another address served another page: geo-DNS can do that too, so no claim.
+        # The probe's resolver sent it to an address the control never got, and that address
+        # served a page beyond doubt unlike the one the control fetched from the site: the
+        # classic redirect to a notice server. Anything short of that (an error status, a page
+        # only unlike, a control without a page) geo-DNS or the site itself can explain.
+        if comparison.differs and 200 <= theirs.status < 300 and ours.status < 400:
+            where = [
+                cite("/http/hops/0", f"the probe's resolver sent it to {first.address}, which "
+                     f"served {first.url}"),
+                *f.dns_evidence(),
+                *f.control_evidence(),
+            ]  # fmt: skip
+            return conclude(
+                "blocked",
+                "dns.inconsistent",
+                0.8,
+                f"The probe's resolver gave {first.address}, an address the control never "
+                f"got, and it served another page than {f.who} fetched from the site ("
+                f"{comparison.describe()}).",
+                merge(evidence, where),
+                "dns",
+            )
         return conclude("inconclusive", "dns.inconsistent", 0.5, reason + ".", evidence)
     if not 200 <= theirs.status < 300:
         return conclude(
@@ -277,6 +297,57 @@ def http_diff(f: Facts) -> Verdict | None:
         *f.control_evidence(),
     ]  # fmt: skip
     return conclude("blocked", "http.diff", 0.8, reason + ".", merge(evidence, where), "http")
+
+
+def unvouched(f: Facts) -> Verdict | None:
+    """A page that loaded, but that nothing ties to the site: it came from an address the
+    control never got, over no handshake validated for the host, and no control page matches
+    it. A censor's resolver pointing at its own server looks exactly like this, so it is never
+    called accessible. A notice sent with HTTP 451 over plain HTTP, with no control page to
+    weigh it against, is not called accessible either."""
+    http = f.obs.http
+    if http is None or http.failure or not http.hops or is_ip(f.obs.target.domain):
+        return None
+    first, last = http.hops[0], len(http.hops) - 1
+    ours = http.hops[last].response
+    if ours is None:
+        return None
+    control = f.obs.control.http if f.server else None
+    theirs = control.hops[-1].response if control and not control.failure and control.hops else None
+    matched = theirs is not None and not compare(ours, theirs).unlike
+    same_site = _site(_host(http.hops[last].url)) == _site(f.obs.target.domain)
+    vouched = (
+        first.address in f.control_addrs
+        or first.address in f.trusted
+        or (same_site and _authentic(f, last))
+        or matched
+    )
+    evidence = [
+        cite(f"/http/hops/{last}/response", f"HTTP {ours.status} from {http.hops[last].url}"),
+        cite("/http/hops/0", f"the probe's request went to {first.address}"),
+    ]
+    if not vouched:
+        return conclude(
+            "inconclusive",
+            "dns.unverified",
+            0.5,
+            f"The page loaded (HTTP {ours.status}), but from {first.address}, which nothing "
+            f"vouches for: {f.who} never got it, no certificate valid for the host came from "
+            "it, and there is no control page to match. A censor's resolver pointing at its own "
+            "server looks the same.",
+            merge(evidence, f.dns_evidence(), f.control_evidence()),
+        )
+    if ours.status == 451 and not _authentic(f, last) and theirs is None:
+        return conclude(
+            "inconclusive",
+            "http.451",
+            0.5,
+            "The plain-HTTP page came back as HTTP 451 (unavailable for legal reasons); without "
+            "a control's fetch of the page it cannot be told whether the site or the network "
+            "sent it.",
+            evidence,
+        )
+    return None
 
 
 def accessible(f: Facts) -> Verdict:
