@@ -17,6 +17,7 @@ import time
 import zlib
 from collections.abc import Awaitable, Callable, Collection
 from typing import NamedTuple
+from urllib.parse import urlsplit
 
 import anyio
 import httpcore
@@ -240,11 +241,13 @@ async def fetch(
         hops.append(HTTPHop.model_validate(hop))
         if failure is not None or response is None or response.status not in _REDIRECTS:
             return HTTPFetch(hops=hops, failure=failure)
+        if not location or _hostless(location):
+            return HTTPFetch(hops=hops, failure="http.bad_redirect")
         try:
-            url = url.join(location or "")
+            url = url.join(location)
         except Exception:  # noqa: BLE001 - a malformed Location is the server's problem
             return HTTPFetch(hops=hops, failure="http.bad_redirect")
-        if not location or url.scheme not in ("http", "https") or not url.host:
+        if url.scheme not in ("http", "https") or not url.host:
             return HTTPFetch(hops=hops, failure="http.bad_redirect")
     return HTTPFetch(hops=hops, failure="http.too_many_redirects")
 
@@ -269,3 +272,15 @@ async def neutral_request(
         failure=failure,
         t=time.monotonic() - start,
     )
+
+
+def _hostless(location: str) -> bool:
+    """Does ``location`` name a scheme or an authority but no host (``http://``, ``//``)?
+    Joined to the current URL such a value would point back at it, turning a broken redirect
+    into a loop of them."""
+    try:
+        parts = urlsplit(location.strip())
+    except ValueError:
+        return True
+    named = bool(parts.scheme) or location.strip().startswith("//")
+    return named and not parts.hostname
