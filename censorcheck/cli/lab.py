@@ -21,6 +21,7 @@ def lab(
     """Start the censorship lab alone and print how to point a run at it."""
     from censorcheck.lab import Lab, Topology
     from censorcheck.lab.files import write_run_files
+    from censorcheck.measure.running import run_blocking
 
     try:
         Topology(network, entries=[])  # check the network before anything is created
@@ -43,6 +44,7 @@ def lab(
         both = ["--vantage-file", str(folder / "vantages.yaml"), "--vantage", "lab-censored"]
         both += ["--vantage", "lab-proxy", "--ca-bundle", str(the_lab.ca_bundle)]
         both += ["--control-resolver", f"tcp://{topo.honest_resolver}:{topo.ports.dns}"]
+        both += ["--treat-as-public", str(topo.network)]
         print(f"side by side:  censorcheck run {targets} {shlex.join(both)}")
         if the_lab.control is not None:
             print(f"control server: {the_lab.control.url} (token in {the_lab.control.token_file})")
@@ -57,7 +59,7 @@ def lab(
             await the_lab.close()
 
     with user_errors(), _interruptible():
-        asyncio.run(serve())
+        run_blocking(serve())
 
 
 @contextmanager

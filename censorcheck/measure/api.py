@@ -15,10 +15,10 @@ import socket
 import ssl
 import time
 import uuid
-from collections.abc import Callable, Coroutine, Sequence
+from collections.abc import Callable, Sequence
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any, Literal, TypeVar
+from typing import Literal, TypeVar
 
 import httpx
 
@@ -33,6 +33,7 @@ from censorcheck.measure.pipeline import Partial, all_addresses, cap, observe, o
 from censorcheck.measure.privacy import redact_address
 from censorcheck.measure.probes import dns
 from censorcheck.measure.probes.context import ProbeContext
+from censorcheck.measure.running import run_blocking
 from censorcheck.measure.vantages import Vantage
 from censorcheck.measure.verdict import (
     RULES_VERSION,
@@ -464,18 +465,3 @@ def measure_many(
 ) -> Run:
     """Blocking wrapper around :func:`ameasure_many`."""
     return run_blocking(ameasure_many(plans, on_result, fingerprints, control_vantage))
-
-
-def run_blocking(coro: Coroutine[Any, Any, T]) -> T:
-    """``asyncio.run(coro)`` for a coroutine whose result is a large document.
-
-    The main task returns nothing on purpose: on the way out asyncio.run formats the main
-    task's repr, result included, which for a large document costs a second or more.
-    """
-    box: list[T] = []
-
-    async def main() -> None:
-        box.append(await coro)
-
-    asyncio.run(main())
-    return box[0]

@@ -30,10 +30,11 @@ import dns.exception
 
 from censorcheck import __version__
 from censorcheck.errors import ConfigError
-from censorcheck.measure.api import run_blocking, utc_now
+from censorcheck.measure.api import utc_now
 from censorcheck.measure.privacy import redact_address
 from censorcheck.measure.probes import dns as dnsprobe
 from censorcheck.measure.probes.context import ProbeContext
+from censorcheck.measure.running import run_blocking
 from censorcheck.models import DNSQuery, Tool
 from censorcheck.scan import profile
 from censorcheck.scan.checks import ASNDatabase, TLSChecker, compare, is_bogon_in, needs_tls

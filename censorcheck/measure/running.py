@@ -1,0 +1,61 @@
+"""Running a coroutine to completion from synchronous code, with Ctrl-C that always works."""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+import threading
+from collections.abc import Coroutine
+from typing import Any, TypeVar
+
+T = TypeVar("T")
+
+
+def run_blocking(coro: Coroutine[Any, Any, T]) -> T:
+    """``asyncio.run(coro)`` for a coroutine whose result is a large document, which Ctrl-C
+    always stops (as KeyboardInterrupt).
+
+    The main task returns nothing on purpose: on the way out asyncio.run formats the main
+    task's repr, result included, which for a large document costs a second or more.
+
+    asyncio's own Ctrl-C handling cancels the main task once. A cancellation swallowed on the way
+    down (``asyncio.wait_for`` before Python 3.12 drops one that meets its inner task finishing,
+    which under load happens) then lets the run go on as if nothing had been asked. So here a
+    Ctrl-C cancels the main task, and cancels it again every second until it has ended.
+    """
+    box: list[T] = []
+    interrupted = False
+
+    async def main() -> None:
+        loop = asyncio.get_running_loop()
+        task = asyncio.current_task()
+        assert task is not None
+
+        def cancel() -> None:
+            if not task.done():
+                task.cancel()
+                loop.call_later(1.0, cancel)
+
+        def on_sigint() -> None:
+            nonlocal interrupted
+            interrupted = True
+            cancel()
+
+        handled = threading.current_thread() is threading.main_thread()
+        if handled:
+            loop.add_signal_handler(signal.SIGINT, on_sigint)
+        try:
+            box.append(await coro)
+        finally:
+            if handled:
+                loop.remove_signal_handler(signal.SIGINT)
+
+    try:
+        asyncio.run(main())
+    except asyncio.CancelledError:
+        if interrupted:
+            raise KeyboardInterrupt from None
+        raise
+    if interrupted and not box:
+        raise KeyboardInterrupt
+    return box[0]
