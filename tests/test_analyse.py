@@ -58,6 +58,20 @@ def blocked_names(lab: Lab) -> int:
     return sum(n.expect.status == "blocked" for n in lab.topology.names.values())
 
 
+# What only the censored ("ISP") resolver does; the free vantage asks the honest one.
+ISP_ONLY_DNS = {"nxdomain", "refused", "servfail", "zero", "loopback", "blockpage", "notice",
+                "silence", "inject"}  # fmt: skip
+
+
+def unconfirmed_names(lab: Lab) -> int:
+    """Names the censor acts on that the censored vantage can only call inconclusive (the free
+    vantage, which the censor leaves alone, loads them)."""
+    return sum(
+        n.expect.status == "inconclusive" and (n.censor is not None or n.dns in ISP_ONLY_DNS)
+        for n in lab.topology.names.values()
+    )
+
+
 def load(path: Path) -> Run:
     return Run.model_validate_json(path.read_text(encoding="utf-8"))
 
@@ -132,7 +146,11 @@ def diff_json(*args: str) -> tuple[CLIResult, dict[str, Any]]:
 def test_diff_censored_to_free_is_all_unblocked(lab: Lab, censored: Path, free: Path) -> None:
     result, report = diff_json(str(censored), str(free))
     assert result.code == 0  # nothing became blocked
-    assert report["counts"] == {**NO_CHANGE, "unblocked": blocked_names(lab)}
+    assert report["counts"] == {
+        **NO_CHANGE,
+        "unblocked": blocked_names(lab),
+        "status_changed": unconfirmed_names(lab),
+    }
     assert report["compared"] == len(lab.topology.names)
     twitter = next(c for c in report["changes"] if c["url"].startswith("https://twitter.com"))
     assert twitter["before"]["outcome"] == "tls.sni_blocking"
@@ -144,7 +162,11 @@ def test_diff_free_to_censored_is_newly_blocked_and_exits_1(
 ) -> None:
     result, report = diff_json(str(free), str(censored))
     assert result.code == 1
-    assert report["counts"] == {**NO_CHANGE, "newly_blocked": blocked_names(lab)}
+    assert report["counts"] == {
+        **NO_CHANGE,
+        "newly_blocked": blocked_names(lab),
+        "status_changed": unconfirmed_names(lab),
+    }
     table = run_cli("diff", str(free), str(censored))
     assert table.code == 1
     assert f"newly_blocked {blocked_names(lab)}" in table.stdout
@@ -183,14 +205,22 @@ def test_diff_of_folders_takes_the_latest_and_counts_copies_once(
 
     result, report = diff_json(str(old), str(new))
     assert result.code == 0
-    assert report["counts"] == {**NO_CHANGE, "unblocked": blocked_names(lab)}
+    assert report["counts"] == {
+        **NO_CHANGE,
+        "unblocked": blocked_names(lab),
+        "status_changed": unconfirmed_names(lab),
+    }
     assert report["new_runs"] == sorted([load(censored).run_id, load(free).run_id])
     warnings = [line for line in result.stderr.splitlines() if line.startswith("warning:")]
     assert len(warnings) == 1 and "junk.json: not a censorcheck run document" in warnings[0]
 
     result, report = diff_json(str(new), str(old))
     assert result.code == 1
-    assert report["counts"] == {**NO_CHANGE, "newly_blocked": blocked_names(lab)}
+    assert report["counts"] == {
+        **NO_CHANGE,
+        "newly_blocked": blocked_names(lab),
+        "status_changed": unconfirmed_names(lab),
+    }
 
 
 def test_diff_bad_input_is_one_line_and_exit_2(censored: Path, tmp_path: Path) -> None:

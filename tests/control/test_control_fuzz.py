@@ -38,7 +38,7 @@ def _app() -> Any:
         vantage="fuzz",
         resolvers=["udp://127.0.0.1:9"],
         control_resolvers=[],
-        source_address=str(NET.network_address + 2),  # the /24 around it counts as routable
+        source_address=str(NET.network_address + 2),
         ipv6="off",
         timeout=0.3,
         dns_linger_max=0,

@@ -127,6 +127,7 @@ def _lab_config(lab: Lab, **overrides: Any) -> ServerConfig:
         source_address=topo.free_vantage,
         ca_bundle=lab.ca_bundle,
         timeout=2.0,
+        treat_as_public=[str(topo.network)],  # what --treat-as-public gives `control serve`
     )
     return ServerConfig(tokens=(TOKEN,), settings=lab_settings, **overrides)
 

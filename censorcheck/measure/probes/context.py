@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING
 
 import httpx
 
-from censorcheck.measure.bogons import IPAddress, IPNetwork, is_bogon, public_networks
+from censorcheck.measure.bogons import IPAddress, IPNetwork, is_bogon, networks
 from censorcheck.settings import Settings
 
 if TYPE_CHECKING:
@@ -88,7 +88,7 @@ class ProbeContext:
             http=client,
             ipv6=ipv6,
             fingerprints=fingerprints,
-            public=public_networks(settings),
+            public=networks(settings.treat_as_public),
             guard=guard,
         )
 
