@@ -157,7 +157,8 @@ SCENARIOS: tuple[Scenario, ...] = (
     _row("http-generic-blockpage", "http", "static", ("accessible", None, "accessible"),
          "An ISP notice no fingerprint knows, instead of the site.", censor="http_generic",
          control=("blocked", "http", "http.diff")),
-    _row("http-redirect-blockpage", "http", "static", ("accessible", None, "accessible"),
+    # The warning page is on a site of the censor's: nothing vouches for it (rules 4).
+    _row("http-redirect-blockpage", "http", "static", ("inconclusive", None, "dns.unverified"),
          "A redirect to an ISP warning page no fingerprint knows.", censor="http_redirect",
          control=("blocked", "http", "http.diff")),
     # --- legitimate hosts: false-positive traps --------------------------------------------

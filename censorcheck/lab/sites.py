@@ -88,15 +88,6 @@ def _top(name: str) -> str:
 """
 
 
-def page(name: str, extra: str = "") -> bytes:
-    """A site's HTML page, titled with the name it was requested under."""
-    return f"""{_top(name)}<h1>{_title(name)}</h1>
-<p>This site is served by the censorcheck lab on a loopback address.</p>
-{extra}</body>
-</html>
-""".encode()
-
-
 # The dynamic site: a fixed article, and what real sites change on every request: a token, a
 # timestamp, and a block of headlines that differs in choice and number, so that two fetches differ
 # in hash and in length (by up to ~15%) while the title and most of the markup stay.
@@ -118,6 +109,21 @@ _ARTICLE = (
     "Several members raised the question of the old hospital, closed since the winter, whose "
     "patients now travel to the capital for treatment that used to be available at home.",
 )
+
+
+def page(name: str, extra: str = "") -> bytes:
+    """A site's HTML page, titled with the name it was requested under. It carries an article,
+    as a real site's front page does: a censor's notice is a few hundred bytes, a site's page
+    some kilobytes, and a lab whose sites were smaller than its notices would test nothing."""
+    article = "\n".join(f"<p>{text}</p>" for text in _ARTICLE)
+    return f"""{_top(name)}<h1>{_title(name)}</h1>
+<p>This site is served by the censorcheck lab on a loopback address.</p>
+{article}
+{extra}</body>
+</html>
+""".encode()
+
+
 _HEADLINES = (
     "Weather: a cold front brings snow to the mountain passes overnight",
     "Markets: the grain price steadies after a week of heavy trading",
@@ -136,10 +142,9 @@ def dynamic_page(name: str) -> bytes:
     count = 2 + secrets.randbelow(6)
     headlines = [_HEADLINES[(start + i) % len(_HEADLINES)] for i in range(count)]
     now = datetime.now(timezone.utc).isoformat(timespec="microseconds")
-    article = "".join(f"<p>{p}</p>\n" for p in _ARTICLE)
     latest = "".join(f"<li>{html.escape(h)}</li>\n" for h in headlines)
     extra = (
-        f'{article}<h2>Latest</h2>\n<ul class="latest">\n{latest}</ul>\n'
+        f'<h2>Latest</h2>\n<ul class="latest">\n{latest}</ul>\n'
         f"<p>Token {secrets.token_hex(16)}, generated at {now}.</p>\n"
     )
     return page(name, extra)

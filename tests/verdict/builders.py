@@ -121,7 +121,8 @@ def body(text: str, status: int = 200, title: str | None = None,
     if title is None:
         title = "Site news" if "Site news" in text else "Notice"
     return HTTPResponse(status=status, headers=headers or [], title=title,
-                        body_length=len(text), body_sha256="00", body_prefix=text)  # fmt: skip
+                        body_length=len(text.encode()), body_sha256="00",
+                        body_prefix=text)  # fmt: skip
 
 
 def fetched(*hops: tuple[str, HTTPResponse | None], address: str = SITE,

@@ -3,11 +3,12 @@ resolver pointing at a notice server, a site that is up elsewhere, and the traps
 
 from __future__ import annotations
 
-from censorcheck.models import TCPConnect
+from censorcheck.models import Control, HTTPFetch, HTTPHop, TCPConnect
 from tests.verdict.builders import (
     EDGE,
     GEO_451,
     HTTP_URL,
+    NOTICE,
     RUSSIAN_PAGE,
     SERVER_HTTP,
     SITE,
@@ -24,6 +25,13 @@ from tests.verdict.builders import (
 )
 
 BOGON = "10.10.34.35"
+NOTICE_IP = "198.51.100.7"
+CHALLENGE = (
+    "<html><head><title>DDoS protection</title></head><body><p>Checking your browser"
+    "</p><script>var a=1;</script></body></html>"
+)
+SITE_HEADERS = [("x-served-by", "cache-fra1"), ("x-amz-cf-pop", "FRA56")]
+WWW_URL = "http://www.site.example/"
 TLS_TIMEOUT_TWICE_AT_EDGE = hs(EDGE, failure="tls.timeout", repeat=hs(EDGE, failure="tls.timeout"))
 
 FIELD_CASES = [
@@ -70,4 +78,73 @@ FIELD_CASES = [
     # OONI's traps.
     Case("one bogon among real addresses", ("accessible", None, "accessible"),
          dns=[q([SITE, BOGON])]),
+    # From the review of rules 4.
+    Case("the probe's answer overlaps the control's; the page came from its other address",
+         ("accessible", None, "accessible"), url=HTTP_URL, dns=[q([EDGE, SITE])], tls=[],
+         tcp=[TCPConnect(address=EDGE, port=80), TCPConnect(address=SITE, port=80)],
+         http=fetched((HTTP_URL, body(SITE_PAGE)), address=EDGE)),
+    Case("a redirect to www., whose name the probe's resolver sends to a notice server",
+         ("inconclusive", None, "dns.unverified"), url=HTTP_URL, tls=[],
+         tcp=[TCPConnect(address=SITE, port=80)],
+         http=HTTPFetch(hops=[
+             HTTPHop(url=HTTP_URL, address=SITE, response=body("", status=301)),
+             HTTPHop(url=WWW_URL, address=NOTICE_IP,
+                     dns=[q([NOTICE_IP], hostname="www.site.example")], response=body(NOTICE))]),
+         cites=("/http/hops/1",)),
+    Case("http to https on the same site, from an edge with the host's valid certificate",
+         ("accessible", None, "accessible"), url=HTTP_URL, dns=[q([EDGE])], tls=[],
+         tcp=[TCPConnect(address=EDGE, port=80)],
+         http=HTTPFetch(hops=[
+             HTTPHop(url=HTTP_URL, address=EDGE, response=body("", status=301)),
+             HTTPHop(url="https://site.example/", address=EDGE, tls=hs(EDGE),
+                     response=body(SITE_PAGE))])),
+    Case("the control server failed and the page is plain HTTP: nothing vouches",
+         ("inconclusive", None, "dns.unverified"), url=HTTP_URL, tls=[],
+         tcp=[TCPConnect(address=SITE, port=80)],
+         control=Control(source="server", failure="control.unreachable"),
+         http=fetched((HTTP_URL, body(SITE_PAGE))), cites=("/control/failure",)),
+    Case("server: a datacenter control got a challenge page, the probe the site from an edge",
+         ("inconclusive", None, "dns.inconsistent"), url=HTTP_URL, tls=[], dns=[q([EDGE])],
+         tcp=[TCPConnect(address=EDGE, port=80)],
+         control=server(tls=[], http=fetched((HTTP_URL, body(CHALLENGE, title="DDoS protection")))),
+         http=fetched((HTTP_URL, body(SITE_PAGE)), address=EDGE)),
+    Case("server: same address, a datacenter control got a challenge page",
+         ("inconclusive", None, "http.diff"), url=HTTP_URL, tls=[],
+         tcp=[TCPConnect(address=SITE, port=80)],
+         control=server(tls=[], http=fetched((HTTP_URL, body(CHALLENGE, title="DDoS protection")))),
+         http=fetched((HTTP_URL, body(SITE_PAGE)))),
+    Case("server: the probe's answer overlaps the control's and its other address serves a notice",
+         ("inconclusive", None, "dns.inconsistent"), url=HTTP_URL, tls=[], dns=[q([EDGE, SITE])],
+         tcp=[TCPConnect(address=EDGE, port=80)], control=server(tls=[], http=SERVER_HTTP),
+         http=fetched((HTTP_URL, body(NOTICE)), address=EDGE)),
+    Case("server: a shorter page from another edge with the site's own CDN headers",
+         ("inconclusive", None, "dns.inconsistent"), url=HTTP_URL, tls=[], dns=[q([EDGE])],
+         tcp=[TCPConnect(address=EDGE, port=80)],
+         control=server(tls=[], http=fetched((HTTP_URL, body(SITE_PAGE, headers=SITE_HEADERS)))),
+         http=fetched((HTTP_URL, body(NOTICE, headers=SITE_HEADERS)), address=EDGE)),
+    Case("server: the same 451 for the control is the site's own",
+         ("accessible", None, "accessible"), url=HTTP_URL, tls=[],
+         tcp=[TCPConnect(address=SITE, port=80)],
+         control=server(tls=[], http=fetched((HTTP_URL, body(GEO_451, status=451,
+                                                             title="Not available")))),
+         http=fetched((HTTP_URL, body(GEO_451, status=451, title="Not available")))),
+    Case("server: TLS fails at the probe's address; cited where the control validated first",
+         ("inconclusive", None, "tls.timeout"), dns=[q([EDGE])],
+         tcp=[TCPConnect(address=EDGE, port=443)], tls=[TLS_TIMEOUT_TWICE_AT_EDGE], http=None,
+         control=server(dns=[q(["151.101.9.9", "151.101.0.1"], resolver="udp://control")],
+                        tcp=[TCPConnect(address=EDGE, port=443)],
+                        tls=[hs("151.101.9.9", chain=[SITE_CERT]),
+                             hs("151.101.0.1", chain=[SITE_CERT]),
+                             hs(EDGE, failure="tls.timeout")]),
+         cites=("/control/tls/1", "/tls/0")),
+    Case("server: the probe fails twice where the control's repeat validated the host",
+         ("blocked", "tls", "tls.timeout"), tls=[hs(failure="tls.timeout",
+                                                    repeat=hs(failure="tls.timeout"))],
+         http=None, control=server(tls=[hs(failure="tls.timeout",
+                                           repeat=hs(chain=[SITE_CERT]))]),
+         cites=("/tls/0/repeat", "/control/tls/0/repeat")),
+    Case("server: TLS fails for both at the only address, yet the control loaded the page",
+         ("inconclusive", None, "tls.timeout"), http=None,
+         tls=[hs(failure="tls.timeout", repeat=hs(failure="tls.timeout"))],
+         control=server(tls=[hs(failure="tls.timeout")]), cites=("/control/http/hops/0",)),
 ]  # fmt: skip

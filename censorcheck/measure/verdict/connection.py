@@ -313,7 +313,22 @@ def _tls_against_server(f: Facts) -> Verdict | None:
                 + (", trusted" if c.trusted else ""),
             ),
         ]
-        if c.failure is None and c.trusted:
+        # The control's first handshake failed but its repeat validated the host: it reached the
+        # site at this address all the same (not for certificates: the leaf compared is the
+        # first attempt's).
+        retried = (
+            c.failure is not None
+            and c.repeat is not None
+            and c.repeat.failure is None
+            and bool(c.repeat.trusted)
+            and h.failure not in CERT_FAILURES
+        )
+        if retried:
+            evidence.append(
+                cite(f"/control/tls/{j}/repeat", f"{f.who} again, same address: handshake ok, "
+                     "trusted")
+            )  # fmt: skip
+        if (c.failure is None and c.trusted) or retried:
             if h.failure in CERT_FAILURES:
                 if intercepts_everything(h):
                     continue  # the vantage's whole network intercepts: not this host's blocking
@@ -353,20 +368,26 @@ def _tls_against_server(f: Facts) -> Verdict | None:
         if elsewhere or _control_loaded(f):
             # The addresses the probe was given fail for everyone, but the site itself works:
             # not down. A resolver handing out a dead address looks exactly like this.
-            k = next((n for n, c in enumerate(f.obs.control.tls) if c.address in elsewhere), None)
+            first = elsewhere[0] if elsewhere else None
+            k = next((n for n, c in enumerate(f.obs.control.tls) if c.address == first), None)
             where = (
                 cite(f"/control/tls/{k}", f"{f.who} completed a trusted handshake at "
                      f"{elsewhere[0]}")
                 if k is not None
-                else cite("/control/http", f"{f.who} loaded the page")
+                else cite("/control/http/hops/0", f"{f.who} loaded the page")
             )  # fmt: skip
+            own = {h.address for h in f.obs.tls if h.failure} & f.control_addrs
             return conclude(
                 "inconclusive",
                 failure,
                 0.5,
                 f"The handshakes of {f.who} failed like the probe's ({failure}) at the probe's "
-                "addresses, but it reached the site elsewhere: the site is up, and the probe's "
-                "addresses may not be the site's.",
+                "addresses, but it reached the site elsewhere: the site is up, so not down; "
+                + (
+                    "some of its own addresses fail for everyone."
+                    if own
+                    else "the probe's addresses may not be the site's."
+                ),
                 [*shared, where, *f.dns_evidence(), *f.control_evidence()],
             )
         return conclude(

@@ -194,7 +194,12 @@ class Facts:
             if attempt is not None and attempt.failure is None and attempt.trusted
         }
         own = [q for q in obs.dns if q.hostname == obs.target.domain]
-        control_trusted = {h.address for h in obs.control.tls if h.failure is None and h.trusted}
+        control_trusted = {
+            h.address
+            for h in obs.control.tls
+            for attempt in (h, h.repeat)
+            if attempt is not None and attempt.failure is None and attempt.trusted
+        }
         return cls(obs, ctx, addresses_of(own), control_addrs, state, trusted, control_trusted)
 
     # --- the control server's view ---------------------------------------------------------

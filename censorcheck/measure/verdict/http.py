@@ -23,7 +23,7 @@ from censorcheck.measure.verdict.facts import (
     merge,
     same_failure,
 )
-from censorcheck.models import HTTPFetch, HTTPHop, Verdict
+from censorcheck.models import HTTPFetch, HTTPHop, HTTPResponse, Verdict
 
 
 def http_failed(f: Facts) -> Verdict | None:
@@ -147,6 +147,36 @@ def _control_hop(f: Facts, hop: HTTPHop, *, answered: bool) -> tuple[int, HTTPHo
     return None
 
 
+# Headers most servers send, whatever they run; a header outside this list that both pages
+# carry (a CDN's x-served-by, a framework's own) says they came from the same infrastructure.
+_COMMON_HEADERS = frozenset({
+    "accept-ranges", "age", "alt-svc", "cache-control", "connection", "content-encoding",
+    "content-language", "content-length", "content-security-policy", "content-type", "date",
+    "etag", "expires", "keep-alive", "last-modified", "link", "location", "p3p", "pragma",
+    "referrer-policy", "server", "set-cookie", "strict-transport-security", "transfer-encoding",
+    "vary", "via", "x-content-type-options", "x-frame-options", "x-powered-by",
+    "x-xss-protection",
+})  # fmt: skip
+
+
+def _shared_uncommon_headers(ours: HTTPResponse, theirs: HTTPResponse) -> list[str]:
+    names = {name.lower() for name, _ in ours.headers}
+    return sorted(names & {name.lower() for name, _ in theirs.headers} - _COMMON_HEADERS)
+
+
+def _not_a_notice(ours: HTTPResponse, theirs: HTTPResponse) -> str | None:
+    """Why a page unlike the control's still cannot be a censor's notice put in its place, or
+    None. A notice is short: a page longer than the site's is the site's own (an edition, the
+    page a datacenter control did not get past a challenge for). And a page carrying the site's
+    own uncommon headers came from the site's servers."""
+    if ours.body_length >= theirs.body_length:
+        return "it is not shorter than the control's page, as a notice put in its place would be"
+    shared = _shared_uncommon_headers(ours, theirs)
+    if shared:
+        return f"it carries the site's own headers ({', '.join(shared)})"
+    return None
+
+
 def _host(url: str) -> str:
     return urlsplit(url).hostname or ""
 
@@ -241,7 +271,15 @@ def http_diff(f: Facts) -> Verdict | None:
         # served a page beyond doubt unlike the one the control fetched from the site: the
         # classic redirect to a notice server. Anything short of that (an error status, a page
         # only unlike, a control without a page) geo-DNS or the site itself can explain.
-        if comparison.differs and 200 <= theirs.status < 300 and ours.status < 400:
+        disjoint = not (f.probe_addrs & f.control_addrs)
+        unlike_notice = _not_a_notice(ours, theirs)
+        if (
+            disjoint
+            and comparison.differs
+            and 200 <= theirs.status < 300
+            and ours.status < 400
+            and unlike_notice is None
+        ):
             where = [
                 cite("/http/hops/0", f"the probe's resolver sent it to {first.address}, which "
                      f"served {first.url}"),
@@ -251,13 +289,15 @@ def http_diff(f: Facts) -> Verdict | None:
             return conclude(
                 "blocked",
                 "dns.inconsistent",
-                0.8,
+                0.75,
                 f"The probe's resolver gave {first.address}, an address the control never "
                 f"got, and it served another page than {f.who} fetched from the site ("
                 f"{comparison.describe()}).",
                 merge(evidence, where),
                 "dns",
             )
+        if unlike_notice is not None and comparison.differs:
+            reason += f"; but {unlike_notice}"
         return conclude("inconclusive", "dns.inconsistent", 0.5, reason + ".", evidence)
     if not 200 <= theirs.status < 300:
         return conclude(
@@ -290,6 +330,15 @@ def http_diff(f: Facts) -> Verdict | None:
             ),
             evidence,
         )
+    unlike_notice = _not_a_notice(ours, theirs)
+    if unlike_notice is not None:
+        return conclude(
+            "inconclusive",
+            "http.diff",
+            0.5,
+            reason + f"; but {unlike_notice}, so no blocking is claimed.",
+            evidence,
+        )
     where = [
         cite("/http/hops/0", f"the probe's request for {first.url} went to {first.address}"),
         cite("/control/http/hops/0", f"{f.who} fetched {control.hops[0].url} from "
@@ -308,30 +357,37 @@ def unvouched(f: Facts) -> Verdict | None:
     http = f.obs.http
     if http is None or http.failure or not http.hops or is_ip(f.obs.target.domain):
         return None
-    first, last = http.hops[0], len(http.hops) - 1
-    ours = http.hops[last].response
+    last = len(http.hops) - 1
+    hop = http.hops[last]
+    ours = hop.response
     if ours is None:
         return None
     control = f.obs.control.http if f.server else None
     theirs = control.hops[-1].response if control and not control.failure and control.hops else None
     matched = theirs is not None and not compare(ours, theirs).unlike
-    same_site = _site(_host(http.hops[last].url)) == _site(f.obs.target.domain)
+    same_site = _site(_host(hop.url)) == _site(f.obs.target.domain)
+    # The control's addresses are for the target's own name; a hop to another name (a www.
+    # redirect) is vouched for only by a certificate or a matching page.
+    own_name = _host(hop.url) == f.obs.target.domain.lower()
+    consistent = own_name and (
+        hop.address in f.control_addrs or bool(f.probe_addrs & f.control_addrs)
+    )
     vouched = (
-        first.address in f.control_addrs
-        or first.address in f.trusted
+        consistent
+        or (hop.address in f.trusted and own_name)
         or (same_site and _authentic(f, last))
         or matched
     )
     evidence = [
-        cite(f"/http/hops/{last}/response", f"HTTP {ours.status} from {http.hops[last].url}"),
-        cite("/http/hops/0", f"the probe's request went to {first.address}"),
+        cite(f"/http/hops/{last}/response", f"HTTP {ours.status} from {hop.url}"),
+        cite(f"/http/hops/{last}", f"the probe's request went to {hop.address}"),
     ]
     if not vouched:
         return conclude(
             "inconclusive",
             "dns.unverified",
             0.5,
-            f"The page loaded (HTTP {ours.status}), but from {first.address}, which nothing "
+            f"The page loaded (HTTP {ours.status}), but from {hop.address}, which nothing "
             f"vouches for: {f.who} never got it, no certificate valid for the host came from "
             "it, and there is no control page to match. A censor's resolver pointing at its own "
             "server looks the same.",
