@@ -17,6 +17,7 @@ from tests.verdict.builders import (
     Case,
     body,
     control,
+    failed_page,
     fetched,
     hs,
     ok_page,
@@ -147,4 +148,13 @@ FIELD_CASES = [
          ("inconclusive", None, "tls.timeout"), http=None,
          tls=[hs(failure="tls.timeout", repeat=hs(failure="tls.timeout"))],
          control=server(tls=[hs(failure="tls.timeout")]), cites=("/control/http/hops/0",)),
+    # A reset right after a completed handshake.
+    Case("server: reset after a validated handshake, the control fetched from the same address",
+         ("blocked", "http", "http.reset"), control=server(), http=failed_page("http.reset"),
+         cites=("/http/hops/0", "/control/http/hops/0")),
+    Case("reset after a validated handshake with no control fetch", ("inconclusive", None,
+         "http.reset"), http=failed_page("http.reset")),
+    Case("server: reset after the answer began is the site's or the path's, not a box's",
+         ("inconclusive", None, "http.reset"), control=server(),
+         http=failed_page("http.reset", partial=True)),
 ]  # fmt: skip

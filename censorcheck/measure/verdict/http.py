@@ -64,6 +64,14 @@ def http_failed(f: Facts) -> Verdict | None:
     # Only a plain-HTTP request cut before any answer looks like a box acting on the request;
     # inside TLS nobody on the path can see which page was asked for.
     plain_cut = cut.url.startswith("http://") and cut.response is None and what in HTTP_INTERFERENCE
+    # A cut right after a handshake validated for the host, before any answer: a box that let
+    # the handshake through on the name it saw in it, and then kills the connection.
+    tls_cut = (
+        cut.url.startswith("https://")
+        and cut.response is None
+        and what in HTTP_INTERFERENCE
+        and _authentic(f, last)
+    )
     neutral_ok = n is not None and n.failure is None and n.response is not None
     if neutral_ok and n is not None and n.response is not None:
         evidence.append(
@@ -99,6 +107,16 @@ def http_failed(f: Facts) -> Verdict | None:
                 else f"{f.who} fetched the page from the same address"
             )
             + ".",
+            evidence,
+            "http",
+        )
+    if tls_cut and answered is not None:
+        return conclude(
+            "blocked",
+            http.failure,
+            0.8,
+            f"The connection was cut ({http.failure}) right after a handshake validated for the "
+            f"host, before any answer, while {f.who} fetched the page from the same address.",
             evidence,
             "http",
         )
