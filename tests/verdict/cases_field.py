@@ -33,6 +33,30 @@ CHALLENGE = (
 )
 SITE_HEADERS = [("x-served-by", "cache-fra1"), ("x-amz-cf-pop", "FRA56")]
 WWW_URL = "http://www.site.example/"
+TO_WWW = HTTPHop(url=HTTP_URL, address=SITE, response=body("", status=301))
+WWW_DENIED = HTTPHop(
+    url=WWW_URL,
+    failure="http.unreachable",
+    dns=[q(rcode="NXDOMAIN", failure="dns.nxdomain", hostname="www.site.example")],
+)
+WWW_REFUSED = HTTPHop(
+    url=WWW_URL,
+    address=EDGE,
+    failure="tcp.refused",
+    tcp=TCPConnect(address=EDGE, port=80, failure="tcp.refused"),
+)
+
+
+def control_via_www(address: str = EDGE) -> Control:
+    """The control server's fetch: the site redirects to www., which it loads from ``address``."""
+    return server(
+        tls=[],
+        http=HTTPFetch(
+            hops=[TO_WWW, HTTPHop(url=WWW_URL, address=address, response=body(SITE_PAGE))]
+        ),
+    )
+
+
 TLS_TIMEOUT_TWICE_AT_EDGE = hs(EDGE, failure="tls.timeout", repeat=hs(EDGE, failure="tls.timeout"))
 
 FIELD_CASES = [
@@ -157,4 +181,23 @@ FIELD_CASES = [
     Case("server: reset after the answer began is the site's or the path's, not a box's",
          ("inconclusive", None, "http.reset"), control=server(),
          http=failed_page("http.reset", partial=True)),
+    # A redirect the probe could not follow, against the control's fetch of the same hop.
+    Case("server: the probe's resolver denies the host the site redirects to",
+         ("blocked", "dns", "dns.nxdomain"), url=HTTP_URL, tls=[],
+         tcp=[TCPConnect(address=SITE, port=80)], control=control_via_www(),
+         http=HTTPFetch(hops=[TO_WWW, WWW_DENIED], failure="http.unreachable"),
+         cites=("/http/hops/1/dns/0", "/http/hops/0", "/control/http/hops/1")),
+    Case("the probe's resolver denies the redirect's host, and there is no control fetch",
+         ("inconclusive", None, "http.unreachable"), url=HTTP_URL, tls=[],
+         tcp=[TCPConnect(address=SITE, port=80)],
+         http=HTTPFetch(hops=[TO_WWW, WWW_DENIED], failure="http.unreachable")),
+    Case("server: refused at the redirect's host, where the control fetched the same URL",
+         ("blocked", "tcp", "tcp.refused"), url=HTTP_URL, tls=[],
+         tcp=[TCPConnect(address=SITE, port=80)], control=control_via_www(),
+         http=HTTPFetch(hops=[TO_WWW, WWW_REFUSED], failure="tcp.refused"),
+         cites=("/http/hops/1/tcp", "/control/http/hops/1")),
+    Case("server: refused at the redirect's host; the control fetched it at another address",
+         ("inconclusive", None, "tcp.refused"), url=HTTP_URL, tls=[],
+         tcp=[TCPConnect(address=SITE, port=80)], control=control_via_www(address=NOTICE_IP),
+         http=HTTPFetch(hops=[TO_WWW, WWW_REFUSED], failure="tcp.refused")),
 ]  # fmt: skip

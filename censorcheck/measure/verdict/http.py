@@ -23,6 +23,7 @@ from censorcheck.measure.verdict.facts import (
     merge,
     same_failure,
 )
+from censorcheck.measure.verdict.redirects import redirect_hop_failed
 from censorcheck.models import HTTPFetch, HTTPHop, HTTPResponse, Verdict
 
 
@@ -59,6 +60,8 @@ def http_failed(f: Facts) -> Verdict | None:
     last = len(http.hops) - 1
     cut = http.hops[last]
     evidence = [cite(f"/http/hops/{last}", f"{cut.url} at {cut.address}: {http.failure}")]
+    if last > 0 and (verdict := redirect_hop_failed(f, last)) is not None:
+        return verdict
     n = http.neutral
     what = http.failure.split(".", 1)[-1]
     # Only a plain-HTTP request cut before any answer looks like a box acting on the request;
