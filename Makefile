@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 LATEST := .venv-latest
 
-.PHONY: demo test test-latest lock lock-upgrade lint browser bench bench-control bench-dns-scan \
+.PHONY: demo test test-latest lock lock-upgrade lint browser nftables bench bench-control bench-dns-scan \
 	bench-analysis clean
 
 # uv sync --locked refuses a lock that no longer matches pyproject.toml, so a dependency change
@@ -45,9 +45,16 @@ browser:
 		&& apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
 		--no-install-recommends chromium >/dev/null; } || echo "no chromium: the report's browser test will be skipped"
 
+# The kernel-level censor of the lab (tests/test_netns.py) needs nftables, Debian's package,
+# installed the same way; without it those tests are skipped and say why.
+nftables:
+	@command -v nft >/dev/null 2>&1 || { [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1 \
+		&& apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
+		--no-install-recommends nftables >/dev/null; } || echo "no nftables: the kernel-level lab tests will be skipped"
+
 PYTEST_ISOLATED = unshare --net --map-root-user sh -c 'ip link set lo up && exec $(1)/pytest -q'
 
-test: lint browser
+test: lint browser nftables
 ifeq ($(ISOLATED),yes)
 	@echo "pytest in a private network namespace: loopback only"
 	$(call PYTEST_ISOLATED,$(BIN))
@@ -58,7 +65,7 @@ endif
 
 # Not run by CI: the suite against the newest release of every dependency its ranges allow, in
 # a venv of its own, so that drift shows here before a lock refresh meets it.
-test-latest: $(STAMP) browser
+test-latest: $(STAMP) browser nftables
 	rm -rf $(LATEST)
 	$(PYTHON) -m venv $(LATEST)
 	VIRTUAL_ENV=$(LATEST) $(BIN)/uv pip install --quiet --upgrade -e '.[dev,control]'
