@@ -33,7 +33,7 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from censorcheck import __version__
 from censorcheck.control.limits import TokenBucket
 from censorcheck.control.measure import measure_here
-from censorcheck.control.ooni import THRequest, parse_endpoint, to_response
+from censorcheck.control.ooni import THRequest, THResponse, parse_endpoint, to_response
 from censorcheck.control.protocol import (
     API_PREFIX,
     MAX_ADDRESSES,
@@ -217,13 +217,9 @@ async def measure(
     )
 
 
-def ooni_request(raw: bytes) -> MeasureRequest:
+def ooni_request(th: THRequest) -> MeasureRequest:
     """A test-helper request as the measurement our own protocol would ask for: the probe's
     addresses from its endpoints, its User-Agent, and our protocol's bounds on every field."""
-    try:
-        th = THRequest.model_validate_json(raw)
-    except pydantic.ValidationError as exc:
-        raise ValueError(f"not a test-helper request: {first_error(exc)}") from None
     addresses = []
     for key in th.tcp_connect:
         where = parse_endpoint(key)
@@ -335,15 +331,15 @@ def create_app(config: ServerConfig) -> FastAPI:
         """OONI's test-helper health check, answered as oohelperd does."""
         return JSONResponse({"message": "Hello OONItarian!"}, headers=_SERVER)
 
-    @app.post(f"{OONI_PREFIX}/", responses=_ERRORS)
+    @app.post(f"{OONI_PREFIX}/", response_model=THResponse, responses=_ERRORS)
     async def ooni_measure(
-        request: Request,
+        th: THRequest,
         token: Annotated[int, Depends(_authorised)],
         st: Annotated[_State, Depends(_state)],
     ) -> JSONResponse:
         """OONI's Web Connectivity test-helper protocol over the same measurement."""
         try:
-            body = ooni_request(await request.body())
+            body = ooni_request(th)
         except ValueError as exc:
             raise HTTPException(400, str(exc)) from None
         async with _admitted(st, token):
