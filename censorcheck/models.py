@@ -13,7 +13,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-SCHEMA_VERSION = "1.3"
+SCHEMA_VERSION = "1.4"
 # The ``rules_version`` of documents from before schema 1.1, which did not record which verdict
 # rules produced their verdicts.
 UNKNOWN_RULES = "0"
@@ -176,10 +176,12 @@ class Control(Model):
     Made either by querying control resolvers from the probe itself (``source`` "resolvers":
     DNS only), or by a control server on an uncensored network (``source`` "server"), which also
     connects, shakes hands and fetches the page from there, to its own addresses and to the
-    probe's; or in the same way by another vantage of the run (``source`` "vantage").
+    probe's; or in the same way by another vantage of the run (``source`` "vantage"); or by an
+    OONI Web Connectivity test helper (``source`` "ooni", schema 1.4), which measures the probe's
+    addresses too but reports no address for its fetch, no body and no certificates.
     """
 
-    source: Literal["resolvers", "server", "vantage"] = Field(
+    source: Literal["resolvers", "server", "vantage", "ooni"] = Field(
         "resolvers", description="Who made the control measurement."
     )
     vantage: str | None = Field(
@@ -268,8 +270,17 @@ class ControlServerStatus(Model):
     """The control server a run used, and whether it answered the pre-flight health check."""
 
     url: str = Field(description="Its base URL, without credentials.")
+    protocol: Literal["censorcheck", "ooni"] = Field(
+        "censorcheck",
+        description="censorcheck's control protocol, or OONI's Web Connectivity test-helper "
+        "protocol (schema 1.4); for 'ooni', ``url`` is the helper that answered the health "
+        "check, or the first one tried when none did.",
+    )
     alive: bool
-    version: str | None = Field(None, description="censorcheck version the server reported.")
+    version: str | None = Field(
+        None,
+        description="censorcheck version the server reported (an OONI helper's Server header).",
+    )
     failure: str | None = Field(None, description="A control.* code when it did not answer.")
 
 

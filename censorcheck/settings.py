@@ -16,6 +16,8 @@ from pydantic import (
 )
 
 PROXY_SCHEMES = ("socks5", "socks5h", "http")
+# Until the public helpers are listed (a later change), ``ooni`` alone names none.
+OONI_NEEDS_URL = "--control ooni needs a test helper URL for now: --control ooni:https://HELPER/"
 DEFAULT_CONTROL_RESOLVERS = ["https://1.1.1.1/dns-query", "https://8.8.8.8/dns-query"]
 # A common browser's User-Agent: a tool-specific one would single out whoever runs the probe.
 DEFAULT_USER_AGENT = (
@@ -61,11 +63,14 @@ class Settings(BaseModel):
     control_resolvers: list[str] = Field(default_factory=lambda: list(DEFAULT_CONTROL_RESOLVERS))
     control_url: str | None = Field(
         None,
-        description="Base URL of a control server; when set it makes the control measurement "
+        description="Base URL of a control server, or ooni:URL[,URL...] for OONI Web "
+        "Connectivity test helpers tried in order; when set it makes the control measurement "
         "and the control resolvers are not used.",
     )
     control_token: str | None = Field(
-        None, description="Bearer token for the control server. Never recorded."
+        None,
+        description="Bearer token for the control server (sent to OONI helpers only when "
+        "given). Never recorded.",
     )
     source_address: OptionalIP = Field(None, description="Local address every socket binds to.")
     proxy: str | None = Field(
@@ -136,9 +141,26 @@ class Settings(BaseModel):
     @field_validator("control_url")
     @classmethod
     def _valid_control(cls, value: str | None) -> str | None:
-        if value is not None and not value.startswith(("http://", "https://")):
+        if value is None:
+            return None
+        if value == "ooni" or value.startswith("ooni:"):
+            helpers = [u.strip() for u in value[5:].split(",") if u.strip()]
+            if not helpers:
+                raise ValueError(OONI_NEEDS_URL)
+            for url in helpers:
+                if not url.startswith(("http://", "https://")):
+                    raise ValueError(f"{url}: a test helper URL starts with http:// or https://")
+            return "ooni:" + ",".join(helpers)
+        if not value.startswith(("http://", "https://")):
             raise ValueError(f"{value}: a control server URL starts with http:// or https://")
         return value
+
+    @property
+    def ooni_helpers(self) -> list[str]:
+        """The OONI test helpers ``control_url`` names (``ooni:URL,URL``), in the order to try."""
+        if self.control_url is None or not self.control_url.startswith("ooni:"):
+            return []
+        return self.control_url[5:].split(",")
 
     @property
     def target_deadline(self) -> float:

@@ -38,7 +38,7 @@ from censorcheck.results.store import (
     prune,
     unused_output,
 )
-from censorcheck.settings import Settings
+from censorcheck.settings import OONI_NEEDS_URL, Settings
 from censorcheck.unattended import schedule
 from censorcheck.unattended.check import Case, exit_code, judge_cases
 from censorcheck.unattended.junit import write_junit
@@ -238,7 +238,10 @@ def run(
     ] = None,
     control: Annotated[
         str | None,
-        Opt(help="Control server URL: it measures each target from its network (see README)."),
+        Opt(
+            help="Control server URL: it measures each target from its network (see README); "
+            "or ooni:URL[,URL...] for OONI test helpers, tried in order."
+        ),
     ] = None,
     control_token: Annotated[
         str | None,
@@ -326,6 +329,8 @@ def run(
             _loop(lambda: _resume_run(targets or [], out, control_token), None)
         if not targets:
             raise ConfigError("no targets: give target files, URLs or domains (or --resume)")
+        if control is not None and control.strip() in ("ooni", "ooni:"):
+            raise ConfigError(OONI_NEEDS_URL)
         values: dict[str, Any] = {
             "vantage": "local",
             "proxy": proxy,

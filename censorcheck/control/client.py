@@ -22,7 +22,8 @@ from censorcheck.models import Control
 MAX_RESPONSE = 4 << 20
 
 
-def _failure_for(status: int) -> str:
+def status_failure(status: int) -> str:
+    """The control.* code for an HTTP status other than 200."""
     if status in (401, 403):
         return "control.unauthorized"
     if status == 429:
@@ -32,7 +33,8 @@ def _failure_for(status: int) -> str:
     return "control.bad_response"
 
 
-def _transport_failure(exc: httpx.HTTPError) -> str:
+def transport_failure(exc: httpx.HTTPError) -> str:
+    """The control.* code for a request to a control that failed on the way."""
     if isinstance(exc, httpx.TimeoutException):
         return "control.timeout"
     if isinstance(exc, httpx.TransportError) and not isinstance(exc, httpx.ProtocolError):
@@ -77,7 +79,7 @@ class ControlClient:
         try:
             async with self._client.stream(method, self.url + path, **kwargs) as response:  # type: ignore[arg-type]
                 if response.status_code != 200:
-                    return _failure_for(response.status_code), b""
+                    return status_failure(response.status_code), b""
                 body = bytearray()
                 async for chunk in response.aiter_bytes():
                     body += chunk
@@ -85,7 +87,7 @@ class ControlClient:
                         return "control.bad_response", b""
                 return None, bytes(body)
         except httpx.HTTPError as exc:
-            return _transport_failure(exc), b""
+            return transport_failure(exc), b""
 
     async def health(self) -> tuple[str | None, str | None]:
         """(failure, server version): whether the server answers and takes our token.

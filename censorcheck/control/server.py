@@ -25,6 +25,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Annotated, Any
 
+import pydantic
 from fastapi import Depends, FastAPI, HTTPException, Request
 from fastapi.responses import JSONResponse
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
@@ -32,8 +33,15 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from censorcheck import __version__
 from censorcheck.control.limits import TokenBucket
 from censorcheck.control.measure import measure_here
-from censorcheck.control.protocol import API_PREFIX, Health, Limits, MeasureRequest
-from censorcheck.errors import ConfigError
+from censorcheck.control.ooni import THRequest, THResponse, parse_endpoint, to_response
+from censorcheck.control.protocol import (
+    API_PREFIX,
+    MAX_ADDRESSES,
+    Health,
+    Limits,
+    MeasureRequest,
+)
+from censorcheck.errors import ConfigError, first_error
 from censorcheck.measure.bogons import IPAddress, IPNetwork, forbidden
 from censorcheck.measure.probes import dns
 from censorcheck.measure.probes.context import ProbeContext
@@ -43,6 +51,9 @@ from censorcheck.settings import Settings
 log = logging.getLogger("censorcheck.control")
 
 MIN_TOKEN_LENGTH = 16
+# OONI's test-helper protocol lives at its own path; its probes are told the full URL.
+OONI_PREFIX = "/ooni"
+_SERVER = {"server": f"censorcheck/{__version__}"}
 MAX_REQUEST_BYTES = 16 * 1024
 
 Scope = MutableMapping[str, Any]
@@ -206,6 +217,26 @@ async def measure(
     )
 
 
+def ooni_request(th: THRequest) -> MeasureRequest:
+    """A test-helper request as the measurement our own protocol would ask for: the probe's
+    addresses from its endpoints, its User-Agent, and our protocol's bounds on every field."""
+    addresses = []
+    for key in th.tcp_connect:
+        where = parse_endpoint(key)
+        if where is None:
+            raise ValueError(f"tcp_connect: {key!r} is not ip:port")
+        addresses.append(where[0])
+    agents = {k.lower(): v for k, v in th.http_request_headers.items()}.get("user-agent") or []
+    try:
+        return MeasureRequest(
+            url=th.http_request,
+            addresses=list(dict.fromkeys(addresses))[:MAX_ADDRESSES],
+            headers={"user-agent": agents[0]} if agents else {},
+        )
+    except pydantic.ValidationError as exc:
+        raise ValueError(first_error(exc)) from None
+
+
 # Dependencies live at module level: FastAPI resolves their (string) annotations from here.
 _bearer = HTTPBearer(auto_error=False, description="A token from the server's token file.")
 
@@ -224,6 +255,25 @@ def _authorised(
         challenge = {"WWW-Authenticate": "Bearer"}
         raise HTTPException(401, "a valid bearer token is needed", challenge)
     return index
+
+
+@contextlib.asynccontextmanager
+async def _admitted(st: _State, token: int) -> AsyncIterator[None]:
+    """One measurement for ``token`` within its limits, or 429."""
+    config = st.config
+    slot = st.tokens.setdefault(token, _TokenState(TokenBucket(config.rate, config.burst)))
+    if slot.in_flight >= config.max_in_flight:
+        raise HTTPException(429, "too many measurements in flight", {"Retry-After": "1"})
+    wait = slot.bucket.take()
+    if wait > 0:
+        raise HTTPException(
+            429, "rate limit exceeded", {"Retry-After": str(max(1, math.ceil(wait)))}
+        )
+    slot.in_flight += 1
+    try:
+        yield
+    finally:
+        slot.in_flight -= 1
 
 
 def create_app(config: ServerConfig) -> FastAPI:
@@ -268,23 +318,38 @@ def create_app(config: ServerConfig) -> FastAPI:
         st: Annotated[_State, Depends(_state)],
     ) -> Control:
         """Measure the URL from this server's network, and the probe's addresses too."""
-        slot = st.tokens.setdefault(token, _TokenState(TokenBucket(config.rate, config.burst)))
-        if slot.in_flight >= config.max_in_flight:
-            raise HTTPException(429, "too many measurements in flight", {"Retry-After": "1"})
-        wait = slot.bucket.take()
-        if wait > 0:
-            raise HTTPException(
-                429, "rate limit exceeded", {"Retry-After": str(max(1, math.ceil(wait)))}
-            )
         deadline = min(body.deadline or config.max_deadline, config.max_deadline)
-        slot.in_flight += 1
+        async with _admitted(st, token):
+            try:
+                return await measure(body, st.ctx, st.resolvers, deadline)
+            except Exception:  # a bug of ours: the probe gets a failure, the operator a traceback
+                log.exception("measuring %s failed", body.url)
+                return Control(source="server", failure="http.error")
+
+    @app.get(f"{OONI_PREFIX}/", responses={401: _ERRORS[401]})
+    async def ooni_health(token: Annotated[int, Depends(_authorised)]) -> JSONResponse:
+        """OONI's test-helper health check, answered as oohelperd does."""
+        return JSONResponse({"message": "Hello OONItarian!"}, headers=_SERVER)
+
+    @app.post(f"{OONI_PREFIX}/", response_model=THResponse, responses=_ERRORS)
+    async def ooni_measure(
+        th: THRequest,
+        token: Annotated[int, Depends(_authorised)],
+        st: Annotated[_State, Depends(_state)],
+    ) -> JSONResponse:
+        """OONI's Web Connectivity test-helper protocol over the same measurement."""
         try:
-            return await measure(body, st.ctx, st.resolvers, deadline)
-        except Exception:  # a bug of ours: the probe gets a failure, the operator a traceback
-            log.exception("measuring %s failed", body.url)
-            return Control(source="server", failure="http.error")
-        finally:
-            slot.in_flight -= 1
+            body = ooni_request(th)
+        except ValueError as exc:
+            raise HTTPException(400, str(exc)) from None
+        async with _admitted(st, token):
+            try:
+                control = await measure(body, st.ctx, st.resolvers, config.max_deadline)
+            except Exception:  # a bug of ours: the probe gets a failure, the operator a traceback
+                log.exception("measuring %s failed", body.url)
+                control = Control(source="server", failure="http.error")
+        answer = to_response(control, body.url, body.addresses)
+        return JSONResponse(answer.model_dump(mode="json"), headers=_SERVER)
 
     @app.exception_handler(HTTPException)
     async def http_error(request: Request, exc: HTTPException) -> JSONResponse:

@@ -25,6 +25,7 @@ import httpx
 from censorcheck import __version__
 from censorcheck.control.client import ControlClient
 from censorcheck.control.measure import measure_here
+from censorcheck.control.ooni_client import OONIClient
 from censorcheck.errors import ConfigError, NothingMeasured
 from censorcheck.measure.bogons import is_ip
 from censorcheck.measure.failures import describe
@@ -92,7 +93,7 @@ class _Run:
         resolvers: list[dns.Resolver],
         controls: list[dns.Resolver],
         judge_ctx: JudgeContext,
-        server: ControlClient | LocalControl | None = None,
+        server: ControlClient | OONIClient | LocalControl | None = None,
         server_failure: str | None = None,
     ) -> None:
         self.ctx = ctx
@@ -101,7 +102,7 @@ class _Run:
         self.judge_ctx = judge_ctx
         self.server = server
         self.server_failure = server_failure
-        self.source: Literal["resolvers", "server", "vantage"] = (
+        self.source: Literal["resolvers", "server", "vantage", "ooni"] = (
             "resolvers" if server is None else server.source
         )
 
@@ -225,7 +226,7 @@ async def _preflight(
     return list(await asyncio.gather(*(dns.preflight(r, ctx, role=role) for r in resolvers)))
 
 
-async def _check_server(server: ControlClient | None) -> ControlServerStatus | None:
+async def _check_server(server: ControlClient | OONIClient | None) -> ControlServerStatus | None:
     if server is None:
         return None
     failure, version = await server.health()
@@ -233,6 +234,7 @@ async def _check_server(server: ControlClient | None) -> ControlServerStatus | N
         raise ConfigError(f"--control {server.url}: the server did not accept the control token")
     return ControlServerStatus(
         url=_without_credentials(server.url),
+        protocol="ooni" if isinstance(server, OONIClient) else "censorcheck",
         alive=failure is None,
         version=version,
         failure=failure,
@@ -302,29 +304,27 @@ async def ameasure(
     if fingerprints is None:
         fingerprints = load_fingerprints(settings.fingerprints)
     ctx = _context(settings, fingerprints)
-    server: ControlClient | LocalControl | None = None
+    server: ControlClient | OONIClient | LocalControl | None = None
     server_status = None
     if control_vantage is not None:
         controls = []  # the other vantage is the control, with its own resolvers
         server = LocalControl(control_vantage, _context(control_vantage, fingerprints))
     elif settings.control_url is not None:
         controls = []  # the server is the control; its resolvers are its own
-        server = ControlClient(
-            settings.control_url,
-            settings.control_token,
-            ctx.verify,
-            settings.source_address,
-            settings.timeout,
-            settings.user_agent,
-            settings.proxy,
-        )
+        way_out = (settings.source_address, settings.timeout, settings.user_agent, settings.proxy)
+        if settings.ooni_helpers:
+            server = OONIClient(settings.ooni_helpers, settings.control_token, ctx.verify, *way_out)
+        else:
+            server = ControlClient(
+                settings.control_url, settings.control_token, ctx.verify, *way_out
+            )
     try:
         probes, checks, server_status = await asyncio.gather(
             _preflight(resolvers, "probe", ctx),
             _preflight(controls, "control", ctx)
             if not isinstance(server, LocalControl)
             else server.preflight(),
-            _check_server(server if isinstance(server, ControlClient) else None),
+            _check_server(server if not isinstance(server, LocalControl) else None),
         )
         statuses = probes + checks  # each pre-flight also stored its round trip in ctx
         probe_status = [s for s in statuses if s.role == "probe"]

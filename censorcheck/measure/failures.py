@@ -65,6 +65,54 @@ FAILURES = (
     | frozenset(f"proxy.{what}" for what in PROXY_WHATS)
 )
 
+# OONI's failure strings (probe-cli internal/netxlite, and the test helper's own DNS words) and
+# what each means in ours. Strings not listed become ``<layer>.error``.
+_FROM_OONI = {
+    "dns_nxdomain_error": "nxdomain",
+    "dns_name_error": "nxdomain",  # the test helper's word for NXDOMAIN
+    "dns_no_answer": "no_answer",
+    "dns_refused_error": "refused",
+    "dns_servfail_error": "servfail",
+    "dns_server_misbehaving": "bad_response",
+    "dns_server_failure": "error",  # the helper folds refused, misbehaving and temporary here
+    "connection_refused": "refused",
+    "connection_reset": "reset",
+    "connection_aborted": "reset",
+    "network_reset": "reset",
+    "generic_timeout_error": "timeout",
+    "timed_out": "timeout",
+    "eof_error": "eof",
+    "connection_already_closed": "eof",
+    "host_unreachable": "unreachable",
+    "network_unreachable": "unreachable",
+    "network_down": "unreachable",
+    "ssl_invalid_hostname": "hostname_mismatch",
+    "ssl_unknown_authority": "untrusted",
+    "ssl_invalid_certificate": "invalid_certificate",
+    "ssl_failed_handshake": "alert",
+}
+# Ours in OONI's words, where OONI names the meaning exactly.
+_TO_OONI = {
+    "dns.nxdomain": "dns_nxdomain_error",
+    "dns.refused": "dns_refused_error",
+    "dns.servfail": "dns_servfail_error",
+    "dns.no_answer": "dns_no_answer",
+    "dns.bad_response": "dns_server_misbehaving",
+    "tcp.refused": "connection_refused",
+    "tls.alert": "ssl_failed_handshake",
+    "tls.untrusted": "ssl_unknown_authority",
+    "tls.hostname_mismatch": "ssl_invalid_hostname",
+    "tls.expired": "ssl_invalid_certificate",
+    "tls.invalid_certificate": "ssl_invalid_certificate",
+}
+# Transport outcomes mean the same whatever the layer. A deadline is a timer that expired too.
+_TRANSPORT_TO_OONI = {
+    "timeout": "generic_timeout_error",
+    "deadline": "generic_timeout_error",
+    "reset": "connection_reset",
+    "eof": "eof_error",
+}
+
 # SOCKS5 reply codes (RFC 1928) about the destination, as the proxy saw it from its network.
 _SOCKS_REPLY = {3: "unreachable", 4: "unreachable", 5: "refused", 6: "timeout"}
 # A CONNECT proxy's answers about the destination: bad gateway, gateway timeout.
@@ -183,3 +231,32 @@ def describe(exc: BaseException) -> str:
     """A short, stable-ish human description of the innermost cause, for logs."""
     inner = list(_chain(exc))[-1]
     return f"{type(inner).__name__}: {inner}"[:200]
+
+
+def from_ooni(failure: str, layer: str) -> str:
+    """Our code at ``layer`` for one of OONI's failure strings."""
+    return f"{layer}.{_FROM_OONI.get(failure, 'error')}"
+
+
+def to_ooni(code: str | None) -> str | None:
+    """OONI's failure string for one of our failure codes (None stays None)."""
+    if code is None:
+        return None
+    if code in _TO_OONI:
+        return _TO_OONI[code]
+    _, _, what = code.partition(".")
+    if what in _TRANSPORT_TO_OONI:
+        return _TRANSPORT_TO_OONI[what]
+    return f"unknown_failure: {code}"
+
+
+def to_ooni_helper_dns(code: str | None) -> str | None:
+    """The DNS failure a Web Connectivity test helper reports for our lookup failure: its own
+    short list (oohelperd's dnsMapFailure), which probes compare against by string."""
+    if code is None or code == "dns.no_answer":
+        return None  # the helper answers an empty list with no failure
+    if code == "dns.nxdomain":
+        return "dns_name_error"
+    if code in ("dns.refused", "dns.servfail", "dns.bad_response"):
+        return "dns_server_failure"
+    return "unknown_error"

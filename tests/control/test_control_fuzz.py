@@ -30,7 +30,14 @@ from censorcheck.settings import Settings  # noqa: E402
 TOKEN = "fuzz-token-" + "f" * 24
 NET: IPNetwork = ipaddress.ip_network(random_network())
 EXAMPLES = 60
-OPERATIONS = {("GET", "/v1/health"), ("GET", "/v1/limits"), ("POST", "/v1/measure")}
+OPERATIONS = {
+    ("GET", "/v1/health"),
+    ("GET", "/v1/limits"),
+    ("POST", "/v1/measure"),
+    ("GET", "/ooni/"),
+    ("POST", "/ooni/"),
+}
+MEASURING = ("/v1/measure", "/ooni/")
 
 
 def _app() -> Any:
@@ -131,7 +138,7 @@ def _fuzz(
     """Send ``EXAMPLES`` generated requests, validate every answer; return the statuses."""
     operation = schema[path][method]
     statuses: list[int] = []
-    measuring = path == "/v1/measure" and mode is GenerationMode.POSITIVE
+    measuring = path in MEASURING and mode is GenerationMode.POSITIVE
 
     @given(case=operation.as_strategy(generation_mode=mode), data=st.data())
     @settings(
@@ -141,7 +148,13 @@ def _fuzz(
         suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much],
     )
     def run(case: Case[Any], data: st.DataObject) -> None:
-        if measuring and isinstance(case.body, dict):
+        if measuring and isinstance(case.body, dict) and path == "/ooni/":
+            body = dict(case.body)
+            body["http_request"] = data.draw(_URLS, label="url")
+            addresses = data.draw(_ADDRESSES, label="addresses")
+            body["tcp_connect"] = [f"{_bracketed(ipaddress.ip_address(a))}:443" for a in addresses]
+            case.body = body
+        elif measuring and isinstance(case.body, dict):
             body: dict[str, Any] = dict(case.body)
             body["url"] = data.draw(_URLS, label="url")
             body["addresses"] = data.draw(_ADDRESSES, label="addresses")
@@ -150,7 +163,7 @@ def _fuzz(
             case.body = body
         response = case.call_and_validate(
             # A schema-valid string is not always a URL the protocol accepts: that 422 is right.
-            excluded_checks=[positive_data_acceptance] if path == "/v1/measure" else [],
+            excluded_checks=[positive_data_acceptance] if path in MEASURING else [],
         )
         assert response.status_code < 500, response.text
         statuses.append(response.status_code)
@@ -166,6 +179,9 @@ _CASES = [
     ("GET", "/v1/limits", GenerationMode.NEGATIVE),
     ("POST", "/v1/measure", GenerationMode.POSITIVE),
     ("POST", "/v1/measure", GenerationMode.NEGATIVE),
+    ("GET", "/ooni/", GenerationMode.POSITIVE),
+    ("POST", "/ooni/", GenerationMode.POSITIVE),
+    ("POST", "/ooni/", GenerationMode.NEGATIVE),
 ]
 
 

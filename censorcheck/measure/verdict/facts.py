@@ -210,16 +210,22 @@ class Facts:
         c = self.obs.control
         if c.source == "server":
             return "the control server"
+        if c.source == "ooni":
+            return "the OONI test helper"
         if c.source == "vantage":
             return f"the control vantage {c.vantage}" if c.vantage else "the control vantage"
         return "the control resolvers"
 
     @property
     def server(self) -> bool:
-        """Did a control server (or a control vantage, which measures the same way) answer with
-        observations of its own?"""
+        """Did a control server (or a control vantage, which measures the same way, or an OONI
+        test helper, which measures the probe's addresses too) answer with observations of its
+        own? A helper's fetch has no address and no body, and the rules that need those find
+        nothing to use."""
         c = self.obs.control
-        return c.source in ("server", "vantage") and not (c.failure or "").startswith("control.")
+        return c.source in ("server", "vantage", "ooni") and not (c.failure or "").startswith(
+            "control."
+        )
 
     def control_connect(self, address: str) -> TCPConnect | None:
         """The control server's connection attempt to ``address`` (not a skipped one)."""

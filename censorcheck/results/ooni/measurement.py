@@ -77,6 +77,8 @@ def _http_failure(result: Result) -> str | None:
 def _test_helpers(control: Control, vantage: VantageInfo) -> dict[str, Any]:
     if control.source == "server" and vantage.control_server is not None:
         return {"backend": {"address": vantage.control_server.url, "type": "censorcheck"}}
+    if control.source == "ooni" and vantage.control_server is not None:
+        return {"backend": {"address": vantage.control_server.url, "type": "https"}}
     if control.source == "vantage":
         name = control.vantage or vantage.control_vantage or ""
         return {"backend": {"address": name, "type": "censorcheck-vantage"}}

@@ -10,6 +10,7 @@ from __future__ import annotations
 from datetime import datetime, timezone
 from typing import Any
 
+from censorcheck.measure.failures import to_ooni
 from censorcheck.models import Result, VantageInfo
 
 DATA_FORMAT_VERSION = "0.2.0"
@@ -18,27 +19,6 @@ TEST_VERSION = "0.5.0-censorcheck"
 # OONI's value for a probe address that is not published.
 REDACTED_PROBE_IP = "127.0.0.1"
 
-# Our codes whose meaning OONI names exactly.
-_FAILURES = {
-    "dns.nxdomain": "dns_nxdomain_error",
-    "dns.refused": "dns_refused_error",
-    "dns.servfail": "dns_servfail_error",
-    "dns.no_answer": "dns_no_answer",
-    "dns.bad_response": "dns_server_misbehaving",
-    "tcp.refused": "connection_refused",
-    "tls.alert": "ssl_failed_handshake",
-    "tls.untrusted": "ssl_unknown_authority",
-    "tls.hostname_mismatch": "ssl_invalid_hostname",
-    "tls.expired": "ssl_invalid_certificate",
-    "tls.invalid_certificate": "ssl_invalid_certificate",
-}
-# Transport outcomes mean the same whatever the layer. A deadline is a timer that expired too.
-_TRANSPORT = {
-    "timeout": "generic_timeout_error",
-    "deadline": "generic_timeout_error",
-    "reset": "connection_reset",
-    "eof": "eof_error",
-}
 _ENGINES = {"udp": "udp", "tcp": "tcp", "tls": "dot", "https": "doh"}
 _DNS_PORTS = {"udp": 53, "tcp": 53, "tls": 853}
 RCODES = {"NOERROR": 0, "FORMERR": 1, "SERVFAIL": 2, "NXDOMAIN": 3, "NOTIMP": 4, "REFUSED": 5}
@@ -48,14 +28,7 @@ _BLOCKING = {"dns": "dns", "tcp": "tcp_ip", "tls": "http-failure"}
 
 def ooni_failure(code: str | None) -> str | None:
     """OONI's failure string for one of our failure codes (None stays None)."""
-    if code is None:
-        return None
-    if code in _FAILURES:
-        return _FAILURES[code]
-    _, _, what = code.partition(".")
-    if what in _TRANSPORT:
-        return _TRANSPORT[what]
-    return f"unknown_failure: {code}"
+    return to_ooni(code)
 
 
 def ooni_time(stamp: str) -> str:
