@@ -96,7 +96,12 @@ def http_failed(f: Facts) -> Verdict | None:
     elif control is not None and control.failure is None and control.hops:
         hop = control.hops[0]
         evidence.append(
-            cite("/control/http/hops/0", f"{f.who} fetched {hop.url} only from {hop.address}")
+            cite(
+                "/control/http/hops/0",
+                f"{f.who} fetched {hop.url} only from {hop.address}"
+                if hop.address
+                else f"{f.who} fetched {hop.url}, from an address it does not report",
+            )
         )
     if plain_cut and (neutral_ok or answered is not None):
         return conclude(
