@@ -52,7 +52,10 @@ nftables:
 		&& apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
 		--no-install-recommends nftables >/dev/null; } || echo "no nftables: the kernel-level lab tests will be skipped"
 
-PYTEST_ISOLATED = unshare --net --map-root-user sh -c 'ip link set lo up && exec $(1)/pytest -q'
+# Tests run in parallel, one worker per core (at most 4), a whole file to a worker: a file's
+# module-scoped fixtures (a lab, the kernel-level censor's addresses) then exist once.
+PYTEST_ARGS = -q --numprocesses=auto --maxprocesses=4 --dist=loadfile
+PYTEST_ISOLATED = unshare --net --map-root-user sh -c 'ip link set lo up && exec $(1)/pytest $(PYTEST_ARGS)'
 
 test: lint browser nftables
 ifeq ($(ISOLATED),yes)
@@ -60,7 +63,7 @@ ifeq ($(ISOLATED),yes)
 	$(call PYTEST_ISOLATED,$(BIN))
 else
 	@echo "pytest without network isolation (no user namespaces here)"
-	$(BIN)/pytest -q
+	$(BIN)/pytest $(PYTEST_ARGS)
 endif
 
 # Not run by CI: the suite against the newest release of every dependency its ranges allow, in
@@ -74,7 +77,7 @@ test-latest: $(STAMP) browser nftables
 ifeq ($(ISOLATED),yes)
 	$(call PYTEST_ISOLATED,$(LATEST)/bin)
 else
-	$(LATEST)/bin/pytest -q
+	$(LATEST)/bin/pytest $(PYTEST_ARGS)
 endif
 
 bench: $(STAMP)
