@@ -13,7 +13,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-SCHEMA_VERSION = "1.4"
+SCHEMA_VERSION = "1.5"
 # The ``rules_version`` of documents from before schema 1.1, which did not record which verdict
 # rules produced their verdicts.
 UNKNOWN_RULES = "0"
@@ -127,10 +127,46 @@ class TLSHandshake(Model):
 # --- HTTP ----------------------------------------------------------------------------------
 
 
+class Transfer(Model):
+    """How the body arrived: enough to tell a slow server from a throttled or frozen one.
+
+    Bytes are counted as they came off the connection (before any content decoding), over the
+    first 512 KiB of the body or the whole body, whichever ends first.
+    """
+
+    ttfb: float = Field(description="Seconds from sending the request to the response head.")
+    sample_bytes: int = Field(description="Body bytes received within the sample.")
+    sample_seconds: float = Field(description="Seconds from the head to the sample's last byte.")
+    throughput: float | None = Field(
+        None,
+        description="sample_bytes / sample_seconds in bytes per second; null when too "
+        "little arrived, or too fast, to time.",
+    )
+    points: list[tuple[float, int]] = Field(
+        default_factory=list,
+        description="(seconds after the head, bytes so far) at the chunks that took the body "
+        "past 16, 32, 64, 128, 256 and 512 KiB, and at its last byte.",
+    )
+    complete: bool = Field(description="The body ended within the sample.")
+    cut_after_bytes: int | None = Field(
+        None,
+        description="When the read gave up (its timeout) before the sample was full: the "
+        "bytes received by then.",
+    )
+    silence_seconds: float | None = Field(
+        None,
+        description="With cut_after_bytes: the seconds without a byte before the read gave "
+        "up. Long for a frozen connection, short for a throttled one still trickling.",
+    )
+
+
 class HTTPResponse(Model):
     """What came back on one request, bounded."""
 
     status: int
+    protocol: str | None = Field(
+        None, description="The HTTP version spoken: HTTP/1.1, or HTTP/2 when ALPN chose h2."
+    )
     headers: list[tuple[str, str]] = Field(description="Header (name, value) pairs in order.")
     title: str | None = None
     body_length: int = Field(description="Bytes of (decoded) body read.")
@@ -138,6 +174,7 @@ class HTTPResponse(Model):
     body_sha256: str
     body_prefix: str = Field("", description="The body's first bytes, decoded, scrubbed of IPs.")
     fingerprint: str | None = Field(None, description="Id of the blockpage fingerprint matched.")
+    transfer: Transfer | None = None
 
 
 class HTTPHop(Model):

@@ -20,12 +20,17 @@ if TYPE_CHECKING:
     from censorcheck.measure.fingerprints import Fingerprints
 
 
+# What a browser offers: a probe that offers HTTP/1.1 alone stands out from the traffic it should
+# look like, and would miss a censor that treats HTTP/2 differently.
+ALPN = ["h2", "http/1.1"]
+
+
 def verifying_context(settings: Settings) -> ssl.SSLContext:
-    """System trust store plus ``--ca-bundle``, hostname checking on, HTTP/1.1 ALPN."""
+    """System trust store plus ``--ca-bundle``, hostname checking on, ALPN as browsers send it."""
     ctx = ssl.create_default_context()
     if settings.ca_bundle is not None:
         ctx.load_verify_locations(cafile=str(settings.ca_bundle))
-    ctx.set_alpn_protocols(["http/1.1"])
+    ctx.set_alpn_protocols(ALPN)
     return ctx
 
 
@@ -41,7 +46,7 @@ def capturing_context() -> ssl.SSLContext:
     ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)  # no trust store: it would never be read
     ctx.check_hostname = False
     ctx.verify_mode = ssl.CERT_NONE
-    ctx.set_alpn_protocols(["http/1.1"])
+    ctx.set_alpn_protocols(ALPN)
     return ctx
 
 

@@ -29,6 +29,7 @@ from censorcheck.measure.privacy import scrub
 from censorcheck.measure.probes.context import ProbeContext
 from censorcheck.measure.probes.tcp import Stream, connect, skip_reason
 from censorcheck.measure.probes.tls import handshake
+from censorcheck.measure.probes.transfer import TransferClock
 from censorcheck.models import DNSQuery, HTTPFetch, HTTPHop, HTTPResponse, TCPConnect
 
 # Looks up a host through the probe's resolvers: the queries made and the usable addresses.
@@ -37,6 +38,7 @@ Resolve = Callable[[str], Awaitable[tuple[list[DNSQuery], list[str]]]]
 _TITLE = re.compile(rb"<title[^>]*>(.*?)</title", re.IGNORECASE | re.DOTALL)
 _CHARSET = re.compile(r"charset=([\w-]+)", re.IGNORECASE)
 _REDIRECTS = {301, 302, 303, 307, 308}
+Connection = httpcore.AsyncHTTP11Connection | httpcore.AsyncHTTP2Connection
 
 
 def default_port(url: httpx.URL) -> int:
@@ -97,8 +99,11 @@ async def request(
         (b"Accept", b"text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8"),
         (b"Accept-Language", b"en-US,en;q=0.9"),
         (b"Accept-Encoding", b"gzip, deflate"),
-        (b"Connection", b"close"),
     ]
+    h2 = _alpn(stream) == "h2"
+    if not h2:
+        # HTTP/2 forbids connection-specific headers; there the stream's end says the same.
+        headers.append((b"Connection", b"close"))
     timeouts = {"connect": settings.timeout, "read": settings.timeout, "write": settings.timeout}
     req = httpcore.Request(
         b"GET",
@@ -106,7 +111,11 @@ async def request(
         headers=headers,
         extensions={"timeout": timeouts},
     )
-    conn = httpcore.AsyncHTTP11Connection(origin, stream)
+    conn: Connection
+    if h2:
+        conn = httpcore.AsyncHTTP2Connection(origin, stream)
+    else:
+        conn = httpcore.AsyncHTTP11Connection(origin, stream)
     try:
         return await _exchange(conn, req, ctx, keep_ips)
     finally:
@@ -114,31 +123,37 @@ async def request(
 
 
 async def _exchange(
-    conn: httpcore.AsyncHTTP11Connection,
+    conn: Connection,
     req: httpcore.Request,
     ctx: ProbeContext,
     keep_ips: Collection[str],
 ) -> Exchange:
     settings = ctx.settings
+    clock = TransferClock(time.monotonic())
     try:
         response = await conn.handle_async_request(req)
     except Exception as exc:  # noqa: BLE001 - every failure is data
         return Exchange(None, classify(exc, "http"))
+    clock.headed()
     pairs = [(k.decode("latin-1"), v.decode("latin-1")) for k, v in response.headers]
     decoder = _decoder((_header(pairs, "content-encoding") or "").strip().lower())
     body = bytearray()
     truncated = False
+    ended = False
     failure: str | None = None
     try:
         # The whole body must arrive within one timeout: a trickling server cannot hold us.
         with anyio.fail_after(settings.timeout):
             async for chunk in response.aiter_stream():
+                clock.chunk(len(chunk))
                 room = settings.max_body - len(body)
                 data = decoder.decompress(chunk, room) if decoder else chunk[:room]
                 body += data
                 if len(body) >= settings.max_body or (decoder and decoder.unconsumed_tail):
                     truncated = True
                     break
+            else:
+                ended = True
     except Exception as exc:  # noqa: BLE001
         failure = classify(exc, "http")
     charset_match = _CHARSET.search(_header(pairs, "content-type") or "")
@@ -157,9 +172,20 @@ async def _exchange(
         body_sha256=hashlib.sha256(body).hexdigest(),
         body_prefix=scrub(text[: settings.keep_body], keep_ips),
         fingerprint=fingerprint,
+        protocol=_version(response.extensions.get("http_version")),
+        transfer=clock.result(ended=ended, gave_up=failure == "http.timeout"),
     )
     # Redirects follow the Location as sent; only what is stored is scrubbed.
     return Exchange(result, failure, _header(pairs, "location"))
+
+
+def _alpn(stream: Stream) -> str | None:
+    ssl_object = stream.get_extra_info("ssl_object")
+    return ssl_object.selected_alpn_protocol() if ssl_object is not None else None
+
+
+def _version(raw: object) -> str | None:
+    return raw.decode("ascii", errors="replace") if isinstance(raw, bytes) else None
 
 
 def _decode(body: bytes, charset: str) -> tuple[str | None, str]:
@@ -170,7 +196,7 @@ def _decode(body: bytes, charset: str) -> tuple[str | None, str]:
         return _title(body, "utf-8"), body.decode("utf-8", errors="replace")
 
 
-async def _close(conn: httpcore.AsyncHTTP11Connection) -> None:
+async def _close(conn: Connection) -> None:
     # Shielded, so that a deadline cancelling the request still gives the socket back; the
     # cancellation itself propagates.
     with contextlib.suppress(Exception):
