@@ -177,6 +177,41 @@ class HTTPResponse(Model):
     transfer: Transfer | None = None
 
 
+class QUICHandshake(Model):
+    """A QUIC handshake (ALPN h3) on one address, over UDP."""
+
+    address: str
+    port: int
+    sni: str = Field(description="Server name sent in the Initial's ClientHello.")
+    failure: str | None = None
+    t: float = 0.0
+    version: str | None = Field(None, description="QUIC version negotiated: 1 or 2.")
+    alpn: str | None = None
+    chain: list[Certificate] = Field(default_factory=list)
+    trusted: bool | None = Field(
+        None, description="Chain validated for the target host against the trust store."
+    )
+    validation_error: str | None = Field(
+        None, description="The QUIC stack's reason when the chain did not validate."
+    )
+    neutral: QUICHandshake | None = Field(
+        None,
+        description="A handshake on the same address with a neutral SNI (chain not checked), "
+        "made when the first failed.",
+    )
+
+
+class QUICFetch(Model):
+    """HTTP/3 at one address: the handshake, then one GET (no redirects followed)."""
+
+    address: str
+    port: int
+    skipped: str | None = Field(None, description="Why nothing was sent (a proxy, a bogon).")
+    handshake: QUICHandshake | None = None
+    response: HTTPResponse | None = None
+    failure: str | None = None
+
+
 class HTTPHop(Model):
     """One request of a redirect chain, measured like the first."""
 

@@ -43,7 +43,7 @@ WHATS = (
     # anything we could not name
     "error",
 )
-LAYERS = ("dns", "tcp", "tls", "http")
+LAYERS = ("dns", "tcp", "tls", "http", "quic")
 # What can go wrong with a control server itself, as opposed to the site it measured.
 CONTROL_WHATS = (
     "unreachable",  # no connection to the server

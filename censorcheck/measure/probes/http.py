@@ -136,7 +136,7 @@ async def _exchange(
         return Exchange(None, classify(exc, "http"))
     clock.headed()
     pairs = [(k.decode("latin-1"), v.decode("latin-1")) for k, v in response.headers]
-    decoder = _decoder((_header(pairs, "content-encoding") or "").strip().lower())
+    decoder = decoder_for(pairs)
     body = bytearray()
     truncated = False
     ended = False
@@ -156,24 +156,13 @@ async def _exchange(
                 ended = True
     except Exception as exc:  # noqa: BLE001
         failure = classify(exc, "http")
-    charset_match = _CHARSET.search(_header(pairs, "content-type") or "")
-    title, text = _decode(bytes(body), charset_match.group(1) if charset_match else "utf-8")
-    # Blockpages are small; matching the start of a page keeps a long article that merely
-    # quotes a blockpage's markers from looking like one.
-    fingerprint = (
-        ctx.fingerprints.match(pairs, text[:_FINGERPRINT_SPAN], title) if ctx.fingerprints else None
-    )
-    result = HTTPResponse(
-        status=response.status,
-        headers=[(k, scrub(v, keep_ips)) for k, v in pairs],
-        title=scrub(title, keep_ips) if title else None,
-        body_length=len(body),
-        body_truncated=truncated or failure is not None,
-        body_sha256=hashlib.sha256(body).hexdigest(),
-        body_prefix=scrub(text[: settings.keep_body], keep_ips),
-        fingerprint=fingerprint,
-        protocol=_version(response.extensions.get("http_version")),
-        transfer=clock.result(ended=ended, gave_up=failure == "http.timeout"),
+    result = build_response(
+        response.status, pairs, bytes(body), truncated or failure is not None, ctx, keep_ips
+    ).model_copy(
+        update={
+            "protocol": _version(response.extensions.get("http_version")),
+            "transfer": clock.result(ended=ended, gave_up=failure == "http.timeout"),
+        }
     )
     # Redirects follow the Location as sent; only what is stored is scrubbed.
     return Exchange(result, failure, _header(pairs, "location"))
@@ -186,6 +175,40 @@ def _alpn(stream: Stream) -> str | None:
 
 def _version(raw: object) -> str | None:
     return raw.decode("ascii", errors="replace") if isinstance(raw, bytes) else None
+
+
+def decoder_for(headers: list[tuple[str, str]]) -> zlib._Decompress | None:
+    """A decompressor for the response's Content-Encoding, or None to take the body as is."""
+    return _decoder((_header(headers, "content-encoding") or "").strip().lower())
+
+
+def build_response(
+    status: int,
+    pairs: list[tuple[str, str]],
+    body: bytes,
+    truncated: bool,
+    ctx: ProbeContext,
+    keep_ips: Collection[str],
+) -> HTTPResponse:
+    """What is stored of a response, whatever carried it: title, hash, a scrubbed prefix, and
+    the blockpage fingerprint it matches."""
+    charset_match = _CHARSET.search(_header(pairs, "content-type") or "")
+    title, text = _decode(body, charset_match.group(1) if charset_match else "utf-8")
+    # Blockpages are small; matching the start of a page keeps a long article that merely
+    # quotes a blockpage's markers from looking like one.
+    fingerprint = (
+        ctx.fingerprints.match(pairs, text[:_FINGERPRINT_SPAN], title) if ctx.fingerprints else None
+    )
+    return HTTPResponse(
+        status=status,
+        headers=[(k, scrub(v, keep_ips)) for k, v in pairs],
+        title=scrub(title, keep_ips) if title else None,
+        body_length=len(body),
+        body_truncated=truncated,
+        body_sha256=hashlib.sha256(body).hexdigest(),
+        body_prefix=scrub(text[: ctx.settings.keep_body], keep_ips),
+        fingerprint=fingerprint,
+    )
 
 
 def _decode(body: bytes, charset: str) -> tuple[str | None, str]:

@@ -1,0 +1,324 @@
+"""QUIC: does a handshake naming the host complete over UDP, and does HTTP/3 then load the page?
+
+Censors that leave TCP alone often drop UDP to port 443 outright, or drop the QUIC Initial packets
+whose (readable, though encrypted) ClientHello names a blocked host. So for each address: a QUIC
+handshake with SNI = host, ALPN h3 and full certificate validation; when it fails, the same with a
+neutral SNI (the name, not the address, is what fails); then one HTTP/3 GET under the same body and
+time bounds as HTTP over TCP. A proxy cannot carry QUIC, so behind one nothing is sent.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import socket
+import ssl
+import time
+from typing import Any
+
+import anyio
+from aioquic.asyncio.protocol import QuicConnectionProtocol
+from aioquic.h3.connection import H3_ALPN, H3Connection
+from aioquic.h3.events import DataReceived, H3Event, HeadersReceived
+from aioquic.quic.configuration import QuicConfiguration
+from aioquic.quic.connection import QuicConnection
+from aioquic.quic.events import (
+    ConnectionTerminated,
+    HandshakeCompleted,
+    ProtocolNegotiated,
+    QuicEvent,
+)
+from cryptography.hazmat.primitives.serialization import Encoding
+
+from censorcheck.measure.failures import classify
+from censorcheck.measure.probes.context import ProbeContext
+from censorcheck.measure.probes.http import build_response, decoder_for
+from censorcheck.measure.probes.tcp import skip_reason
+from censorcheck.measure.probes.tls import parse_certificate
+from censorcheck.measure.probes.transfer import TransferClock
+from censorcheck.models import HTTPResponse, QUICFetch, QUICHandshake
+
+_CRYPTO_ERROR = 0x100  # QUIC carries a TLS alert as 0x100 + the alert's number
+_BAD_CERTIFICATE = 42  # what our own TLS stack sends when the peer's chain does not validate
+_VERSIONS = {0x00000001: "1", 0x6B3343CF: "2"}
+
+
+class _Connection(QuicConnectionProtocol):
+    """One QUIC connection: reports the handshake's end, ICMP errors, and HTTP/3 events."""
+
+    def __init__(self, quic: QuicConnection, **kwargs: Any) -> None:
+        super().__init__(quic, **kwargs)
+        loop = asyncio.get_running_loop()
+        self.settled: asyncio.Future[str | None] = loop.create_future()  # failure, or None
+        self.terminated: ConnectionTerminated | None = None
+        self.h3: H3Connection | None = None
+        self.h3_events: asyncio.Queue[H3Event] = asyncio.Queue()
+        self.ended = asyncio.Event()
+
+    def quic_event_received(self, event: QuicEvent) -> None:
+        if isinstance(event, ProtocolNegotiated) and event.alpn_protocol in H3_ALPN:
+            # At once: the server's control stream may arrive before our request is sent.
+            self.h3 = H3Connection(self._quic)
+        if isinstance(event, HandshakeCompleted):
+            self._settle(None)
+        elif isinstance(event, ConnectionTerminated):
+            self.terminated = event
+            self._settle(_termination(event))
+            self.ended.set()
+        if self.h3 is not None:
+            for h3_event in self.h3.handle_event(event):
+                self.h3_events.put_nowait(h3_event)
+
+    def error_received(self, exc: Exception) -> None:
+        # An ICMP error on the connected socket: port unreachable, host unreachable.
+        self._settle(classify(exc, "quic"))
+
+    def _settle(self, failure: str | None) -> None:
+        if not self.settled.done():
+            self.settled.set_result(failure)
+
+
+def _termination(event: ConnectionTerminated) -> str:
+    code = event.error_code
+    if _CRYPTO_ERROR <= code < _CRYPTO_ERROR + 0x100:
+        if code - _CRYPTO_ERROR == _BAD_CERTIFICATE:
+            return "quic.invalid_certificate"
+        return "quic.alert"
+    if code == 0x2:  # CONNECTION_REFUSED
+        return "quic.refused"
+    return "quic.error"
+
+
+def _configuration(ctx: ProbeContext, sni: str, validate: bool) -> QuicConfiguration:
+    config = QuicConfiguration(
+        is_client=True,
+        alpn_protocols=H3_ALPN,
+        server_name=sni,
+        verify_mode=ssl.CERT_REQUIRED if validate else ssl.CERT_NONE,
+        # Past our own timeout, so that silence is ours to name (quic.timeout), not aioquic's.
+        idle_timeout=2 * ctx.settings.timeout + 1,
+    )
+    if validate:
+        # The same trust as TLS over TCP: the system store plus --ca-bundle.
+        bundle = ctx.settings.ca_bundle
+        config.load_verify_locations(
+            cafile=ssl.get_default_verify_paths().cafile,
+            cadata=bundle.read_bytes() if bundle is not None else None,
+        )
+    return config
+
+
+async def _open(
+    address: str, port: int, ctx: ProbeContext, config: QuicConfiguration
+) -> tuple[_Connection, asyncio.DatagramTransport]:
+    loop = asyncio.get_running_loop()
+    family = socket.AF_INET6 if ":" in address else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_DGRAM)
+    try:
+        sock.setblocking(False)
+        if ctx.settings.source_address is not None:
+            sock.bind((ctx.settings.source_address, 0))
+        # Connected, so that the kernel hands ICMP errors (port unreachable) to this socket.
+        sock.connect((address, port))
+        transport, protocol = await loop.create_datagram_endpoint(
+            lambda: _Connection(QuicConnection(configuration=config)), sock=sock
+        )
+    except BaseException:
+        sock.close()
+        raise
+    return protocol, transport
+
+
+async def _close(
+    protocol: _Connection, transport: asyncio.DatagramTransport, graceful: bool = True
+) -> None:
+    """Give the socket back. An established connection is closed properly (the peer is told);
+    a handshake that never completed has no one to tell."""
+    if graceful:
+        with contextlib.suppress(Exception):
+            protocol.close()
+            await asyncio.shield(asyncio.wait_for(protocol.wait_closed(), 1.0))
+    transport.close()
+
+
+async def handshake(
+    address: str, port: int, sni: str, ctx: ProbeContext, *, validate: bool = True
+) -> tuple[QUICHandshake, _Connection | None, asyncio.DatagramTransport | None]:
+    """One QUIC handshake; on success the connection is returned open."""
+    start = time.monotonic()
+    seen = QUICHandshake(address=address, port=port, sni=sni)
+    dial = ctx.settings.connect_port(port)
+    try:
+        protocol, transport = await _open(address, dial, ctx, _configuration(ctx, sni, validate))
+    except OSError as exc:
+        return seen.model_copy(update={"failure": classify(exc, "quic")}), None, None
+    protocol.connect((address, dial))
+    try:
+        failure = await asyncio.wait_for(asyncio.shield(protocol.settled), ctx.settings.timeout)
+    except TimeoutError:
+        failure = "quic.timeout"
+    seen = seen.model_copy(update=_describe(protocol, failure, validate, time.monotonic() - start))
+    if failure is not None:
+        await _close(protocol, transport, graceful=False)
+        return seen, None, None
+    return seen, protocol, transport
+
+
+def _describe(
+    protocol: _Connection, failure: str | None, validate: bool, took: float
+) -> dict[str, Any]:
+    quic = protocol._quic  # aioquic keeps the negotiated details there
+    tls = quic.tls
+    # aioquic has no public accessor for the peer's chain; it is what the server sent.
+    leaf = getattr(tls, "_peer_certificate", None)
+    rest = getattr(tls, "_peer_certificate_chain", None) or []
+    certs = ([leaf] if leaf else []) + rest
+    chain = [parse_certificate(c.public_bytes(Encoding.DER)) for c in certs]
+    described: dict[str, Any] = {"failure": failure, "t": round(took, 4), "chain": chain}
+    if failure is None:
+        described.update(
+            version=_VERSIONS.get(getattr(quic, "_version", 0) or 0),
+            alpn=tls.alpn_negotiated,
+            trusted=True if validate else None,
+        )
+    elif failure == "quic.invalid_certificate" and protocol.terminated is not None:
+        described["validation_error"] = protocol.terminated.reason_phrase or None
+        described["trusted"] = False
+    return described
+
+
+async def get(
+    protocol: _Connection, host: str, path: str, ctx: ProbeContext, keep_ips: set[str]
+) -> tuple[HTTPResponse | None, str | None]:
+    """One HTTP/3 GET on an open connection: the response (possibly partial) and a failure."""
+    settings = ctx.settings
+    quic = protocol._quic
+    if protocol.h3 is None:  # the server chose no h3
+        return None, "quic.protocol_error"
+    stream_id = quic.get_next_available_stream_id()
+    headers = [
+        (b":method", b"GET"),
+        (b":scheme", b"https"),
+        (b":authority", host.encode()),
+        (b":path", path.encode()),
+        (b"user-agent", settings.user_agent.encode()),
+        (b"accept", b"text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8"),
+        (b"accept-language", b"en-US,en;q=0.9"),
+        (b"accept-encoding", b"gzip, deflate"),
+    ]
+    clock = TransferClock(time.monotonic())
+    protocol.h3.send_headers(stream_id, headers, end_stream=True)
+    protocol.transmit()
+    status: int | None = None
+    pairs: list[tuple[str, str]] = []
+    body = bytearray()
+    decoder = None
+    truncated = ended = False
+    failure: str | None = None
+    try:
+        # The whole answer within one timeout, as over TCP.
+        with anyio.fail_after(settings.timeout):
+            while not ended:
+                event = await _next(protocol)
+                if not isinstance(event, HeadersReceived | DataReceived):
+                    continue
+                if event.stream_id != stream_id:
+                    continue
+                if isinstance(event, HeadersReceived) and status is None:
+                    clock.headed()
+                    pairs = [(k.decode("latin-1"), v.decode("latin-1")) for k, v in event.headers]
+                    status = int(dict(pairs).get(":status", "0"))
+                    pairs = [(k, v) for k, v in pairs if not k.startswith(":")]
+                    decoder = decoder_for(pairs)
+                elif isinstance(event, DataReceived):
+                    clock.chunk(len(event.data))
+                    room = settings.max_body - len(body)
+                    body += decoder.decompress(event.data, room) if decoder else event.data[:room]
+                    if len(body) >= settings.max_body:
+                        truncated = True
+                        break
+                ended = event.stream_ended
+    except Exception as exc:  # noqa: BLE001 - every failure is data
+        failure = classify(exc, "quic")
+    if status is None:
+        return None, failure or "quic.error"
+    response = build_response(
+        status, pairs, bytes(body), truncated or failure is not None, ctx, keep_ips
+    )
+    transfer = clock.result(ended=ended, gave_up=failure == "quic.timeout")
+    return response.model_copy(update={"protocol": "HTTP/3", "transfer": transfer}), failure
+
+
+async def _next(protocol: _Connection) -> H3Event:
+    """The next HTTP/3 event, or the connection's end as an error."""
+    if not protocol.h3_events.empty() or not protocol.ended.is_set():
+        waiter = asyncio.ensure_future(protocol.h3_events.get())
+        ended = asyncio.ensure_future(protocol.ended.wait())
+        try:
+            done, _ = await asyncio.wait({waiter, ended}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            for task in (waiter, ended):
+                task.cancel()
+        if waiter in done:
+            return waiter.result()
+    raise ConnectionResetError("the QUIC connection ended")
+
+
+Attempt = asyncio.Future[tuple[QUICHandshake, _Connection | None, Any]]
+
+
+async def measure(
+    url_host: str, path: str, address: str, port: int, ctx: ProbeContext, keep_ips: set[str]
+) -> QUICFetch:
+    """Handshake (and a neutral one if it fails), then HTTP/3, at one address."""
+    if ctx.settings.proxy is not None:
+        return QUICFetch(address=address, port=port, skipped="a proxy cannot carry QUIC")
+    if (why := skip_reason(address, ctx)) is not None:
+        return QUICFetch(address=address, port=port, skipped=why)
+
+    def neutral_attempt() -> Attempt:
+        return asyncio.ensure_future(
+            handshake(address, port, ctx.settings.neutral_sni, ctx, validate=False)
+        )
+
+    main: Attempt = asyncio.ensure_future(handshake(address, port, url_host, ctx))
+    neutral_try: Attempt | None = None
+    kept: _Connection | None = None
+    try:
+        # Hedged as for TLS: a handshake still silent after a quarter of the timeout gets its
+        # neutral twin beside it, so a dropped Initial costs one timeout, not two.
+        done, _ = await asyncio.wait({main}, timeout=ctx.settings.timeout / 4)
+        if not done:
+            neutral_try = neutral_attempt()
+        seen, protocol, transport = await main
+        if protocol is None or transport is None:
+            neutral_try = neutral_try or neutral_attempt()
+            neutral = (await neutral_try)[0]
+            seen = seen.model_copy(update={"neutral": neutral})
+            return QUICFetch(address=address, port=port, handshake=seen, failure=seen.failure)
+        kept = protocol
+    finally:
+        await _settle([main, neutral_try], kept)
+    try:
+        response, failure = await get(protocol, url_host, path, ctx, keep_ips)
+    finally:
+        await _close(protocol, transport)
+    return QUICFetch(address=address, port=port, handshake=seen, response=response, failure=failure)
+
+
+async def _settle(attempts: list[Attempt | None], kept: _Connection | None) -> None:
+    """Cancel what is still running and close every connection made but ``kept``.
+
+    asyncio.wait does not raise for the attempts cancelled here, but a cancellation of our own
+    (a deadline) still propagates.
+    """
+    pending = [a for a in attempts if a is not None]
+    for attempt in pending:
+        attempt.cancel()
+    await asyncio.wait(pending)
+    for attempt in pending:
+        if attempt.cancelled() or attempt.exception() is not None:
+            continue
+        _, protocol, transport = attempt.result()
+        if protocol is not None and transport is not None and protocol is not kept:
+            await _close(protocol, transport)

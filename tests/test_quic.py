@@ -1,0 +1,140 @@
+"""The QUIC probe against a real HTTP/3 server (aioquic) on loopback, and against silence, a
+closed port and a certificate from the wrong CA."""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import socket
+from pathlib import Path
+
+import pytest
+import trustme
+
+from censorcheck.lab.quic import Page, serve_h3
+from censorcheck.measure.probes import quic
+from censorcheck.measure.probes.context import ProbeContext
+from censorcheck.models import QUICFetch
+from censorcheck.settings import Settings
+
+HOST = "h3.example"
+PAGE = b"<title>over HTTP/3</title>" + b"z" * 50_000
+
+
+def _page(host: str, path: str) -> Page:
+    if host != HOST:
+        return 421, [], b"misdirected"
+    return 200, [(b"content-type", b"text/html; charset=utf-8")], PAGE
+
+
+def _address() -> str:
+    return f"127.{random.randint(100, 199)}.{random.randint(0, 255)}.{random.randint(2, 250)}"
+
+
+def _free_udp_port(address: str) -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
+        sock.bind((address, 0))
+        return int(sock.getsockname()[1])
+
+
+def _settings(ca: trustme.CA, tmp_path: Path, **more: object) -> Settings:
+    ca.cert_pem.write_to_path(str(tmp_path / "ca.pem"))
+    values: dict[str, object] = {
+        "timeout": 1.0,
+        "ca_bundle": tmp_path / "ca.pem",
+        "treat_as_public": ["127.0.0.0/8"],
+    }
+    return Settings(**{**values, **more})  # type: ignore[arg-type]
+
+
+async def _against_server(tmp_path: Path, server_ca: trustme.CA, trusted_ca: trustme.CA,
+                          **more: object) -> QUICFetch:  # fmt: skip
+    server_ca.issue_cert(HOST).private_key_and_cert_chain_pem.write_to_path(
+        str(tmp_path / "site.pem")
+    )
+    address = _address()
+    port = _free_udp_port(address)
+    server = await serve_h3(address, port, str(tmp_path / "site.pem"), str(tmp_path / "site.pem"),
+                            _page)  # fmt: skip
+    ctx = ProbeContext.create(_settings(trusted_ca, tmp_path, **more), False)
+    try:
+        return await quic.measure(HOST, "/", address, port, ctx, set())
+    finally:
+        await ctx.aclose()
+        server.close()
+
+
+def test_http3_loads_the_page_over_a_validated_handshake(tmp_path: Path) -> None:
+    ca = trustme.CA()
+    fetch = asyncio.run(_against_server(tmp_path, ca, ca))
+    assert fetch.failure is None, fetch
+    hs = fetch.handshake
+    assert hs is not None
+    assert (hs.failure, hs.version, hs.alpn, hs.trusted, hs.sni) == (None, "1", "h3", True, HOST)
+    assert hs.chain and HOST in hs.chain[0].sans
+    response = fetch.response
+    assert response is not None
+    assert (response.status, response.protocol, response.title) == (200, "HTTP/3", "over HTTP/3")
+    assert response.body_length == len(PAGE)
+    assert response.transfer is not None and response.transfer.complete
+
+
+def test_a_certificate_from_another_ca_fails_validation_and_is_recorded(tmp_path: Path) -> None:
+    fetch = asyncio.run(_against_server(tmp_path, trustme.CA(), trustme.CA()))
+    hs = fetch.handshake
+    assert hs is not None and fetch.response is None
+    assert (fetch.failure, hs.failure, hs.trusted) == (
+        "quic.invalid_certificate",
+        "quic.invalid_certificate",
+        False,
+    )
+    assert hs.validation_error
+    # The neutral handshake does not check the chain: the server answers whatever the name.
+    assert hs.neutral is not None and hs.neutral.failure is None
+
+
+def _probe_at(address: str, port: int, tmp_path: Path, **more: object) -> QUICFetch:
+    async def main() -> QUICFetch:
+        ctx = ProbeContext.create(_settings(trustme.CA(), tmp_path, **more), False)
+        try:
+            return await quic.measure(HOST, "/", address, port, ctx, set())
+        finally:
+            await ctx.aclose()
+
+    return asyncio.run(main())
+
+
+def test_udp_that_vanishes_is_a_timeout_for_both_names(tmp_path: Path) -> None:
+    address = _address()
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as hole:  # bound, never answers
+        hole.bind((address, 0))
+        fetch = _probe_at(address, hole.getsockname()[1], tmp_path)
+    hs = fetch.handshake
+    assert hs is not None and hs.neutral is not None
+    assert (fetch.failure, hs.failure, hs.neutral.failure) == ("quic.timeout",) * 3
+
+
+def test_a_closed_udp_port_is_refused(tmp_path: Path) -> None:
+    address = _address()
+    fetch = _probe_at(address, _free_udp_port(address), tmp_path)
+    assert fetch.failure == "quic.refused"
+
+
+@pytest.mark.parametrize(
+    ("more", "why"),
+    [
+        ({"proxy": "socks5://127.0.0.1:1080", "resolvers": ["tcp://127.0.0.1"]}, "proxy"),
+        ({"treat_as_public": []}, "bogon"),
+    ],
+)
+def test_nothing_is_sent_behind_a_proxy_or_to_a_bogon(
+    tmp_path: Path, more: dict[str, object], why: str
+) -> None:
+    address = _address()
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as watch:
+        watch.bind((address, 0))
+        watch.setblocking(False)
+        fetch = _probe_at(address, watch.getsockname()[1], tmp_path, **more)
+        with pytest.raises(BlockingIOError):
+            watch.recv(2048)  # not one datagram arrived
+    assert fetch.handshake is None and fetch.skipped is not None and why in fetch.skipped
