@@ -225,6 +225,12 @@ class HTTPHop(Model):
     failure: str | None = None
     response: HTTPResponse | None = None
     t: float = 0.0
+    repeat: HTTPHop | None = Field(
+        None,
+        description="When the body stopped arriving mid-way: the same request on a fresh "
+        "connection to the same address, to tell a freeze that happens every time from a "
+        "passing loss (schema 1.5).",
+    )
 
 
 class HTTPFetch(Model):

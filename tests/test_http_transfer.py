@@ -22,6 +22,7 @@ from hypercorn.config import Config
 from censorcheck.measure.probes import http
 from censorcheck.measure.probes.context import ProbeContext
 from censorcheck.measure.probes.transfer import SAMPLE_BYTES
+from censorcheck.measure.verdict.transfer import FREEZE_SILENCE, froze
 from censorcheck.models import DNSQuery, HTTPFetch
 from censorcheck.settings import Settings
 
@@ -214,3 +215,29 @@ def test_a_short_page_is_complete_but_not_timed() -> None:
     assert transfer is not None and transfer.complete
     assert (transfer.sample_bytes, transfer.throughput) == (16, None)
     assert [b for _, b in transfer.points] == [16]
+
+
+@pytest.mark.parametrize("every_time", [True, False])
+def test_a_frozen_body_is_asked_again_on_a_fresh_connection(every_time: bool) -> None:
+    connections: list[int] = []
+
+    async def freeze(writer: asyncio.StreamWriter) -> None:
+        connections.append(1)
+        if every_time or len(connections) == 1:
+            writer.write(b"c" * (16 * KiB))  # then nothing, until the client gives up
+        else:
+            writer.write(b"c" * (64 * KiB))
+
+    # The freeze must outlast FREEZE_SILENCE before it counts, hence a timeout above it.
+    fetch = asyncio.run(_fetch_plain(freeze, declared=64 * KiB, timeout=FREEZE_SILENCE + 0.5))
+    (hop,) = fetch.hops
+    assert fetch.failure == "http.timeout" and froze(hop.response)
+    assert hop.repeat is not None and len(connections) == 2
+    repeat = hop.repeat.response
+    assert repeat is not None and repeat.transfer is not None
+    if every_time:
+        assert hop.repeat.failure == "http.timeout" and froze(repeat)
+        assert repeat.transfer.cut_after_bytes == 16 * KiB
+    else:
+        assert hop.repeat.failure is None and repeat.body_length == 64 * KiB
+        assert repeat.transfer.complete

@@ -16,9 +16,12 @@ from tests.verdict.cases_field import FIELD_CASES
 from tests.verdict.cases_ooni import OONI_CASES
 from tests.verdict.cases_path import PATH_CASES
 from tests.verdict.cases_server import SERVER_CASES
+from tests.verdict.cases_transfer import TRANSFER_CASES
 from tests.verdict.cases_traps import TRAP_CASES
 
-CASES = DNS_CASES + PATH_CASES + SERVER_CASES + TRAP_CASES + FIELD_CASES + OONI_CASES
+CASES = (
+    DNS_CASES + PATH_CASES + SERVER_CASES + TRAP_CASES + FIELD_CASES + OONI_CASES + TRANSFER_CASES
+)
 
 
 @pytest.mark.parametrize("case", CASES, ids=[c.id for c in CASES])

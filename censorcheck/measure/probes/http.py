@@ -30,6 +30,7 @@ from censorcheck.measure.probes.context import ProbeContext
 from censorcheck.measure.probes.tcp import Stream, connect, skip_reason
 from censorcheck.measure.probes.tls import handshake
 from censorcheck.measure.probes.transfer import TransferClock
+from censorcheck.measure.verdict.transfer import froze
 from censorcheck.models import DNSQuery, HTTPFetch, HTTPHop, HTTPResponse, TCPConnect
 
 # Looks up a host through the probe's resolvers: the queries made and the usable addresses.
@@ -287,6 +288,8 @@ async def fetch(
             return HTTPFetch(hops=hops, failure=hops[-1].failure)
         response, failure, location = await request(stream, url, ctx, keep_ips)
         hop.update(response=response, failure=failure, t=time.monotonic() - start)
+        if froze(response) and isinstance(hop.get("address"), str):
+            hop["repeat"] = await _repeat(url, str(hop["address"]), ctx, keep_ips)
         hops.append(HTTPHop.model_validate(hop))
         if failure is not None or response is None or response.status not in _REDIRECTS:
             return HTTPFetch(hops=hops, failure=failure)
@@ -299,6 +302,18 @@ async def fetch(
         if url.scheme not in ("http", "https") or not url.host:
             return HTTPFetch(hops=hops, failure="http.bad_redirect")
     return HTTPFetch(hops=hops, failure="http.too_many_redirects")
+
+
+async def _repeat(url: httpx.URL, address: str, ctx: ProbeContext, keep_ips: set[str]) -> HTTPHop:
+    """The same request on a fresh connection to ``address`` (its handshake included)."""
+    start = time.monotonic()
+    hop: dict[str, object] = {"url": scrub(str(url), keep_ips)}
+    stream = await _open(url, [address], ctx, hop)
+    if stream is not None:
+        response, failure, _ = await request(stream, url, ctx, keep_ips)
+        hop.update(response=response, failure=failure)
+    hop["t"] = time.monotonic() - start
+    return HTTPHop.model_validate(hop)
 
 
 async def neutral_request(

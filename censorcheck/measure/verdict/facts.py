@@ -23,7 +23,7 @@ from censorcheck.models import (
     Verdict,
 )
 
-RULES_VERSION = "4"
+RULES_VERSION = "5"
 
 CERT_FAILURES = frozenset(
     {"tls.untrusted", "tls.hostname_mismatch", "tls.expired", "tls.invalid_certificate"}
@@ -60,6 +60,9 @@ OUTCOMES = {
     "http.451": "A plain-HTTP page came back as HTTP 451 with no control page to weigh it against.",
     "http.diff": "A plain-HTTP page clearly unlike the control server's, whether or not a "
     "redirect to a host the control never saw led there; inconclusive when only unlike.",
+    "tls.stall_after_bytes": "An HTTPS body froze after its first bytes, twice, while the control "
+    "server read more of it from the same address; inconclusive without that.",
+    "http.stall_after_bytes": "The same for a plain-HTTP body.",
     "http.<failure>": "The request failed (reset, eof, timeout) after the connection was made.",
     "<layer>.deadline": "The per-target deadline ended the measurement at that layer.",
     "<layer>.error": "An internal error ended the measurement at that layer.",

@@ -24,6 +24,7 @@ from censorcheck.measure.verdict.facts import (
     same_failure,
 )
 from censorcheck.measure.verdict.redirects import redirect_hop_failed
+from censorcheck.measure.verdict.transfer import frozen
 from censorcheck.models import HTTPFetch, HTTPHop, HTTPResponse, Verdict
 
 
@@ -103,6 +104,8 @@ def http_failed(f: Facts) -> Verdict | None:
                 else f"{f.who} fetched {hop.url}, from an address it does not report",
             )
         )
+    if (stalled := frozen(f, last, answered, _authentic(f, last))) is not None:
+        return stalled
     if plain_cut and (neutral_ok or answered is not None):
         return conclude(
             "blocked",
