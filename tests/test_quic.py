@@ -11,7 +11,8 @@ from pathlib import Path
 import pytest
 import trustme
 
-from censorcheck.lab.quic import Page, serve_h3
+from censorcheck.lab.quic import Drop, Page, serve_h3
+from censorcheck.lab.quicpeek import initial_server_name
 from censorcheck.measure.probes import quic
 from censorcheck.measure.probes.context import ProbeContext
 from censorcheck.models import QUICFetch
@@ -48,14 +49,14 @@ def _settings(ca: trustme.CA, tmp_path: Path, **more: object) -> Settings:
 
 
 async def _against_server(tmp_path: Path, server_ca: trustme.CA, trusted_ca: trustme.CA,
-                          **more: object) -> QUICFetch:  # fmt: skip
+                          drop: Drop | None = None, **more: object) -> QUICFetch:  # fmt: skip
     server_ca.issue_cert(HOST).private_key_and_cert_chain_pem.write_to_path(
         str(tmp_path / "site.pem")
     )
     address = _address()
     port = _free_udp_port(address)
     server = await serve_h3(address, port, str(tmp_path / "site.pem"), str(tmp_path / "site.pem"),
-                            _page)  # fmt: skip
+                            _page, drop)  # fmt: skip
     ctx = ProbeContext.create(_settings(trusted_ca, tmp_path, **more), False)
     try:
         return await quic.measure(HOST, "/", address, port, ctx, set())
@@ -138,3 +139,33 @@ def test_nothing_is_sent_behind_a_proxy_or_to_a_bogon(
         with pytest.raises(BlockingIOError):
             watch.recv(2048)  # not one datagram arrived
     assert fetch.handshake is None and fetch.skipped is not None and why in fetch.skipped
+
+
+def test_the_lab_censor_reads_the_sni_of_an_initial_and_drops_only_that_name(
+    tmp_path: Path,
+) -> None:
+    """The censor decrypts each Initial (its keys are public), reads the ClientHello's name and
+    drops those naming the host: the handshake naming it times out, the neutral one completes."""
+    seen: list[str | None] = []
+
+    def drop(source: str, datagram: bytes) -> bool:
+        name = initial_server_name(datagram)
+        if name is not None:
+            seen.append(name)
+        return name == HOST
+
+    ca = trustme.CA()
+    fetch = asyncio.run(_against_server(tmp_path, ca, ca, drop=drop))
+    hs = fetch.handshake
+    assert hs is not None and hs.neutral is not None
+    assert (fetch.failure, hs.failure, hs.neutral.failure) == ("quic.timeout", "quic.timeout", None)
+    assert HOST in seen and "example.org" in seen
+    assert fetch.response is None
+
+
+@pytest.mark.parametrize(
+    "datagram", [b"", b"\x40" + b"\x00" * 40, b"\xc0\x00\x00\x00\x01\x08" + b"\x11" * 60]
+)
+def test_what_is_not_a_readable_initial_names_nothing(datagram: bytes) -> None:
+    # Empty, a short-header packet, and an Initial whose protection does not decrypt.
+    assert initial_server_name(datagram) is None

@@ -7,11 +7,12 @@ way a real site's HTTP/3 front end does.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable
 from typing import Any
 
 from aioquic.asyncio.protocol import QuicConnectionProtocol
-from aioquic.asyncio.server import QuicServer, serve
+from aioquic.asyncio.server import QuicServer
 from aioquic.h3.connection import H3_ALPN, H3Connection
 from aioquic.h3.events import HeadersReceived
 from aioquic.quic.configuration import QuicConfiguration
@@ -20,6 +21,21 @@ from aioquic.quic.events import ProtocolNegotiated, QuicEvent
 # (host, path) -> (status, headers, body)
 Page = tuple[int, list[tuple[bytes, bytes]], bytes]
 Pages = Callable[[str, str], Page]
+# (source address, datagram) -> True to drop it: the on-path censor's decision.
+Drop = Callable[[str, bytes], bool]
+
+
+class _CensoredServer(QuicServer):
+    """A QUIC server behind an on-path box that silently drops what ``drop`` says."""
+
+    def __init__(self, *, drop: Drop | None, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self._drop = drop
+
+    def datagram_received(self, data: bytes | str, addr: Any) -> None:
+        if self._drop is not None and isinstance(data, bytes) and self._drop(addr[0], data):
+            return
+        super().datagram_received(data, addr)
 
 
 class _H3Server(QuicConnectionProtocol):
@@ -49,14 +65,19 @@ class _H3Server(QuicConnectionProtocol):
 
 
 async def serve_h3(
-    address: str, port: int, certfile: str, keyfile: str, pages: Pages
+    address: str, port: int, certfile: str, keyfile: str, pages: Pages, drop: Drop | None = None
 ) -> QuicServer:
-    """Listen for QUIC on ``address``:``port`` (UDP) with the certificate in ``certfile``."""
+    """Listen for QUIC on ``address``:``port`` (UDP) with the certificate in ``certfile``;
+    datagrams ``drop`` picks never reach the server."""
     config = QuicConfiguration(is_client=False, alpn_protocols=H3_ALPN)
     config.load_cert_chain(certfile, keyfile)
-    return await serve(
-        address,
-        port,
-        configuration=config,
-        create_protocol=lambda *a, **k: _H3Server(*a, pages=pages, **k),
+    loop = asyncio.get_running_loop()
+    _, server = await loop.create_datagram_endpoint(
+        lambda: _CensoredServer(
+            drop=drop,
+            configuration=config,
+            create_protocol=lambda *a, **k: _H3Server(*a, pages=pages, **k),
+        ),
+        local_addr=(address, port),
     )
+    return server

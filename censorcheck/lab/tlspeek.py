@@ -75,6 +75,15 @@ def server_name(data: bytes) -> str | None:
         return None
 
 
+def hello_server_name(message: bytes) -> str | None:
+    """The SNI host name of a ClientHello handshake message with no record header around it, as
+    QUIC carries it in its CRYPTO frames; lower-cased, or None."""
+    try:
+        return _parse_client_hello(_Cursor(message))
+    except (ValueError, UnicodeDecodeError):
+        return None
+
+
 def _parse_client_hello(record: _Cursor) -> str | None:
     if record.uint(1) != _CLIENT_HELLO:
         return None
