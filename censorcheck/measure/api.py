@@ -167,6 +167,9 @@ class _Run:
                 error = describe(exc)
         except Exception as exc:  # noqa: BLE001 - a bug must cost one target, never the run
             error = describe(exc)
+        except asyncio.CancelledError:
+            extra.cancel()  # the run is being stopped: nothing must dial on after it
+            raise
         finally:
             if not resolved.done():
                 resolved.set_result(_addresses_in(partial.dns))
