@@ -11,7 +11,7 @@ blocked, and the other rules decide.
 from __future__ import annotations
 
 from censorcheck.measure.verdict.compare import compare, not_a_notice
-from censorcheck.measure.verdict.facts import Facts, cite, conclude, merge
+from censorcheck.measure.verdict.facts import CERT_FAILURES, Facts, cite, conclude, merge
 from censorcheck.models import Evidence, HTTPResponse, Verdict
 
 REF = "/control_addresses"
@@ -77,6 +77,39 @@ def same_page_there(f: Facts) -> bool:
     return ours is not None and not compare(ours, there[1]).unlike
 
 
+def _no_connection(f: Facts) -> list[Evidence] | None:
+    """Evidence that every one of the probe's own addresses it dialled refused it a connection,
+    or None: when none was dialled (IPv6 without a route), or one failed for want of a route
+    (the probe's own network, never a censor's sign here), or one connected."""
+    dialled = [(i, c) for i, c in enumerate(f.obs.tcp) if c.address in f.probe_addrs]
+    dialled = [(i, c) for i, c in dialled if c.skipped is None]
+    if not dialled or any(c.failure in (None, "tcp.unreachable") for _, c in dialled):
+        return None
+    return [cite(f"/tcp/{i}", f"{c.address}: {c.failure}") for i, c in dialled]
+
+
+def _no_valid_handshake(f: Facts) -> list[Evidence] | None:
+    """Evidence that none of the probe's own addresses completed a handshake valid for the host
+    (no connection, a certificate failure, or a network failure that its repeat met too), or
+    None when one may yet have: a handshake never made or never repeated."""
+    dialled = [c for c in f.obs.tcp if c.address in f.probe_addrs and c.skipped is None]
+    if not dialled or any(c.failure == "tcp.unreachable" for c in dialled):
+        return None
+    found = [cite(f"/tcp/{i}", f"{c.address}: {c.failure}")
+             for i, c in enumerate(f.obs.tcp) if c in dialled and c.failure]  # fmt: skip
+    for c in (c for c in dialled if c.failure is None):
+        i, h = next(((i, h) for i, h in enumerate(f.obs.tls) if h.address == c.address),
+                    (None, None))  # fmt: skip
+        if h is None:
+            return None
+        certificate = h.failure in CERT_FAILURES or (h.failure is None and not h.trusted)
+        repeated = h.failure is not None and h.repeat is not None and h.repeat.failure is not None
+        if not (certificate or repeated):
+            return None
+        found.append(cite(f"/tls/{i}", f"{h.address}: {h.failure or 'certificate not valid'}"))
+    return found
+
+
 def dns_elsewhere(f: Facts) -> Verdict | None:
     """The probe's answers share nothing with the control's and nothing vouches for them, while
     the site works from this vantage at the control's addresses: the probe's answers failed, or
@@ -90,15 +123,9 @@ def dns_elsewhere(f: Facts) -> Verdict | None:
         return None
     evidence = merge(f.dns_evidence(), f.control_evidence(), there)
     if f.obs.target.url.startswith("https://"):
-        attempts = [
-            cite(f"/tls/{i}", f"{h.address}: {h.failure or 'certificate not valid for the host'}")
-            for i, h in enumerate(f.obs.tls)
-            if h.address in f.probe_addrs
-        ] + [
-            cite(f"/tcp/{i}", f"{c.address}: {c.failure}")
-            for i, c in enumerate(f.obs.tcp)
-            if c.address in f.probe_addrs and c.failure
-        ]
+        attempts = _no_valid_handshake(f)
+        if attempts is None:
+            return None
         return conclude(
             "blocked",
             "dns.inconsistent",
@@ -112,15 +139,14 @@ def dns_elsewhere(f: Facts) -> Verdict | None:
     http = f.obs.http
     first = http.hops[0] if http and http.hops else None
     if first is None or first.response is None:
-        # Nothing answered at the probe's addresses (no connection, or a request cut).
+        # Nothing answered at the probe's addresses: no connection, or the request was cut.
         where = (
-            [cite("/http/hops/0", f"{first.address}: {first.failure}")]
-            if first is not None
-            else [
-                cite(f"/tcp/{i}", f"{c.address}: {c.failure or c.skipped}")
-                for i, c in enumerate(f.obs.tcp)
-            ]
+            _no_connection(f)
+            if first is None
+            else [cite("/http/hops/0", f"{first.address}: {first.failure}")]
         )
+        if where is None:
+            return None
         return conclude(
             "blocked",
             "dns.inconsistent",
