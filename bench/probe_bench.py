@@ -24,6 +24,7 @@ from collections import Counter
 from collections.abc import Sequence
 from datetime import datetime
 
+import control_addresses
 from figures import Figures, cpu_seconds, print_figures
 from lab_process import LabInfo, lab_process
 from workload import Entries, build_entries, check_verdicts, lab_entries
@@ -249,6 +250,10 @@ def run_benchmark(args: argparse.Namespace) -> Figures:
             figures["curl"] = curl_figures(urls, lab, args.timeout, args.concurrency)
     if not args.no_scenarios:
         figures["scenarios"] = scenario_figures()
+    if args.control_per_row:
+        figures["control_addresses"] = control_addresses.control_address_figures(
+            args.control_per_row, args.timeout, (1, args.concurrency)
+        )
     probe, curl = figures["probe"], figures.get("curl")
     figures["goals"] = {
         "accuracy_100": probe["accuracy"] == 1.0,
@@ -337,6 +342,8 @@ def render(figures: Figures) -> str:
             f"  accuracy           {sc['accuracy']:7.1%}   ({sc['correct']}/{sc['targets']})",
             *(f"    wrong: {m}" for m in sc["mismatches"]),
         ]
+    if "control_addresses" in figures:
+        lines += control_addresses.render(figures["control_addresses"])
     goals = figures["goals"]
     lines += [
         "",
@@ -359,6 +366,12 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser.add_argument(
         "--no-scenarios", action="store_true", help="skip the default lab's scenario table"
     )
+    parser.add_argument(
+        "--control-per-row",
+        type=int,
+        default=10,
+        help="lab targets per DNS-differing row for the control's-addresses cost (0: skip)",
+    )
     parser.add_argument("--json", action="store_true", help="print the figures as JSON")
     args = parser.parse_args(argv)
     if args.count < 1 or args.concurrency < 1 or args.timeout <= 0:
@@ -372,8 +385,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
     figures = run_benchmark(args)
     print_figures(figures, args.json, render)
-    accurate = figures["probe"]["accuracy"] == 1.0 and (
-        "scenarios" not in figures or figures["scenarios"]["accuracy"] == 1.0
+    accurate = figures["probe"]["accuracy"] == 1.0 and all(
+        figures[part]["accuracy"] == 1.0
+        for part in ("scenarios", "control_addresses")
+        if part in figures
     )
     return 0 if accurate else 1
 

@@ -290,6 +290,33 @@ class Control(Model):
     )
 
 
+class AtControlAddresses(Model):
+    """The probe's own TCP, TLS and HTTP at addresses only the control resolved (schema 1.5).
+
+    Made when the probe's resolvers failed, or gave no address the control also got: whether
+    the site works from this vantage at the control's addresses tells a resolver that sends
+    people elsewhere from an address that is down. Bogon addresses are never dialled.
+    """
+
+    source: Literal["resolvers", "server", "vantage", "ooni"] = Field(
+        description="Whose DNS answers the addresses came from (as ``control.source``)."
+    )
+    addresses: list[str] = Field(
+        description="The control's addresses measured, in the order tried (A before AAAA)."
+    )
+    tcp: list[TCPConnect] = Field(default_factory=list)
+    tls: list[TLSHandshake] = Field(
+        default_factory=list,
+        description="Handshakes naming the host, validated for it against the trust store.",
+    )
+    http: HTTPFetch | None = Field(
+        None, description="The fetch through the first of those addresses that worked."
+    )
+    deadline_hit: bool = Field(
+        False, description="True when the target's deadline cut this measurement short."
+    )
+
+
 class Evidence(Model):
     """One observation a verdict rests on."""
 
@@ -322,6 +349,11 @@ class Result(Model):
     tls: list[TLSHandshake] = Field(default_factory=list)
     http: HTTPFetch | None = None
     control: Control
+    control_addresses: AtControlAddresses | None = Field(
+        None,
+        description="The probe's measurement at the control's addresses, when its own DNS "
+        "failed or disagreed with the control's (schema 1.5).",
+    )
     deadline_hit: bool = Field(False, description="True when the per-target deadline cut it.")
     error: str | None = Field(
         None, description="An unexpected error inside censorcheck that cut this target short."

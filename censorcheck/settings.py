@@ -93,6 +93,14 @@ class Settings(BaseModel):
     keep_body: int = Field(4096, ge=0, description="Body bytes kept in the results.")
     max_redirects: int = Field(10, ge=0, le=50)
     max_addresses: int = Field(4, ge=1, description="Addresses tried per address family.")
+    control_addresses: int = Field(
+        2,
+        ge=0,
+        le=8,
+        description="When the probe's DNS fails or shares no address with the control's, "
+        "measure TCP, TLS and HTTP from the vantage at up to this many of the control's "
+        "addresses too; 0 turns it off.",
+    )
     neutral_sni: str = Field("example.org", description="SNI of the neutral retry handshake.")
     neutral_host: str = Field("example.org", description="Host of the neutral HTTP retry.")
     user_agent: str = DEFAULT_USER_AGENT

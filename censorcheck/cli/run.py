@@ -317,6 +317,15 @@ def run(
         list[str] | None, Opt(help="CIDR not to count as bogon (labs).")
     ] = None,
     max_body: Annotated[int, Opt(help="Most body bytes read per response.")] = 1 << 20,
+    control_addresses: Annotated[
+        int,
+        Opt(
+            help="When the probe's DNS fails or disagrees with the control's, also measure up "
+            "to N of the control's addresses from here (0: off).",
+            min=0,
+            max=8,
+        ),
+    ] = 2,
     quiet: Annotated[bool, Opt("--quiet", "-q", help="No progress bar and no table.")] = False,
 ) -> None:
     """Measure targets and write the run document (exit codes: see the README)."""
@@ -345,6 +354,7 @@ def run(
             "port_map": parse_port_map(port_map or []),
             "treat_as_public": treat_as_public or [],
             "max_body": max_body,
+            "control_addresses": control_addresses,
             "control_url": control,
             "control_token": control_token,
         }

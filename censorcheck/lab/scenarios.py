@@ -133,10 +133,11 @@ SCENARIOS: tuple[Scenario, ...] = (
     _row("dns-blockpage-http", "http", "static", ("blocked", "dns", "dns.blockpage"),
          "Plain-HTTP site whose name resolves to the blockpage server.", dns="blockpage"),
     # The classic redirect to a notice server. The control resolvers alone cannot tell a notice
-    # from a geo-DNS edge's page, but they must not call it accessible either.
-    _row("dns-notice-http", "http", "static", ("inconclusive", None, "dns.unverified"),
+    # from a geo-DNS edge's page; the site's page that this vantage gets at the control's
+    # address can (rules 5).
+    _row("dns-notice-http", "http", "static", ("blocked", "dns", "dns.inconsistent"),
          "Plain-HTTP site whose name resolves to a notice server no fingerprint knows.",
-         dns="notice", control=("blocked", "dns", "dns.inconsistent")),
+         dns="notice"),
     _row("dns-silence", "https", "static", ("blocked", "dns", "dns.timeout"),
          "The ISP resolver never answers for this name.", dns="silence"),
     _row("dns-inject", "https", "static", ("blocked", "dns", "dns.injected"),

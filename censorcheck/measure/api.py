@@ -28,6 +28,7 @@ from censorcheck.control.measure import measure_here
 from censorcheck.control.ooni_client import OONIClient
 from censorcheck.errors import ConfigError, NothingMeasured
 from censorcheck.measure.bogons import is_ip
+from censorcheck.measure.elsewhere import Elsewhere
 from censorcheck.measure.failures import describe
 from censorcheck.measure.fingerprints import Fingerprints, load_fingerprints
 from censorcheck.measure.pipeline import Partial, all_addresses, cap, observe, ordered_addresses
@@ -148,6 +149,12 @@ class _Run:
         partial = Partial()
         resolved: asyncio.Future[list[str]] = asyncio.get_running_loop().create_future()
         control = asyncio.ensure_future(self.control(target, resolved, start + deadline))
+        # The control's addresses, measured from here beside the probe's own as soon as the
+        # control has answered, when the probe's DNS failed or disagreed with it.
+        elsewhere = Elsewhere()
+        extra = asyncio.ensure_future(
+            elsewhere.run(httpx.URL(target.url), control, resolved, partial, self.resolve, self.ctx)
+        )
         deadline_hit = False
         error = None
         try:
@@ -160,10 +167,21 @@ class _Run:
                 error = describe(exc)
         except Exception as exc:  # noqa: BLE001 - a bug must cost one target, never the run
             error = describe(exc)
+        except asyncio.CancelledError:
+            extra.cancel()  # the run is being stopped: nothing must dial on after it
+            raise
         finally:
             if not resolved.done():
                 resolved.set_result(_addresses_in(partial.dns))
             await partial.aclose()
+        try:
+            await asyncio.wait_for(extra, max(deadline - (time.monotonic() - start), 0.05))
+        except asyncio.TimeoutError:
+            elsewhere.deadline_hit = True
+        except Exception as exc:  # noqa: BLE001
+            error = error or describe(exc)
+        finally:
+            await elsewhere.partial.aclose()
         try:
             # The control ran alongside; it gets what is left of the target's deadline.
             remaining = max(deadline - (time.monotonic() - start), 0.05)
@@ -183,6 +201,7 @@ class _Run:
             control=control_result,
             deadline_hit=deadline_hit,
             error=error,
+            control_addresses=elsewhere.result(),
         )
         return Result(
             vantage=self.ctx.settings.vantage,

@@ -8,6 +8,7 @@ import hashlib
 from dataclasses import dataclass, field
 
 from censorcheck.models import (
+    AtControlAddresses,
     Certificate,
     Control,
     DNSAnswer,
@@ -197,3 +198,4 @@ class Case:
     error: str | None = None
     dead: frozenset[str] = frozenset()
     cites: tuple[str, ...] = ()  # JSON pointers the verdict's evidence must include
+    control_addresses: AtControlAddresses | None = None  # the probe at the control's addresses

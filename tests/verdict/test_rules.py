@@ -12,6 +12,7 @@ from censorcheck.measure.verdict import JudgeContext, Observations, judge
 from censorcheck.models import Control, Target, TCPConnect
 from tests.verdict.builders import SITE, Case, control, hs, ok_page, q
 from tests.verdict.cases_dns import DNS_CASES
+from tests.verdict.cases_elsewhere import ELSEWHERE_CASES
 from tests.verdict.cases_field import FIELD_CASES
 from tests.verdict.cases_ooni import OONI_CASES
 from tests.verdict.cases_path import PATH_CASES
@@ -20,7 +21,14 @@ from tests.verdict.cases_transfer import TRANSFER_CASES
 from tests.verdict.cases_traps import TRAP_CASES
 
 CASES = (
-    DNS_CASES + PATH_CASES + SERVER_CASES + TRAP_CASES + FIELD_CASES + OONI_CASES + TRANSFER_CASES
+    DNS_CASES
+    + PATH_CASES
+    + SERVER_CASES
+    + TRAP_CASES
+    + FIELD_CASES
+    + OONI_CASES
+    + ELSEWHERE_CASES
+    + TRANSFER_CASES
 )
 
 
@@ -36,6 +44,7 @@ def test_rule(case: Case) -> None:
         control=case.control,
         deadline_hit=case.deadline_hit,
         error=case.error,
+        control_addresses=case.control_addresses,
     )
     verdict = judge(obs, JudgeContext(dead_resolvers=case.dead))
     assert (verdict.status, verdict.blocking, verdict.outcome) == case.expect, verdict.reason

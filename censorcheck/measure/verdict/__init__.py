@@ -24,6 +24,7 @@ from censorcheck.measure.verdict.dns import (
     dns_injected,
     dns_phantom,
 )
+from censorcheck.measure.verdict.elsewhere import dns_elsewhere
 from censorcheck.measure.verdict.facts import (
     CERT_FAILURES,
     HTTP_INTERFERENCE,
@@ -59,6 +60,7 @@ _RULES = (
     dns_phantom,
     cut_short,
     dns_inconsistent,
+    dns_elsewhere,
     tcp_failed,
     tls_failed,
     http_failed,

@@ -137,3 +137,33 @@ def _content_similarity(probe: HTTPResponse, control: HTTPResponse) -> float | N
     if not probe.body_prefix or not control.body_prefix:
         return None
     return similarity(probe.body_prefix, control.body_prefix)
+
+
+# Headers most servers send, whatever they run; a header outside this list that both pages
+# carry (a CDN's x-served-by, a framework's own) says they came from the same infrastructure.
+_COMMON_HEADERS = frozenset({
+    "accept-ranges", "age", "alt-svc", "cache-control", "connection", "content-encoding",
+    "content-language", "content-length", "content-security-policy", "content-type", "date",
+    "etag", "expires", "keep-alive", "last-modified", "link", "location", "p3p", "pragma",
+    "referrer-policy", "server", "set-cookie", "strict-transport-security", "transfer-encoding",
+    "vary", "via", "x-content-type-options", "x-frame-options", "x-powered-by",
+    "x-xss-protection",
+})  # fmt: skip
+
+
+def _shared_uncommon_headers(ours: HTTPResponse, theirs: HTTPResponse) -> list[str]:
+    names = {name.lower() for name, _ in ours.headers}
+    return sorted(names & {name.lower() for name, _ in theirs.headers} - _COMMON_HEADERS)
+
+
+def not_a_notice(ours: HTTPResponse, theirs: HTTPResponse) -> str | None:
+    """Why a page unlike the control's still cannot be a censor's notice put in its place, or
+    None. A notice is short: a page longer than the site's is the site's own (an edition, the
+    page a datacenter control did not get past a challenge for). And a page carrying the site's
+    own uncommon headers came from the site's servers."""
+    if ours.body_length >= theirs.body_length:
+        return "it is not shorter than the control's page, as a notice put in its place would be"
+    shared = _shared_uncommon_headers(ours, theirs)
+    if shared:
+        return f"it carries the site's own headers ({', '.join(shared)})"
+    return None

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from censorcheck.measure.bogons import is_bogon
+from censorcheck.measure.verdict.elsewhere import works_there
 from censorcheck.measure.verdict.facts import (
     Facts,
     cite,
@@ -99,12 +100,14 @@ def dns_failed(f: Facts) -> Verdict | None:
             evidence,
         )
     if f.control == "ok":
+        there = works_there(f)
         return conclude(
             "blocked",
             failure,
             DNS_CONFIDENCE.get(failure, 0.6),
-            f"The probe's resolver gave {failure} while the control resolved the name.",
-            evidence,
+            f"The probe's resolver gave {failure} while the control resolved the name"
+            + (", and the site works from this vantage at its address." if there else "."),
+            evidence + there,
             "dns",
         )
     if f.control == "nxdomain":
@@ -145,7 +148,7 @@ def dns_bogon(f: Facts) -> Verdict | None:
             0.95,
             "The probe's resolver answered only non-routable addresses; "
             "the control got public ones.",
-            evidence,
+            evidence + works_there(f),
             "dns",
         )
     return conclude(

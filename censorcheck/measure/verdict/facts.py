@@ -9,6 +9,7 @@ from typing import Any, Literal
 
 from censorcheck.measure.bogons import IPNetwork, is_bogon
 from censorcheck.models import (
+    AtControlAddresses,
     Control,
     DNSQuery,
     Evidence,
@@ -82,6 +83,7 @@ class Observations:
     control: Control = field(default_factory=Control)
     deadline_hit: bool = False
     error: str | None = None
+    control_addresses: AtControlAddresses | None = None
 
     def fields(self) -> dict[str, Any]:
         """The observations as keyword arguments of a :class:`Result`."""
@@ -98,6 +100,7 @@ class Observations:
             result.control,
             result.deadline_hit,
             result.error,
+            result.control_addresses,
         )
 
 

@@ -13,7 +13,8 @@ from urllib.parse import urlsplit
 from publicsuffixlist import PublicSuffixList
 
 from censorcheck.measure.bogons import is_ip
-from censorcheck.measure.verdict.compare import compare
+from censorcheck.measure.verdict.compare import compare, not_a_notice
+from censorcheck.measure.verdict.elsewhere import same_page_there
 from censorcheck.measure.verdict.facts import (
     HTTP_INTERFERENCE,
     Facts,
@@ -25,7 +26,7 @@ from censorcheck.measure.verdict.facts import (
 )
 from censorcheck.measure.verdict.redirects import redirect_hop_failed
 from censorcheck.measure.verdict.transfer import frozen
-from censorcheck.models import HTTPFetch, HTTPHop, HTTPResponse, Verdict
+from censorcheck.models import HTTPFetch, HTTPHop, Verdict
 
 
 def http_failed(f: Facts) -> Verdict | None:
@@ -176,36 +177,6 @@ def _control_hop(f: Facts, hop: HTTPHop, *, answered: bool) -> tuple[int, HTTPHo
     return None
 
 
-# Headers most servers send, whatever they run; a header outside this list that both pages
-# carry (a CDN's x-served-by, a framework's own) says they came from the same infrastructure.
-_COMMON_HEADERS = frozenset({
-    "accept-ranges", "age", "alt-svc", "cache-control", "connection", "content-encoding",
-    "content-language", "content-length", "content-security-policy", "content-type", "date",
-    "etag", "expires", "keep-alive", "last-modified", "link", "location", "p3p", "pragma",
-    "referrer-policy", "server", "set-cookie", "strict-transport-security", "transfer-encoding",
-    "vary", "via", "x-content-type-options", "x-frame-options", "x-powered-by",
-    "x-xss-protection",
-})  # fmt: skip
-
-
-def _shared_uncommon_headers(ours: HTTPResponse, theirs: HTTPResponse) -> list[str]:
-    names = {name.lower() for name, _ in ours.headers}
-    return sorted(names & {name.lower() for name, _ in theirs.headers} - _COMMON_HEADERS)
-
-
-def _not_a_notice(ours: HTTPResponse, theirs: HTTPResponse) -> str | None:
-    """Why a page unlike the control's still cannot be a censor's notice put in its place, or
-    None. A notice is short: a page longer than the site's is the site's own (an edition, the
-    page a datacenter control did not get past a challenge for). And a page carrying the site's
-    own uncommon headers came from the site's servers."""
-    if ours.body_length >= theirs.body_length:
-        return "it is not shorter than the control's page, as a notice put in its place would be"
-    shared = _shared_uncommon_headers(ours, theirs)
-    if shared:
-        return f"it carries the site's own headers ({', '.join(shared)})"
-    return None
-
-
 def _host(url: str) -> str:
     return urlsplit(url).hostname or ""
 
@@ -268,6 +239,10 @@ def http_diff(f: Facts) -> Verdict | None:
     ours = http.hops[last].response
     if ours is None or theirs is None:
         return None
+    if same_page_there(f):
+        # This vantage got the same page at the control's addresses: whatever the control
+        # server saw, the probe's address serves what the site serves here (a regional edition).
+        return None
     unseen = _unseen(f, http, control)
     if not unseen and _authentic(f, last):
         return None  # the chain ended on a validated handshake: the page is the site's own
@@ -301,7 +276,7 @@ def http_diff(f: Facts) -> Verdict | None:
         # classic redirect to a notice server. Anything short of that (an error status, a page
         # only unlike, a control without a page) geo-DNS or the site itself can explain.
         disjoint = not (f.probe_addrs & f.control_addrs)
-        unlike_notice = _not_a_notice(ours, theirs)
+        unlike_notice = not_a_notice(ours, theirs)
         if (
             disjoint
             and comparison.differs
@@ -359,7 +334,7 @@ def http_diff(f: Facts) -> Verdict | None:
             ),
             evidence,
         )
-    unlike_notice = _not_a_notice(ours, theirs)
+    unlike_notice = not_a_notice(ours, theirs)
     if unlike_notice is not None:
         return conclude(
             "inconclusive",
@@ -406,6 +381,8 @@ def unvouched(f: Facts) -> Verdict | None:
         or (hop.address in f.trusted and own_name)
         or (same_site and _authentic(f, last))
         or matched
+        # The page this vantage got at the control's addresses: vouched for as those are.
+        or (own_name and same_page_there(f))
     )
     evidence = [
         cite(f"/http/hops/{last}/response", f"HTTP {ours.status} from {hop.url}"),
