@@ -165,7 +165,10 @@ class _DatagramServer(asyncio.DatagramProtocol):
             return
         self.transport.sendto(replies[0], addr)
         for wire in replies[1:]:
-            self.lab._send_later(self.transport, wire, addr)
+            if self.lab.inject_delay > 0:
+                self.lab._send_later(self.transport, wire, addr)
+            else:
+                self.transport.sendto(wire, addr)
 
     def error_received(self, exc: Exception) -> None:
         pass  # an ICMP error about a client that has gone away: nothing to do
@@ -277,9 +280,12 @@ async def _serve_https(
 class DNSLab:
     """The censored and honest resolvers on UDP, TCP, DoT and DoH. ``async with`` or start/close."""
 
-    def __init__(self, topology: Topology, pki: LabPKI) -> None:
+    def __init__(self, topology: Topology, pki: LabPKI, inject_delay: float = INJECT_DELAY) -> None:
         self.topology = topology
         self.pki = pki
+        # 0 sends the true answer right behind the forged one, both before the client reads
+        # either: the race's outcome then does not depend on how busy the machine is.
+        self.inject_delay = inject_delay
         self._datagrams: list[asyncio.DatagramTransport] = []
         self._servers: list[asyncio.Server] = []
         self._connections: dict[asyncio.Task[Any], asyncio.StreamWriter] = {}
@@ -353,7 +359,7 @@ class DNSLab:
             self._pending.discard(handle)
             transport.sendto(wire, addr)
 
-        handle = asyncio.get_running_loop().call_later(INJECT_DELAY, fire)
+        handle = asyncio.get_running_loop().call_later(self.inject_delay, fire)
         self._pending.add(handle)
 
     def _tracked(self, serve: Callable[..., Awaitable[None]], censored: bool) -> StreamHandler:

@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from censorcheck.lab.dns import DNSLab
+from censorcheck.lab.dns import INJECT_DELAY, DNSLab
 from censorcheck.lab.pki import LabPKI
 from censorcheck.lab.topology import Ports, Topology
 from censorcheck.measure.probes.context import ProbeContext
@@ -39,7 +39,9 @@ def in_lab(topology: Topology, pki: LabPKI, ca_bundle: Path) -> Callable[..., An
     Fails if anything reached asyncio's exception handler (tracebacks the lab should not log).
     """
 
-    def run(body: Body[T], trusted: bool = True, **settings: Any) -> T:
+    def run(
+        body: Body[T], trusted: bool = True, inject_delay: float = INJECT_DELAY, **settings: Any
+    ) -> T:
         async def main() -> T:
             problems: list[dict[str, Any]] = []
             loop = asyncio.get_running_loop()
@@ -52,7 +54,7 @@ def in_lab(topology: Topology, pki: LabPKI, ca_bundle: Path) -> Callable[..., An
             }
             ctx = ProbeContext.create(Settings(**options), ipv6=False)
             try:
-                async with DNSLab(topology, pki):
+                async with DNSLab(topology, pki, inject_delay=inject_delay):
                     result = await body(Env(topology, ctx))
             finally:
                 await ctx.aclose()
