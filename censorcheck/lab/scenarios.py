@@ -76,9 +76,16 @@ class Scenario:
     description: str = ""
     # With a control server, which sees the site itself, when that changes the verdict.
     expect_control: Expect | None = None
+    # With the control server spoken to as an OONI test helper, when that changes the verdict:
+    # its answer has no body, and no address the page came from.
+    expect_ooni: Expect | None = None
+    ooni_reason: str = ""
 
-    def expected(self, control: bool) -> Expect:
-        """The verdict with a control server (``control``) or with the honest resolver only."""
+    def expected(self, control: bool, ooni: bool = False) -> Expect:
+        """The verdict with a control server (``control``; through the OONI protocol when
+        ``ooni``) or with the honest resolver only."""
+        if control and ooni and self.expect_ooni is not None:
+            return self.expect_ooni
         if control and self.expect_control is not None:
             return self.expect_control
         return self.expect
@@ -102,6 +109,7 @@ def _row(
     censor: WebCensor | None = None,
     aaaa: bool = False,
     control: ExpectRow | None = None,
+    ooni: tuple[ExpectRow, str] | None = None,
 ) -> Scenario:
     return Scenario(
         name=name,
@@ -113,8 +121,19 @@ def _row(
         aaaa=aaaa,
         description=description,
         expect_control=_expect(control) if control is not None else None,
+        expect_ooni=_expect(ooni[0]) if ooni is not None else None,
+        ooni_reason=ooni[1] if ooni is not None else "",
     )
 
+
+# Why a row expects less from an OONI test helper than from our own control server.
+NO_BODY = (
+    "the helper reports the page's length and title but no body, so the pages' content cannot be "
+    "compared, and a different page is only unlike the helper's"
+)
+NO_ADDRESS = (
+    "the helper's fetch names no address, so its timeout is not shown to be at the probe's address"
+)
 
 SCENARIOS: tuple[Scenario, ...] = (
     # --- DNS tampering ---------------------------------------------------------------------
@@ -136,7 +155,8 @@ SCENARIOS: tuple[Scenario, ...] = (
     # from a geo-DNS edge's page, but they must not call it accessible either.
     _row("dns-notice-http", "http", "static", ("inconclusive", None, "dns.unverified"),
          "Plain-HTTP site whose name resolves to a notice server no fingerprint knows.",
-         dns="notice", control=("blocked", "dns", "dns.inconsistent")),
+         dns="notice", control=("blocked", "dns", "dns.inconsistent"),
+         ooni=(("inconclusive", None, "dns.inconsistent"), NO_BODY)),
     _row("dns-silence", "https", "static", ("blocked", "dns", "dns.timeout"),
          "The ISP resolver never answers for this name.", dns="silence"),
     _row("dns-inject", "https", "static", ("blocked", "dns", "dns.injected"),
@@ -156,11 +176,13 @@ SCENARIOS: tuple[Scenario, ...] = (
     # Without a control page there is nothing to compare an unknown notice with: a known limit.
     _row("http-generic-blockpage", "http", "static", ("accessible", None, "accessible"),
          "An ISP notice no fingerprint knows, instead of the site.", censor="http_generic",
-         control=("blocked", "http", "http.diff")),
+         control=("blocked", "http", "http.diff"),
+         ooni=(("inconclusive", None, "http.diff"), NO_BODY)),
     # The warning page is on a site of the censor's: nothing vouches for it (rules 4).
     _row("http-redirect-blockpage", "http", "static", ("inconclusive", None, "dns.unverified"),
          "A redirect to an ISP warning page no fingerprint knows.", censor="http_redirect",
-         control=("blocked", "http", "http.diff")),
+         control=("blocked", "http", "http.diff"),
+         ooni=(("inconclusive", None, "http.diff"), NO_BODY)),
     # --- legitimate hosts: false-positive traps --------------------------------------------
     _row("static", "https", "static", ("accessible", None, "accessible"),
          "A plain site."),
@@ -180,7 +202,8 @@ SCENARIOS: tuple[Scenario, ...] = (
          "Publishes an AAAA but the vantage has no IPv6.", aaaa=True),
     _row("tarpit", "https", "tarpit", ("inconclusive", None, "http.timeout"),
          "Accepts and trickles: slow is not blocked.",
-         control=("down", None, "http.timeout")),
+         control=("down", None, "http.timeout"),
+         ooni=(("inconclusive", None, "http.timeout"), NO_ADDRESS)),
     _row("selfsigned", "https", "selfsigned", ("inconclusive", None, "tls.untrusted"),
          "The site's own untrusted certificate, the same for everyone.",
          control=("down", None, "tls.untrusted")),

@@ -23,7 +23,7 @@ from censorcheck.models import (
     Verdict,
 )
 
-RULES_VERSION = "4"
+RULES_VERSION = "5"
 
 CERT_FAILURES = frozenset(
     {"tls.untrusted", "tls.hostname_mismatch", "tls.expired", "tls.invalid_certificate"}
