@@ -81,3 +81,11 @@ def test_the_methodology_names_every_scenario_and_only_real_ones() -> None:
     table = text[start : text.index("\n\n", text.index("| outcome |", start))]
     named = set(re.findall(r"`([a-z]+[A-Z][A-Za-z0-9]*)`", table))  # camelCase: OONI's names
     assert named == {e.name for e in TABLE}
+
+
+def test_where_we_differ_names_every_difference() -> None:
+    text = README.read_text(encoding="utf-8")
+    start = text.index("### Where we differ from OONI")
+    section = text[start : text.index("\n#", start + 1)]
+    named = set(re.findall(r"`([a-z]+[A-Z][A-Za-z0-9]*)`", section))
+    assert named == {e.name for e in TABLE if e.why}
