@@ -26,9 +26,11 @@ A_TO_L: tuple[Parity, ...] = (
            {"resolvers": unsure("tls.untrusted"), "server": down("tls.untrusted"),
             "ooni": down("tls.untrusted")}, lab="selfsigned", why=MISCONFIGURED),
     Parity("badSSLWithExpiredCertificate", "The site's own certificate is expired, for everyone.",
-           DOWN, {"resolvers": unsure("tls.expired"), "server": down("tls.expired")},
+           DOWN, {"resolvers": unsure("tls.expired"), "server": down("tls.expired"),
+                  "ooni": down("tls.expired")},
            rows={"resolvers": "qa: expired certificate, resolvers only",
-                 "server": "qa: expired certificate for everyone, server"}, why=MISCONFIGURED),
+                 "server": "qa: expired certificate for everyone, server",
+                 "ooni": "qa ooni: expired certificate for everyone"}, why=MISCONFIGURED),
     Parity("badSSLWithWrongServerName", "The site's own certificate names another host.", DOWN,
            {"resolvers": unsure("tls.hostname_mismatch"), "server": down("tls.hostname_mismatch")},
            rows={"resolvers": "qa: certificate for another name, resolvers only",
@@ -50,12 +52,15 @@ A_TO_L: tuple[Parity, ...] = (
     # --- control.go ------------------------------------------------------------------------
     Parity("controlFailureWithSuccessfulHTTPWebsite",
            "Every helper is reset by SNI; the plain-HTTP site works.", NULL,
-           {"server": unsure("dns.unverified")},
+           {"server": unsure("dns.unverified"), "ooni": unsure("dns.unverified")},
            rows={"server": "the control server failed and the page is plain HTTP: nothing "
-                           "vouches"}),
+                           "vouches",
+                 "ooni": "qa ooni: helper unreachable, plain-HTTP page"}),
     Parity("controlFailureWithSuccessfulHTTPSWebsite",
-           "Every helper is reset by SNI; the https site works.", FINE, {"server": OK},
-           rows={"server": "qa: control server unreachable, https page validated"}),
+           "Every helper is reset by SNI; the https site works.", FINE,
+           {"server": OK, "ooni": OK},
+           rows={"server": "qa: control server unreachable, https page validated",
+                 "ooni": "qa ooni: helper unreachable, https page validated"}),
     # --- dnsblocking.go --------------------------------------------------------------------
     Parity("dnsBlockingAndroidDNSCacheNoData",
            "The ISP resolver drops the name; Android's getaddrinfo says it has no data.", DNS,
@@ -73,10 +78,12 @@ A_TO_L: tuple[Parity, ...] = (
            everywhere(blocked("dns", "dns.bogon")), lab="dns-loopback"),
     Parity("dnsHijackingToProxyWithHTTPURL",
            "A forged answer points at a transparent proxy that serves the real page (HTTP).",
-           FINE, {"resolvers": unsure("dns.unverified"), "server": OK},
+           FINE, {"resolvers": unsure("dns.unverified"), "server": OK, "ooni": OK},
            rows={"resolvers": "plain-HTTP page from an address only the probe's resolver gave",
                  "server": "server: a resolver pointing at a transparent proxy that serves the "
-                           "real page"},
+                           "real page",
+                 "ooni": "qa ooni: a transparent proxy serving the real page, as the helper "
+                         "titles it"},
            why=f"{NO_FETCH}, a page from an address only the probe's resolver gave is what a "
                "censor's notice server also serves: never accessible without a control page."),
     Parity("dnsHijackingToProxyWithHTTPSURL",

@@ -22,6 +22,7 @@ from tests.verdict.builders import (
     server,
 )
 from tests.verdict.cases_field import BOGON
+from tests.verdict.cases_ooni import HELPER_DOWN, helper
 
 SHORT = "https://short.example/x"  # a link shortener that redirects to the site
 WWW_HTTP, WWW_HTTPS = "http://www.site.example/", "https://www.site.example/"
@@ -175,4 +176,53 @@ QA_CASES = [
                         tls=[hs(chain=[SITE_CERT]), hs(PROXY, chain=[SITE_CERT])])),
     Case("qa: no address for anyone", ("down", None, "dns.no_answer"),
          dns=[q(failure="dns.no_answer")], control=control(), tcp=[], tls=[], http=None),
+]  # fmt: skip
+
+# The same scenarios with an OONI test helper as the control, its answer put through the mapping
+# the client uses: no body, no address for its fetch, no certificates.
+HELPER_PROXY_REFUSED = helper(HTTP_URL, tcp_connect={
+    f"{SITE}:80": {"status": True, "failure": None},
+    f"{PROXY}:80": {"status": False, "failure": "connection_refused"}})  # fmt: skip
+HELPER_EXPIRED = helper(
+    tls_handshake={f"{SITE}:443": {"server_name": "site.example", "status": False,
+                                   "failure": "ssl_invalid_certificate"}},
+    http_request={"body_length": -1, "failure": "ssl_invalid_certificate", "title": "",
+                  "headers": {}, "status_code": -1, "discovered_h3_endpoint": ""},
+)  # fmt: skip
+
+QA_OONI_CASES = [
+    Case("qa ooni: expired certificate for everyone", ("down", None, "tls.expired"),
+         tls=[hs(failure="tls.expired", trusted=False, chain=[EXPIRED])], http=None,
+         control=HELPER_EXPIRED),
+    Case("qa ooni: helper unreachable, https page validated", ("accessible", None, "accessible"),
+         control=HELPER_DOWN),
+    Case("qa ooni: helper unreachable, plain-HTTP page", ("inconclusive", None, "dns.unverified"),
+         url=HTTP_URL, tls=[], tcp=[TCPConnect(address=SITE, port=80)], control=HELPER_DOWN,
+         http=fetched((HTTP_URL, body(SITE_PAGE)))),
+    # Without a body, the helper's title and status are what match the page, as for our server.
+    Case("qa ooni: a transparent proxy serving the real page, as the helper titles it",
+         ("accessible", None, "accessible"), url=HTTP_URL, dns=[q([PROXY])], tls=[],
+         tcp=[TCPConnect(address=PROXY, port=80)], control=helper(HTTP_URL),
+         http=fetched((HTTP_URL, body(SITE_PAGE)), address=PROXY)),
+    Case("qa ooni: refused at an address only the probe's resolver gave",
+         ("inconclusive", None, "tcp.refused"), url=HTTP_URL, dns=[q([PROXY])], tls=[],
+         tcp=[TCPConnect(address=PROXY, port=80, failure="tcp.refused")], http=None,
+         control=HELPER_PROXY_REFUSED),
+    Case("qa ooni: throttled plain HTTP, the helper loaded the page",
+         ("inconclusive", None, "http.timeout"), url=HTTP_URL, tls=[],
+         tcp=[TCPConnect(address=SITE, port=80)], control=helper(HTTP_URL),
+         http=HTTPFetch(hops=[HTTPHop(url=HTTP_URL, address=SITE, failure="http.timeout")],
+                        failure="http.timeout")),
+    # The helper reports only where the redirects ended, not the hops: no hop to compare with.
+    Case("qa ooni: redirect, then refused; the helper reports no hops",
+         ("inconclusive", None, "tcp.refused"), url=SHORT, dns=SHORT_DNS,
+         http=_refused(WWW_HTTP, 80), control=helper(SHORT, dns={"failure": None,
+                                                                  "addrs": [SITE]})),
+    Case("qa ooni: no address for anyone", ("down", None, "dns.no_answer"),
+         dns=[q(failure="dns.no_answer")], tcp=[], tls=[], http=None,
+         # A real helper reports no address as no failure and no addresses (oohelperd).
+         control=helper(dns={"failure": None, "addrs": []}, tcp_connect={},
+                        tls_handshake={}, http_request={
+                            "body_length": -1, "failure": "dns_no_answer", "title": "",
+                            "headers": {}, "status_code": -1, "discovered_h3_endpoint": ""})),
 ]  # fmt: skip

@@ -15,11 +15,20 @@ from tests.verdict.cases_dns import DNS_CASES
 from tests.verdict.cases_field import FIELD_CASES
 from tests.verdict.cases_ooni import OONI_CASES
 from tests.verdict.cases_path import PATH_CASES
-from tests.verdict.cases_qa import QA_CASES
+from tests.verdict.cases_qa import QA_CASES, QA_OONI_CASES
 from tests.verdict.cases_server import SERVER_CASES
 from tests.verdict.cases_traps import TRAP_CASES
 
-CASES = DNS_CASES + PATH_CASES + SERVER_CASES + TRAP_CASES + FIELD_CASES + OONI_CASES + QA_CASES
+CASES = (
+    DNS_CASES
+    + PATH_CASES
+    + SERVER_CASES
+    + TRAP_CASES
+    + FIELD_CASES
+    + OONI_CASES
+    + QA_CASES
+    + QA_OONI_CASES
+)
 
 
 @pytest.mark.parametrize("case", CASES, ids=[c.id for c in CASES])
