@@ -2,7 +2,9 @@
 
 Each row says how the lab misbehaves for one host name and which verdict a correct probe reaches
 from the censored vantage: with the honest resolver as control (``expect``), and with the lab's
-control server instead (``expect_control``, when that differs). Adding a technique is adding a row.
+control server instead (``expect_control``, when that differs), and with that server spoken to as an
+OONI test helper (``expect_ooni`` and its ``ooni_reason``, when the helper's answer carries too
+little for ``expect_control``). Adding a technique is adding a row.
 """
 
 from __future__ import annotations
