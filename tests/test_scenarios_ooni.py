@@ -1,5 +1,7 @@
-"""Lab scenarios with our control server as an OONI test helper: ``--control ooni:URL`` from the
-censored vantage, the server's ``/ooni/`` endpoint as the helper, real processes on both sides."""
+"""Every lab scenario with our control server as an OONI test helper: ``--control ooni:URL`` from
+the censored vantage in one CLI run, the server's ``/ooni/`` endpoint as the helper, real
+processes on both sides. The helper's answer carries less than our own protocol (no body, no
+address the page came from), so a row may expect less here (``expect_ooni``), never more."""
 
 from __future__ import annotations
 
@@ -8,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from censorcheck.lab import Lab
+from censorcheck.lab.scenarios import SCENARIOS
 from censorcheck.models import Run
 from tests.conftest import run_cli
 from tests.test_scenarios import lab_flags
@@ -15,39 +18,56 @@ from tests.test_scenarios_control import Server, control_server  # noqa: F401 - 
 
 pytest.importorskip("fastapi")
 
-# Rows whose verdict the helper must give as our own server does.
-ROWS = {
-    "tls-sni-reset": ("blocked", "tls"),
-    "static": ("accessible", None),
-    "dns-nxdomain": ("blocked", "dns"),
-}
+
+def _ooni_run(lab: Lab, server: Server, censored: bool, out: Path) -> tuple[int, Run, str]:
+    targets = out.with_name("targets.txt")
+    targets.write_text("\n".join(lab.topology.target_urls()) + "\n", encoding="utf-8")
+    flags = [*lab_flags(lab, censored), "--control", f"ooni:{server.url}/ooni/"]
+    result = run_cli(
+        "run", str(targets), *flags, "--output", str(out),
+        env={"CENSORCHECK_CONTROL_TOKEN": server.token},
+    )  # fmt: skip
+    assert out.exists(), result.stderr
+    return result.code, Run.model_validate_json(out.read_text(encoding="utf-8")), result.stderr
 
 
 @pytest.fixture(scope="module")
 def ooni_run(lab: Lab, control_server: Server, tmp_path_factory: pytest.TempPathFactory) -> Run:  # noqa: F811
     out = tmp_path_factory.mktemp("ooni") / "run.json"
-    urls = [lab.topology.url(f"{name}.lab.test") for name in ROWS]
-    result = run_cli(
-        "run",
-        *urls,
-        *lab_flags(lab, True),
-        "--control",
-        f"ooni:{control_server.url}/ooni/",
-        "--output",
-        str(out),
-        env={"CENSORCHECK_CONTROL_TOKEN": control_server.token},
-    )
-    assert result.code == 1, result.stderr  # done, and something is blocked
-    return Run.model_validate_json(out.read_text(encoding="utf-8"))
+    code, run, stderr = _ooni_run(lab, control_server, True, out)
+    assert code == 1, stderr  # done, and something is blocked
+    return run
 
 
-def test_the_helper_gives_the_verdicts(ooni_run: Run) -> None:
-    got = {
-        r.target.domain.removesuffix(".lab.test"): (r.verdict.status, r.verdict.blocking)
-        for r in ooni_run.results
-    }
-    assert got == ROWS, [r.verdict.reason for r in ooni_run.results]
-    assert {r.control.source for r in ooni_run.results} == {"ooni"}
+def test_every_scenario_gets_its_verdict_from_the_helper(lab: Lab, ooni_run: Run) -> None:
+    wrong = []
+    for result in ooni_run.results:
+        expect = lab.topology.names[result.target.domain].expected(control=True, ooni=True)
+        got = result.verdict
+        if (got.status, got.blocking, got.outcome) != (
+            expect.status,
+            expect.blocking,
+            expect.outcome,
+        ):
+            wrong.append(
+                f"{result.target.domain}: {got.status}/{got.blocking}/{got.outcome}: {got.reason}"
+            )
+    assert not wrong, "\n".join(wrong)
+    assert len(ooni_run.results) == len(lab.topology.names)
+    assert {r.control.source for r in ooni_run.results if r.control} == {"ooni"}
+
+
+def test_the_helper_never_claims_more_than_our_own_server() -> None:
+    """A row expects less from the helper only with a reason: never accessible where our server
+    was needed to vouch, never blocked where our server itself does not say so."""
+    rows = [s for s in SCENARIOS if s.expect_ooni is not None]
+    assert rows, "no row differs: then the column is dead"
+    for row in rows:
+        ours, theirs = row.expected(control=True), row.expected(control=True, ooni=True)
+        assert theirs != ours and row.ooni_reason, row.name
+        assert theirs.status != "accessible" or ours.status == "accessible", row.name
+        assert theirs.status != "blocked" or ours.status == "blocked", row.name
+    assert all(s.ooni_reason == "" for s in SCENARIOS if s.expect_ooni is None)
 
 
 def test_the_run_says_which_control_it_used(ooni_run: Run, control_server: Server) -> None:  # noqa: F811
@@ -55,6 +75,18 @@ def test_the_run_says_which_control_it_used(ooni_run: Run, control_server: Serve
     assert status is not None and status.alive
     assert (status.protocol, status.url) == ("ooni", f"{control_server.url}/ooni/")
     assert control_server.token not in ooni_run.model_dump_json()
+
+
+def test_free_vantage_with_the_helper_sees_no_blocking(
+    lab: Lab,
+    control_server: Server,  # noqa: F811
+    tmp_path: Path,
+) -> None:
+    code, run, stderr = _ooni_run(lab, control_server, False, tmp_path / "free.json")
+    assert code == 0, stderr
+    statuses = {r.target.domain: r.verdict.status for r in run.results}
+    assert "blocked" not in statuses.values()
+    assert statuses["static.lab.test"] == "accessible"
 
 
 def test_ooni_without_a_helper_url_is_one_line(tmp_path: Path) -> None:

@@ -2,7 +2,9 @@
 
 Each row says how the lab misbehaves for one host name and which verdict a correct probe reaches
 from the censored vantage: with the honest resolver as control (``expect``), and with the lab's
-control server instead (``expect_control``, when that differs). Adding a technique is adding a row.
+control server instead (``expect_control``, when that differs), and with that server spoken to as an
+OONI test helper (``expect_ooni`` and its ``ooni_reason``, when the helper's answer carries too
+little for ``expect_control``). Adding a technique is adding a row.
 """
 
 from __future__ import annotations
@@ -76,9 +78,16 @@ class Scenario:
     description: str = ""
     # With a control server, which sees the site itself, when that changes the verdict.
     expect_control: Expect | None = None
+    # With the control server spoken to as an OONI test helper, when that changes the verdict:
+    # its answer has no body, and no address the page came from.
+    expect_ooni: Expect | None = None
+    ooni_reason: str = ""
 
-    def expected(self, control: bool) -> Expect:
-        """The verdict with a control server (``control``) or with the honest resolver only."""
+    def expected(self, control: bool, ooni: bool = False) -> Expect:
+        """The verdict with a control server (``control``; through the OONI protocol when
+        ``ooni``) or with the honest resolver only."""
+        if control and ooni and self.expect_ooni is not None:
+            return self.expect_ooni
         if control and self.expect_control is not None:
             return self.expect_control
         return self.expect
@@ -102,6 +111,7 @@ def _row(
     censor: WebCensor | None = None,
     aaaa: bool = False,
     control: ExpectRow | None = None,
+    ooni: tuple[ExpectRow, str] | None = None,
 ) -> Scenario:
     return Scenario(
         name=name,
@@ -113,8 +123,19 @@ def _row(
         aaaa=aaaa,
         description=description,
         expect_control=_expect(control) if control is not None else None,
+        expect_ooni=_expect(ooni[0]) if ooni is not None else None,
+        ooni_reason=ooni[1] if ooni is not None else "",
     )
 
+
+# Why a row expects less from an OONI test helper than from our own control server.
+NO_BODY = (
+    "the helper reports the page's length and title but no body, so the pages' content cannot be "
+    "compared, and a different page is only unlike the helper's"
+)
+NO_ADDRESS = (
+    "the helper's fetch names no address, so its timeout is not shown to be at the probe's address"
+)
 
 SCENARIOS: tuple[Scenario, ...] = (
     # --- DNS tampering ---------------------------------------------------------------------
@@ -128,6 +149,8 @@ SCENARIOS: tuple[Scenario, ...] = (
          "The ISP resolver answers 0.0.0.0.", dns="zero"),
     _row("dns-loopback", "https", "static", ("blocked", "dns", "dns.bogon"),
          "The ISP resolver answers 127.0.0.1.", dns="loopback"),
+    _row("dns-loopback-http", "http", "static", ("blocked", "dns", "dns.bogon"),
+         "Plain-HTTP site whose name the ISP resolver answers with 127.0.0.1.", dns="loopback"),
     _row("dns-blockpage", "https", "static", ("blocked", "dns", "dns.inconsistent"),
          "The ISP resolver answers the blockpage server's address.", dns="blockpage"),
     _row("dns-blockpage-http", "http", "static", ("blocked", "dns", "dns.blockpage"),
@@ -157,11 +180,13 @@ SCENARIOS: tuple[Scenario, ...] = (
     # Without a control page there is nothing to compare an unknown notice with: a known limit.
     _row("http-generic-blockpage", "http", "static", ("accessible", None, "accessible"),
          "An ISP notice no fingerprint knows, instead of the site.", censor="http_generic",
-         control=("blocked", "http", "http.diff")),
+         control=("blocked", "http", "http.diff"),
+         ooni=(("inconclusive", None, "http.diff"), NO_BODY)),
     # The warning page is on a site of the censor's: nothing vouches for it (rules 4).
     _row("http-redirect-blockpage", "http", "static", ("inconclusive", None, "dns.unverified"),
          "A redirect to an ISP warning page no fingerprint knows.", censor="http_redirect",
-         control=("blocked", "http", "http.diff")),
+         control=("blocked", "http", "http.diff"),
+         ooni=(("inconclusive", None, "http.diff"), NO_BODY)),
     # --- legitimate hosts: false-positive traps --------------------------------------------
     _row("static", "https", "static", ("accessible", None, "accessible"),
          "A plain site."),
@@ -177,11 +202,14 @@ SCENARIOS: tuple[Scenario, ...] = (
          "http:// redirects to https://."),
     _row("huge", "https", "huge", ("accessible", None, "accessible"),
          "A 64 MiB body: read a bounded prefix, do not stall."),
+    _row("huge-http", "http", "huge", ("accessible", None, "accessible"),
+         "A 64 MiB body over plain HTTP: the same bounded prefix on both sides."),
     _row("ipv6-only-broken", "https", "static", ("accessible", None, "accessible"),
          "Publishes an AAAA but the vantage has no IPv6.", aaaa=True),
     _row("tarpit", "https", "tarpit", ("inconclusive", None, "http.timeout"),
          "Accepts and trickles: slow is not blocked.",
-         control=("down", None, "http.timeout")),
+         control=("down", None, "http.timeout"),
+         ooni=(("inconclusive", None, "http.timeout"), NO_ADDRESS)),
     _row("selfsigned", "https", "selfsigned", ("inconclusive", None, "tls.untrusted"),
          "The site's own untrusted certificate, the same for everyone.",
          control=("down", None, "tls.untrusted")),

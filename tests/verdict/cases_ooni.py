@@ -12,6 +12,8 @@ from censorcheck.models import Control, TCPConnect
 from tests.ooni_th import document
 from tests.verdict.builders import (
     HTTP_URL,
+    INTERCEPTED,
+    NEUTRAL_HOST_CERT,
     NOTICE,
     SITE,
     TLS_RESET_TWICE,
@@ -66,6 +68,15 @@ OONI_CASES = [
          http=None),
     Case("ooni: the helper failing and SNI reset", ("inconclusive", None, "tls.reset"),
          control=HELPER_DOWN, tls=[TLS_RESET_TWICE], http=None),
+    # The helper validated the host's certificate at the address but records no leaf; the
+    # probe's neutral handshake got the host's own, so the interception is the probe's to show.
+    Case("ooni: an untrusted leaf where the helper validated, the neutral name the host's",
+         ("blocked", "tls", "tls.mitm"), control=helper(), http=None,
+         tls=[INTERCEPTED.model_copy(update={"neutral": NEUTRAL_HOST_CERT})],
+         cites=("/tls/0/neutral", "/control/tls/0")),
+    Case("ooni: an untrusted leaf where the helper validated, no neutral handshake",
+         ("inconclusive", None, "tls.untrusted"), control=helper(), http=None,
+         tls=[INTERCEPTED]),
     Case("ooni: a working site is accessible", ("accessible", None, "accessible"),
          control=helper()),
 ]  # fmt: skip

@@ -16,6 +16,7 @@ from tests.verdict.cases_elsewhere import ELSEWHERE_CASES
 from tests.verdict.cases_field import FIELD_CASES
 from tests.verdict.cases_ooni import OONI_CASES
 from tests.verdict.cases_path import PATH_CASES
+from tests.verdict.cases_qa import QA_CASES, QA_OONI_CASES
 from tests.verdict.cases_server import SERVER_CASES
 from tests.verdict.cases_transfer import TRANSFER_CASES
 from tests.verdict.cases_traps import TRAP_CASES
@@ -29,6 +30,8 @@ CASES = (
     + OONI_CASES
     + ELSEWHERE_CASES
     + TRANSFER_CASES
+    + QA_CASES
+    + QA_OONI_CASES
 )
 
 

@@ -199,6 +199,15 @@ def tls_failed(f: Facts) -> Verdict | None:
             "got a certificate that is not the host's, so the address may route by name.",
             evidence,
         )
+    if (verdict := _interception(f)) is not None:
+        return verdict
+    return _tls_unexplained(f)
+
+
+def _interception(f: Facts) -> Verdict | None:
+    """The probe's own proof of interception: an untrusted leaf for the host's name where the
+    neutral name got the host's trusted certificate (or, for every name, a network that
+    intercepts all TLS)."""
     for i, h in enumerate(f.obs.tls):
         n = h.neutral
         # Expired or mismatched certificates are what misconfigured sites serve; only an issuer
@@ -234,7 +243,7 @@ def tls_failed(f: Facts) -> Verdict | None:
                 "not this host in particular.",
                 evidence,
             )
-    return _tls_unexplained(f)
+    return None
 
 
 def _tls_unexplained(f: Facts) -> Verdict:
@@ -412,6 +421,11 @@ def _certificate_against_server(
         cite(f"/control/tls/{j}", f"{f.who}, same address and name: trusted, {describe_leaf(c)}"),
     ]
     same = same_leaf(h, c)
+    if same is None and (own := _interception(f)) is not None and own.status == "blocked":
+        # The control's leaf is unknown (an OONI helper records none), so it cannot show the
+        # probe's leaf is another; the probe's own neutral handshake can, and the control's
+        # trusted handshake at the address only adds to it.
+        return own.model_copy(update={"evidence": [*own.evidence, evidence[1]]})
     if same:
         return conclude(
             "inconclusive",

@@ -1,0 +1,138 @@
+"""OONI's QA scenarios from redirect.go to websitedown.go (probe-cli internal/webconnectivityqa).
+In the redirect scenarios a link shortener (https) sends the probe to the site, whose hop the
+censor breaks; our rows for them need the control server, which follows the same redirect."""
+
+from __future__ import annotations
+
+from tests.parity.model import (
+    BROKEN_SITE,
+    DNS,
+    DOWN,
+    FINE,
+    HOP_ONCE,
+    HTTP_FAILURE,
+    NO_FETCH,
+    OK,
+    TCP,
+    TIMEOUT,
+    Parity,
+    blocked,
+    down,
+    everywhere,
+    unsure,
+)
+
+R_TO_W: tuple[Parity, ...] = (
+    # --- redirect.go -----------------------------------------------------------------------
+    Parity("redirectWithBrokenLocationForHTTP",
+           "The site's redirect has a Location with no host, for everyone (plain HTTP).",
+           HTTP_FAILURE, {"server": down("http.bad_redirect")},
+           rows={"server": "qa: broken redirect for everyone, plain HTTP"}, why=BROKEN_SITE),
+    Parity("redirectWithBrokenLocationForHTTPS", "As above, over https.", HTTP_FAILURE,
+           {"server": down("http.bad_redirect")},
+           rows={"server": "qa: broken redirect for everyone, https"}, why=BROKEN_SITE),
+    Parity("redirectWithConsistentDNSAndThenConnectionRefusedForHTTP",
+           "A shortener redirects to the site's http:// URL, where connections are refused.",
+           HTTP_FAILURE, {"server": blocked("tcp", "tcp.refused"), "ooni": unsure("tcp.refused")},
+           rows={"server": "qa: redirect, then refused over plain HTTP",
+                 "ooni": "qa ooni: redirect, then refused; the helper reports no hops"},
+           why="An OONI helper reports only where the redirects ended, so no hop of the probe's "
+               "has a control to compare with: inconclusive. Our control server reports every "
+               "hop and agrees with OONI."),
+    Parity("redirectWithConsistentDNSAndThenConnectionRefusedForHTTPS",
+           "The same, to the site's https:// URL.", HTTP_FAILURE,
+           {"server": blocked("tcp", "tcp.refused")},
+           rows={"server": "qa: redirect, then refused over https"}),
+    Parity("redirectWithConsistentDNSAndThenConnectionResetForHTTP",
+           "A shortener redirects to http://; the request naming the host is reset.",
+           HTTP_FAILURE, {"server": blocked("http", "http.reset")},
+           rows={"server": "qa: redirect, then the request reset"}),
+    Parity("redirectWithConsistentDNSAndThenConnectionResetForHTTPS",
+           "A shortener redirects to https://; the handshake naming the host is reset.",
+           HTTP_FAILURE, {"server": unsure("tls.reset")},
+           rows={"server": "qa: redirect, then the handshake reset"}, why=HOP_ONCE),
+    Parity("redirectWithConsistentDNSAndThenNXDOMAIN",
+           "A shortener redirects to the site, whose name the resolver denies.", DNS,
+           {"server": blocked("dns", "dns.nxdomain")},
+           rows={"server": "server: the probe's resolver denies the host the site redirects to"}),
+    Parity("redirectWithConsistentDNSAndThenEOFForHTTP",
+           "A shortener redirects to http://; the request naming the host is cut (FIN).",
+           HTTP_FAILURE, {"server": blocked("http", "http.eof")},
+           rows={"server": "qa: redirect, then the request cut (EOF)"}),
+    Parity("redirectWithConsistentDNSAndThenEOFForHTTPS",
+           "A shortener redirects to https://; the handshake naming the host is cut (FIN).",
+           HTTP_FAILURE, {"server": unsure("tls.eof")},
+           rows={"server": "qa: redirect, then the handshake cut (EOF)"}, why=HOP_ONCE),
+    Parity("redirectWithConsistentDNSAndThenTimeoutForHTTP",
+           "A shortener redirects to http://; the request naming the host is dropped.",
+           HTTP_FAILURE, {"server": unsure("http.timeout")},
+           rows={"server": "qa: redirect, then the request times out"}, why=TIMEOUT),
+    Parity("redirectWithConsistentDNSAndThenTimeoutForHTTPS",
+           "A shortener redirects to https://; the ClientHello naming the host is dropped.",
+           HTTP_FAILURE, {"server": unsure("tls.timeout")},
+           rows={"server": "qa: redirect, then the handshake times out"},
+           why=f"{TIMEOUT} {HOP_ONCE}"),
+    Parity("redirectWithMoreThanTenRedirectsAndHTTP",
+           "The site redirects more times than a client follows (plain HTTP).", DOWN,
+           {"server": down("http.too_many_redirects")},
+           rows={"server": "qa: more redirects than allowed, for everyone"}),
+    Parity("redirectWithMoreThanTenRedirectsAndHTTPS", "As above, over https.", DOWN,
+           {"server": down("http.too_many_redirects")},
+           rows={"server": "qa: more redirects than allowed, for everyone, https"}),
+    # --- success.go ------------------------------------------------------------------------
+    Parity("successWithHTTP", "A working site over plain HTTP.", FINE, everywhere(OK),
+           lab="static-http"),
+    Parity("successWithHTTPS", "A working site over https.", FINE, everywhere(OK),
+           lab="static"),
+    # --- tcpblocking.go --------------------------------------------------------------------
+    Parity("tcpBlockingConnectTimeout", "SYNs to the site's address and port are dropped.", TCP,
+           {"resolvers": unsure("tcp.timeout"), "server": blocked("tcp", "tcp.timeout"),
+            "ooni": blocked("tcp", "tcp.timeout")},
+           rows={"resolvers": "no address accepts TCP",
+                 "server": "server: the control connects where the probe cannot",
+                 "ooni": "ooni: no connection where the helper connected"},
+           why=f"{NO_FETCH} or connected to it: a timeout alone is a down site as much as a "
+               "blocked one."),
+    Parity("tcpBlockingConnectionRefusedWithInconsistentDNS",
+           "A forged answer points plain HTTP at an address where connections are refused.",
+           DNS, {"server": unsure("tcp.refused"), "ooni": unsure("tcp.refused")},
+           rows={"server": "qa: refused at an address only the probe's resolver gave",
+                 "ooni": "qa ooni: refused at an address only the probe's resolver gave"},
+           why="A different address that refuses is what a stale or geo-DNS answer also gives; "
+               "with no forgery sign (bogon, bad certificate, blockpage) we make no DNS claim, "
+               "and the control was refused there too, so no TCP claim either."),
+    # --- throttling.go ---------------------------------------------------------------------
+    Parity("throttlingWithHTTP",
+           "Plain-HTTP traffic to the site is delayed and lossy (LTE does not pass it yet).",
+           HTTP_FAILURE, {"server": unsure("http.timeout"), "ooni": unsure("http.timeout")},
+           rows={"server": "server: a probe-only timeout is no claim",
+                 "ooni": "qa ooni: throttled plain HTTP, the helper loaded the page"},
+           why=TIMEOUT),
+    Parity("throttlingWithHTTPS", "Traffic naming the host by SNI is delayed and lossy.",
+           HTTP_FAILURE, {"server": unsure("http.timeout")},
+           rows={"server": "qa: throttled over https, the control loaded the page"}, why=TIMEOUT),
+    # --- tlsblocking.go --------------------------------------------------------------------
+    Parity("tlsBlockingConnectionResetWithConsistentDNS",
+           "RST after a ClientHello naming the host.", HTTP_FAILURE,
+           everywhere(blocked("tls", "tls.sni_blocking")), lab="tls-sni-reset"),
+    Parity("tlsBlockingConnectionResetWithInconsistentDNS",
+           "A forged answer points at an ISP proxy, and the ClientHello naming the host is reset.",
+           DNS, {"server": blocked("tls", "tls.reset")},
+           rows={"server": "qa: reset at an address only the probe's resolver gave, the "
+                           "control's handshake there ok"},
+           why="Our control validated the host's certificate at the proxy's address, so that "
+               "address serves the site: the blocking that stopped the probe is the reset, and "
+               "we name the TLS layer rather than DNS."),
+    # --- websitedown.go --------------------------------------------------------------------
+    Parity("websiteDownNXDOMAIN", "The name does not exist for anyone.", DOWN,
+           everywhere(down("dns.nxdomain")), lab="gone"),
+    Parity("websiteDownNoAddrs", "The name has no address for anyone (a CNAME to nothing).",
+           DOWN, {"resolvers": down("dns.no_answer"), "ooni": down("dns.no_answer")},
+           rows={"resolvers": "qa: no address for anyone",
+                 "ooni": "qa ooni: no address for anyone"}),
+    Parity("websiteDownTCPConnect", "Nothing listens at the site's port.", DOWN,
+           {"resolvers": unsure("tcp.refused"), "server": down("tcp.refused"),
+            "ooni": down("tcp.refused")}, lab="down-everywhere",
+           why=f"{NO_FETCH} or connected to it: a refusal may be a censor's RST as much as a "
+               "dead server."),
+)  # fmt: skip
