@@ -38,7 +38,13 @@ def ooni_run(lab: Lab, control_server: Server, tmp_path_factory: pytest.TempPath
         env={"CENSORCHECK_CONTROL_TOKEN": control_server.token},
     )
     assert result.code == 1, result.stderr  # done, and something is blocked
+    host = lab_host(control_server.url)
+    assert f"control: OONI test helpers ({host}); they learn the URLs tested" in result.stderr
     return Run.model_validate_json(out.read_text(encoding="utf-8"))
+
+
+def lab_host(url: str) -> str:
+    return url.split("://", 1)[1].split("/", 1)[0].rsplit(":", 1)[0]
 
 
 def test_the_helper_gives_the_verdicts(ooni_run: Run) -> None:
@@ -57,8 +63,8 @@ def test_the_run_says_which_control_it_used(ooni_run: Run, control_server: Serve
     assert control_server.token not in ooni_run.model_dump_json()
 
 
-def test_ooni_without_a_helper_url_is_one_line(tmp_path: Path) -> None:
-    result = run_cli("run", "https://site.example/", "--control", "ooni", cwd=tmp_path)
+def test_ooni_with_an_empty_helper_list_is_one_line(tmp_path: Path) -> None:
+    result = run_cli("run", "https://site.example/", "--control", "ooni:", cwd=tmp_path)
     assert result.code == 2
     assert result.stderr.strip().count("\n") == 0
     assert "helper URL" in result.stderr
