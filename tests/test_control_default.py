@@ -155,6 +155,22 @@ def test_a_vantage_as_the_control_by_control(lab: Lab, tmp_path: Path) -> None:
     assert {(r.control.source, r.control.vantage) for r in run.results} == {("vantage", "lab-free")}
 
 
+def test_a_silent_control_vantage_leaves_the_control_resolvers(lab: Lab, tmp_path: Path) -> None:
+    vantages = tmp_path / "vantages.yaml"
+    silent = f"tcp://127.0.0.1:{_dead_port()}"
+    vantages.write_text(yaml.safe_dump({"vantages": [{"name": "far", "resolvers": [silent]}]}))
+    flags = [*_without_control(lab_flags(lab, True)), "--control", "vantage:far"]
+    result, run = _run(lab, tmp_path, *flags, env={"CENSORCHECK_VANTAGES": str(vantages)})
+    assert result.code == 1, result.stderr  # the DNS rows are still blocked
+    assert _header(result.stderr)[0] == (
+        "warning: control vantage far: none of its resolvers answered; the control resolvers "
+        "stand in, for DNS only"
+    )
+    assert {r.control.source for r in run.results} == {"resolvers"}
+    blocked = {r.target.domain for r in run.results if r.verdict.blocking == "dns"}
+    assert blocked == {"dns-nxdomain.lab.test", "dns-refused.lab.test"}
+
+
 def test_no_control_answering_stops_the_run_with_one_line(lab: Lab, tmp_path: Path) -> None:
     helper = f"http://127.0.0.1:{_dead_port()}/"
     flags = _dead_control_resolvers(_without_control(lab_flags(lab, True)))

@@ -102,10 +102,11 @@ def control_run(
     return run
 
 
-def test_every_scenario_gets_its_verdict(lab: Lab, control_run: Run) -> None:
+def _wrong(lab: Lab, run: Run, control: bool) -> list[str]:
+    """Each result whose verdict is not the scenario's, with (``control``) or without a server."""
     wrong = []
-    for result in control_run.results:
-        expect = lab.topology.names[result.target.domain].expected(control=True)
+    for result in run.results:
+        expect = lab.topology.names[result.target.domain].expected(control=control)
         got = result.verdict
         if (got.status, got.blocking, got.outcome) != (
             expect.status,
@@ -113,6 +114,11 @@ def test_every_scenario_gets_its_verdict(lab: Lab, control_run: Run) -> None:
             expect.outcome,
         ):
             wrong.append(f"{result.target.domain}: {got.status}/{got.outcome}: {got.reason}")
+    return wrong
+
+
+def test_every_scenario_gets_its_verdict(lab: Lab, control_run: Run) -> None:
+    wrong = _wrong(lab, control_run, control=True)
     assert not wrong, "\n".join(wrong)
     assert len(control_run.results) == len(lab.topology.names)
 
@@ -172,15 +178,6 @@ def test_an_unreachable_control_server_leaves_the_control_resolvers(
     assert code == 1, stderr  # the DNS rows are still blocked
     assert "the control resolvers stand in, for DNS only" in stderr
     assert run.vantage.control_server is not None and not run.vantage.control_server.alive
-    wrong = []
-    for result in run.results:
-        expect = lab.topology.names[result.target.domain].expected(control=False)
-        got = result.verdict
-        if (got.status, got.blocking, got.outcome) != (
-            expect.status,
-            expect.blocking,
-            expect.outcome,
-        ):
-            wrong.append(f"{result.target.domain}: {got.status}/{got.outcome}: {got.reason}")
-        assert result.control.source == "resolvers", result.control
+    assert {r.control.source for r in run.results} == {"resolvers"}
+    wrong = _wrong(lab, run, control=False)
     assert not wrong, "\n".join(wrong)

@@ -38,6 +38,9 @@ def control_lines(settings: Settings, plan: ControlPlan) -> list[str]:
         if plan.answered:
             lines.append(f"warning: {what} did not answer ({status.failure}); the control "
                          "resolvers stand in, for DNS only")  # fmt: skip
+    if plan.silent_vantage is not None:
+        lines.append(f"warning: control vantage {plan.silent_vantage}: none of its resolvers "
+                     "answered; the control resolvers stand in, for DNS only")  # fmt: skip
     if not plan.answered:
         lines.append("warning: no control answered (--no-control-ok): no verdict can claim "
                      "blocking where it needed one")  # fmt: skip

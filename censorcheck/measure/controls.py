@@ -105,6 +105,7 @@ class ControlPlan:
     server_status: ControlServerStatus | None = None  # recorded as vantage.control_server
     server_failure: str | None = None  # every target's control failure (a dead server kept)
     answered: bool = True  # False: measuring without a control that answered (--no-control-ok)
+    silent_vantage: str | None = None  # a control vantage none of whose resolvers answered
 
     @property
     def kind(self) -> Literal["server", "ooni", "vantage", "resolvers"]:
@@ -144,7 +145,8 @@ async def plan(
     if server is not None and server_ok:
         return ControlPlan(server, [], statuses, status)
     if resolvers_ok:
-        return ControlPlan(None, resolvers, statuses, status)
+        silent = local.settings.vantage if local is not None else None
+        return ControlPlan(None, resolvers, statuses, status, silent_vantage=silent)
     if not no_control_ok:
         raise NothingMeasured(_nothing_answered(server, status, theirs, own))
     if server is not None:
