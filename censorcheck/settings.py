@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import ipaddress
+from collections.abc import Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -11,13 +13,28 @@ from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
+    ValidationError,
     field_validator,
     model_validator,
 )
 
+from censorcheck.errors import explain
+
 PROXY_SCHEMES = ("socks5", "socks5h", "http")
-# Until the public helpers are listed (a later change), ``ooni`` alone names none.
-OONI_NEEDS_URL = "--control ooni needs a test helper URL for now: --control ooni:https://HELPER/"
+# OONI's public Web Connectivity test helpers, tried in this order when a run says ``ooni``.
+# The hosts are those ooni/probe-cli knows as its test helpers (testHelpersDomains in
+# internal/enginenetx/testhelperspolicy.go, commit 7cb2241 of August 2026); OONI Probe itself
+# gets its list from OONI's check-in API, which this tool does not call. Edit here when it moves.
+OONI_PUBLIC_HELPERS = (
+    "https://0.th.ooni.org/",
+    "https://1.th.ooni.org/",
+    "https://2.th.ooni.org/",
+    "https://3.th.ooni.org/",
+    "https://d33d1gs9kpq1c5.cloudfront.net/",
+)
+# Where the default control of ``censorcheck run`` is configured (one value of --control).
+CONTROL_ENV = "CENSORCHECK_CONTROL"
+CONTROL_FORMS = "ooni, ooni:URL[,URL...], a server's http:// or https:// URL, vantage:NAME or none"
 DEFAULT_CONTROL_RESOLVERS = ["https://1.1.1.1/dns-query", "https://8.8.8.8/dns-query"]
 # A common browser's User-Agent: a tool-specific one would single out whoever runs the probe.
 DEFAULT_USER_AGENT = (
@@ -64,13 +81,19 @@ class Settings(BaseModel):
     control_url: str | None = Field(
         None,
         description="Base URL of a control server, or ooni:URL[,URL...] for OONI Web "
-        "Connectivity test helpers tried in order; when set it makes the control measurement "
-        "and the control resolvers are not used.",
+        "Connectivity test helpers tried in order (``ooni`` alone: OONI's public ones); when "
+        "set and answering its pre-flight it makes the control measurement, else the control "
+        "resolvers stand in.",
     )
     control_token: str | None = Field(
         None,
         description="Bearer token for the control server (sent to OONI helpers only when "
         "given). Never recorded.",
+    )
+    no_control_ok: bool = Field(
+        False,
+        description="Measure even when no control (server, helper or resolver) answers the "
+        "pre-flight; otherwise such a run stops before measuring.",
     )
     source_address: OptionalIP = Field(None, description="Local address every socket binds to.")
     proxy: str | None = Field(
@@ -151,16 +174,20 @@ class Settings(BaseModel):
     def _valid_control(cls, value: str | None) -> str | None:
         if value is None:
             return None
-        if value == "ooni" or value.startswith("ooni:"):
+        if value == "none":
+            return None
+        if value == "ooni":
+            return "ooni:" + ",".join(OONI_PUBLIC_HELPERS)
+        if value.startswith("ooni:"):
             helpers = [u.strip() for u in value[5:].split(",") if u.strip()]
             if not helpers:
-                raise ValueError(OONI_NEEDS_URL)
+                raise ValueError("give at least one test helper URL after ooni: (or just ooni)")
             for url in helpers:
                 if not url.startswith(("http://", "https://")):
                     raise ValueError(f"{url}: a test helper URL starts with http:// or https://")
             return "ooni:" + ",".join(helpers)
         if not value.startswith(("http://", "https://")):
-            raise ValueError(f"{value}: a control server URL starts with http:// or https://")
+            raise ValueError(f"a control is {CONTROL_FORMS}")
         return value
 
     @property
@@ -171,6 +198,11 @@ class Settings(BaseModel):
         return self.control_url[5:].split(",")
 
     @property
+    def uses_public_helpers(self) -> bool:
+        """Whether the control is OONI's public test helpers (``ooni``)."""
+        return self.ooni_helpers == list(OONI_PUBLIC_HELPERS)
+
+    @property
     def target_deadline(self) -> float:
         """Seconds allowed for one whole target."""
         return self.deadline if self.deadline is not None else 6 * self.timeout
@@ -178,3 +210,35 @@ class Settings(BaseModel):
     def connect_port(self, port: int) -> int:
         """The port actually dialled for a URL's port."""
         return self.port_map.get(port, port)
+
+
+@dataclass(frozen=True)
+class ControlChoice:
+    """A run's control as the user chose it: ``control_url`` for :class:`Settings` (None for the
+    control resolvers alone), or a configured vantage by name."""
+
+    control_url: str | None = None
+    vantage: str | None = None
+    origin: Literal["--control", "environment", "default"] = "--control"
+
+
+def choose_control(given: str | None, environ: Mapping[str, str]) -> ControlChoice:
+    """The control of a run: ``given`` (the --control value), else the configured one
+    (``CENSORCHECK_CONTROL``), else OONI's public test helpers. Raises ValueError, naming where
+    the bad value came from."""
+    origin: Literal["--control", "environment", "default"] = "--control"
+    label = f"--control {given}"
+    if given is None:
+        given = environ.get(CONTROL_ENV, "").strip()
+        origin, label = ("environment", f"{CONTROL_ENV}={given}") if given else ("default", "")
+    value = given.strip() or "ooni"
+    if value.startswith("vantage:"):
+        name = value[8:].strip()
+        if not name:
+            raise ValueError(f"{label}: vantage: needs a vantage name")
+        return ControlChoice(vantage=name, origin=origin)
+    try:
+        url = Settings(control_url=value).control_url
+    except ValidationError as exc:
+        raise ValueError(f"{label}: {explain(exc.errors()[0])}") from None
+    return ControlChoice(control_url=url, origin=origin)

@@ -33,7 +33,7 @@ def one_line_error(stderr: str) -> str:
 def test_bad_target_file_names_file_and_line(tmp_path: Path) -> None:
     bad = tmp_path / "list.txt"
     bad.write_text("https://ok.example/\nhtps://x.com\n", encoding="utf-8")
-    result = run_cli("run", str(bad), "--output", str(tmp_path / "out.json"))
+    result = run_cli("run", str(bad), "--control", "none", "--output", str(tmp_path / "out.json"))
     assert result.code == 2
     line = one_line_error(result.stderr)
     assert "list.txt line 2" in line and "htps://x.com" in line
@@ -65,13 +65,13 @@ def test_endless_or_deep_target_files_are_one_line_errors(tmp_path: Path) -> Non
     deep = tmp_path / "deep.yaml"
     deep.write_text("targets: " + "[" * 3000 + "]" * 3000 + "\n", encoding="utf-8")
     for path, needle in ((Path("/dev/zero"), "not a regular file"), (deep, "deep.yaml")):
-        result = run_cli("run", str(path), "-o", str(tmp_path / "o.json"))
+        result = run_cli("run", str(path), "--control", "none", "-o", str(tmp_path / "o.json"))
         assert result.code == 2, result.stderr
         assert needle in one_line_error(result.stderr)
 
 
 def test_unknown_flag_is_a_usage_error() -> None:
-    result = run_cli("run", "example.org", "--no-such-flag")
+    result = run_cli("run", "example.org", "--control", "none", "--no-such-flag")
     assert result.code == 2
     assert "no-such-flag" in result.stderr
 

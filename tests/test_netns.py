@@ -104,6 +104,7 @@ def _run(kind: str, vantage: str, resolver: str = HONEST_RESOLVER) -> Any:
     done = run_cli(
         "run", url, "--source-address", vantage, "--resolver", f"udp://{resolver}:53",
         "--control-resolver", f"udp://{HONEST_RESOLVER}:53", "--timeout", "1", "-o", "-", "-q",
+        "--control", "none",
     )  # fmt: skip
     assert done.code in (0, 1), done.stderr
     return done.json()["results"][0]
@@ -147,6 +148,7 @@ def test_a_resolver_whose_udp_is_dropped_is_one_clear_error() -> None:
     done = run_cli(
         "run", url, "--source-address", CENSORED, "--resolver", f"udp://{ISP_RESOLVER}:53",
         "--control-resolver", f"udp://{HONEST_RESOLVER}:53", "--timeout", "1", "-o", "-", "-q",
+        "--control", "none",
     )  # fmt: skip
     assert done.code != 0
     lines = [line for line in done.stderr.splitlines() if line.strip()]

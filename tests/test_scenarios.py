@@ -14,7 +14,9 @@ from tests.conftest import run_cli
 
 def lab_flags(lab: Lab, censored: bool) -> list[str]:
     """The issue's acceptance command, with the lab's network named as public: the probe has no
-    loopback heuristic, so a lab on 127.0.0.0/8 must say so, as ``Lab.arguments`` does."""
+    loopback heuristic, so a lab on 127.0.0.0/8 must say so, as ``Lab.arguments`` does. The
+    control is named (the lab's resolver alone) so that no run falls to the public default; a
+    test that wants another gives a later --control, which wins."""
     topo = lab.topology
     return [
         "--resolver",
@@ -29,6 +31,8 @@ def lab_flags(lab: Lab, censored: bool) -> list[str]:
         str(topo.network),
         "--timeout",
         "3",
+        "--control",
+        "none",
     ]
 
 

@@ -36,7 +36,13 @@ def ooni_run(lab: Lab, control_server: Server, tmp_path_factory: pytest.TempPath
     out = tmp_path_factory.mktemp("ooni") / "run.json"
     code, run, stderr = _ooni_run(lab, control_server, True, out)
     assert code == 1, stderr  # done, and something is blocked
+    host = lab_host(control_server.url)
+    assert f"control: OONI test helpers ({host}); they learn the URLs tested" in stderr
     return run
+
+
+def lab_host(url: str) -> str:
+    return url.split("://", 1)[1].split("/", 1)[0].rsplit(":", 1)[0]
 
 
 def test_every_scenario_gets_its_verdict_from_the_helper(lab: Lab, ooni_run: Run) -> None:
@@ -89,8 +95,8 @@ def test_free_vantage_with_the_helper_sees_no_blocking(
     assert statuses["static.lab.test"] == "accessible"
 
 
-def test_ooni_without_a_helper_url_is_one_line(tmp_path: Path) -> None:
-    result = run_cli("run", "https://site.example/", "--control", "ooni", cwd=tmp_path)
+def test_ooni_with_an_empty_helper_list_is_one_line(tmp_path: Path) -> None:
+    result = run_cli("run", "https://site.example/", "--control", "ooni:", cwd=tmp_path)
     assert result.code == 2
     assert result.stderr.strip().count("\n") == 0
     assert "helper URL" in result.stderr

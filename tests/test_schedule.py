@@ -47,6 +47,7 @@ def home(tmp_path: Path) -> dict[str, str]:
         "PATH": f"{bin_dir}{os.pathsep}{os.environ['PATH']}",
         "STUB_LOG": str(tmp_path / "calls.log"),
         "FAKE_CRONTAB": str(tmp_path / "crontab.txt"),
+        "CENSORCHECK_CONTROL": "",  # not the control of whoever runs the tests
     }
 
 
@@ -120,6 +121,8 @@ def test_systemd_install_list_remove(home: dict[str, str], tmp_path: Path) -> No
     assert "--lock" in argv and argv[argv.index("--lock") + 1] == "skip"
     assert argv[argv.index("--results-dir") + 1] == str(tmp_path / "results")
     assert argv[argv.index("--keep") + 1] == "30"
+    # The control is written out: a timer does not see the shell's CENSORCHECK_CONTROL.
+    assert argv[argv.index("--control") + 1] == "ooni"
     assert f"WorkingDirectory={tmp_path}\n" in service.read_text()
     assert "OnUnitActiveSec=3600s" in timer.read_text() and "RandomizedDelaySec=360s" in (
         timer.read_text()
@@ -222,3 +225,18 @@ def test_bad_target_list_fails_at_install(home: dict[str, str], tmp_path: Path) 
     result = schedule(home, "install", str(bad), "--systemd", "--dry-run")
     assert result.code == 2 and "bad.txt line 1" in one_line_error(result.stderr)
     assert calls(home) == []
+
+
+def test_the_schedule_names_its_control(home: dict[str, str], tmp_path: Path) -> None:
+    targets = tmp_path / "list.txt"
+    targets.write_text("https://static.lab.test/\n", encoding="utf-8")
+    configured = {**home, "CENSORCHECK_CONTROL": "https://control.example.net/"}
+    for env, flags, control in (
+        (configured, [], "https://control.example.net/"),
+        (configured, ["--control", "none"], "none"),
+    ):
+        dry = schedule(env, "install", str(targets), "--cron", "--dry-run", *flags)
+        assert dry.code == 0, dry.stderr
+        assert f"--control {control} " in dry.stdout, dry.stdout
+    bad = schedule(home, "install", str(targets), "--cron", "--dry-run", "--control", "ftp://x")
+    assert bad.code == 2 and "--control ftp://x" in one_line_error(bad.stderr)

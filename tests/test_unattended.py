@@ -25,6 +25,13 @@ FAST = ["static.lab.test", "dns-nxdomain.lab.test", "tls-sni-reset.lab.test"]
 LATER = ["static-http.lab.test", "dns-refused.lab.test", "gone.lab.test"]
 
 
+def after_header(stderr: str) -> str:
+    """What a run printed after its header: the line naming its control, printed first."""
+    first, _, rest = stderr.partition("\n")
+    assert first.startswith("control: "), stderr
+    return rest
+
+
 def censorcheck(*args: str) -> list[str]:
     return [sys.executable, "-m", "censorcheck", *args]
 
@@ -110,7 +117,7 @@ def test_full_disk_loses_nothing_journalled(lab: Lab, tmp_path: Path) -> None:
     out = tmp_path / "full" / "run.json"
     result = _limited((lines + document) // 2, "run", *urls, *flags, "-o", str(out))
     assert result.code == 4, result.stderr
-    line = one_line_error(result.stderr)
+    line = one_line_error(after_header(result.stderr))
     assert "File too large" in line and "--resume" in line
     assert not out.exists()
     assert [p.name for p in out.parent.iterdir() if p.name.startswith(".run")] == []  # no temp
@@ -263,7 +270,7 @@ def test_ctrl_c_mid_run_keeps_the_journal(lab: Lab, tmp_path: Path) -> None:
             proc.kill()
             proc.wait()
     assert proc.returncode == 130
-    line = one_line_error(err)
+    line = one_line_error(after_header(err))
     assert "interrupted" in line and "--resume" in line
     assert len(read_journal(journal_path(out))) == 3
 

@@ -93,13 +93,14 @@ def test_the_projects_file_is_read_after_the_users(tmp_path: Path) -> None:
 def test_a_malformed_vantage_file_names_itself(tmp_path: Path) -> None:
     bad = tmp_path / "v.yaml"
     bad.write_text("vantages:\n  - name: a\n    colour: red\n", encoding="utf-8")
-    out = run_cli("run", "https://site.example/", "--vantage-file", str(bad), "--vantage", "a")
+    out = run_cli("run", "https://site.example/", "--vantage-file", str(bad), "--vantage", "a",
+                  "--control", "none")  # fmt: skip
     assert out.code == 2 and str(bad) in out.stderr and "colour" in out.stderr
 
 
 def test_unknown_vantages_are_refused_before_measuring(tmp_path: Path) -> None:
     out = run_cli("run", "https://site.example/", "--vantage", "a", "--vantage", "b",
-                  env=_env(tmp_path))  # fmt: skip
+                  "--control", "none", env=_env(tmp_path))  # fmt: skip
     assert out.code == 2 and "no such vantage" in out.stderr
 
 
@@ -132,6 +133,7 @@ def _lab_run(lab: Lab, vantage_file: Path, out: Path, *flags: str) -> tuple[int,
     args += ["--control-resolver", f"tcp://{topo.honest_resolver}:{topo.ports.dns}"]
     args += ["--ca-bundle", str(lab.ca_bundle), "--timeout", "3", "--output", str(out)]
     args += ["--treat-as-public", str(topo.network)]  # the lab's addresses are its Internet
+    args += ["--control", "none"]  # a --control-vantage, when given, is the control instead
     done = run_cli(*args, env={"CENSORCHECK_VANTAGES": str(out.parent / "none.yaml")})
     assert out.exists(), done.stderr
     return done.code, Run.model_validate_json(out.read_text(encoding="utf-8")), done.stdout

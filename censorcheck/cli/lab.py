@@ -44,7 +44,7 @@ def lab(
         both = ["--vantage-file", str(folder / "vantages.yaml"), "--vantage", "lab-censored"]
         both += ["--vantage", "lab-proxy", "--ca-bundle", str(the_lab.ca_bundle)]
         both += ["--control-resolver", f"tcp://{topo.honest_resolver}:{topo.ports.dns}"]
-        both += ["--treat-as-public", str(topo.network)]
+        both += ["--treat-as-public", str(topo.network), "--control", "none"]
         print(f"side by side:  censorcheck run {targets} {shlex.join(both)}")
         if the_lab.control is not None:
             print(f"control server: {the_lab.control.url} (token in {the_lab.control.token_file})")

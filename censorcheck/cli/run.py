@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sys
 import time
 from collections.abc import Callable, Sequence
@@ -26,6 +27,7 @@ from censorcheck.cli.common import (
     summary_table,
     user_errors,
 )
+from censorcheck.cli.header import announcer
 from censorcheck.errors import CensorcheckError, ConfigError
 from censorcheck.measure import vantages
 from censorcheck.measure.targets import load_targets, shipped_list
@@ -38,7 +40,7 @@ from censorcheck.results.store import (
     prune,
     unused_output,
 )
-from censorcheck.settings import OONI_NEEDS_URL, Settings
+from censorcheck.settings import CONTROL_ENV, CONTROL_FORMS, Settings, choose_control
 from censorcheck.unattended import schedule
 from censorcheck.unattended.check import Case, exit_code, judge_cases
 from censorcheck.unattended.junit import write_junit
@@ -123,7 +125,7 @@ def _run_once(plan: Callable[[], durable.Pending], out: Outputs, folder: Path | 
         progress, on_result = _progress(len(pending.todo), out.quiet)
         try:
             with progress:
-                run = durable.complete(pending, on_result)
+                run = durable.complete(pending, on_result, announcer())
         except KeyboardInterrupt:
             if pending.path is not None:
                 fatal(f"interrupted; {durable.kept(journal_path(pending.path))}", 130)
@@ -151,8 +153,11 @@ def _report(run: Run, path: Path | None, out: Outputs, cases: Sequence[Case]) ->
             log(f"warning: {s.role} resolver {s.uri} did not answer ({s.failure})")
     server = run.vantage.control_server
     if server is not None and not server.alive:
-        log(f"warning: control server {server.url} did not answer ({server.failure}); "
-            "no verdict that needed it claims blocking")  # fmt: skip
+        what = "OONI test helper" if server.protocol == "ooni" else "control server"
+        stood_in = any(r.control.source == "resolvers" for r in run.results)
+        then = ("the control resolvers stood in, for DNS only" if stood_in
+                else "no verdict that needed it claims blocking")  # fmt: skip
+        log(f"warning: {what} {server.url} did not answer ({server.failure}); {then}")
     if out.check:
         failed = [c for c in cases if c.failed]
         for case in failed:
@@ -239,10 +244,14 @@ def run(
     control: Annotated[
         str | None,
         Opt(
-            help="Control server URL: it measures each target from its network (see README); "
-            "or ooni:URL[,URL...] for OONI test helpers, tried in order."
+            help=f"What measures each target from elsewhere: {CONTROL_FORMS} (see README). "
+            f"Default: {CONTROL_ENV} if set, else ooni (OONI's public test helpers)."
         ),
     ] = None,
+    no_control_ok: Annotated[
+        bool,
+        Opt("--no-control-ok", help="Measure even when no control answers (else exit 3)."),
+    ] = False,
     control_token: Annotated[
         str | None,
         Opt(
@@ -338,8 +347,15 @@ def run(
             _loop(lambda: _resume_run(targets or [], out, control_token), None)
         if not targets:
             raise ConfigError("no targets: give target files, URLs or domains (or --resume)")
-        if control is not None and control.strip() in ("ooni", "ooni:"):
-            raise ConfigError(OONI_NEEDS_URL)
+        try:
+            chosen = choose_control(control, os.environ)
+        except ValueError as exc:
+            raise ConfigError(str(exc)) from None
+        # --control-vantage wins over a configured or default control, and goes with none.
+        named = chosen.control_url is not None or chosen.vantage is not None
+        if control_vantage is not None and named and chosen.origin == "--control":
+            raise ConfigError(f"--control {control} and --control-vantage: choose one")
+        by_vantage = control_vantage or chosen.vantage
         values: dict[str, Any] = {
             "vantage": "local",
             "proxy": proxy,
@@ -355,19 +371,27 @@ def run(
             "treat_as_public": treat_as_public or [],
             "max_body": max_body,
             "control_addresses": control_addresses,
-            "control_url": control,
+            "control_url": chosen.control_url if by_vantage is None else None,
             "control_token": control_token,
+            "no_control_ok": no_control_ok,
         }
         if control_resolver:
             values["control_resolvers"] = control_resolver
         base = Settings(**values)
-        plans, control_settings = _vantage_plans(base, vantage or [], control_vantage, vantage_file)
+        flag = "--control vantage:" if chosen.vantage else "--control-vantage "
+        plans, control_settings = _vantage_plans(
+            base, vantage or [], by_vantage, vantage_file, flag
+        )
         settings = plans[0].settings if plans else base
         _loop(lambda: _new_run(targets, settings, out, plans, control_settings), every)
 
 
 def _vantage_plans(
-    base: Settings, names: list[str], control: str | None, extra: Path | None
+    base: Settings,
+    names: list[str],
+    control: str | None,
+    extra: Path | None,
+    control_flag: str = "--control-vantage ",
 ) -> tuple[list[VantagePlan], Settings | None]:
     """Each named vantage's settings (``base`` with its way out and resolvers), and the control
     vantage's, if any."""
@@ -376,7 +400,7 @@ def _vantage_plans(
     def known(name: str, flag: str) -> vantages.Vantage:
         if name not in configured:
             have = ", ".join(sorted(configured)) or "none configured"
-            raise ConfigError(f"{flag} {name}: no such vantage (known: {have})")
+            raise ConfigError(f"{flag}{name}: no such vantage (known: {have})")
         return configured[name]
 
     if len(set(names)) != len(names):
@@ -385,13 +409,13 @@ def _vantage_plans(
         # The old meaning: a label for this machine's own view.
         plans = [VantagePlan(settings=base.model_copy(update={"vantage": names[0]}))]
     else:
-        plans = [VantagePlan(settings=(v := known(n, "--vantage")).apply(base), about=v)
+        plans = [VantagePlan(settings=(v := known(n, "--vantage ")).apply(base), about=v)
                  for n in names]  # fmt: skip
     control_settings = None
     if control is not None:
         if control in names:
-            raise ConfigError(f"--control-vantage {control}: it cannot also be a --vantage")
-        control_settings = known(control, "--control-vantage").apply(base)
+            raise ConfigError(f"{control_flag}{control}: it cannot also be a --vantage")
+        control_settings = known(control, control_flag).apply(base)
     return plans, control_settings
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import shlex
 from pathlib import Path
 from typing import Annotated
@@ -11,6 +12,7 @@ import typer
 from censorcheck.cli.common import Opt, app, log, user_errors
 from censorcheck.errors import ConfigError, ScheduleError
 from censorcheck.measure.targets import load_targets
+from censorcheck.settings import CONTROL_ENV, CONTROL_FORMS, choose_control
 from censorcheck.unattended import schedule
 
 schedule_app = typer.Typer(
@@ -28,6 +30,13 @@ def schedule_install(
     name: Annotated[str | None, Opt(help="Schedule name (default: <list>-<vantage>).")] = None,
     results_dir: Annotated[Path, Opt(help="Folder for the results.")] = Path("results"),
     keep: Annotated[float | None, Opt(help="Delete results older than DAYS.", min=0)] = None,
+    control: Annotated[
+        str | None,
+        Opt(
+            help=f"The runs' control, written into each run's command: {CONTROL_FORMS}. "
+            f"Default: {CONTROL_ENV} as set now, else ooni."
+        ),
+    ] = None,
     arg: Annotated[
         list[str] | None, Opt(help="Extra argument for each run (repeatable): --arg=--resolver")
     ] = None,
@@ -44,7 +53,14 @@ def schedule_install(
         )
         load_targets(targets)  # a broken list fails now, not at three in the morning
         chosen = schedule.check_name(name or schedule.default_name(targets, vantage))
-        extra = [*(arg or []), *(["--keep", f"{keep:g}"] if keep is not None else [])]
+        # Written out in full: a timer or cron job does not see the shell's environment.
+        control = control or os.environ.get(CONTROL_ENV, "").strip() or "ooni"
+        try:
+            choose_control(control, {})
+        except ValueError as exc:
+            raise ConfigError(str(exc)) from None
+        extra = ["--control", control, *(arg or [])]
+        extra += ["--keep", f"{keep:g}"] if keep is not None else []
         argv = schedule.run_argv(targets, vantage, results_dir, extra)
         log_file = results_dir / "censorcheck.log"
         plan = schedule.plan_install(chosen, argv, every, backend, log_file, dry_run)

@@ -151,8 +151,11 @@ class Lab:
         flags += ["--timeout", f"{s.timeout:g}"]
         for a, b in s.port_map.items():
             flags += ["--port-map", f"{a}={b}"]
+        # Always named: a run's default control is OONI's public helpers, never for a lab run.
         if control:
             flags += ["--control", self._control().url, "--control-token", self._control().token]
+        else:
+            flags += ["--control", "none"]
         return flags
 
     def command(self, censored: bool = True, control: bool = False) -> str:

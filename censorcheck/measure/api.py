@@ -1,9 +1,9 @@
 """The library entry point: ``measure(targets, settings)`` returns the run document.
 
-One run: check the resolvers answer at all, then measure every target concurrently (DNS through the
-probe's and the control's resolvers, TCP and TLS to every address, HTTP over the first connection
-that worked), judge each from its observations, and hand each result to ``on_result`` as soon as it
-exists so the caller can journal it. Nothing here prints.
+One run: check the resolvers and the control answer at all (``controls``), then measure every
+target concurrently (DNS through the probe's and the control's resolvers, TCP and TLS to every
+address, HTTP over the first connection that worked), judge each from its observations, and hand
+each result to ``on_result`` as soon as it exists so the caller can journal it. Nothing here prints.
 """
 
 from __future__ import annotations
@@ -23,11 +23,10 @@ from typing import Literal, TypeVar
 import httpx
 
 from censorcheck import __version__
-from censorcheck.control.client import ControlClient
-from censorcheck.control.measure import measure_here
-from censorcheck.control.ooni_client import OONIClient
 from censorcheck.errors import ConfigError, NothingMeasured
+from censorcheck.measure import controls as control_plan
 from censorcheck.measure.bogons import is_ip
+from censorcheck.measure.controls import LocalControl, OnControl, Server, without_credentials
 from censorcheck.measure.elsewhere import Elsewhere
 from censorcheck.measure.failures import describe
 from censorcheck.measure.fingerprints import Fingerprints, load_fingerprints
@@ -94,7 +93,7 @@ class _Run:
         resolvers: list[dns.Resolver],
         controls: list[dns.Resolver],
         judge_ctx: JudgeContext,
-        server: ControlClient | OONIClient | LocalControl | None = None,
+        server: Server | None = None,
         server_failure: str | None = None,
     ) -> None:
         self.ctx = ctx
@@ -239,32 +238,6 @@ def _public_settings(settings: Settings) -> dict[str, object]:
     return data
 
 
-async def _preflight(
-    resolvers: list[dns.Resolver], role: Literal["probe", "control"], ctx: ProbeContext
-) -> list[ResolverStatus]:
-    return list(await asyncio.gather(*(dns.preflight(r, ctx, role=role) for r in resolvers)))
-
-
-async def _check_server(server: ControlClient | OONIClient | None) -> ControlServerStatus | None:
-    if server is None:
-        return None
-    failure, version = await server.health()
-    if failure == "control.unauthorized":
-        raise ConfigError(f"--control {server.url}: the server did not accept the control token")
-    return ControlServerStatus(
-        url=_without_credentials(server.url),
-        protocol="ooni" if isinstance(server, OONIClient) else "censorcheck",
-        alive=failure is None,
-        version=version,
-        failure=failure,
-    )
-
-
-def _without_credentials(url: str) -> str:
-    parsed = httpx.URL(url)
-    return str(parsed.copy_with(username=None, password=None, query=None, fragment=None))
-
-
 def _context(settings: Settings, fingerprints: Fingerprints | None) -> ProbeContext:
     if settings.ca_bundle is not None and not settings.ca_bundle.is_file():
         raise ConfigError(f"--ca-bundle {settings.ca_bundle}: no such file")
@@ -274,35 +247,6 @@ def _context(settings: Settings, fingerprints: Fingerprints | None) -> ProbeCont
         raise ConfigError(f"--ca-bundle {settings.ca_bundle}: not a PEM CA bundle ({exc})") from exc
 
 
-class LocalControl:
-    """Another vantage of this run as the control: it measures each target as a control server
-    would (its own resolvers, its own way out), alongside the probe."""
-
-    source: Literal["vantage"] = "vantage"
-
-    def __init__(self, settings: Settings, ctx: ProbeContext) -> None:
-        self.settings = settings
-        self.ctx = ctx
-        self.resolvers = [dns.expand_system(dns.parse_resolver(u)) for u in settings.resolvers]
-
-    async def preflight(self) -> list[ResolverStatus]:
-        return await _preflight(self.resolvers, "control", self.ctx)
-
-    async def measure(self, url: str, addresses: list[str], deadline: float) -> Control:
-        return await measure_here(
-            url,
-            addresses,
-            self.ctx,
-            self.resolvers,
-            deadline,
-            source="vantage",
-            vantage=self.settings.vantage,
-        )
-
-    async def aclose(self) -> None:
-        await self.ctx.aclose()
-
-
 async def ameasure(
     targets: Sequence[Target],
     settings: Settings,
@@ -310,11 +254,13 @@ async def ameasure(
     fingerprints: Fingerprints | None = None,
     about: Vantage | None = None,
     control_vantage: Settings | None = None,
+    on_control: OnControl | None = None,
 ) -> Run:
     """Measure ``targets`` from one vantage and return the run document.
 
     ``about`` is what the user configured about the vantage (recorded, never dialled);
-    ``control_vantage`` makes another vantage the control, in place of resolvers or a server.
+    ``control_vantage`` makes another vantage the control, in place of resolvers or a server;
+    ``on_control`` hears which control the pre-flight chose, before any target is measured.
     """
     started_at = utc_now()
     # `system` reads /etc/resolv.conf once here, not once per lookup.
@@ -323,40 +269,37 @@ async def ameasure(
     if fingerprints is None:
         fingerprints = load_fingerprints(settings.fingerprints)
     ctx = _context(settings, fingerprints)
-    server: ControlClient | OONIClient | LocalControl | None = None
-    server_status = None
+    server: Server | None
     if control_vantage is not None:
-        controls = []  # the other vantage is the control, with its own resolvers
         server = LocalControl(control_vantage, _context(control_vantage, fingerprints))
-    elif settings.control_url is not None:
-        controls = []  # the server is the control; its resolvers are its own
-        way_out = (settings.source_address, settings.timeout, settings.user_agent, settings.proxy)
-        if settings.ooni_helpers:
-            server = OONIClient(settings.ooni_helpers, settings.control_token, ctx.verify, *way_out)
-        else:
-            server = ControlClient(
-                settings.control_url, settings.control_token, ctx.verify, *way_out
-            )
+    else:
+        server = control_plan.server_for(settings, ctx)
+    server_status = None
     try:
-        probes, checks, server_status = await asyncio.gather(
-            _preflight(resolvers, "probe", ctx),
-            _preflight(controls, "control", ctx)
-            if not isinstance(server, LocalControl)
-            else server.preflight(),
-            _check_server(server if not isinstance(server, LocalControl) else None),
+        probes, chosen = await asyncio.gather(
+            control_plan.preflight(resolvers, "probe", ctx),
+            control_plan.plan(server, controls, ctx, settings.no_control_ok),
+            return_exceptions=True,
         )
-        statuses = probes + checks  # each pre-flight also stored its round trip in ctx
-        probe_status = [s for s in statuses if s.role == "probe"]
-        if not any(s.alive for s in probe_status):
-            detail = ", ".join(f"{s.uri} ({s.failure})" for s in probe_status)
+        # A dead probe resolver is the first thing to fix, whatever the control did.
+        if isinstance(probes, BaseException):
+            raise probes
+        if not any(s.alive for s in probes):
+            detail = ", ".join(f"{s.uri} ({s.failure})" for s in probes)
             raise NothingMeasured(f"no probe resolver answered: {detail}")
+        if isinstance(chosen, BaseException):
+            raise chosen
+        server_status = chosen.server_status
+        if on_control is not None:
+            on_control(settings, chosen)
+        statuses = probes + chosen.statuses  # each pre-flight also stored its round trip in ctx
         run = _Run(
             ctx,
             resolvers,
-            controls,
+            chosen.resolvers,
             JudgeContext.of(ctx.public, statuses),
-            server,
-            server_status.failure if server_status else None,
+            chosen.server,
+            chosen.server_failure,
         )
         semaphore = asyncio.Semaphore(settings.concurrency)
 
@@ -398,7 +341,7 @@ def _vantage_info(
     return VantageInfo(
         name=settings.vantage,
         source_address=redact_address(settings.source_address),
-        proxy=_without_credentials(settings.proxy) if settings.proxy else None,
+        proxy=without_credentials(settings.proxy) if settings.proxy else None,
         country=about.country if about else None,
         asn=about.asn if about else None,
         network_type=about.network_type if about else None,
@@ -419,6 +362,7 @@ async def ameasure_many(
     on_result: OnResult | None = None,
     fingerprints: Fingerprints | None = None,
     control_vantage: Settings | None = None,
+    on_control: OnControl | None = None,
 ) -> Run:
     """Measure from every vantage at once; one run document with all of them.
 
@@ -429,11 +373,13 @@ async def ameasure_many(
         fingerprints = load_fingerprints(plans[0][0].fingerprints)
     if len(plans) == 1:
         settings, about, targets = plans[0]
-        return await ameasure(targets, settings, on_result, fingerprints, about, control_vantage)
+        return await ameasure(
+            targets, settings, on_result, fingerprints, about, control_vantage, on_control
+        )
     started_at = utc_now()
     outcomes = await asyncio.gather(
         *(
-            ameasure(targets, s, on_result, fingerprints, about, control_vantage)
+            ameasure(targets, s, on_result, fingerprints, about, control_vantage, on_control)
             for s, about, targets in plans
         ),
         return_exceptions=True,
@@ -481,6 +427,7 @@ def measure_many(
     on_result: OnResult | None = None,
     fingerprints: Fingerprints | None = None,
     control_vantage: Settings | None = None,
+    on_control: OnControl | None = None,
 ) -> Run:
     """Blocking wrapper around :func:`ameasure_many`."""
-    return run_blocking(ameasure_many(plans, on_result, fingerprints, control_vantage))
+    return run_blocking(ameasure_many(plans, on_result, fingerprints, control_vantage, on_control))

@@ -16,6 +16,7 @@ from pathlib import Path
 
 from censorcheck.errors import CensorcheckError, StoreError
 from censorcheck.measure.api import OnResult, measure_many, utc_now
+from censorcheck.measure.controls import OnControl
 from censorcheck.models import Result, Run, Summary, Target
 from censorcheck.results.store import (
     Journal,
@@ -140,7 +141,9 @@ def merge(run: Run, pending: Pending) -> Run:
     )
 
 
-def complete(pending: Pending, on_result: OnResult | None = None) -> Run:
+def complete(
+    pending: Pending, on_result: OnResult | None = None, on_control: OnControl | None = None
+) -> Run:
     """Measure what is missing, journal each result as it comes, write the whole document."""
     journal = Journal(journal_path(pending.path)).open(pending.header) if pending.path else None
     recorded = 0
@@ -158,7 +161,7 @@ def complete(pending: Pending, on_result: OnResult | None = None) -> Run:
             (p.settings, p.about, pending.todo_of(p.settings.vantage)) for p in pending.vantages()
         ]
         control = pending.header.control_vantage
-        run = merge(measure_many(plans, record, control_vantage=control), pending)
+        run = merge(measure_many(plans, record, None, control, on_control), pending)
         if pending.path is not None:
             write_run(run, pending.path)
     except StoreError as exc:
