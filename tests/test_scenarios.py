@@ -11,12 +11,14 @@ from censorcheck.lab import Lab
 from censorcheck.models import Run
 from tests.conftest import run_cli
 
+REAL_NETWORK = True  # the namespace lab where the test run allows it (see conftest's lab)
+
 
 def lab_flags(lab: Lab, censored: bool) -> list[str]:
-    """The issue's acceptance command, with the lab's network named as public: the probe has no
-    loopback heuristic, so a lab on 127.0.0.0/8 must say so, as ``Lab.arguments`` does."""
+    """The issue's acceptance command: ordinary flags only on the namespace lab; the loopback
+    lab's network must also be named as public (the probe has no loopback heuristic)."""
     topo = lab.topology
-    return [
+    flags = [
         "--resolver",
         topo.resolver_uri(censored=censored),
         "--control-resolver",
@@ -25,11 +27,10 @@ def lab_flags(lab: Lab, censored: bool) -> list[str]:
         topo.censored_vantage if censored else topo.free_vantage,
         "--ca-bundle",
         str(lab.ca_bundle),
-        "--treat-as-public",
-        str(topo.network),
         "--timeout",
         "3",
     ]
+    return flags + (["--treat-as-public", str(topo.network)] if topo.loopback else [])
 
 
 @pytest.fixture(scope="module")
@@ -99,3 +100,14 @@ def test_run_document_records_the_vantage_not_the_person(censored_run: Run) -> N
     assert censored_run.summary.by_status["blocked"] == sum(
         r.verdict.status == "blocked" for r in censored_run.results
     )
+
+
+def test_the_namespace_lab_needs_no_lab_only_flag(lab: Lab, censored_run: Run) -> None:
+    """Where the test run has a network namespace of its own, the table above ran as in the
+    field: public-looking addresses, the real ports, and no flag naming the lab."""
+    if lab.topology.loopback:
+        pytest.skip("the loopback lab runs here (no namespace, or CENSORCHECK_TEST_LAB=loopback)")
+    assert not {"--treat-as-public", "--port-map"} & set(lab_flags(lab, True))
+    assert censored_run.settings["treat_as_public"] == []
+    assert censored_run.settings["port_map"] == {}
+    assert all(":" not in r.target.url.split("//")[1] for r in censored_run.results)

@@ -15,6 +15,8 @@ from tests.test_scenarios_control import Server, control_server  # noqa: F401 - 
 
 pytest.importorskip("fastapi")
 
+REAL_NETWORK = True  # the namespace lab where the test run allows it (see conftest's lab)
+
 # Rows whose verdict the helper must give as our own server does.
 ROWS = {
     "tls-sni-reset": ("blocked", "tls"),

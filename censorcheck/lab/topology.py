@@ -1,9 +1,11 @@
-"""Where everything in the lab lives: addresses on 127.0.0.0/8, ports, and the zone of names.
+"""Where everything in the lab lives: addresses, ports, and the zone of names.
 
-The lab is a simulated network on loopback. Two client addresses stand for two vantages: traffic
-from ``censored_vantage`` meets the censor, traffic from ``free_vantage`` does not. Each service
-kind gets its own host address; any number of names can point at a host. The lab's control server
-listens on the free vantage, where an uncensored network would be.
+The lab is a network of its own: a /24 of public-looking addresses on the real ports (53, 80,
+443, 853) inside a network namespace of its own (``lab/netns.py``), or, where namespaces are
+unavailable, a /24 of 127.0.0.0/8 on unprivileged ports. Two client addresses stand for two
+vantages: traffic from ``censored_vantage`` meets the censor, traffic from ``free_vantage`` does
+not. Each service kind gets its own host address; any number of names can point at a host. The
+lab's control server listens on the free vantage, where an uncensored network would be.
 """
 
 from __future__ import annotations
@@ -34,6 +36,11 @@ class Ports:
     https: int = 10443
     control: int = 10880
     socks: int = 11080
+
+
+# The ports of the field, for a lab in a namespace of its own (where binding them needs no root).
+REAL_PORTS = Ports(dns=53, dot=853, http=80, https=443, control=80, socks=1080)
+_DEFAULT_PORT = {"http": 80, "https": 443}
 
 
 # Offsets inside the lab network.
@@ -74,9 +81,12 @@ class Topology:
         entries: Iterable[tuple[str, Scenario]] | None = None,
     ) -> None:
         self.network = ipaddress.ip_network(network)
-        if not self.network.subnet_of(ipaddress.ip_network("127.0.0.0/8")):  # type: ignore[arg-type]
-            raise ValueError(f"lab network {network} is not inside 127.0.0.0/8")
-        self.ports = ports or Ports()
+        # On 127.0.0.0/8 the lab simulates a network; elsewhere it is one, in a namespace of its
+        # own, and its addresses must look routable, as the field's do, to need no flag.
+        self.loopback = self.network.subnet_of(ipaddress.ip_network("127.0.0.0/8"))  # type: ignore[arg-type]
+        if not self.loopback and not (self.network.version == 4 and self.network.is_global):
+            raise ValueError(f"lab network {network} is neither in 127.0.0.0/8 nor public IPv4")
+        self.ports = ports or (Ports() if self.loopback else REAL_PORTS)
         base = self.network.network_address
 
         def at(offset: int) -> str:
@@ -171,15 +181,24 @@ class Topology:
 
     def warning_url(self, name: str) -> str:
         """Where ``http_redirect`` sends a request for ``name``: the ISP's warning page."""
-        return f"http://{WARNING_NAME}:{self.ports.http}/?site={name}"
+        return f"{self._origin('http', WARNING_NAME, self.ports.http)}/?site={name}"
 
     # --- how a probe reaches the lab -------------------------------------------------------
 
+    def addresses(self) -> list[str]:
+        """Every address the lab's clients and servers use, for a namespace's loopback."""
+        fixed = [self.censored_vantage, self.free_vantage]
+        return [*fixed, self.censored_resolver, self.honest_resolver, *self.hosts]
+
+    @staticmethod
+    def _origin(scheme: str, host: str, port: int) -> str:
+        """``scheme://host[:port]``, with the port only where it is not the scheme's own."""
+        return f"{scheme}://{host}" + ("" if _DEFAULT_PORT.get(scheme) == port else f":{port}")
+
     def url(self, name: str) -> str:
         scenario = self.names[name]
-        if scenario.scheme == "https":
-            return f"https://{name}:{self.ports.https}/"
-        return f"http://{name}:{self.ports.http}/"
+        port = self.ports.https if scenario.scheme == "https" else self.ports.http
+        return f"{self._origin(scenario.scheme, name, port)}/"
 
     def target_urls(self) -> list[str]:
         """Every name in the zone as a URL with the lab's ports, in zone order."""
@@ -190,7 +209,9 @@ class Topology:
         return f"udp://{address}:{self.ports.dns}"
 
     def port_map(self) -> dict[int, int]:
-        return {80: self.ports.http, 443: self.ports.https}
+        """Where the lab serves what the field serves on 80 and 443 (empty on the real ports)."""
+        pairs = {80: self.ports.http, 443: self.ports.https}
+        return {real: ours for real, ours in pairs.items() if real != ours}
 
     def proxy_url(self) -> str:
         """The lab's SOCKS5 proxy, whose traffic leaves from the free vantage."""
@@ -198,7 +219,7 @@ class Topology:
 
     def control_url(self) -> str:
         """The base URL of the lab's control server, on the free vantage."""
-        return f"http://{self.free_vantage}:{self.ports.control}"
+        return self._origin("http", self.free_vantage, self.ports.control)
 
 
 def default_entries() -> list[tuple[str, Scenario]]:
