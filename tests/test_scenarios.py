@@ -111,3 +111,15 @@ def test_the_namespace_lab_needs_no_lab_only_flag(lab: Lab, censored_run: Run) -
     assert censored_run.settings["treat_as_public"] == []
     assert censored_run.settings["port_map"] == {}
     assert all(":" not in r.target.url.split("//")[1] for r in censored_run.results)
+
+
+def test_the_kernel_rows_ran(lab: Lab, censored_run: Run) -> None:
+    """The censor in the kernel (lab/kernel_scenarios.py), beside the table's verdicts above:
+    the frozen connection carried less than its 64 KiB, the throttled one some of its page."""
+    if lab.kernel_skipped is not None:
+        pytest.skip(lab.kernel_skipped)
+    by_name = {r.target.domain: r.http for r in censored_run.results}
+    frozen, throttled = by_name["kernel-freeze.lab.test"], by_name["kernel-throttle.lab.test"]
+    assert frozen and frozen.hops[-1].response and throttled and throttled.hops[-1].response
+    assert frozen.hops[-1].response.body_length < 64 * 1024
+    assert 0 < throttled.hops[-1].response.body_length < censored_run.settings["max_body"]

@@ -28,7 +28,7 @@ from typing import Any
 
 from censorcheck.lab import control as lab_control
 from censorcheck.lab.dns import DNSLab
-from censorcheck.lab.netns import KernelLab
+from censorcheck.lab.netns import KernelLab, unavailable
 from censorcheck.lab.pki import LabPKI
 from censorcheck.lab.scenarios import Scenario
 from censorcheck.lab.socks import SOCKSLab
@@ -52,15 +52,16 @@ class Lab:
         workdir: Path | None = None,
         control: bool = True,
     ) -> None:
-        self.topology = Topology(network, ports, entries)
+        self.kernel_skipped = _kernel_skipped(network)  # why the kernel rows are left out
+        self.topology = Topology(network, ports, entries, kernel=self.kernel_skipped is None)
         self.pki = LabPKI()
         self._tmp = tempfile.TemporaryDirectory(prefix="censorcheck-lab-") if not workdir else None
         self.workdir = workdir or Path(self._tmp.name)  # type: ignore[union-attr]
         self.ca_bundle = self.pki.write_ca_bundle(self.workdir / "lab-ca.pem")
-        self._kernel = None if self.topology.loopback else KernelLab(self.topology.addresses())
+        topo = self.topology
+        self._kernel = None if topo.loopback else KernelLab(topo.addresses(), topo.kernel_rules())
         self._dns = DNSLab(self.topology, self.pki)
         self._web = WebLab(self.topology, self.pki)
-        topo = self.topology
         self.proxy = SOCKSLab(
             topo.free_vantage,
             topo.ports.socks,
@@ -172,6 +173,12 @@ class Lab:
     def command(self, censored: bool = True, control: bool = False) -> str:
         """The CLI flags that point a run at this lab, quoted for a shell."""
         return shlex.join(self.arguments(censored, control))
+
+
+def _kernel_skipped(network: str) -> str | None:
+    if ipaddress.ip_network(network).subnet_of(ipaddress.ip_network("127.0.0.0/8")):  # type: ignore[arg-type]
+        return "the loopback lab has no kernel-level censor (it needs a network namespace)"
+    return unavailable(nft=True)
 
 
 def random_ports() -> Ports:

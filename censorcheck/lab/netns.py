@@ -34,25 +34,30 @@ CREATED = "CENSORCHECK_LAB_NETNS"
 
 Where = Literal["here", "new", "loopback"]
 UNSHARE = ["unshare", "--net", "--map-root-user"]
+BURST = 65536  # a throttle's burst: one loopback segment can be that large
 
-KernelAction = Literal["drop_syn", "reset", "stall", "drop_udp"]
+KernelAction = Literal["drop_syn", "reset", "stall", "drop_udp", "freeze", "throttle"]
 
 
 @dataclass(frozen=True)
 class KernelRule:
-    """One act of the kernel-level censor: what it does to traffic from ``source`` to
-    ``address`` on ``port``."""
+    """One act of the kernel-level censor: what it does to traffic between ``source`` and
+    ``address`` on ``port``. ``amount`` is the bytes the server may send before the connection
+    freezes (``freeze``), or the bytes per second it may send (``throttle``)."""
 
     action: KernelAction
     source: str
     address: str
     port: int
+    amount: int = 0
 
     def nft(self) -> str:
         """The rule in nftables' syntax, for the output hook (on loopback every packet of both
         directions passes there; matching the source keeps to the client's direction)."""
         where = f"ip saddr {self.source} ip daddr {self.address}"
         tcp = f"{where} tcp dport {self.port}"
+        # The server's direction, for the actions that meter what it sends.
+        answer = f"ip saddr {self.address} ip daddr {self.source} tcp sport {self.port}"
         return {
             "drop_syn": f"{tcp} tcp flags & (syn | ack) == syn drop",
             # A reset in answer to the SYN: what a refusing host sends, forged by the path.
@@ -60,6 +65,13 @@ class KernelRule:
             # The SYN passes, so connect() succeeds; then nothing the client sends arrives.
             "stall": f"{tcp} tcp flags & (syn | ack) != syn drop",
             "drop_udp": f"{where} udp dport {self.port} drop",
+            # conntrack counts the bytes (nft turns its accounting on for this match); every
+            # packet past the threshold, retransmissions too, is dropped: a frozen connection.
+            "freeze": f"{answer} ct reply bytes > {self.amount} drop",
+            # A token bucket over every matching packet: what exceeds the rate is dropped, and
+            # TCP slows to it.
+            "throttle": f"{answer} limit rate over {self.amount} bytes/second burst {BURST} bytes"
+            " drop",
         }[self.action]
 
 

@@ -11,9 +11,11 @@ lab's control server listens on the free vantage, where an uncensored network wo
 from __future__ import annotations
 
 import ipaddress
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
+from censorcheck.lab.kernel_scenarios import KERNEL_ROWS, KernelRow
+from censorcheck.lab.netns import KernelRule
 from censorcheck.lab.scenarios import (
     BY_NAME,
     DEMO,
@@ -60,6 +62,7 @@ _SERVICE_HOSTS: dict[str, int] = {
     "dead": 18,
     "notice": 19,
 }
+_FIRST_KERNEL_HOST = 100  # each kernel row's site on an address of its own, where its rule acts
 
 
 @dataclass
@@ -79,6 +82,7 @@ class Topology:
         network: str = "127.77.0.0/24",
         ports: Ports | None = None,
         entries: Iterable[tuple[str, Scenario]] | None = None,
+        kernel: bool = False,
     ) -> None:
         self.network = ipaddress.ip_network(network)
         # On 127.0.0.0/8 the lab simulates a network; elsewhere it is one, in a namespace of its
@@ -107,8 +111,13 @@ class Topology:
         self.machinery: dict[str, str] = {WARNING_NAME: self.blockpage_address}
         self.hosts[self.blockpage_address].names.add(WARNING_NAME)
         self.names: dict[str, Scenario] = {}
+        self._name_address: dict[str, str] = {}  # names on a host of their own
+        self._kernel: list[tuple[str, KernelRow]] = []
         for name, scenario in entries if entries is not None else default_entries():
             self.add(name, scenario)
+        if kernel and entries is None:
+            for row in KERNEL_ROWS:
+                self._add_kernel_row(f"{row.scenario.name}.{LAB_DOMAIN}", row, at)
 
     # --- building the zone -----------------------------------------------------------------
 
@@ -119,6 +128,23 @@ class Topology:
         self.hosts[self.address_of_service(scenario.service)].names.add(name)
         if scenario.dns == "alternate":
             self.hosts[self._service_address["static-edge"]].names.add(name)
+
+    def _add_kernel_row(self, name: str, row: KernelRow, at: Callable[[int], str]) -> None:
+        address = at(_FIRST_KERNEL_HOST + len(self._kernel))
+        self.hosts[address] = Host(address, row.scenario.service, {name})
+        self.names[name] = row.scenario
+        self._name_address[name] = address
+        self._kernel.append((address, row))
+
+    def kernel_rules(self) -> list[KernelRule]:
+        """The kernel-level censor's rules: each kernel row's act on the censored vantage's
+        connections to its site."""
+        port = {"https": self.ports.https, "http": self.ports.http}
+        return [
+            KernelRule(row.action, self.censored_vantage, address, port[row.scenario.scheme],
+                       row.amount)
+            for address, row in self._kernel
+        ]  # fmt: skip
 
     def address_of_service(self, service: str) -> str:
         return self._service_address[service]
@@ -137,7 +163,7 @@ class Topology:
         scenario = self.names.get(name)
         if scenario is None or scenario.dns == "nxdomain_everywhere":
             return []
-        return [self.address_of_service(scenario.service)]
+        return [self._name_address.get(name) or self.address_of_service(scenario.service)]
 
     def true_aaaa(self, name: str) -> list[str]:
         """The honest AAAA answer: a documentation address nobody can reach."""
