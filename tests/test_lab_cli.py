@@ -59,6 +59,18 @@ def _lab(tmp_path: Path, *options: str) -> Iterator[dict[str, str]]:
     assert [line for line in err.splitlines() if line.startswith("lab: ")], err
 
 
+def _unused_routable_network() -> str:
+    """A public-looking /24 that no other lab of this namespace (a parallel test worker's) holds
+    now: a fixed --network is not retried elsewhere when taken."""
+    while True:
+        network = random_routable_network()
+        with socket.socket() as sock:
+            try:
+                sock.bind((network.replace(".0/24", ".2"), 0))
+            except OSError:
+                return network
+
+
 def _as_printed(command: str, *extra: str) -> CLIResult:
     """Run a printed command as printed (``nsenter`` and all, when it has it), with this
     interpreter's censorcheck."""
@@ -82,7 +94,7 @@ def _censored_view(command: str, tmp_path: Path) -> Run:
 
 @pytest.mark.skipif(NO_NAMESPACE, reason="no network namespace here (the loopback test runs)")
 def test_lab_prints_working_commands(tmp_path: Path) -> None:
-    with _lab(tmp_path, "--network", random_routable_network()) as lines:
+    with _lab(tmp_path, "--network", _unused_routable_network()) as lines:
         args = shlex.split(lines["censored view:"])
         assert args[args.index("censorcheck") + 1] == "run"
         run = _censored_view(lines["censored view:"], tmp_path)
