@@ -1,10 +1,11 @@
 """The built-in censorship lab: a censored network of real servers.
 
-On a public-looking /24 (``routable_network``) the lab is a real network: its addresses go on
-the loopback of a network namespace of its own (``netns.KernelLab``, which refuses any other
-namespace) and its servers listen on the real ports, so a run needs no lab-only flag. On a /24 of
-127.0.0.0/8 it is the fallback where namespaces are unavailable: unprivileged ports, and runs
-name its network with ``--treat-as-public`` and map the ports with ``--port-map``.
+On a public-looking /24 (``ROUTABLE_NETWORK``, or a random one for tests) the lab is a real
+network: its addresses go on the loopback of a network namespace of its own (``netns.KernelLab``,
+which refuses any other namespace) and its servers listen on the real ports, so a run needs no
+lab-only flag. On a /24 of 127.0.0.0/8 it is the fallback where namespaces are unavailable:
+unprivileged ports, and runs name its network with ``--treat-as-public`` and map the ports with
+``--port-map``.
 
 ``Lab`` starts the two resolvers, every web host of a :class:`Topology` and (with the ``control``
 extra) a control server on the free vantage; ``LabThread`` runs one in a background thread for
