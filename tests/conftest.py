@@ -14,6 +14,7 @@ from typing import Any
 import pytest
 
 from censorcheck.lab import Lab, LabThread
+from censorcheck.lab.netns import unavailable
 
 
 @pytest.fixture(scope="session", autouse=True)
@@ -31,10 +32,32 @@ def private_cache(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
 
 
 @pytest.fixture(scope="session")
-def lab() -> Iterator[Lab]:
+def loopback_lab() -> Iterator[Lab]:
     """The default lab (every scenario and the demo names) on a random /24 of 127.0.0.0/8."""
     with LabThread() as running:
         yield running
+
+
+@pytest.fixture(scope="session")
+def net_lab() -> Iterator[Lab]:
+    """The default lab as a real network: public-looking addresses on the real ports, in the
+    network namespace of the test run (``make test`` runs pytest in one), so a run needs no
+    lab-only flag. Where that namespace is missing, or with ``CENSORCHECK_TEST_LAB=loopback``,
+    the loopback lab, the fallback."""
+    routable = unavailable(nft=False) is None
+    if os.environ.get("CENSORCHECK_TEST_LAB") == "loopback":
+        routable = False
+    with LabThread(routable=routable) as running:
+        yield running
+
+
+@pytest.fixture(scope="module")
+def lab(request: pytest.FixtureRequest) -> Lab:
+    """The lab of a test module: the real network (``net_lab``) for a module that sets
+    ``REAL_NETWORK = True``, the loopback lab for the others."""
+    real = getattr(request.module, "REAL_NETWORK", False)
+    running: Lab = request.getfixturevalue("net_lab" if real else "loopback_lab")
+    return running
 
 
 @dataclass

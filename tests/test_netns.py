@@ -18,7 +18,7 @@ import dns.rcode
 import dns.rrset
 import pytest
 
-from censorcheck.lab.netns import KernelLab, KernelRule, unavailable
+from censorcheck.lab.netns import KernelLab, KernelRule, enter_prefix, unavailable, where
 from tests.conftest import run_cli
 
 pytestmark = pytest.mark.skipif(unavailable() is not None, reason=str(unavailable()))
@@ -154,3 +154,24 @@ def test_a_resolver_whose_udp_is_dropped_is_one_clear_error() -> None:
     lines = [line for line in done.stderr.splitlines() if line.strip()]
     assert len(lines) == 1 and lines[0].startswith("error: no probe resolver answered")
     assert ISP_RESOLVER in lines[0]
+
+
+def test_a_lab_in_this_namespace_runs_here() -> None:
+    assert where("auto") == ("here", "")
+    assert where("off")[0] == "loopback"
+    assert enter_prefix() == []  # a caller in this namespace needs no nsenter
+
+
+def test_a_second_lab_on_taken_addresses_leaves_the_first_ones_alone() -> None:
+    """Labs of parallel test workers share this namespace: a collision is an OSError (a random
+    network is then retried) and removes nothing of the lab holding the address."""
+    address = "45.90.2.7"
+    with KernelLab([address]):
+        second = KernelLab(["45.90.2.8", address])
+        with pytest.raises(OSError) as caught:
+            second.start()
+        assert caught.value.errno == errno.EADDRINUSE
+        with socket.socket() as sock:
+            sock.bind((address, 0))  # still there
+        with socket.socket() as sock, pytest.raises(OSError):
+            sock.bind(("45.90.2.8", 0))  # the second lab's own address went with it

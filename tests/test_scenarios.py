@@ -11,14 +11,16 @@ from censorcheck.lab import Lab
 from censorcheck.models import Run
 from tests.conftest import run_cli
 
+REAL_NETWORK = True  # the namespace lab where the test run allows it (see conftest's lab)
+
 
 def lab_flags(lab: Lab, censored: bool) -> list[str]:
-    """The issue's acceptance command, with the lab's network named as public: the probe has no
-    loopback heuristic, so a lab on 127.0.0.0/8 must say so, as ``Lab.arguments`` does. The
+    """The issue's acceptance command: ordinary flags only on the namespace lab; the loopback
+    lab's network must also be named as public (the probe has no loopback heuristic). The
     control is named (the lab's resolver alone) so that no run falls to the public default; a
     test that wants another gives a later --control, which wins."""
     topo = lab.topology
-    return [
+    flags = [
         "--resolver",
         topo.resolver_uri(censored=censored),
         "--control-resolver",
@@ -27,13 +29,12 @@ def lab_flags(lab: Lab, censored: bool) -> list[str]:
         topo.censored_vantage if censored else topo.free_vantage,
         "--ca-bundle",
         str(lab.ca_bundle),
-        "--treat-as-public",
-        str(topo.network),
         "--timeout",
         "3",
         "--control",
         "none",
     ]
+    return flags + (["--treat-as-public", str(topo.network)] if topo.loopback else [])
 
 
 @pytest.fixture(scope="module")
@@ -103,3 +104,26 @@ def test_run_document_records_the_vantage_not_the_person(censored_run: Run) -> N
     assert censored_run.summary.by_status["blocked"] == sum(
         r.verdict.status == "blocked" for r in censored_run.results
     )
+
+
+def test_the_namespace_lab_needs_no_lab_only_flag(lab: Lab, censored_run: Run) -> None:
+    """Where the test run has a network namespace of its own, the table above ran as in the
+    field: public-looking addresses, the real ports, and no flag naming the lab."""
+    if lab.topology.loopback:
+        pytest.skip("the loopback lab runs here (no namespace, or CENSORCHECK_TEST_LAB=loopback)")
+    assert not {"--treat-as-public", "--port-map"} & set(lab_flags(lab, True))
+    assert censored_run.settings["treat_as_public"] == []
+    assert censored_run.settings["port_map"] == {}
+    assert all(":" not in r.target.url.split("//")[1] for r in censored_run.results)
+
+
+def test_the_kernel_rows_ran(lab: Lab, censored_run: Run) -> None:
+    """The censor in the kernel (lab/kernel_scenarios.py), beside the table's verdicts above:
+    the frozen connection carried less than its 64 KiB, the throttled one some of its page."""
+    if lab.kernel_skipped is not None:
+        pytest.skip(lab.kernel_skipped)
+    by_name = {r.target.domain: r.http for r in censored_run.results}
+    frozen, throttled = by_name["kernel-freeze.lab.test"], by_name["kernel-throttle.lab.test"]
+    assert frozen and frozen.hops[-1].response and throttled and throttled.hops[-1].response
+    assert frozen.hops[-1].response.body_length < 64 * 1024
+    assert 0 < throttled.hops[-1].response.body_length < censored_run.settings["max_body"]

@@ -24,6 +24,8 @@ from tests.test_scenarios import lab_flags
 
 pytest.importorskip("fastapi")
 
+REAL_NETWORK = True  # the namespace lab where the test run allows it (see conftest's lab)
+
 TOKEN = "lab-token-" + "x" * 24
 
 
@@ -33,9 +35,9 @@ class Server:
     token: str
 
 
-def _free_port() -> int:
+def _free_port(host: str = "127.0.0.1") -> int:
     with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
+        s.bind((host, 0))
         port: int = s.getsockname()[1]
         return port
 
@@ -45,16 +47,20 @@ def control_server(lab: Lab, tmp_path_factory: pytest.TempPathFactory) -> Iterat
     tokens = tmp_path_factory.mktemp("control") / "tokens.txt"
     tokens.write_text(f"# the lab's probe\n{TOKEN}\n", encoding="utf-8")
     topo = lab.topology
-    port = _free_port()
+    # On the namespace lab the server sits on the free network, as in the field, and needs no
+    # flag to measure the lab's addresses; on loopback it must be told they are its Internet.
+    host = "127.0.0.1" if topo.loopback else topo.free_vantage
+    port = _free_port(host)
     argv = [sys.executable, "-m", "censorcheck", "control", "serve"]
-    argv += ["--listen", f"127.0.0.1:{port}", "--resolver", topo.resolver_uri(censored=False)]
+    argv += ["--listen", f"{host}:{port}", "--resolver", topo.resolver_uri(censored=False)]
     argv += ["--source-address", topo.free_vantage, "--ca-bundle", str(lab.ca_bundle)]
-    argv += ["--allow-private", "--treat-as-public", str(topo.network)]
+    if topo.loopback:
+        argv += ["--allow-private", "--treat-as-public", str(topo.network)]
     argv += ["--token-file", str(tokens)]
     log = tokens.with_name("server.log")
     with log.open("wb") as sink:
         proc = subprocess.Popen(argv, stdout=sink, stderr=sink, stdin=subprocess.DEVNULL)
-    url = f"http://127.0.0.1:{port}"
+    url = f"http://{host}:{port}"
     try:
         deadline = time.monotonic() + 30
         while True:

@@ -19,6 +19,9 @@ from tests.test_scenarios_control import Server, control_server  # noqa: F401 - 
 pytest.importorskip("fastapi")
 
 
+REAL_NETWORK = True  # the namespace lab where the test run allows it (see conftest's lab)
+
+
 def _ooni_run(lab: Lab, server: Server, censored: bool, out: Path) -> tuple[int, Run, str]:
     targets = out.with_name("targets.txt")
     targets.write_text("\n".join(lab.topology.target_urls()) + "\n", encoding="utf-8")

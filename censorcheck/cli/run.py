@@ -28,6 +28,7 @@ from censorcheck.cli.common import (
     user_errors,
 )
 from censorcheck.cli.header import announcer
+from censorcheck.cli.lab import NAMESPACE_HELP, Namespace, lab_thread, place_lab, which_lab
 from censorcheck.errors import CensorcheckError, ConfigError
 from censorcheck.measure import vantages
 from censorcheck.measure.targets import load_targets, shipped_list
@@ -448,11 +449,12 @@ def _loop(once: Callable[[], int], every: int | None) -> NoReturn:
 def demo(
     results_dir: Annotated[Path, Opt(help="Where to write the run document.")] = Path("results"),
     quiet: Annotated[bool, Opt("--quiet", "-q")] = False,
+    namespace: Annotated[Namespace, Opt(help=NAMESPACE_HELP)] = Namespace.auto,
 ) -> None:
     """Run the shipped Kazakhstan list against the built-in censorship lab (no Internet needed)."""
-    from censorcheck.lab import LabThread
-
-    with user_errors(), LabThread() as lab:
+    why = place_lab(namespace)
+    with user_errors(), lab_thread(why) as lab:
+        log(which_lab(lab, why))
         if not quiet:
             stderr.print(
                 f"lab up on {lab.topology.network}: censored vantage "

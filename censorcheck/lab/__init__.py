@@ -1,4 +1,11 @@
-"""The built-in censorship lab: a censored network simulated on 127.0.0.0/8.
+"""The built-in censorship lab: a censored network of real servers.
+
+On a public-looking /24 (``ROUTABLE_NETWORK``, or a random one for tests) the lab is a real
+network: its addresses go on the loopback of a network namespace of its own (``netns.KernelLab``,
+which refuses any other namespace) and its servers listen on the real ports, so a run needs no
+lab-only flag. On a /24 of 127.0.0.0/8 it is the fallback where namespaces are unavailable:
+unprivileged ports, and runs name its network with ``--treat-as-public`` and map the ports with
+``--port-map``.
 
 ``Lab`` starts the two resolvers, every web host of a :class:`Topology` and (with the ``control``
 extra) a control server on the free vantage; ``LabThread`` runs one in a background thread for
@@ -22,6 +29,7 @@ from typing import Any
 
 from censorcheck.lab import control as lab_control
 from censorcheck.lab.dns import DNSLab
+from censorcheck.lab.netns import KernelLab, unavailable
 from censorcheck.lab.pki import LabPKI
 from censorcheck.lab.scenarios import Scenario
 from censorcheck.lab.socks import SOCKSLab
@@ -45,14 +53,16 @@ class Lab:
         workdir: Path | None = None,
         control: bool = True,
     ) -> None:
-        self.topology = Topology(network, ports, entries)
+        self.kernel_skipped = _kernel_skipped(network)  # why the kernel rows are left out
+        self.topology = Topology(network, ports, entries, kernel=self.kernel_skipped is None)
         self.pki = LabPKI()
         self._tmp = tempfile.TemporaryDirectory(prefix="censorcheck-lab-") if not workdir else None
         self.workdir = workdir or Path(self._tmp.name)  # type: ignore[union-attr]
         self.ca_bundle = self.pki.write_ca_bundle(self.workdir / "lab-ca.pem")
+        topo = self.topology
+        self._kernel = None if topo.loopback else KernelLab(topo.addresses(), topo.kernel_rules())
         self._dns = DNSLab(self.topology, self.pki)
         self._web = WebLab(self.topology, self.pki)
-        topo = self.topology
         self.proxy = SOCKSLab(
             topo.free_vantage,
             topo.ports.socks,
@@ -66,6 +76,8 @@ class Lab:
 
     async def start(self) -> None:
         try:
+            if self._kernel is not None:
+                self._kernel.start()
             await self._dns.start()
             await self._web.start()
             await self.proxy.start()
@@ -81,6 +93,8 @@ class Lab:
         await self.proxy.close()
         await self._web.close()
         await self._dns.close()
+        if self._kernel is not None:
+            self._kernel.close()
 
     def cleanup(self) -> None:
         if self._tmp is not None:
@@ -97,7 +111,7 @@ class Lab:
             "source_address": topo.censored_vantage if censored else topo.free_vantage,
             "ca_bundle": self.ca_bundle,
             "ipv6": "off",
-            "treat_as_public": [str(topo.network)],
+            "treat_as_public": [str(topo.network)] if topo.loopback else [],
             "port_map": topo.port_map(),
             "timeout": 2.0,
         }
@@ -147,7 +161,9 @@ class Lab:
         s = self.settings(censored)
         flags = ["--resolver", s.resolvers[0], "--control-resolver", s.control_resolvers[0]]
         flags += ["--source-address", str(s.source_address), "--ca-bundle", str(s.ca_bundle)]
-        flags += ["--ipv6", "off", "--treat-as-public", str(self.topology.network)]
+        flags += ["--ipv6", "off"]
+        if self.topology.loopback:
+            flags += ["--treat-as-public", str(self.topology.network)]
         flags += ["--timeout", f"{s.timeout:g}"]
         for a, b in s.port_map.items():
             flags += ["--port-map", f"{a}={b}"]
@@ -163,6 +179,12 @@ class Lab:
         return shlex.join(self.arguments(censored, control))
 
 
+def _kernel_skipped(network: str) -> str | None:
+    if ipaddress.ip_network(network).subnet_of(ipaddress.ip_network("127.0.0.0/8")):  # type: ignore[arg-type]
+        return "the loopback lab has no kernel-level censor (it needs a network namespace)"
+    return unavailable(nft=True)
+
+
 def random_ports() -> Ports:
     """Six distinct unprivileged ports, for a retry after the fixed ones were taken."""
     dns, dot, http, https, control, socks = random.sample(range(20000, 60000), 6)
@@ -174,11 +196,24 @@ def random_network() -> str:
     return f"127.{random.randint(100, 199)}.{random.randint(0, 255)}.0/24"
 
 
+# The namespace lab's default /24: addresses that look like any hosting network's (45.90.1.0/24
+# is tests/test_netns.py's). Nothing of the lab leaves its namespace, whose only route is
+# loopback, so no real holder of these addresses ever sees a packet.
+ROUTABLE_NETWORK = "45.90.7.0/24"
+
+
+def random_routable_network() -> str:
+    """A public-looking /24 for a namespace lab started by a test: labs of parallel workers
+    share one namespace, so each takes its own."""
+    return f"45.90.{random.randint(10, 250)}.0/24"
+
+
 class LabThread(ThreadedLab[Lab]):
     """A lab running in its own thread and event loop; a context manager.
 
-    With ``network=None`` it picks a random free /24, retrying when a bind fails; retries also
-    move to random ports, since a service listening on 0.0.0.0 at a lab port blocks every /24.
+    With ``network=None`` it picks a random free /24 (a public-looking one, in the namespace the
+    process runs in, with ``routable``), retrying when a bind fails; loopback retries also move
+    to random ports, since a service listening on 0.0.0.0 at a lab port blocks every /24.
     """
 
     def __init__(
@@ -187,13 +222,18 @@ class LabThread(ThreadedLab[Lab]):
         entries: Iterable[tuple[str, Scenario]] | None = None,
         ports: Ports | None = None,
         control: bool = True,
+        routable: bool = False,
     ) -> None:
         super().__init__(network)
         self._entries = list(entries) if entries is not None else None
         self._ports = ports
         self._control = control
+        self._routable = routable
 
     def _make(self, attempt: int) -> Lab:
+        if self._routable:
+            network = self._network or random_routable_network()
+            return Lab(network, self._ports, self._entries, control=self._control)
         network = self._network or random_network()
         ports = self._ports if attempt == 0 else random_ports()
         return Lab(network, ports, self._entries, control=self._control)

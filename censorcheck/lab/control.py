@@ -61,8 +61,9 @@ class LabControl:
             source_address=topo.free_vantage,
             ca_bundle=self._ca_bundle,
             ipv6="off",
-            treat_as_public=[str(topo.network)],  # the lab's /24 is its Internet
-            # The demo's real names are fetched on 80/443; the lab serves them on its own ports.
+            # On loopback the lab's /24 is its Internet, and the demo's real names, fetched on
+            # 80/443, are served on the lab's own ports; a namespace lab needs neither.
+            treat_as_public=[str(topo.network)] if topo.loopback else [],
             port_map=topo.port_map(),
             timeout=2.0,
         )

@@ -11,7 +11,10 @@
   for ``mapfile -t ARGS < DIR/censored.args`` in a shell, with no quoting to get wrong;
   ``control.args``: the censored vantage's, with the control server as control;
 - ``vantages.yaml``: the lab's vantages (censored, free, and the SOCKS5 proxy), for
-  ``run --vantage-file``.
+  ``run --vantage-file``;
+- ``enter.args``: the words that run a command inside the lab's network namespace (``nsenter``
+  and its options, one per line), or nothing when the caller shares the lab's namespace already:
+  ``mapfile -t IN < DIR/enter.args; "${IN[@]}" censorcheck run ... "${ARGS[@]}"``.
 """
 
 from __future__ import annotations
@@ -22,6 +25,7 @@ from pathlib import Path
 import yaml
 
 from censorcheck.lab import Lab
+from censorcheck.lab.netns import enter_prefix
 
 
 def run_arguments(lab: Lab, censored: bool, control: bool = False) -> list[str]:
@@ -50,6 +54,7 @@ def write_run_files(lab: Lab, folder: Path) -> dict[str, Path]:
         texts[f"{view}.args"] = "".join(f"{arg}\n" for arg in run_arguments(lab, censored))
     vantage_file = {"vantages": [v.model_dump(exclude_none=True) for v in lab.vantages()]}
     texts["vantages.yaml"] = yaml.safe_dump(vantage_file, sort_keys=False)
+    texts["enter.args"] = "".join(f"{arg}\n" for arg in enter_prefix())
     if lab.control is not None:
         texts["control.args"] = "".join(f"{arg}\n" for arg in run_arguments(lab, True, True))
     written = {}

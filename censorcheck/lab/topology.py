@@ -1,17 +1,21 @@
-"""Where everything in the lab lives: addresses on 127.0.0.0/8, ports, and the zone of names.
+"""Where everything in the lab lives: addresses, ports, and the zone of names.
 
-The lab is a simulated network on loopback. Two client addresses stand for two vantages: traffic
-from ``censored_vantage`` meets the censor, traffic from ``free_vantage`` does not. Each service
-kind gets its own host address; any number of names can point at a host. The lab's control server
-listens on the free vantage, where an uncensored network would be.
+The lab is a network of its own: a /24 of public-looking addresses on the real ports (53, 80,
+443, 853) inside a network namespace of its own (``lab/netns.py``), or, where namespaces are
+unavailable, a /24 of 127.0.0.0/8 on unprivileged ports. Two client addresses stand for two
+vantages: traffic from ``censored_vantage`` meets the censor, traffic from ``free_vantage`` does
+not. Each service kind gets its own host address; any number of names can point at a host. The
+lab's control server listens on the free vantage, where an uncensored network would be.
 """
 
 from __future__ import annotations
 
 import ipaddress
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
+from censorcheck.lab.kernel_scenarios import KERNEL_ROWS, KernelRow
+from censorcheck.lab.netns import KernelRule
 from censorcheck.lab.scenarios import (
     BY_NAME,
     DEMO,
@@ -36,6 +40,11 @@ class Ports:
     socks: int = 11080
 
 
+# The ports of the field, for a lab in a namespace of its own (where binding them needs no root).
+REAL_PORTS = Ports(dns=53, dot=853, http=80, https=443, control=80, socks=1080)
+_DEFAULT_PORT = {"http": 80, "https": 443}
+
+
 # Offsets inside the lab network.
 _CENSORED_VANTAGE = 2
 _FREE_VANTAGE = 3
@@ -53,6 +62,7 @@ _SERVICE_HOSTS: dict[str, int] = {
     "dead": 18,
     "notice": 19,
 }
+_FIRST_KERNEL_HOST = 100  # each kernel row's site on an address of its own, where its rule acts
 
 
 @dataclass
@@ -72,11 +82,15 @@ class Topology:
         network: str = "127.77.0.0/24",
         ports: Ports | None = None,
         entries: Iterable[tuple[str, Scenario]] | None = None,
+        kernel: bool = False,
     ) -> None:
         self.network = ipaddress.ip_network(network)
-        if not self.network.subnet_of(ipaddress.ip_network("127.0.0.0/8")):  # type: ignore[arg-type]
-            raise ValueError(f"lab network {network} is not inside 127.0.0.0/8")
-        self.ports = ports or Ports()
+        # On 127.0.0.0/8 the lab simulates a network; elsewhere it is one, in a namespace of its
+        # own, and its addresses must look routable, as the field's do, to need no flag.
+        self.loopback = self.network.subnet_of(ipaddress.ip_network("127.0.0.0/8"))  # type: ignore[arg-type]
+        if not self.loopback and not (self.network.version == 4 and self.network.is_global):
+            raise ValueError(f"lab network {network} is neither in 127.0.0.0/8 nor public IPv4")
+        self.ports = ports or (Ports() if self.loopback else REAL_PORTS)
         base = self.network.network_address
 
         def at(offset: int) -> str:
@@ -97,8 +111,13 @@ class Topology:
         self.machinery: dict[str, str] = {WARNING_NAME: self.blockpage_address}
         self.hosts[self.blockpage_address].names.add(WARNING_NAME)
         self.names: dict[str, Scenario] = {}
+        self._name_address: dict[str, str] = {}  # names on a host of their own
+        self._kernel: list[tuple[str, KernelRow]] = []
         for name, scenario in entries if entries is not None else default_entries():
             self.add(name, scenario)
+        if kernel and entries is None:
+            for row in KERNEL_ROWS:
+                self._add_kernel_row(f"{row.scenario.name}.{LAB_DOMAIN}", row, at)
 
     # --- building the zone -----------------------------------------------------------------
 
@@ -109,6 +128,23 @@ class Topology:
         self.hosts[self.address_of_service(scenario.service)].names.add(name)
         if scenario.dns == "alternate":
             self.hosts[self._service_address["static-edge"]].names.add(name)
+
+    def _add_kernel_row(self, name: str, row: KernelRow, at: Callable[[int], str]) -> None:
+        address = at(_FIRST_KERNEL_HOST + len(self._kernel))
+        self.hosts[address] = Host(address, row.scenario.service, {name})
+        self.names[name] = row.scenario
+        self._name_address[name] = address
+        self._kernel.append((address, row))
+
+    def kernel_rules(self) -> list[KernelRule]:
+        """The kernel-level censor's rules: each kernel row's act on the censored vantage's
+        connections to its site."""
+        port = {"https": self.ports.https, "http": self.ports.http}
+        return [
+            KernelRule(row.action, self.censored_vantage, address, port[row.scenario.scheme],
+                       row.amount)
+            for address, row in self._kernel
+        ]  # fmt: skip
 
     def address_of_service(self, service: str) -> str:
         return self._service_address[service]
@@ -127,7 +163,7 @@ class Topology:
         scenario = self.names.get(name)
         if scenario is None or scenario.dns == "nxdomain_everywhere":
             return []
-        return [self.address_of_service(scenario.service)]
+        return [self._name_address.get(name) or self.address_of_service(scenario.service)]
 
     def true_aaaa(self, name: str) -> list[str]:
         """The honest AAAA answer: a documentation address nobody can reach."""
@@ -171,15 +207,24 @@ class Topology:
 
     def warning_url(self, name: str) -> str:
         """Where ``http_redirect`` sends a request for ``name``: the ISP's warning page."""
-        return f"http://{WARNING_NAME}:{self.ports.http}/?site={name}"
+        return f"{self._origin('http', WARNING_NAME, self.ports.http)}/?site={name}"
 
     # --- how a probe reaches the lab -------------------------------------------------------
 
+    def addresses(self) -> list[str]:
+        """Every address the lab's clients and servers use, for a namespace's loopback."""
+        fixed = [self.censored_vantage, self.free_vantage]
+        return [*fixed, self.censored_resolver, self.honest_resolver, *self.hosts]
+
+    @staticmethod
+    def _origin(scheme: str, host: str, port: int) -> str:
+        """``scheme://host[:port]``, with the port only where it is not the scheme's own."""
+        return f"{scheme}://{host}" + ("" if _DEFAULT_PORT.get(scheme) == port else f":{port}")
+
     def url(self, name: str) -> str:
         scenario = self.names[name]
-        if scenario.scheme == "https":
-            return f"https://{name}:{self.ports.https}/"
-        return f"http://{name}:{self.ports.http}/"
+        port = self.ports.https if scenario.scheme == "https" else self.ports.http
+        return f"{self._origin(scenario.scheme, name, port)}/"
 
     def target_urls(self) -> list[str]:
         """Every name in the zone as a URL with the lab's ports, in zone order."""
@@ -190,7 +235,9 @@ class Topology:
         return f"udp://{address}:{self.ports.dns}"
 
     def port_map(self) -> dict[int, int]:
-        return {80: self.ports.http, 443: self.ports.https}
+        """Where the lab serves what the field serves on 80 and 443 (empty on the real ports)."""
+        pairs = {80: self.ports.http, 443: self.ports.https}
+        return {real: ours for real, ours in pairs.items() if real != ours}
 
     def proxy_url(self) -> str:
         """The lab's SOCKS5 proxy, whose traffic leaves from the free vantage."""
@@ -198,7 +245,7 @@ class Topology:
 
     def control_url(self) -> str:
         """The base URL of the lab's control server, on the free vantage."""
-        return f"http://{self.free_vantage}:{self.ports.control}"
+        return self._origin("http", self.free_vantage, self.ports.control)
 
 
 def default_entries() -> list[tuple[str, Scenario]]:

@@ -24,6 +24,7 @@ from typing import Any
 
 import h11
 
+from censorcheck.lab.netns import private_namespace
 from censorcheck.lab.pki import LabPKI
 from censorcheck.lab.sites import BLOCKPAGE, Exchange, notice, receive_request, reject, serve
 from censorcheck.lab.tlspeek import peek_client_hello, server_name, wait_readable
@@ -72,8 +73,9 @@ class WebLab:
         self._closed = False
         try:
             for host in self._topology.hosts.values():
-                if not ipaddress.ip_address(host.address).is_loopback:
-                    raise ValueError(f"lab host {host.address} is not a loopback address")
+                address = ipaddress.ip_address(host.address)
+                if not address.is_loopback and not private_namespace():
+                    raise ValueError(f"lab host {address} is public, outside a lab namespace")
                 if host.service == "dead":
                     continue
                 self._contexts[host.address] = self._pki.host_context(host)

@@ -1,0 +1,51 @@
+"""Rows of the scenario table that only the kernel can play: a censor acting on the packets of a
+connection, not on names. They run in a namespace lab with nftables (``lab/netns.py``); on
+loopback, or without nftables, they are left out and the lab says why (``Lab.kernel_skipped``).
+
+Each row is a TLS site that every vantage reaches, and an nftables rule on its own address that
+degrades the censored vantage's connections to it after a clean handshake. A throttled body still
+trickles when the read gives up: ``http.timeout``, inconclusive, as a distant or overloaded server
+would also give. A frozen body goes silent after its first kilobytes, and does so again on a fresh
+connection: ``tls.stall_after_bytes``, blocked only where the control server read more of the
+same page from the same address (rules 5), inconclusive with the numbers where no control did.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from censorcheck.lab.netns import KernelAction
+from censorcheck.lab.scenarios import Expect, Scenario
+
+_TIMEOUT = Expect("inconclusive", None, "http.timeout")
+_STALLED = Expect("inconclusive", None, "tls.stall_after_bytes")
+
+
+@dataclass(frozen=True)
+class KernelRow:
+    """A scenario and the act of the kernel-level censor that plays it (see ``KernelRule``)."""
+
+    scenario: Scenario
+    action: KernelAction
+    amount: int
+
+
+KERNEL_ROWS: tuple[KernelRow, ...] = (
+    # Connections that freeze once the server has sent some kilobytes: the handshake and the
+    # start of the answer pass, then nothing (as TSPU boxes in Russia froze TLS in 2022).
+    KernelRow(
+        Scenario("kernel-freeze", "https", "huge", _STALLED,
+                 expect_control=Expect("blocked", "tls", "tls.stall_after_bytes"),
+                 expect_ooni=_STALLED,
+                 ooni_reason="The helper reports no body, so no fuller read to weigh it against.",
+                 description="The connection freezes after the server's first 64 KiB."),
+        "freeze", 64 * 1024,
+    ),
+    # Throttling (as Twitter's was in Russia in 2021): the page comes, too slowly for the
+    # probe's timeout to see the body's first MiB.
+    KernelRow(
+        Scenario("kernel-throttle", "https", "huge", _TIMEOUT, expect_control=_TIMEOUT,
+                 description="The server's answer is throttled to 64 KiB/s."),
+        "throttle", 64 * 1024,
+    ),
+)  # fmt: skip
