@@ -19,7 +19,7 @@ SCHEMA_VERSION = "1.5"
 UNKNOWN_RULES = "0"
 
 Status = Literal["accessible", "blocked", "down", "inconclusive"]
-Layer = Literal["dns", "tcp", "tls", "http"]
+Layer = Literal["dns", "tcp", "tls", "http", "quic"]
 
 
 class Model(BaseModel):
@@ -39,6 +39,9 @@ class Target(Model):
     category: str | None = Field(None, description="Citizen Lab category code, e.g. NEWS.")
     note: str | None = Field(None, description="Free text from the target list.")
     expect: Status | None = Field(None, description="Expected verdict status, for --check.")
+    expect_quic: Status | None = Field(
+        None, description="Expected status of the QUIC verdict, for --check (schema 1.5)."
+    )
 
 
 # --- DNS -----------------------------------------------------------------------------------
@@ -277,6 +280,11 @@ class Control(Model):
     http: HTTPFetch | None = Field(
         None, description="Control server only: the fetch through one of its own addresses."
     )
+    quic: list[QUICFetch] = Field(
+        default_factory=list,
+        description="Control server only: HTTP/3 at its own addresses, when the probe tried "
+        "QUIC (schema 1.5).",
+    )
     deadline_hit: bool = Field(
         False,
         description="True when the control's deadline cut its measurement short, so some "
@@ -354,11 +362,21 @@ class Result(Model):
         description="The probe's measurement at the control's addresses, when its own DNS "
         "failed or disagreed with the control's (schema 1.5).",
     )
+    quic: list[QUICFetch] = Field(
+        default_factory=list,
+        description="HTTP/3 at up to two of the probe's addresses, when QUIC was tried "
+        "(schema 1.5).",
+    )
     deadline_hit: bool = Field(False, description="True when the per-target deadline cut it.")
     error: str | None = Field(
         None, description="An unexpected error inside censorcheck that cut this target short."
     )
     verdict: Verdict
+    quic_verdict: Verdict | None = Field(
+        None,
+        description="The verdict on HTTP/3 alone, when QUIC was tried: a site whose QUIC is "
+        "blocked while TCP works is not 'accessible, full stop' (schema 1.5).",
+    )
 
 
 class Tool(Model):
@@ -428,6 +446,10 @@ class Summary(Model):
     by_vantage: dict[str, dict[str, int]] = Field(
         default_factory=dict, description="Statuses counted per vantage (schema 1.3)."
     )
+    quic_by_status: dict[str, int] = Field(
+        default_factory=dict,
+        description="QUIC verdict statuses, over the targets where QUIC was tried (schema 1.5).",
+    )
 
     @classmethod
     def of(cls, results: Sequence[Result]) -> Summary:
@@ -443,6 +465,7 @@ class Summary(Model):
             by_status=dict(by_status),
             by_blocking=dict(by_blocking),
             by_vantage={name: dict(counts) for name, counts in by_vantage.items()},
+            quic_by_status=dict(Counter(r.quic_verdict.status for r in results if r.quic_verdict)),
         )
 
 

@@ -112,6 +112,11 @@ class Settings(BaseModel):
     dns_linger_max: float = Field(
         0.5, ge=0, description="Most seconds to keep listening for further UDP answers."
     )
+    quic: Literal["auto", "always", "never"] = Field(
+        "auto",
+        description="HTTP/3 over QUIC for https targets: when the site advertises it (an Alt-Svc "
+        "h3 header), for every https target, or never.",
+    )
     max_body: int = Field(1 << 20, ge=1024, description="Most body bytes read per response.")
     keep_body: int = Field(4096, ge=0, description="Body bytes kept in the results.")
     max_redirects: int = Field(10, ge=0, le=50)

@@ -139,3 +139,35 @@ def test_junit_carries_text_xml_cannot_hold() -> None:
         failure.message
         == "blocked (accessible) matches --fail-on blocked: title \ufffd\ufffd[31m <&>"
     )
+
+
+@pytest.mark.parametrize(
+    ("quic", "expect_quic", "fail_on", "check", "failed"),
+    [
+        ("blocked", None, None, False, True),  # TCP accessible, QUIC blocked: --fail-on blocked
+        ("inconclusive", None, "any", False, False),  # QUIC that could not be judged: no finding
+        ("down", None, "any", False, True),
+        (None, None, "any", False, False),  # QUIC not tried
+        ("blocked", "blocked", None, True, False),  # expected QUIC blocking passes
+        ("accessible", "blocked", None, True, True),
+        (None, "accessible", None, True, True),  # expected QUIC, none tried
+    ],
+)
+def test_the_quic_verdict_counts(
+    quic: str | None, expect_quic: str | None, fail_on: str | None, check: bool, failed: bool
+) -> None:
+    base = a_result("x.example")
+    accessible = Verdict(status="accessible", outcome="accessible", confidence=0.9, reason="r.")
+    quic_verdict = (
+        Verdict(status=quic, outcome="quic.o", confidence=0.5, reason="r.")  # type: ignore[arg-type]
+        if quic is not None
+        else None
+    )
+    target = Target(url=base.target.url, domain="x.example", expect_quic=expect_quic)  # type: ignore[arg-type]
+    result = base.model_copy(
+        update={"verdict": accessible, "quic_verdict": quic_verdict, "target": target}
+    )
+    case = judge_case(result, fail_on, check)  # type: ignore[arg-type]
+    assert case.failed is failed
+    if failed:
+        assert case.why is not None and "QUIC" in case.why

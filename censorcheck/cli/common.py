@@ -44,6 +44,12 @@ class IPv6Mode(str, Enum):
     off = "off"
 
 
+class QuicMode(str, Enum):
+    auto = "auto"
+    always = "always"
+    never = "never"
+
+
 def log(message: str) -> None:
     """A plain line on stderr: no markup, no wrapping, so journald and CI logs keep it whole."""
     stderr.print(message, markup=False, highlight=False, soft_wrap=True)
@@ -99,13 +105,15 @@ def summary_table(run: Run) -> Table:
     table.add_column("conf.", justify="right", no_wrap=True)
     table.add_column("reason", ratio=1, min_width=20)
     for r in run.results:
-        v = r.verdict
+        v, q = r.verdict, r.quic_verdict
+        # A QUIC finding is a second fact about the site, shown beside TCP's, not hidden in it.
+        quic = f"\n[{_STYLE[q.status]}]QUIC {q.status}[/]" if q and q.status != v.status else ""
         table.add_row(
             _short(r.target.url),
-            f"[{_STYLE[v.status]}]{v.status}[/]",
-            v.outcome,
+            f"[{_STYLE[v.status]}]{v.status}[/]{quic}",
+            v.outcome + (f"\n{q.outcome}" if quic and q else ""),
             f"{v.confidence:.2f}",
-            v.reason,
+            v.reason + (f" QUIC: {q.reason}" if quic and q else ""),
         )
     table.caption = ", ".join(f"{k} {n}" for k, n in sorted(run.summary.by_status.items()))
     return table

@@ -19,6 +19,7 @@ from censorcheck.cli.common import (
     IPv6Mode,
     LockMode,
     Opt,
+    QuicMode,
     app,
     fatal,
     log,
@@ -320,6 +321,13 @@ def run(
         str | None, Opt(help="Run again every DURATION (30m, 1h, 1d) until Ctrl-C.")
     ] = None,
     ipv6: Annotated[IPv6Mode, Opt(help="Use IPv6: auto-detect, on, off.")] = IPv6Mode.auto,
+    quic: Annotated[
+        QuicMode,
+        Opt(
+            help="HTTP/3 over QUIC: when the site advertises it (auto), for every https target, "
+            "or never."
+        ),
+    ] = QuicMode.auto,
     port_map: Annotated[
         list[str] | None, Opt(help="URLPORT=PORT: dial PORT where a URL says URLPORT.")
     ] = None,
@@ -368,6 +376,7 @@ def run(
             "deadline": deadline,
             "concurrency": concurrency,
             "ipv6": ipv6.value,
+            "quic": quic.value,
             "port_map": parse_port_map(port_map or []),
             "treat_as_public": treat_as_public or [],
             "max_body": max_body,

@@ -56,8 +56,10 @@ class ControlClient:
         timeout: float,
         user_agent: str,
         proxy: str | None = None,
+        quic: Literal["auto", "always", "never"] = "never",
     ) -> None:
         self.url = url.rstrip("/")
+        self._quic = quic
         headers = {"authorization": f"Bearer {token}"} if token else {}
         self._user_agent = user_agent
         self._timeout = timeout
@@ -129,6 +131,7 @@ class ControlClient:
             addresses=addresses[:8],
             headers={"user-agent": self._user_agent},
             deadline=min(max(deadline, 0.1), MAX_DEADLINE),
+            quic=self._quic,
         )
         start = time.monotonic()
         async with self._slots:

@@ -29,15 +29,20 @@ async def measure_here(
     deadline: float,
     *,
     user_agent: str | None = None,
+    quic: Literal["auto", "always", "never"] | None = None,
     source: Literal["server", "vantage"] = "server",
     vantage: str | None = None,
 ) -> Control:
     """Measure ``url``: DNS, then TCP/TLS to our and the probe's ``addresses``, then HTTP
     through one of our own addresses; what was seen by ``deadline`` seconds is the answer."""
     parsed = httpx.URL(url)
+    update: dict[str, object] = {}
     if user_agent is not None:
-        settings = ctx.settings.model_copy(update={"user_agent": user_agent})
-        ctx = dataclasses.replace(ctx, settings=settings)
+        update["user_agent"] = user_agent
+    if quic is not None:
+        update["quic"] = quic  # as the probe measures, so that there is something to compare
+    if update:
+        ctx = dataclasses.replace(ctx, settings=ctx.settings.model_copy(update=update))
 
     async def resolve(host: str) -> tuple[list[DNSQuery], list[str]]:
         found = await asyncio.gather(*(dns.resolve(host, r, ctx) for r in resolvers))
@@ -81,6 +86,7 @@ async def measure_here(
         tcp=partial.tcp,
         tls=partial.tls,
         http=partial.http,
+        quic=partial.quic,
         deadline_hit=deadline_hit,
         failure=failure,
     )

@@ -7,6 +7,7 @@ validates; the bounds here are the server's first line of defence against abuse.
 from __future__ import annotations
 
 import ipaddress
+from typing import Literal
 
 import httpx
 from pydantic import Field, field_validator
@@ -45,6 +46,11 @@ class MeasureRequest(Model):
         gt=0,
         le=MAX_DEADLINE,
         description="Seconds the probe will wait; the server answers with what it has by then.",
+    )
+    quic: Literal["auto", "always", "never"] = Field(
+        "never",
+        description="HTTP/3 as the probe tries it: when the site advertises it, always (https), "
+        "or never (the default, for probes that do not ask).",
     )
 
     @field_validator("url")

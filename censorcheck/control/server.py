@@ -213,8 +213,9 @@ async def measure(
     """Measure what ``request`` asks, from this server's network."""
     agent = request.headers.get("user-agent")
     return await measure_here(
-        request.url, request.addresses, ctx, resolvers, deadline, user_agent=agent
-    )
+        request.url, request.addresses, ctx, resolvers, deadline, user_agent=agent,
+        quic=request.quic,
+    )  # fmt: skip
 
 
 def ooni_request(th: THRequest) -> MeasureRequest:

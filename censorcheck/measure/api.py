@@ -41,6 +41,7 @@ from censorcheck.measure.verdict import (
     JudgeContext,
     Observations,
     safe_judge,
+    safe_judge_quic,
 )
 from censorcheck.models import (
     Control,
@@ -201,12 +202,14 @@ class _Run:
             deadline_hit=deadline_hit,
             error=error,
             control_addresses=elsewhere.result(),
+            quic=partial.quic,
         )
         return Result(
             vantage=self.ctx.settings.vantage,
             started_at=started_at,
             t=round(time.monotonic() - start, 6),
             verdict=safe_judge(obs, self.judge_ctx),
+            quic_verdict=safe_judge_quic(obs),
             **obs.fields(),
         )
 

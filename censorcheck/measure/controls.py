@@ -68,7 +68,9 @@ def server_for(settings: Settings, ctx: ProbeContext) -> ControlClient | OONICli
         # OONI's public helpers take no token: one set for the user's own server stays home.
         token = None if settings.uses_public_helpers else settings.control_token
         return OONIClient(settings.ooni_helpers, token, ctx.verify, *way_out)
-    return ControlClient(settings.control_url, settings.control_token, ctx.verify, *way_out)
+    return ControlClient(
+        settings.control_url, settings.control_token, ctx.verify, *way_out, quic=settings.quic
+    )
 
 
 async def preflight(

@@ -85,7 +85,8 @@ class Elsewhere:
         if not addresses:
             return
         self.source, self.addresses = answer.source, addresses
-        await observe(url, addresses, resolve, ctx, self.partial, neutral=False)
+        # QUIC is the probe's own question about the site; here only its address is in doubt.
+        await observe(url, addresses, resolve, ctx, self.partial, neutral=False, quic_too=False)
 
     def result(self) -> AtControlAddresses | None:
         """What was measured, or None when nothing was tried."""

@@ -9,16 +9,26 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Collection
+from collections.abc import Awaitable, Callable, Collection
 from dataclasses import dataclass, field
 
 import httpx
 
-from censorcheck.measure.probes import http, tcp, tls
+from censorcheck.measure.probes import http, quic, tcp, tls
 from censorcheck.measure.probes.context import ProbeContext
 from censorcheck.measure.probes.tcp import Stream
 from censorcheck.measure.verdict import HTTP_INTERFERENCE
-from censorcheck.models import DNSQuery, HTTPFetch, TCPConnect, TLSHandshake
+from censorcheck.models import (
+    DNSQuery,
+    HTTPFetch,
+    HTTPResponse,
+    QUICFetch,
+    TCPConnect,
+    TLSHandshake,
+)
+
+# QUIC is tried at this many of the addresses: enough to tell one address from the site.
+QUIC_ADDRESSES = 2
 
 
 @dataclass
@@ -29,6 +39,7 @@ class Partial:
     tcp: list[TCPConnect] = field(default_factory=list)
     tls: list[TLSHandshake] = field(default_factory=list)
     http: HTTPFetch | None = None
+    quic: list[QUICFetch] = field(default_factory=list)
     streams: list[Stream] = field(default_factory=list)
 
     async def aclose(self) -> None:
@@ -52,12 +63,14 @@ async def observe(
     partial: Partial,
     fetch_over: Collection[str] | None = None,
     neutral: bool = True,
+    quic_too: bool = True,
 ) -> None:
     """Connect (and shake hands) to every address at once, then GET ``url`` over the first
     connection that worked, among ``fetch_over`` when given.
 
     ``neutral`` adds, for a plain-HTTP request cut by a reset or EOF, the same request with a
-    neutral Host on the same address.
+    neutral Host on the same address. ``quic_too`` tries HTTP/3 as the settings say (``quic``):
+    beside TCP for every https target, or after the fetch when the site advertised it.
     """
     port = http.default_port(url)
     tcp_seen: list[TCPConnect | None] = [None] * len(addresses)
@@ -78,12 +91,48 @@ async def observe(
                 partial.streams.append(stream)
         usable[i] = stream
 
+    keep_ips = set(addresses) | {a for q in partial.dns for a in all_addresses(q)}
+    mode = ctx.settings.quic if quic_too else "never"
+    quic_at = _quic_addresses(url, addresses, ctx) if mode == "always" else []
+    # Asked for every https target, QUIC goes beside TCP: it is another path, not a later step.
+    early = asyncio.ensure_future(_quic(url, quic_at, port, ctx, keep_ips, partial))
+    try:
+        await _layers(addresses, one, tcp_seen, tls_seen, partial)
+        await _fetch(url, addresses, usable, fetch_over, resolve, ctx, partial, keep_ips, neutral)
+        if mode == "auto" and (advertised := _h3_port(url, partial.http)) is not None:
+            await _quic(url, _quic_addresses(url, addresses, ctx), advertised, ctx, keep_ips,
+                        partial)  # fmt: skip
+        await early
+    finally:
+        early.cancel()
+
+
+async def _layers(
+    addresses: list[str],
+    one: Callable[[int, str], Awaitable[None]],
+    tcp_seen: list[TCPConnect | None],
+    tls_seen: list[TLSHandshake | None],
+    partial: Partial,
+) -> None:
     # Each observation is kept in address order, so a deadline in the middle loses nothing seen.
     try:
         await asyncio.gather(*(one(i, a) for i, a in enumerate(addresses)))
     finally:
         partial.tcp.extend(c for c in tcp_seen if c is not None)
         partial.tls.extend(h for h in tls_seen if h is not None)
+
+
+async def _fetch(
+    url: httpx.URL,
+    addresses: list[str],
+    usable: list[Stream | None],
+    fetch_over: Collection[str] | None,
+    resolve: http.Resolve,
+    ctx: ProbeContext,
+    partial: Partial,
+    keep_ips: set[str],
+    neutral: bool,
+) -> None:
     first = next(
         (
             (a, s)
@@ -94,7 +143,6 @@ async def observe(
     )
     if first is None:
         return
-    keep_ips = set(addresses) | {a for q in partial.dns for a in all_addresses(q)}
     partial.http = await http.fetch(url, first, addresses, resolve, ctx, keep_ips)
     failure = partial.http.failure or ""
     if (
@@ -105,6 +153,61 @@ async def observe(
     ):
         request = await http.neutral_request(url, first[0], ctx, keep_ips)
         partial.http = partial.http.model_copy(update={"neutral": request})
+
+
+def _quic_addresses(url: httpx.URL, addresses: list[str], ctx: ProbeContext) -> list[str]:
+    """Where to try QUIC: the first addresses a packet may be sent to, for https only."""
+    if url.scheme != "https":
+        return []
+    usable = [a for a in addresses if tcp.skip_reason(a, ctx) is None]
+    return usable[:QUIC_ADDRESSES]
+
+
+async def _quic(
+    url: httpx.URL,
+    addresses: list[str],
+    port: int,
+    ctx: ProbeContext,
+    keep_ips: set[str],
+    partial: Partial,
+) -> None:
+    if not addresses or partial.quic:
+        return
+    path = url.raw_path.decode("ascii") or "/"
+
+    async def at(address: str) -> None:
+        # Kept as each ends, so that a deadline cutting the other loses nothing seen.
+        partial.quic.append(await quic.measure(url.host, path, address, port, ctx, keep_ips))
+
+    await asyncio.gather(*(at(a) for a in addresses))
+
+
+def _h3_port(url: httpx.URL, fetch: HTTPFetch | None) -> int | None:
+    """The UDP port an https response of the target's own host offers HTTP/3 on (Alt-Svc), or
+    None. Only the same host counts: an alternative on another host is another site's QUIC."""
+    if fetch is None:
+        return None
+    for hop in fetch.hops:
+        hop_url = httpx.URL(hop.url)
+        if hop.response is None or hop_url.scheme != "https" or hop_url.host != url.host:
+            continue
+        if (port := alt_svc_h3_port(hop.response)) is not None:
+            return port
+    return None
+
+
+def alt_svc_h3_port(response: HTTPResponse) -> int | None:
+    """The port of the first ``h3`` alternative on the same host in the Alt-Svc header."""
+    for name, value in response.headers:
+        if name.lower() != "alt-svc":
+            continue
+        for entry in value.split(","):
+            protocol, _, rest = entry.strip().partition("=")
+            authority = rest.split(";", 1)[0].strip().strip('"')
+            host, _, port = authority.rpartition(":")
+            if protocol.strip() == "h3" and not host and port.isdigit():
+                return int(port)
+    return None
 
 
 def ordered_addresses(host: str, queries: list[DNSQuery]) -> list[str]:

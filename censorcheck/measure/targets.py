@@ -35,7 +35,7 @@ CATEGORY_CODES = frozenset({
 STATUSES = frozenset(get_args(Status))
 
 _LIST_KEYS = ("name", "description", "targets")
-_ENTRY_KEYS = ("url", "category", "note", "expect")
+_ENTRY_KEYS = ("url", "category", "note", "expect", "expect_quic")
 _LABEL = re.compile(r"[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?")
 # What may stay unescaped in a path or query (RFC 3986 pchar, "/", "?", and existing escapes).
 _URL_SAFE = "/?:@!$&'()*+,;=-._~%"
@@ -57,6 +57,7 @@ class _Entry:
     category: str | None = None
     note: str | None = None
     expect: Status | None = None
+    expect_quic: Status | None = None
 
 
 def normalise_url(text: str) -> str:
@@ -170,10 +171,13 @@ def _yaml_entry(item: dict[Any, Any], at: textfile.Locator) -> _Entry:
         raise TargetError(
             f"{at('category')}: unknown category {category!r} (use a Citizen Lab code: NEWS, ...)"
         )
-    if expect is not None and expect not in STATUSES:
-        choices = ", ".join(sorted(STATUSES))
-        raise TargetError(f"{at('expect')}: expect must be one of {choices}, not {expect!r}")
-    return _Entry(at("url"), item["url"], category, item.get("note"), expect)
+    for key in ("expect", "expect_quic"):
+        if (value := item.get(key)) is not None and value not in STATUSES:
+            choices = ", ".join(sorted(STATUSES))
+            raise TargetError(f"{at(key)}: {key} must be one of {choices}, not {value!r}")
+    return _Entry(
+        at("url"), item["url"], category, item.get("note"), expect, item.get("expect_quic")
+    )
 
 
 def _read_csv(text: str, shown: str) -> Iterator[_Entry]:
@@ -230,7 +234,12 @@ def _target(entry: _Entry) -> Target:
         where = f"{entry.where}: " if entry.where else ""
         raise TargetError(f"{where}{entry.text!r} is not a valid {kind} ({exc})") from None
     return Target(
-        url=url, domain=domain, category=entry.category, note=entry.note, expect=entry.expect
+        url=url,
+        domain=domain,
+        category=entry.category,
+        note=entry.note,
+        expect=entry.expect,
+        expect_quic=entry.expect_quic,
     )
 
 

@@ -3,7 +3,9 @@
 Without ``--check`` a target fails when its verdict's status is one ``--fail-on`` names (by
 default: blocked). With ``--check`` a target that carries ``expect:`` fails exactly when its status
 differs from the expectation; a target without one fails only by ``--fail-on``, which then
-defaults to ``never``. The exit code, the ``--check`` report and the JUnit file all use this.
+defaults to ``never``. A QUIC verdict counts too: ``--fail-on`` acts on a blocked or down QUIC
+beside TCP's verdict, and ``expect_quic:`` is checked like ``expect:``. The exit code, the
+``--check`` report and the JUnit file all use this.
 """
 
 from __future__ import annotations
@@ -40,14 +42,23 @@ def matches(status: Status, fail_on: FailOn) -> bool:
 
 def judge_case(result: Result, fail_on: FailOn | None, check: bool) -> Case:
     """The test outcome of one result (see the module docstring for the rules)."""
-    verdict = result.verdict
+    verdict, quic = result.verdict, result.quic_verdict
     got = f"{verdict.status} ({verdict.outcome})"
-    expect = result.target.expect
-    if check and expect is not None:
-        return Case(result, None if verdict.status == expect else f"expected {expect}, got {got}")
+    quic_got = f"QUIC {quic.status} ({quic.outcome})" if quic is not None else "QUIC not tried"
+    expect, expect_quic = result.target.expect, result.target.expect_quic
+    if check and (expect is not None or expect_quic is not None):
+        wrong = []
+        if expect is not None and verdict.status != expect:
+            wrong.append(f"expected {expect}, got {got}")
+        if expect_quic is not None and (quic is None or quic.status != expect_quic):
+            wrong.append(f"expected QUIC {expect_quic}, got {quic_got}")
+        return Case(result, "; ".join(wrong) or None)
     effective: FailOn = fail_on or ("never" if check else "blocked")
     if matches(verdict.status, effective):
         return Case(result, f"{got} matches --fail-on {effective}")
+    # QUIC that could not be judged is no finding of its own: only a blocked or down QUIC counts.
+    if quic is not None and quic.status in ("blocked", "down") and matches(quic.status, effective):
+        return Case(result, f"{quic_got} matches --fail-on {effective}")
     return Case(result, None)
 
 

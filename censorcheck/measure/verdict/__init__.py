@@ -37,6 +37,7 @@ from censorcheck.measure.verdict.facts import (
     merge,
 )
 from censorcheck.measure.verdict.http import accessible, http_diff, http_failed, unvouched
+from censorcheck.measure.verdict.quic import judge_quic
 from censorcheck.models import Evidence, Verdict
 
 __all__ = [
@@ -48,7 +49,9 @@ __all__ = [
     "JudgeContext",
     "Observations",
     "judge",
+    "judge_quic",
     "safe_judge",
+    "safe_judge_quic",
 ]
 
 
@@ -105,6 +108,20 @@ def safe_judge(obs: Observations, ctx: JudgeContext) -> Verdict:
             outcome="verdict.error",
             confidence=0.0,
             reason="The verdict rules failed on these observations (a bug in censorcheck).",
+            evidence=[Evidence(ref="", fact=_innermost(exc))],
+        )
+
+
+def safe_judge_quic(obs: Observations) -> Verdict | None:
+    """The QUIC verdict (None when QUIC was not tried), or ``verdict.error`` on a rule's bug."""
+    try:
+        return judge_quic(obs)
+    except Exception as exc:  # noqa: BLE001 - a rule's bug must not cost the observations
+        return Verdict(
+            status="inconclusive",
+            outcome="verdict.error",
+            confidence=0.0,
+            reason="The QUIC verdict rules failed on these observations (a bug in censorcheck).",
             evidence=[Evidence(ref="", fact=_innermost(exc))],
         )
 

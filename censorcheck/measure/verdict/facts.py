@@ -15,6 +15,7 @@ from censorcheck.models import (
     Evidence,
     HTTPFetch,
     Layer,
+    QUICFetch,
     ResolverStatus,
     Result,
     Status,
@@ -64,6 +65,10 @@ OUTCOMES = {
     "tls.stall_after_bytes": "An HTTPS body froze after its first bytes, twice, while the control "
     "server read more of it from the same address; inconclusive without that.",
     "http.stall_after_bytes": "The same for a plain-HTTP body.",
+    "quic.sni_blocking": "(QUIC verdict) The QUIC handshake naming the host failed where one "
+    "with a neutral name completed at the same address.",
+    "quic.<failure>": "(QUIC verdict) HTTP/3 failed: blocked where the control server loaded it "
+    "over HTTP/3 and every handshake here went unanswered, down where the control's failed too.",
     "http.<failure>": "The request failed (reset, eof, timeout) after the connection was made.",
     "<layer>.deadline": "The per-target deadline ended the measurement at that layer.",
     "<layer>.error": "An internal error ended the measurement at that layer.",
@@ -84,6 +89,7 @@ class Observations:
     deadline_hit: bool = False
     error: str | None = None
     control_addresses: AtControlAddresses | None = None
+    quic: Sequence[QUICFetch] = ()
 
     def fields(self) -> dict[str, Any]:
         """The observations as keyword arguments of a :class:`Result`."""
@@ -101,6 +107,7 @@ class Observations:
             result.deadline_hit,
             result.error,
             result.control_addresses,
+            result.quic,
         )
 
 
