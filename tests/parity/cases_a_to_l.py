@@ -78,14 +78,13 @@ A_TO_L: tuple[Parity, ...] = (
            everywhere(blocked("dns", "dns.bogon")), lab="dns-loopback"),
     Parity("dnsHijackingToProxyWithHTTPURL",
            "A forged answer points at a transparent proxy that serves the real page (HTTP).",
-           FINE, {"resolvers": unsure("dns.unverified"), "server": OK, "ooni": OK},
-           rows={"resolvers": "plain-HTTP page from an address only the probe's resolver gave",
+           FINE, everywhere(OK),
+           rows={"resolvers": "geo-DNS edge serving this vantage the page it gets at the "
+                              "control's address",
                  "server": "server: a resolver pointing at a transparent proxy that serves the "
                            "real page",
                  "ooni": "qa ooni: a transparent proxy serving the real page, as the helper "
-                         "titles it"},
-           why=f"{NO_FETCH}, a page from an address only the probe's resolver gave is what a "
-               "censor's notice server also serves: never accessible without a control page."),
+                         "titles it"}),
     Parity("dnsHijackingToProxyWithHTTPSURL",
            "A forged answer points at a proxy that passes TLS through (a valid certificate).",
            FINE, everywhere(OK), lab="cdn"),

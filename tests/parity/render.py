@@ -48,7 +48,7 @@ def render() -> str:
         "its control stands for), and the verdict we expect there. ≠ marks a verdict that "
         f"says something else than OONI; {differ} scenarios have one, each with the reason.",
         "",
-        "Set-ups: *resolvers* (control resolvers only, the default), *server* (our control "
+        "Set-ups: *resolvers* (control resolvers only, `--control none`), *server* (our control "
         "server), *ooni* (our server spoken to as an OONI test helper, `--control ooni:URL`).",
         "",
         "| OONI scenario | what the network does | OONI expects | ours | our verdict | why we "
