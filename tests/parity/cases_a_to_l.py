@@ -128,12 +128,9 @@ A_TO_L: tuple[Parity, ...] = (
            lab="huge"),
     # --- localhost.go ----------------------------------------------------------------------
     Parity("localhostWithHTTP", "Every resolver answers 127.0.0.1 (plain HTTP).", DOWN,
-           {"resolvers": unsure("dns.bogon")},
-           rows={"resolvers": "qa: loopback from both resolvers, plain HTTP"},
-           why="A name that resolves to loopback for everyone was never measured: no site was "
-               "reached, so we cannot say it is down; we say what was seen."),
+           {"resolvers": down("dns.bogon")},
+           rows={"resolvers": "qa: loopback from both resolvers, plain HTTP"}),
     Parity("localhostWithHTTPS", "Every resolver answers 127.0.0.1 (https).", DOWN,
-           {"resolvers": unsure("dns.bogon")},
-           rows={"resolvers": "qa: loopback from both resolvers, https"},
-           why="As for localhostWithHTTP."),
+           {"resolvers": down("dns.bogon")},
+           rows={"resolvers": "qa: loopback from both resolvers, https"}),
 )  # fmt: skip

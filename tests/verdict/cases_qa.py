@@ -112,10 +112,10 @@ QA_CASES = [
          ("inconclusive", None, "dns.inconsistent"), control=GONE, dns=[q([PROXY])],
          tcp=[TCPConnect(address=PROXY, port=443, failure="tcp.refused")], tls=[], http=None),
     # Both resolvers answer 127.0.0.1: the site's own misconfiguration.
-    Case("qa: loopback from both resolvers, plain HTTP", ("inconclusive", None, "dns.bogon"),
+    Case("qa: loopback from both resolvers, plain HTTP", ("down", None, "dns.bogon"),
          url=HTTP_URL, dns=[q(["127.0.0.1"])], control=control("127.0.0.1"), tls=[],
          tcp=[TCPConnect(address="127.0.0.1", port=80, skipped="bogon")], http=None),
-    Case("qa: loopback from both resolvers, https", ("inconclusive", None, "dns.bogon"),
+    Case("qa: loopback from both resolvers, https", ("down", None, "dns.bogon"),
          dns=[q(["127.0.0.1"])], control=control("127.0.0.1"), tls=[],
          tcp=[TCPConnect(address="127.0.0.1", port=443, skipped="bogon")], http=None),
     # An IDNA name: the target is its A-label; the verdict does not care about the script.

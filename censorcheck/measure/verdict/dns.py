@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import ipaddress
+
 from censorcheck.measure.bogons import is_bogon
 from censorcheck.measure.verdict.elsewhere import works_there
 from censorcheck.measure.verdict.facts import (
@@ -151,6 +153,18 @@ def dns_bogon(f: Facts) -> Verdict | None:
             evidence + works_there(f),
             "dns",
         )
+    if f.control == "ok" and f.control_addrs and all(_nowhere(a) for a in f.control_addrs):
+        # The uncensored view points at this machine or at no host either (OONI's localhost
+        # scenarios): the name leads nowhere for anyone, so the site is down, not blocked. A
+        # private address for everyone is left alone: an intranet name is up for someone.
+        return conclude(
+            "down",
+            "dns.bogon",
+            0.7,
+            "Every resolver, the control's too, answered only loopback or unspecified addresses: "
+            "the name leads nowhere, for everyone.",
+            evidence,
+        )
     return conclude(
         "inconclusive",
         "dns.bogon",
@@ -159,6 +173,11 @@ def dns_bogon(f: Facts) -> Verdict | None:
         "gave nothing better to compare with.",
         evidence,
     )
+
+
+def _nowhere(address: str) -> bool:
+    ip = ipaddress.ip_address(address)
+    return ip.is_loopback or ip.is_unspecified
 
 
 def dns_phantom(f: Facts) -> Verdict | None:
