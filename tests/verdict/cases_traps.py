@@ -29,6 +29,13 @@ from tests.verdict.builders import (
     server,
 )
 
+
+def _cname_query(chain: list[str], addresses: list[str]) -> DNSQuery:
+    query = q(addresses, hostname="www.site.example")
+    assert query.answer is not None
+    return query.model_copy(update={"answer": query.answer.model_copy(update={"cnames": chain})})
+
+
 TRAP_CASES = [
     Case("server: the site's own 503", ("inconclusive", None, "http.diff"), url=HTTP_URL,
          tls=[], control=server(tls=[], http=SERVER_HTTP),
@@ -148,4 +155,23 @@ TRAP_CASES = [
              HTTPHop(url=UK_URL, address=SITE, response=body("", status=302)),
              HTTPHop(url="https://www.example.co.uk/", address=SITE,
                      tls=hs(sni="www.example.co.uk"), response=body(NOTICE))])),
+    # A CDN: the probe's resolver follows a CNAME to an edge the control never got, whose
+    # certificate is a wildcard for the site; the control server validated the origin's own.
+    Case("server: a CDN CNAME to another edge with a wildcard certificate for the site",
+         ("accessible", None, "accessible"), url="https://www.site.example/",
+         dns=[_cname_query(["www.site.example.cdn-edge.example"], [EDGE])],
+         tcp=[TCPConnect(address=EDGE, port=443)],
+         tls=[hs(EDGE, sni="www.site.example", chain=[cert("*.site.example", sha="cd")])],
+         http=fetched(("https://www.site.example/", body(SITE_PAGE)), address=EDGE),
+         control=server(dns=[q([SITE], resolver="udp://control", hostname="www.site.example")],
+                        tls=[hs(sni="www.site.example", chain=[SITE_CERT])],
+                        http=fetched(("https://www.site.example/", body(SITE_PAGE))))),
+    Case("resolvers only: the same CDN edge, its wildcard certificate the only proof",
+         ("accessible", None, "accessible"), url="https://www.site.example/",
+         dns=[_cname_query(["www.site.example.cdn-edge.example"], [EDGE])],
+         tcp=[TCPConnect(address=EDGE, port=443)],
+         tls=[hs(EDGE, sni="www.site.example", chain=[cert("*.site.example", sha="cd")])],
+         http=fetched(("https://www.site.example/", body(SITE_PAGE)), address=EDGE),
+         control=Control(dns=[q([SITE], resolver="https://1.1.1.1/dns-query",
+                                hostname="www.site.example")])),
 ]  # fmt: skip
