@@ -263,3 +263,17 @@ def test_a_multi_vantage_journal_resumes_each_vantage_apart(tmp_path: Path) -> N
     assert [t.domain for t in again.todo_of("a")] == ["one.example", "two.example"]
     assert [t.domain for t in again.todo_of("b")] == ["two.example"]
     assert len(again.todo) == 3
+
+
+def test_every_lab_way_out_is_bound_to_a_lab_address(lab: Lab) -> None:
+    """A lab command run outside the lab's namespace (a copy-paste without its nsenter prefix)
+    must fail at once, not send packets to the lab's public-looking addresses on the real
+    Internet: every vantage and every printed set of flags binds a lab source address."""
+    for vantage in lab.vantages():
+        assert vantage.source_address in (
+            lab.topology.censored_vantage,
+            lab.topology.free_vantage,
+        ), vantage.name
+    for censored in (True, False):
+        flags = lab.arguments(censored=censored)
+        assert "--source-address" in flags

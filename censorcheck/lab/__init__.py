@@ -144,6 +144,10 @@ class Lab:
             ),
             Vantage(
                 name="lab-proxy",
+                # The user reaches the proxy from the censored ISP. Bound to that address, a run
+                # started outside the lab's namespace fails at once instead of sending packets
+                # to the lab's public-looking addresses on the real Internet.
+                source_address=topo.censored_vantage,
                 proxy=topo.proxy_url(),
                 resolvers=[f"tcp://{topo.honest_resolver}:{topo.ports.dns}"],
                 network_type="vpn",

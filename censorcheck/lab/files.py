@@ -46,7 +46,10 @@ def _expectations(lab: Lab, control: bool) -> str:
 def write_run_files(lab: Lab, folder: Path) -> dict[str, Path]:
     """Write the files above into ``folder``; their paths by name. The args files come last."""
     folder.mkdir(parents=True, exist_ok=True)
-    texts = {"lab-targets.txt": "\n".join(lab.topology.target_urls()) + "\n"}
+    # First: a script that waits for an args file must find the namespace prefix already there,
+    # or it runs the lab's commands on the host.
+    texts = {"enter.args": "".join(f"{arg}\n" for arg in enter_prefix())}
+    texts["lab-targets.txt"] = "\n".join(lab.topology.target_urls()) + "\n"
     texts["lab-expect-censored.yaml"] = _expectations(lab, control=False)
     if lab.control is not None:
         texts["lab-expect-control.yaml"] = _expectations(lab, control=True)
@@ -54,7 +57,6 @@ def write_run_files(lab: Lab, folder: Path) -> dict[str, Path]:
         texts[f"{view}.args"] = "".join(f"{arg}\n" for arg in run_arguments(lab, censored))
     vantage_file = {"vantages": [v.model_dump(exclude_none=True) for v in lab.vantages()]}
     texts["vantages.yaml"] = yaml.safe_dump(vantage_file, sort_keys=False)
-    texts["enter.args"] = "".join(f"{arg}\n" for arg in enter_prefix())
     if lab.control is not None:
         texts["control.args"] = "".join(f"{arg}\n" for arg in run_arguments(lab, True, True))
     written = {}
