@@ -23,6 +23,7 @@ from censorcheck.results.store import (
     read_journal,
     unused_output,
     write_run,
+    write_text,
 )
 from censorcheck.settings import Settings
 
@@ -126,3 +127,14 @@ def test_prune_by_the_time_in_the_name(tmp_path: Path) -> None:
     now = datetime(2026, 11, 24, tzinfo=timezone.utc)
     assert [p.name for p in prune(tmp_path, 7, now)] == [names[0]]
     assert sorted(p.name for p in tmp_path.iterdir()) == sorted(names[1:])
+
+
+def test_a_link_is_followed_and_a_device_written_in_place(tmp_path: Path) -> None:
+    target = tmp_path / "real.json"
+    link = tmp_path / "link.json"
+    link.symlink_to(target)
+    write_text("through the link\n", link)
+    assert link.is_symlink() and target.read_text(encoding="utf-8") == "through the link\n"
+    # Renaming over a device would replace the node with a file (as root) or fail (otherwise).
+    write_text("to nowhere\n", Path(os.devnull))
+    assert stat.S_ISCHR(os.stat(os.devnull).st_mode)

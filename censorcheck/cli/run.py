@@ -78,7 +78,11 @@ class Outputs:
         """The folder the run document goes to (and that is locked); None for stdout only."""
         if not self.to_file:
             return None
-        return Path(self.output).parent if self.output else self.results_dir
+        if self.output:
+            target = Path(os.path.realpath(self.output))
+            # A device or FIFO has no folder of runs to guard: no lock file beside /dev/stdout.
+            return None if target.exists() and not target.is_file() else target.parent
+        return self.results_dir
 
     def path(self, settings: Settings, started_at: str) -> Path | None:
         if not self.to_file:

@@ -203,7 +203,20 @@ def write_run(run: Run, path: Path) -> None:
 
 
 def write_text(data: str, path: Path) -> None:
-    """Write ``data`` atomically (old file or whole new one), readable by the owner only."""
+    """Write ``data`` atomically (old file or whole new one), readable by the owner only.
+
+    A symbolic link is followed: its target is what gets written, and the link stays. A path
+    that is not a regular file (a device such as /dev/stdout, a FIFO) is written in place:
+    renaming over it would replace the device node with a file.
+    """
+    path = Path(os.path.realpath(path))
+    if path.exists() and not path.is_file():
+        try:
+            with open(path, "w", encoding="utf-8") as f:
+                f.write(data)
+        except OSError as exc:
+            raise _fail("write", path, exc) from exc
+        return
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
