@@ -133,8 +133,9 @@ def test_control_none_uses_the_resolvers_and_says_so(lab: Lab, tmp_path: Path) -
     result, run = _run(lab, tmp_path, *lab_flags(lab, True))
     assert result.code == 1, result.stderr  # measured; DNS rows blocked
     assert _header(result.stderr) == [
-        f"control: control resolvers only ({lab.topology.resolver_uri(censored=False)}): DNS "
-        "only, so TLS and HTTP blocking cannot be confirmed"
+        f"control: control resolvers only ({lab.topology.resolver_uri(censored=False)}): they "
+        "check DNS; TLS and HTTP blocking is claimed only where the probe's own evidence shows "
+        "it (a neutral name or Host that gets through)"
     ]
     assert {r.control.source for r in run.results} == {"resolvers"}
     assert run.vantage.control_server is None and run.settings["control_url"] is None
@@ -187,7 +188,9 @@ def test_no_control_ok_measures_without_one(lab: Lab, tmp_path: Path) -> None:
     flags = _dead_control_resolvers(_without_control(lab_flags(lab, True)))
     result, run = _run(lab, tmp_path, *flags, "--control", f"ooni:{helper}", "--no-control-ok")
     assert result.code == 0, result.stderr  # nothing can be called blocked
-    assert _header(result.stderr)[0].startswith("warning: no control answered (--no-control-ok)")
+    header = _header(result.stderr)
+    assert header[0].startswith("warning: no control answered (--no-control-ok)")
+    assert header[1] == "control: none (nothing answered the pre-flight)"  # not "OONI ..."
     assert len(run.results) == len(ROWS)
     assert "blocked" not in {r.verdict.status for r in run.results}
     assert {r.control.failure for r in run.results} == {"control.unreachable"}

@@ -187,3 +187,18 @@ def test_an_unreachable_control_server_leaves_the_control_resolvers(
     assert {r.control.source for r in run.results} == {"resolvers"}
     wrong = _wrong(lab, run, control=False)
     assert not wrong, "\n".join(wrong)
+
+
+@pytest.mark.parametrize(
+    ("token", "says"), [(None, "asks for a token"), ("wrong", "did not accept")]
+)
+def test_a_refused_token_is_named_for_what_it_is(
+    lab: Lab, control_server: Server, tmp_path: Path, token: str | None, says: str
+) -> None:
+    env = {"CENSORCHECK_CONTROL_TOKEN": token} if token else {}
+    result = run_cli(
+        "run", lab.topology.url("static.lab.test"), *lab_flags(lab, True),
+        "--control", control_server.url, "-o", str(tmp_path / "r.json"), env=env,
+    )  # fmt: skip
+    assert result.code == 2 and result.stderr.strip().count("\n") == 0, result.stderr
+    assert says in result.stderr

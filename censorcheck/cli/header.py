@@ -44,6 +44,8 @@ def control_lines(settings: Settings, plan: ControlPlan) -> list[str]:
     if not plan.answered:
         lines.append("warning: no control answered (--no-control-ok): no verdict can claim "
                      "blocking where it needed one")  # fmt: skip
+        lines.append("control: none (nothing answered the pre-flight)")
+        return lines
     seen_from = "the proxy's address" if settings.proxy else "this machine's address"
     if plan.kind == "ooni":
         hosts = _hosts(settings.ooni_helpers)
@@ -60,7 +62,8 @@ def control_lines(settings: Settings, plan: ControlPlan) -> list[str]:
         lines.append(f"control: vantage {plan.vantage}, measuring each target its own way out")
     else:
         lines.append(f"control: control resolvers only ({', '.join(settings.control_resolvers)}): "
-                     "DNS only, so TLS and HTTP blocking cannot be confirmed")  # fmt: skip
+                     "they check DNS; TLS and HTTP blocking is claimed only where the probe's own "
+                     "evidence shows it (a neutral name or Host that gets through)")  # fmt: skip
     return lines
 
 

@@ -61,6 +61,7 @@ class ControlClient:
         self.url = url.rstrip("/")
         self._quic = quic
         headers = {"authorization": f"Bearer {token}"} if token else {}
+        self.sends_token = bool(token)
         self._user_agent = user_agent
         self._timeout = timeout
         # Until the server has told its limits: a modest pace that any server allows.

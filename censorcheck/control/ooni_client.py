@@ -52,6 +52,7 @@ class OONIClient:
         self._slots = asyncio.Semaphore(IN_FLIGHT)
         # OONI's public helpers take no token; a helper of ours behind the same check does.
         headers = {"authorization": f"Bearer {token}"} if token else {}
+        self.sends_token = bool(token)
         self._client = httpx.AsyncClient(
             transport=httpx.AsyncHTTPTransport(
                 verify=verify, local_address=source_address, retries=0, proxy=proxy

@@ -82,7 +82,10 @@ async def preflight(
 async def check_server(server: ControlClient | OONIClient) -> ControlServerStatus:
     failure, version = await server.health()
     if failure == "control.unauthorized":
-        raise ConfigError(f"--control {server.url}: the server did not accept the control token")
+        if server.sends_token:
+            raise ConfigError(f"--control {server.url}: it did not accept the control token")
+        raise ConfigError(f"--control {server.url}: it asks for a token; set "
+                          "CENSORCHECK_CONTROL_TOKEN (or --control-token)")  # fmt: skip
     return ControlServerStatus(
         url=without_credentials(server.url),
         protocol="ooni" if isinstance(server, OONIClient) else "censorcheck",

@@ -176,8 +176,8 @@ def dns_elsewhere(f: Facts) -> Verdict | None:
         "blocked",
         "dns.inconsistent",
         0.75,
-        f"The probe's resolver gave {first.address}, an address the control never got, which "
-        f"served another page than an address of {f.who} served this same vantage "
+        f"The probe's resolver gave {first.address}, an address the control never got, and "
+        f"the page there is unlike the one this vantage got at an address of {f.who} "
         f"({comparison.describe()}).",
         merge(evidence, [mine]),
         "dns",

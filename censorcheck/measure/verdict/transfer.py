@@ -79,8 +79,9 @@ def frozen(
     why = (
         "once only; a fresh connection did not freeze, so a passing loss cannot be ruled out"
         if repeat is not None and not again
-        else "and there is no fuller read of the same URL from the same address by "
-        f"{f.who} to weigh it against"
+        else f"and {f.who} read no more of the same URL from the same address to weigh it against"
+        if f.server
+        else "and no control fetched the page to weigh it against"
     )
     return conclude(
         "inconclusive",
