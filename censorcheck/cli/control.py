@@ -77,6 +77,14 @@ def serve(
         int, Opt(help="Measurements one token may have running at once.", min=1)
     ] = 32,
     ipv6: Annotated[bool, Opt("--ipv6/--no-ipv6", help="Measure IPv6 addresses too.")] = False,
+    tls_cert: Annotated[
+        Path | None,
+        Opt(
+            help="Serve HTTPS with this certificate chain (PEM); needs --tls-key. Without TLS "
+            "the tokens cross the network in clear: use it, or a TLS proxy in front."
+        ),
+    ] = None,
+    tls_key: Annotated[Path | None, Opt(help="The private key of --tls-cert (PEM).")] = None,
 ) -> None:
     """Serve POST /v1/measure to probes holding a token. Client addresses are never logged."""
     with user_errors():
@@ -113,8 +121,16 @@ def serve(
             max_in_flight=max_in_flight,
             max_deadline=max_deadline,
         )
-        log(f"control server on http://{listen}/v1 ({len(config.tokens)} tokens)")
+        if (tls_cert is None) != (tls_key is None):
+            raise ConfigError("--tls-cert and --tls-key go together")
+        tls = (tls_cert, tls_key) if tls_cert is not None and tls_key is not None else None
+        for given in tls or ():
+            if not given.is_file():
+                raise ConfigError(f"{given}: no such file")
+        count = len(config.tokens)
+        scheme = "https" if tls else "http"
+        log(f"control server on {scheme}://{listen}/v1 ({count} token{'s' * (count != 1)})")
         try:
-            serve(config, host, port)
+            serve(config, host, port, tls)
         except OSError as exc:
             fatal(f"--listen {listen}: {exc.strerror or exc}")

@@ -360,14 +360,17 @@ def create_app(config: ServerConfig) -> FastAPI:
     return app
 
 
-def serve(config: ServerConfig, host: str, port: int) -> None:
-    """Run the server until interrupted. Client addresses are never logged: they are people."""
+def serve(config: ServerConfig, host: str, port: int, tls: tuple[Path, Path] | None = None) -> None:
+    """Run the server until interrupted, over TLS when ``tls`` gives (certificate, key) files.
+    Client addresses are never logged: they are people."""
     import uvicorn
 
     uvicorn.run(
         create_app(config),
         host=host,
         port=port,
+        ssl_certfile=str(tls[0]) if tls else None,
+        ssl_keyfile=str(tls[1]) if tls else None,
         log_level="warning",
         access_log=False,
         server_header=False,

@@ -2,9 +2,16 @@
 
 from __future__ import annotations
 
+import socket
+import ssl
+import subprocess
+import sys
+import time
 from pathlib import Path
 
+import httpx
 import pytest
+import trustme
 
 pytest.importorskip("fastapi")
 pytest.importorskip("uvicorn")
@@ -50,3 +57,47 @@ def test_a_run_with_a_wrong_control_token_exits_2_naming_the_token(
     line = _one_line_error(result.stderr)
     assert "control token" in line
     assert wrong not in result.stderr + result.stdout  # a secret is never echoed
+
+
+def test_serve_over_tls_answers_https_only(tmp_path: Path) -> None:
+    """With --tls-cert/--tls-key the tokens never cross the network in clear."""
+    ca = trustme.CA()
+    cert = ca.issue_cert("127.0.0.1")
+    cert.cert_chain_pems[0].write_to_path(str(tmp_path / "cert.pem"))
+    cert.private_key_pem.write_to_path(str(tmp_path / "key.pem"))
+    ca.cert_pem.write_to_path(str(tmp_path / "ca.pem"))
+    tokens = tmp_path / "tokens.txt"
+    tokens.write_text(TOKEN + "\n", encoding="utf-8")
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    argv = [sys.executable, "-m", "censorcheck", "control", "serve", "--token-file", str(tokens),
+            "--listen", f"127.0.0.1:{port}", "--tls-cert", str(tmp_path / "cert.pem"),
+            "--tls-key", str(tmp_path / "key.pem")]  # fmt: skip
+    proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    base = f"https://127.0.0.1:{port}"
+    trusting = ssl.create_default_context(cafile=str(tmp_path / "ca.pem"))
+    try:
+        deadline = time.monotonic() + 30
+        while True:  # until the port answers (an event, polled), or the server died
+            try:
+                got = httpx.get(f"{base}/v1/health", verify=trusting)
+                break
+            except httpx.TransportError:
+                assert proc.poll() is None and time.monotonic() < deadline, "server did not start"
+                time.sleep(0.1)
+        assert got.status_code == 200
+        with pytest.raises(httpx.TransportError):  # plain HTTP meets a TLS server
+            httpx.get(f"http://127.0.0.1:{port}/v1/health")
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
+
+
+def test_tls_cert_without_key_is_one_line(tmp_path: Path) -> None:
+    tokens = tmp_path / "tokens.txt"
+    tokens.write_text(TOKEN + "\n", encoding="utf-8")
+    result = run_cli("control", "serve", "--token-file", str(tokens), "--listen",
+                     "127.0.0.1:9", "--tls-cert", str(tokens))  # fmt: skip
+    assert result.code == 2
+    assert "--tls-key" in _one_line_error(result.stderr)
