@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import signal
@@ -12,12 +13,16 @@ import time
 from pathlib import Path
 
 import pytest
+from rich.console import Console
 
+from censorcheck.cli.common import summary_table
 from censorcheck.lab import Lab
 from censorcheck.models import Run
 from censorcheck.results.store import journal_path, read_journal
 from tests.conftest import run_cli
 from tests.test_scenarios import lab_flags
+from tests.test_store import result as a_result
+from tests.test_store import run_of
 
 SCHEMA = Path(__file__).parent.parent / "schema" / "run.schema.json"
 
@@ -193,3 +198,21 @@ def test_packaged_list_is_the_shipped_list() -> None:
 
     repo_copy = Path(__file__).parent.parent / "targets" / "kz.yaml"
     assert shipped_list().read_bytes() == repo_copy.read_bytes()
+
+
+def test_the_table_keeps_every_word_on_a_narrow_terminal() -> None:
+    """A reason is cut nowhere: on 80 columns the columns fold instead of running off the edge."""
+    reason = (
+        "The handshake naming the host failed twice from the probe, while one with a neutral "
+        "name got the host's own trusted certificate at the same address."
+    )
+    one = a_result("a-rather-long-name.news-site.example")
+    verdict = one.verdict.model_copy(update={"reason": reason, "outcome": "tls.sni_blocking"})
+    out = io.StringIO()
+    Console(file=out, width=80, force_terminal=False).print(
+        summary_table(run_of([one.model_copy(update={"verdict": verdict})]))
+    )
+    lines = out.getvalue().splitlines()
+    assert max(len(line) for line in lines) <= 80
+    cells = " ".join(line.split("│")[-2].strip() for line in lines if line.count("│") >= 5)
+    assert " ".join(cells.split()) == reason

@@ -10,10 +10,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
 import typer
-from rich.console import Console
 from rich.table import Table
 
-from censorcheck.cli.common import Opt, app, log, user_errors
+from censorcheck.cli.common import Opt, app, log, table_console, user_errors
 from censorcheck.errors import ConfigError
 from censorcheck.results.store import read_run, write_run
 
@@ -94,7 +93,7 @@ def diff(
     if json_out:
         sys.stdout.write(report.model_dump_json(indent=2) + "\n")
     else:
-        Console().print(diff_table(report))
+        table_console().print(diff_table(report))
     raise typer.Exit(1 if report.became_blocked else 0)
 
 
@@ -171,7 +170,7 @@ def history(
         sys.stdout.write(json.dumps([p.model_dump(mode="json") for p in found], indent=2) + "\n")
         return
     title = f"history of {target}" if target else "current verdicts, and since when"
-    Console().print(history_table(found, f"censorcheck {title}"))
+    table_console().print(history_table(found, f"censorcheck {title}"))
 
 
 @app.command()
@@ -213,7 +212,7 @@ def query(
             table.add_row(*("" if v is None else str(v) for v in row))
         if len(rows) > _SHOWN_ROWS:
             table.caption = f"first {_SHOWN_ROWS} rows; --format csv or json for all"
-        Console().print(table)
+        table_console().print(table)
 
 
 @app.command()

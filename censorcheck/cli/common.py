@@ -95,15 +95,24 @@ def _short(url: str) -> str:
     return url
 
 
+def table_console(to_stderr: bool = False) -> Console:
+    """A console for tables. Off a terminal (a pipe, cron's mail, a CI log) Rich would assume 80
+    columns and crop what does not fit; there the table gets room instead, so no line is cut."""
+    console = Console(stderr=to_stderr)
+    return console if console.is_terminal else Console(stderr=to_stderr, width=160)
+
+
 def summary_table(run: Run) -> Table:
     if len(run.vantages) > 1:
         return grid_table(run)
     table = Table(title=f"censorcheck · vantage {run.vantage.name} · {len(run.results)} targets")
-    table.add_column("target", overflow="fold", max_width=32)
-    table.add_column("verdict", no_wrap=True)
-    table.add_column("outcome", no_wrap=True)
+    # Only the confidence never wraps: on a narrow terminal every other column folds, so the
+    # reason keeps its words instead of being cut at the edge.
+    table.add_column("target", overflow="fold", max_width=28)
+    table.add_column("verdict", overflow="fold")
+    table.add_column("outcome", overflow="fold")
     table.add_column("conf.", justify="right", no_wrap=True)
-    table.add_column("reason", ratio=1, min_width=20)
+    table.add_column("reason", ratio=1, min_width=16, overflow="fold")
     for r in run.results:
         v, q = r.verdict, r.quic_verdict
         # A QUIC finding is a second fact about the site, shown beside TCP's, not hidden in it.

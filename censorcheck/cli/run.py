@@ -11,7 +11,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, NoReturn
 
 import typer
-from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from censorcheck.cli.common import (
@@ -26,6 +25,7 @@ from censorcheck.cli.common import (
     parse_port_map,
     stderr,
     summary_table,
+    table_console,
     user_errors,
 )
 from censorcheck.cli.header import announcer
@@ -149,7 +149,7 @@ def _report(run: Run, path: Path | None, out: Outputs, cases: Sequence[Case]) ->
         sys.stdout.write(run.model_dump_json(indent=2) + "\n")
         sys.stdout.flush()
     if not out.quiet:
-        Console(stderr=out.to_stdout).print(summary_table(run))
+        table_console(to_stderr=out.to_stdout).print(summary_table(run))
     if out.junit is not None:
         write_junit(run, cases, out.junit)
     if path is not None:
