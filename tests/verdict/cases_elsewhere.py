@@ -7,7 +7,7 @@ inconclusive, or lack the cited evidence); the traps below them must not be clai
 
 from __future__ import annotations
 
-from censorcheck.models import AtControlAddresses, HTTPFetch, TCPConnect
+from censorcheck.models import AtControlAddresses, HTTPFetch, HTTPHop, TCPConnect
 from tests.verdict.builders import (
     EDGE,
     HTTP_URL,
@@ -134,6 +134,12 @@ ELSEWHERE_CASES = [
          ("inconclusive", None, "tls.reset"), dns=[q([EDGE])],
          tcp=[TCPConnect(address=EDGE, port=443)], tls=[hs(EDGE, "tls.reset")], http=None,
          control_addresses=HTTPS_THERE),
+    Case("a plain-HTTP request at the probe's address timed out once: a slow edge, no claim",
+         ("inconclusive", None, "http.timeout"), url=HTTP_URL, dns=[q([EDGE])],
+         tcp=[TCPConnect(address=EDGE, port=80)], tls=[],
+         http=HTTPFetch(hops=[HTTPHop(url=HTTP_URL, address=EDGE, failure="http.timeout")],
+                        failure="http.timeout"),
+         control_addresses=SITE_THERE),
     Case("nxdomain, and the control's address fails here too: still blocked, no such evidence",
          ("blocked", "dns", "dns.nxdomain"), dns=[q(rcode="NXDOMAIN", failure="dns.nxdomain")],
          tcp=[], tls=[], http=None, control_addresses=there(failure="tcp.timeout")),

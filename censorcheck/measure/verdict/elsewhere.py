@@ -11,7 +11,14 @@ blocked, and the other rules decide.
 from __future__ import annotations
 
 from censorcheck.measure.verdict.compare import compare, not_a_notice
-from censorcheck.measure.verdict.facts import CERT_FAILURES, Facts, cite, conclude, merge
+from censorcheck.measure.verdict.facts import (
+    CERT_FAILURES,
+    HTTP_INTERFERENCE,
+    Facts,
+    cite,
+    conclude,
+    merge,
+)
 from censorcheck.models import Evidence, HTTPResponse, Verdict
 
 REF = "/control_addresses"
@@ -139,12 +146,15 @@ def dns_elsewhere(f: Facts) -> Verdict | None:
     http = f.obs.http
     first = http.hops[0] if http and http.hops else None
     if first is None or first.response is None:
-        # Nothing answered at the probe's addresses: no connection, or the request was cut.
-        where = (
-            _no_connection(f)
-            if first is None
-            else [cite("/http/hops/0", f"{first.address}: {first.failure}")]
-        )
+        # Nothing answered at the probe's addresses: no connection, or the request was cut. A
+        # request left unanswered until the timeout is what a slow or overloaded edge does too,
+        # and it was asked once only: as in the HTTP rules, only an abrupt end counts.
+        if first is None:
+            where = _no_connection(f)
+        elif (first.failure or "").split(".", 1)[-1] in HTTP_INTERFERENCE:
+            where = [cite("/http/hops/0", f"{first.address}: {first.failure}")]
+        else:
+            where = None
         if where is None:
             return None
         return conclude(
