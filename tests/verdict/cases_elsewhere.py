@@ -140,6 +140,22 @@ ELSEWHERE_CASES = [
          http=HTTPFetch(hops=[HTTPHop(url=HTTP_URL, address=EDGE, failure="http.timeout")],
                         failure="http.timeout"),
          control_addresses=SITE_THERE),
+    # The control server connected to the probe's own address, so the resolver gave one that
+    # works; the path from here drops it (IP blocking of that edge): not the resolver's doing.
+    Case("https: the probe's address times out, the control server connected to it",
+         ("blocked", "tcp", "tcp.timeout"), dns=[q([EDGE])],
+         tcp=[TCPConnect(address=EDGE, port=443, failure="tcp.timeout")], tls=[], http=None,
+         control=server(tcp=[TCPConnect(address=SITE, port=443),
+                             TCPConnect(address=EDGE, port=443)]),
+         control_addresses=HTTPS_THERE, cites=("/control/tcp/1",)),
+    Case("plain HTTP: the request at the probe's address was reset, the control server was "
+         "answered there", ("blocked", "http", "http.reset"), url=HTTP_URL, dns=[q([EDGE])],
+         tcp=[TCPConnect(address=EDGE, port=80)], tls=[],
+         http=HTTPFetch(hops=[HTTPHop(url=HTTP_URL, address=EDGE, failure="http.reset")],
+                        failure="http.reset"),
+         control=server(tcp=[TCPConnect(address=SITE, port=80), TCPConnect(address=EDGE, port=80)],
+                        tls=[], http=fetched((HTTP_URL, body(SITE_PAGE)), address=EDGE)),
+         control_addresses=SITE_THERE, cites=("/control/http/hops/0",)),
     Case("nxdomain, and the control's address fails here too: still blocked, no such evidence",
          ("blocked", "dns", "dns.nxdomain"), dns=[q(rcode="NXDOMAIN", failure="dns.nxdomain")],
          tcp=[], tls=[], http=None, control_addresses=there(failure="tcp.timeout")),

@@ -92,7 +92,26 @@ def _no_connection(f: Facts) -> list[Evidence] | None:
     dialled = [(i, c) for i, c in dialled if c.skipped is None]
     if not dialled or any(c.failure in (None, "tcp.unreachable") for _, c in dialled):
         return None
+    if any(_control_connected(f, c.address) for _, c in dialled):
+        return None
     return [cite(f"/tcp/{i}", f"{c.address}: {c.failure}") for i, c in dialled]
+
+
+def _control_connected(f: Facts, address: str) -> bool:
+    """Did the control server connect to ``address``, one of the probe's own? Then the resolver
+    gave an address that takes connections, and a probe that could not connect there meets the
+    path dropping it (IP blocking, the TCP rule's to judge), not a resolver sending it astray."""
+    theirs = f.control_connect(address) if f.server else None
+    return theirs is not None and theirs.failure is None
+
+
+def _control_answered(f: Facts, url: str, address: str | None) -> bool:
+    """Did the control server get an answer to ``url`` from ``address``, one of the probe's?"""
+    control = f.obs.control.http if f.server else None
+    return control is not None and any(
+        h.url == url and h.address == address and h.response is not None and h.failure is None
+        for h in control.hops
+    )
 
 
 def _no_valid_handshake(f: Facts) -> list[Evidence] | None:
@@ -101,6 +120,8 @@ def _no_valid_handshake(f: Facts) -> list[Evidence] | None:
     None when one may yet have: a handshake never made or never repeated."""
     dialled = [c for c in f.obs.tcp if c.address in f.probe_addrs and c.skipped is None]
     if not dialled or any(c.failure == "tcp.unreachable" for c in dialled):
+        return None
+    if any(c.failure and _control_connected(f, c.address) for c in dialled):
         return None
     found = [cite(f"/tcp/{i}", f"{c.address}: {c.failure}")
              for i, c in enumerate(f.obs.tcp) if c in dialled and c.failure]  # fmt: skip
@@ -151,6 +172,8 @@ def dns_elsewhere(f: Facts) -> Verdict | None:
         # and it was asked once only: as in the HTTP rules, only an abrupt end counts.
         if first is None:
             where = _no_connection(f)
+        elif _control_answered(f, first.url, first.address):
+            where = None  # the address serves the page elsewhere: the HTTP rules judge the cut
         elif (first.failure or "").split(".", 1)[-1] in HTTP_INTERFERENCE:
             where = [cite("/http/hops/0", f"{first.address}: {first.failure}")]
         else:
