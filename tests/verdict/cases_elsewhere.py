@@ -156,6 +156,16 @@ ELSEWHERE_CASES = [
          control=server(tcp=[TCPConnect(address=SITE, port=80), TCPConnect(address=EDGE, port=80)],
                         tls=[], http=fetched((HTTP_URL, body(SITE_PAGE)), address=EDGE)),
          control_addresses=SITE_THERE, cites=("/control/http/hops/0",)),
+    # The plain-HTTP URL moved to https at the probe's own address, where the handshake was
+    # validated for the host: that address is the site's, whatever page it chose to send.
+    Case("plain HTTP upgraded to https at the probe's address, validated there: no DNS claim",
+         ("accessible", None, "accessible"), url=HTTP_URL, dns=[q([EDGE])],
+         tcp=[TCPConnect(address=EDGE, port=80)], tls=[],
+         http=HTTPFetch(hops=[
+             HTTPHop(url=HTTP_URL, address=EDGE, response=body("", status=301)),
+             HTTPHop(url="https://site.example/", address=EDGE, tls=hs(EDGE, chain=[SITE_CERT]),
+                     response=body(NOTICE, title="Checking your browser")),
+         ]), control_addresses=SITE_THERE),
     Case("nxdomain, and the control's address fails here too: still blocked, no such evidence",
          ("blocked", "dns", "dns.nxdomain"), dns=[q(rcode="NXDOMAIN", failure="dns.nxdomain")],
          tcp=[], tls=[], http=None, control_addresses=there(failure="tcp.timeout")),

@@ -10,6 +10,8 @@ blocked, and the other rules decide.
 
 from __future__ import annotations
 
+from urllib.parse import urlsplit
+
 from censorcheck.measure.verdict.compare import compare, not_a_notice
 from censorcheck.measure.verdict.facts import (
     CERT_FAILURES,
@@ -97,6 +99,23 @@ def _no_connection(f: Facts) -> list[Evidence] | None:
     return [cite(f"/tcp/{i}", f"{c.address}: {c.failure}") for i, c in dialled]
 
 
+def _validated_on_the_way(f: Facts) -> set[str]:
+    """Addresses where a hop of the probe's fetch for the target's own name rode a handshake
+    validated for it (a plain-HTTP URL that moved to https): the site's, as much as those the
+    probe's first handshakes validated."""
+    http = f.obs.http
+    host = f.obs.target.domain.lower()
+    return {
+        hop.address
+        for hop in (http.hops if http else ())
+        if hop.address
+        and hop.tls is not None
+        and hop.tls.failure is None
+        and hop.tls.trusted
+        and (urlsplit(hop.url).hostname or "").lower() == host
+    }
+
+
 def _control_connected(f: Facts, address: str) -> bool:
     """Did the control server connect to ``address``, one of the probe's own? Then the resolver
     gave an address that takes connections, and a probe that could not connect there meets the
@@ -144,7 +163,7 @@ def dns_elsewhere(f: Facts) -> Verdict | None:
     gave a page beyond doubt unlike the one found there."""
     if not f.probe_addrs or f.probe_addrs & f.control_addrs:
         return None
-    if (f.trusted | f.control_trusted) & f.probe_addrs:
+    if (f.trusted | f.control_trusted | _validated_on_the_way(f)) & f.probe_addrs:
         return None  # a valid certificate at the probe's address: another edge of the site
     there = works_there(f)
     if not there:
