@@ -166,6 +166,13 @@ ELSEWHERE_CASES = [
              HTTPHop(url="https://site.example/", address=EDGE, tls=hs(EDGE, chain=[SITE_CERT]),
                      response=body(NOTICE, title="Checking your browser")),
          ]), control_addresses=SITE_THERE),
+    # A route to IPv6 is no working IPv6 path: only an address of the family the site worked
+    # over here says whether the resolver's answer is at fault.
+    Case("the probe got only an IPv6 address, it timed out; the control's IPv4 one worked",
+         ("inconclusive", None, "tcp.timeout"),
+         dns=[q(failure="dns.timeout"), q([V6], qtype="AAAA")],
+         tcp=[TCPConnect(address=V6, port=443, failure="tcp.timeout")], tls=[], http=None,
+         control_addresses=HTTPS_THERE),
     Case("nxdomain, and the control's address fails here too: still blocked, no such evidence",
          ("blocked", "dns", "dns.nxdomain"), dns=[q(rcode="NXDOMAIN", failure="dns.nxdomain")],
          tcp=[], tls=[], http=None, control_addresses=there(failure="tcp.timeout")),

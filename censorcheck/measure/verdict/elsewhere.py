@@ -10,6 +10,7 @@ blocked, and the other rules decide.
 
 from __future__ import annotations
 
+import ipaddress
 from urllib.parse import urlsplit
 
 from censorcheck.measure.verdict.compare import compare, not_a_notice
@@ -99,6 +100,29 @@ def _no_connection(f: Facts) -> list[Evidence] | None:
     return [cite(f"/tcp/{i}", f"{c.address}: {c.failure}") for i, c in dialled]
 
 
+def _same_family(f: Facts) -> bool:
+    """Did the probe dial one of its own addresses in an IP family the site worked over from
+    here? A failure over IPv6 says nothing against the resolver when only IPv4 was shown to
+    work: a route to IPv6 is no working IPv6 path, and broken IPv6 is common."""
+    x = f.obs.control_addresses
+    if x is None:
+        return False
+    worked = {
+        h.address
+        for h in x.tls
+        for attempt in (h, h.repeat)
+        if attempt is not None and attempt.failure is None and attempt.trusted
+    }
+    if page_there(f) is not None and x.http is not None:
+        worked.add(x.http.hops[0].address or "")
+    families = {ipaddress.ip_address(a).version for a in worked & f.control_addrs}
+    return any(
+        ipaddress.ip_address(c.address).version in families
+        for c in f.obs.tcp
+        if c.address in f.probe_addrs and c.skipped is None
+    )
+
+
 def _validated_on_the_way(f: Facts) -> set[str]:
     """Addresses where a hop of the probe's fetch for the target's own name rode a handshake
     validated for it (a plain-HTTP URL that moved to https): the site's, as much as those the
@@ -169,6 +193,10 @@ def dns_elsewhere(f: Facts) -> Verdict | None:
     if not there:
         return None
     evidence = merge(f.dns_evidence(), f.control_evidence(), there)
+    http = f.obs.http
+    first = http.hops[0] if http and http.hops else None
+    if (first is None or first.response is None) and not _same_family(f):
+        return None
     if f.obs.target.url.startswith("https://"):
         attempts = _no_valid_handshake(f)
         if attempts is None:
@@ -183,8 +211,6 @@ def dns_elsewhere(f: Facts) -> Verdict | None:
             merge(evidence, attempts),
             "dns",
         )
-    http = f.obs.http
-    first = http.hops[0] if http and http.hops else None
     if first is None or first.response is None:
         # Nothing answered at the probe's addresses: no connection, or the request was cut. A
         # request left unanswered until the timeout is what a slow or overloaded edge does too,
