@@ -7,7 +7,7 @@ inconclusive, or lack the cited evidence); the traps below them must not be clai
 
 from __future__ import annotations
 
-from censorcheck.models import AtControlAddresses, HTTPFetch, TCPConnect
+from censorcheck.models import AtControlAddresses, HTTPFetch, HTTPHop, TCPConnect
 from tests.verdict.builders import (
     EDGE,
     HTTP_URL,
@@ -133,6 +133,45 @@ ELSEWHERE_CASES = [
     Case("a handshake at the probe's address reset once, never repeated: no claim",
          ("inconclusive", None, "tls.reset"), dns=[q([EDGE])],
          tcp=[TCPConnect(address=EDGE, port=443)], tls=[hs(EDGE, "tls.reset")], http=None,
+         control_addresses=HTTPS_THERE),
+    Case("a plain-HTTP request at the probe's address timed out once: a slow edge, no claim",
+         ("inconclusive", None, "http.timeout"), url=HTTP_URL, dns=[q([EDGE])],
+         tcp=[TCPConnect(address=EDGE, port=80)], tls=[],
+         http=HTTPFetch(hops=[HTTPHop(url=HTTP_URL, address=EDGE, failure="http.timeout")],
+                        failure="http.timeout"),
+         control_addresses=SITE_THERE),
+    # The control server connected to the probe's own address, so the resolver gave one that
+    # works; the path from here drops it (IP blocking of that edge): not the resolver's doing.
+    Case("https: the probe's address times out, the control server connected to it",
+         ("blocked", "tcp", "tcp.timeout"), dns=[q([EDGE])],
+         tcp=[TCPConnect(address=EDGE, port=443, failure="tcp.timeout")], tls=[], http=None,
+         control=server(tcp=[TCPConnect(address=SITE, port=443),
+                             TCPConnect(address=EDGE, port=443)]),
+         control_addresses=HTTPS_THERE, cites=("/control/tcp/1",)),
+    Case("plain HTTP: the request at the probe's address was reset, the control server was "
+         "answered there", ("blocked", "http", "http.reset"), url=HTTP_URL, dns=[q([EDGE])],
+         tcp=[TCPConnect(address=EDGE, port=80)], tls=[],
+         http=HTTPFetch(hops=[HTTPHop(url=HTTP_URL, address=EDGE, failure="http.reset")],
+                        failure="http.reset"),
+         control=server(tcp=[TCPConnect(address=SITE, port=80), TCPConnect(address=EDGE, port=80)],
+                        tls=[], http=fetched((HTTP_URL, body(SITE_PAGE)), address=EDGE)),
+         control_addresses=SITE_THERE, cites=("/control/http/hops/0",)),
+    # The plain-HTTP URL moved to https at the probe's own address, where the handshake was
+    # validated for the host: that address is the site's, whatever page it chose to send.
+    Case("plain HTTP upgraded to https at the probe's address, validated there: no DNS claim",
+         ("accessible", None, "accessible"), url=HTTP_URL, dns=[q([EDGE])],
+         tcp=[TCPConnect(address=EDGE, port=80)], tls=[],
+         http=HTTPFetch(hops=[
+             HTTPHop(url=HTTP_URL, address=EDGE, response=body("", status=301)),
+             HTTPHop(url="https://site.example/", address=EDGE, tls=hs(EDGE, chain=[SITE_CERT]),
+                     response=body(NOTICE, title="Checking your browser")),
+         ]), control_addresses=SITE_THERE),
+    # A route to IPv6 is no working IPv6 path: only an address of the family the site worked
+    # over here says whether the resolver's answer is at fault.
+    Case("the probe got only an IPv6 address, it timed out; the control's IPv4 one worked",
+         ("inconclusive", None, "tcp.timeout"),
+         dns=[q(failure="dns.timeout"), q([V6], qtype="AAAA")],
+         tcp=[TCPConnect(address=V6, port=443, failure="tcp.timeout")], tls=[], http=None,
          control_addresses=HTTPS_THERE),
     Case("nxdomain, and the control's address fails here too: still blocked, no such evidence",
          ("blocked", "dns", "dns.nxdomain"), dns=[q(rcode="NXDOMAIN", failure="dns.nxdomain")],

@@ -17,7 +17,8 @@ def _froze_at(got: int, silence: float = 4.2, flowed: float = 0.3) -> HTTPRespon
             "body_length": got,
             "body_truncated": True,
             "transfer": Transfer(ttfb=0.1, sample_bytes=got, sample_seconds=flowed,
-                                 throughput=got / flowed, points=[(flowed, got)], complete=False,
+                                 throughput=got / flowed if flowed else None,
+                                 points=[(flowed, got)] if got else [], complete=False,
                                  cut_after_bytes=got, silence_seconds=silence),
         }
     )  # fmt: skip
@@ -79,6 +80,12 @@ TRANSFER_CASES = [
     Case("resolvers only: froze twice, no control read to weigh it against",
          ("inconclusive", None, "tls.stall_after_bytes"), http=FROZE_TWICE,
          cites=("/http/hops/0/response/transfer", "/http/hops/0/repeat")),
+    # Frameworks send the head at once and the body when it is computed: a head and then
+    # nothing, twice, is a slow page (the control's fetch may simply have been quicker).
+    Case("server: the head came, then no body byte at all, twice: a slow page, not a freeze",
+         ("inconclusive", None, "http.timeout"), control=CONTROL_READ_ALL,
+         http=_probe(_froze_at(0, silence=5.0, flowed=0.0), _froze_at(0, silence=5.0,
+                                                                        flowed=0.0))),
     Case("server: a slow body still trickling at the timeout is not a freeze",
          ("inconclusive", None, "http.timeout"), control=CONTROL_READ_ALL,
          http=_probe(_trickled(40 * KiB), _trickled(40 * KiB))),

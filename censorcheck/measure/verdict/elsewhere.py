@@ -10,8 +10,18 @@ blocked, and the other rules decide.
 
 from __future__ import annotations
 
+import ipaddress
+from urllib.parse import urlsplit
+
 from censorcheck.measure.verdict.compare import compare, not_a_notice
-from censorcheck.measure.verdict.facts import CERT_FAILURES, Facts, cite, conclude, merge
+from censorcheck.measure.verdict.facts import (
+    CERT_FAILURES,
+    HTTP_INTERFERENCE,
+    Facts,
+    cite,
+    conclude,
+    merge,
+)
 from censorcheck.models import Evidence, HTTPResponse, Verdict
 
 REF = "/control_addresses"
@@ -85,7 +95,66 @@ def _no_connection(f: Facts) -> list[Evidence] | None:
     dialled = [(i, c) for i, c in dialled if c.skipped is None]
     if not dialled or any(c.failure in (None, "tcp.unreachable") for _, c in dialled):
         return None
+    if any(_control_connected(f, c.address) for _, c in dialled):
+        return None
     return [cite(f"/tcp/{i}", f"{c.address}: {c.failure}") for i, c in dialled]
+
+
+def _same_family(f: Facts) -> bool:
+    """Did the probe dial one of its own addresses in an IP family the site worked over from
+    here? A failure over IPv6 says nothing against the resolver when only IPv4 was shown to
+    work: a route to IPv6 is no working IPv6 path, and broken IPv6 is common."""
+    x = f.obs.control_addresses
+    if x is None:
+        return False
+    worked = {
+        h.address
+        for h in x.tls
+        for attempt in (h, h.repeat)
+        if attempt is not None and attempt.failure is None and attempt.trusted
+    }
+    if page_there(f) is not None and x.http is not None:
+        worked.add(x.http.hops[0].address or "")
+    families = {ipaddress.ip_address(a).version for a in worked & f.control_addrs}
+    return any(
+        ipaddress.ip_address(c.address).version in families
+        for c in f.obs.tcp
+        if c.address in f.probe_addrs and c.skipped is None
+    )
+
+
+def _validated_on_the_way(f: Facts) -> set[str]:
+    """Addresses where a hop of the probe's fetch for the target's own name rode a handshake
+    validated for it (a plain-HTTP URL that moved to https): the site's, as much as those the
+    probe's first handshakes validated."""
+    http = f.obs.http
+    host = f.obs.target.domain.lower()
+    return {
+        hop.address
+        for hop in (http.hops if http else ())
+        if hop.address
+        and hop.tls is not None
+        and hop.tls.failure is None
+        and hop.tls.trusted
+        and (urlsplit(hop.url).hostname or "").lower() == host
+    }
+
+
+def _control_connected(f: Facts, address: str) -> bool:
+    """Did the control server connect to ``address``, one of the probe's own? Then the resolver
+    gave an address that takes connections, and a probe that could not connect there meets the
+    path dropping it (IP blocking, the TCP rule's to judge), not a resolver sending it astray."""
+    theirs = f.control_connect(address) if f.server else None
+    return theirs is not None and theirs.failure is None
+
+
+def _control_answered(f: Facts, url: str, address: str | None) -> bool:
+    """Did the control server get an answer to ``url`` from ``address``, one of the probe's?"""
+    control = f.obs.control.http if f.server else None
+    return control is not None and any(
+        h.url == url and h.address == address and h.response is not None and h.failure is None
+        for h in control.hops
+    )
 
 
 def _no_valid_handshake(f: Facts) -> list[Evidence] | None:
@@ -94,6 +163,8 @@ def _no_valid_handshake(f: Facts) -> list[Evidence] | None:
     None when one may yet have: a handshake never made or never repeated."""
     dialled = [c for c in f.obs.tcp if c.address in f.probe_addrs and c.skipped is None]
     if not dialled or any(c.failure == "tcp.unreachable" for c in dialled):
+        return None
+    if any(c.failure and _control_connected(f, c.address) for c in dialled):
         return None
     found = [cite(f"/tcp/{i}", f"{c.address}: {c.failure}")
              for i, c in enumerate(f.obs.tcp) if c in dialled and c.failure]  # fmt: skip
@@ -116,12 +187,16 @@ def dns_elsewhere(f: Facts) -> Verdict | None:
     gave a page beyond doubt unlike the one found there."""
     if not f.probe_addrs or f.probe_addrs & f.control_addrs:
         return None
-    if (f.trusted | f.control_trusted) & f.probe_addrs:
+    if (f.trusted | f.control_trusted | _validated_on_the_way(f)) & f.probe_addrs:
         return None  # a valid certificate at the probe's address: another edge of the site
     there = works_there(f)
     if not there:
         return None
     evidence = merge(f.dns_evidence(), f.control_evidence(), there)
+    http = f.obs.http
+    first = http.hops[0] if http and http.hops else None
+    if (first is None or first.response is None) and not _same_family(f):
+        return None
     if f.obs.target.url.startswith("https://"):
         attempts = _no_valid_handshake(f)
         if attempts is None:
@@ -136,15 +211,18 @@ def dns_elsewhere(f: Facts) -> Verdict | None:
             merge(evidence, attempts),
             "dns",
         )
-    http = f.obs.http
-    first = http.hops[0] if http and http.hops else None
     if first is None or first.response is None:
-        # Nothing answered at the probe's addresses: no connection, or the request was cut.
-        where = (
-            _no_connection(f)
-            if first is None
-            else [cite("/http/hops/0", f"{first.address}: {first.failure}")]
-        )
+        # Nothing answered at the probe's addresses: no connection, or the request was cut. A
+        # request left unanswered until the timeout is what a slow or overloaded edge does too,
+        # and it was asked once only: as in the HTTP rules, only an abrupt end counts.
+        if first is None:
+            where = _no_connection(f)
+        elif _control_answered(f, first.url, first.address):
+            where = None  # the address serves the page elsewhere: the HTTP rules judge the cut
+        elif (first.failure or "").split(".", 1)[-1] in HTTP_INTERFERENCE:
+            where = [cite("/http/hops/0", f"{first.address}: {first.failure}")]
+        else:
+            where = None
         if where is None:
             return None
         return conclude(

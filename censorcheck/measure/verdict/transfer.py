@@ -21,10 +21,12 @@ def froze(response: HTTPResponse | None) -> bool:
     """Did the body start, then stop arriving for most of the time the read waited?
 
     A throttled body trickles until the timeout (short silences); a frozen one goes silent after
-    its first kilobytes and stays so.
+    its first kilobytes and stays so. A head followed by no body byte at all is not one: servers
+    send the head before they have computed the page, and a censor counting bytes would have to
+    stop at the very end of the head.
     """
     transfer = response.transfer if response is not None else None
-    if transfer is None or transfer.cut_after_bytes is None or transfer.silence_seconds is None:
+    if transfer is None or not transfer.cut_after_bytes or transfer.silence_seconds is None:
         return False
     return transfer.silence_seconds >= max(FREEZE_SILENCE, 2 * transfer.sample_seconds)
 
