@@ -238,7 +238,8 @@ def test_no_arguments_no_targets() -> None:
         (
             "l.yaml",
             "targets:\n  - url: x.com\n    catgory: NEWS\n",
-            "l.yaml line 3: unknown key 'catgory' (expected url, category, note, expect, expect_quic)",
+            "l.yaml line 3: unknown key 'catgory' "
+            "(expected url, category, note, expect, expect_quic)",
         ),
         (
             "l.yaml",
