@@ -95,7 +95,7 @@ ROWS = [
         [TIMEOUT], control=_helper(_helper_hs()), cites=("/quic/0", "/control/quic/0")),
     Row("the helper completed only at another address: that one's QUIC may work and this one's "
         "not", ("inconclusive", None, "quic.timeout"), [TIMEOUT],
-        control=_helper(_helper_hs(EDGE2), resolved=(SITE, EDGE2))),
+        control=_helper(_helper_hs(EDGE2), resolved=(SITE, EDGE2)), cites=("/control/quic/0",)),
     Row("the host's name times out where a neutral name completes; nothing over TCP vouches, "
         "but the helper's validated handshake at that address does",
         ("blocked", "quic", "quic.sni_blocking"), [_quic(failure="quic.timeout")],
@@ -113,7 +113,8 @@ ROWS = [
         control=_helper(_helper_hs(failure="quic.timeout")), cites=("/control/quic/0",)),
     Row("the helper failed only at the probe's address, which its own lookup never gave",
         ("inconclusive", None, "quic.timeout"), [TIMEOUT],
-        control=_helper(_helper_hs(failure="quic.timeout"), resolved=(EDGE2,))),
+        control=_helper(_helper_hs(failure="quic.timeout"), resolved=(EDGE2,)),
+        cites=("/control/quic/0",)),
     Row("a helper that tried no QUIC (none advertised to it, or QUIC off)",
         ("inconclusive", None, "quic.timeout"), [TIMEOUT], control=_helper()),
     Row("QUIC not tried, or nothing sent (a proxy)", None,

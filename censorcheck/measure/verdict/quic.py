@@ -51,12 +51,16 @@ def judge_quic(obs: Observations) -> Verdict | None:
         found = None
     if found is not None:
         return found
+    if any(q.handshake is not None for q in obs.control.quic):
+        why = "what the control's QUIC showed (cited) does not settle"
+    else:
+        why = "no control tried QUIC to tell"
     return conclude(
         "inconclusive",
         failure,
         0.4,
-        f"QUIC failed ({failure}) for the neutral name too, and no control tried QUIC to tell "
-        "a network that drops it from a site whose HTTP/3 does not work.",
+        f"QUIC failed ({failure}), and {why} whether this network drops it or the site's "
+        "HTTP/3 does not work.",
         evidence,
     )
 
@@ -136,19 +140,14 @@ def _against_helper(
     theirs = [(j, q) for j, q in enumerate(obs.control.quic) if q.handshake is not None]
     if not theirs:
         return None
+    evidence += [cite(f"/control/quic/{j}", _fact(q)) for j, q in theirs]
     completed = [(j, q) for j, q in theirs if _validated(q)]
     if completed:
         same = [
-            (j, c)
-            for _, q in tried
-            for j, c in completed
-            if (c.address, c.port) == (q.address, q.port)
+            c for _, q in tried for _, c in completed if (c.address, c.port) == (q.address, q.port)
         ]
         if same and all(_timed_out(q) for _, q in tried):
-            j, c = same[0]
-            evidence.append(cite(f"/control/quic/{j}", f"the test helper's QUIC handshake at "
-                                 f"{c.address} naming the host completed, its certificate "
-                                 "valid"))  # fmt: skip
+            c = same[0]
             return conclude(
                 "blocked",
                 failure,
@@ -164,7 +163,6 @@ def _against_helper(
     if not any(q.address in own for _, q in theirs):
         # Failures only at the probe's addresses say nothing of the site if those are not its.
         return None
-    evidence += [cite(f"/control/quic/{j}", _fact(q)) for j, q in theirs]
     return _down(failure, "the test helper", evidence)
 
 
@@ -236,6 +234,8 @@ def _name_failure(q: QUICFetch) -> bool:
 def _fact(q: QUICFetch) -> str:
     if q.failure is None and q.response is not None:
         return f"HTTP/3 at {q.address}: {q.response.status}"
+    if q.failure is None and q.handshake is not None and q.handshake.trusted:
+        return f"QUIC at {q.address}: handshake naming the host completed, certificate valid"
     if q.failure is None:
         return f"QUIC at {q.address}: handshake completed (no page requested)"
     neutral = q.handshake.neutral if q.handshake is not None else None
