@@ -3,9 +3,9 @@
 A period is an unbroken sequence of runs in which a (target, vantage) got the same status and
 outcome, and the same QUIC verdict (status and outcome; none where QUIC was not tried): "blocked
 by dns.nxdomain from 3 March to 9 March, 14 runs", "accessible, QUIC blocked by
-quic.sni_blocking since 5 March". The latest period of each
-pair says since when its present verdict holds. Computed in SQL over the results index
-(gaps and islands with window functions), so it stays quick at a million rows.
+quic.sni_blocking since 5 March". The latest period of each pair says since when its present
+verdict holds. Computed in SQL over the results index (gaps and islands with window functions),
+so it stays quick at a million rows.
 """
 
 from __future__ import annotations

@@ -97,11 +97,6 @@ class LatestVerdict:
     quic_reason: str | None = None  # from the run document, as the evidence
     quic_evidence: tuple[EvidenceItem, ...] = ()
 
-    @property
-    def quic_differs(self) -> bool:
-        """Whether QUIC tells something the main verdict does not: another status."""
-        return self.quic_status is not None and self.quic_status != self.status
-
 
 @dataclass(frozen=True)
 class TargetDetail:
