@@ -6,85 +6,41 @@ from __future__ import annotations
 
 import asyncio
 import random
-import socket
 from pathlib import Path
-from typing import Any
 
 import httpx
 import pytest
-import trustme
-from hypercorn.asyncio import serve
-from hypercorn.config import Config
 
-from censorcheck.lab.quic import Drop, Page, serve_h3
+from censorcheck.lab.quic import Drop
 from censorcheck.lab.quicpeek import initial_server_name
 from censorcheck.measure.pipeline import Partial, observe
 from censorcheck.measure.probes.context import ProbeContext
 from censorcheck.measure.verdict import Observations, judge_quic
 from censorcheck.models import DNSQuery, Target, Verdict
 from censorcheck.settings import Settings
+from tests.h3site import h3_site
 
 HOST = "h3.example"
-TITLE = b"<title>the site</title>"
-
-
-def _app(advertise: bool) -> Any:
-    async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
-        if scope["type"] == "lifespan":
-            while (event := (await receive())["type"]) != "lifespan.shutdown":
-                if event == "lifespan.startup":
-                    await send({"type": "lifespan.startup.complete"})
-            await send({"type": "lifespan.shutdown.complete"})
-            return
-        port = scope["server"][1]
-        headers = [(b"content-type", b"text/html")]
-        if advertise:
-            headers.append((b"alt-svc", b'h3=":%d"; ma=86400' % port))
-        await send({"type": "http.response.start", "status": 200, "headers": headers})
-        await send({"type": "http.response.body", "body": TITLE + b"x" * 2000})
-
-    return app
-
-
-def _page(host: str, path: str) -> Page:
-    return 200, [(b"content-type", b"text/html")], TITLE + b"y" * 2000
 
 
 async def _measure(tmp_path: Path, mode: str, advertise: bool = True,
                    drop: Drop | None = None) -> tuple[Partial, Verdict | None]:  # fmt: skip
-    ca = trustme.CA()
-    ca.issue_cert(HOST).private_key_and_cert_chain_pem.write_to_path(str(tmp_path / "site.pem"))
-    ca.cert_pem.write_to_path(str(tmp_path / "ca.pem"))
     address = f"127.{random.randint(100, 199)}.{random.randint(0, 255)}.{random.randint(2, 250)}"
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    sock.bind((address, 0))
-    sock.listen(16)
-    port = sock.getsockname()[1]
-    config = Config()
-    config.bind = [f"fd://{sock.detach()}"]
-    config.certfile = config.keyfile = str(tmp_path / "site.pem")
-    config.accesslog = config.errorlog = None
-    stop = asyncio.Event()
-    site = asyncio.ensure_future(serve(_app(advertise), config, shutdown_trigger=stop.wait))  # type: ignore[arg-type]
-    h3 = await serve_h3(address, port, str(tmp_path / "site.pem"), str(tmp_path / "site.pem"),
-                        _page, drop)  # fmt: skip
-    settings = Settings(timeout=1.0, ca_bundle=tmp_path / "ca.pem",
-                        treat_as_public=["127.0.0.0/8"], quic=mode)  # type: ignore[arg-type]  # fmt: skip
-    ctx = ProbeContext.create(settings, False)
-    partial = Partial()
+    async with h3_site(tmp_path, address, HOST, advertise, drop) as (port, ca):
+        settings = Settings(timeout=1.0, ca_bundle=ca, treat_as_public=["127.0.0.0/8"],
+                            quic=mode)  # type: ignore[arg-type]  # fmt: skip
+        ctx = ProbeContext.create(settings, False)
+        partial = Partial()
 
-    async def resolve(host: str) -> tuple[list[DNSQuery], list[str]]:
-        return [], [address]
+        async def resolve(host: str) -> tuple[list[DNSQuery], list[str]]:
+            return [], [address]
 
-    try:
-        url = httpx.URL(f"https://{HOST}:{port}/")
-        await observe(url, [address], resolve, ctx, partial)
-    finally:
-        await partial.aclose()
-        await ctx.aclose()
-        h3.close()
-        stop.set()
-        await site
+        try:
+            url = httpx.URL(f"https://{HOST}:{port}/")
+            await observe(url, [address], resolve, ctx, partial)
+        finally:
+            await partial.aclose()
+            await ctx.aclose()
     obs = Observations(target=Target(url=str(url), domain=HOST), tls=partial.tls, quic=partial.quic)
     return partial, judge_quic(obs)
 

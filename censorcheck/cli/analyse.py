@@ -49,11 +49,21 @@ def _open(paths: list[Path], no_index: bool) -> Warehouse:
     return wh
 
 
-_KIND_STYLE = {"newly_blocked": "bold red", "unblocked": "green", "added": "cyan", "removed": "dim"}
+_KIND_STYLE = {
+    "newly_blocked": "bold red",
+    "quic_newly_blocked": "bold red",
+    "unblocked": "green",
+    "quic_unblocked": "green",
+    "added": "cyan",
+    "removed": "dim",
+}
 
 
 def _verdict(seen: Seen | None) -> str:
-    return f"{seen.status} {seen.outcome} {seen.confidence:.2f}" if seen else "-"
+    if seen is None:
+        return "-"
+    quic = f"\nQUIC: {seen.quic_status} {seen.quic_outcome}" if seen.quic_status else ""
+    return f"{seen.status} {seen.outcome} {seen.confidence:.2f}{quic}"
 
 
 def diff_table(report: DiffReport) -> Table:
@@ -135,7 +145,7 @@ def history_table(found: list[Period], title: str) -> Table:
             p.url,
             p.vantage,
             f"[{style}]{p.status}[/]{now}",
-            p.outcome,
+            p.outcome + (f"\nQUIC: {p.quic_status} {p.quic_outcome}" if p.quic_status else ""),
             _when(p.first_seen),
             _when(p.last_seen),
             str(p.runs),

@@ -25,6 +25,8 @@ from censorcheck.models import (
     HTTPFetch,
     HTTPHop,
     HTTPResponse,
+    QUICFetch,
+    QUICHandshake,
     TCPConnect,
     TLSHandshake,
 )
@@ -32,6 +34,7 @@ from censorcheck.models import (
 MAX_URL = 2048
 # A probe sends each address with ports 80 and 443 for http://, and at most a handful of them.
 MAX_ENDPOINTS = 32
+QUIC_CERT_FAILURES = frozenset("quic." + f.partition(".")[2] for f in CERT_FAILURES)
 # ip_info flags (model/th.go).
 RESOLVED_BY_PROBE = 1
 RESOLVED_BY_HELPER = 2
@@ -111,15 +114,18 @@ def url_port(url: httpx.URL) -> int:
     return url.port or (443 if url.scheme == "https" else 80)
 
 
-def request_for(url: str, addresses: list[str], user_agent: str) -> THRequest:
+def request_for(url: str, addresses: list[str], user_agent: str, quic: bool = False) -> THRequest:
     """The request a probe sends: its addresses on ports 80 and 443 for http://, as OONI's do
-    (the helper learns whether the site does https there too), the URL's port otherwise."""
+    (the helper learns whether the site does https there too), the URL's port otherwise.
+    ``quic`` asks for QUIC handshakes too (``x_quic_enabled``), which a helper makes only when
+    the page advertises HTTP/3."""
     parsed = httpx.URL(url)
     ports = [80, 443] if parsed.scheme == "http" and parsed.port is None else [url_port(parsed)]
     return THRequest(
         http_request=url,
         http_request_headers={"User-Agent": [user_agent]},
         tcp_connect=[endpoint(a, p) for a in addresses for p in ports][:MAX_ENDPOINTS],
+        x_quic_enabled=quic,
     )
 
 
@@ -174,6 +180,30 @@ def _handshakes(th: THResponse, host: str) -> list[TLSHandshake]:
     return found
 
 
+def _quic_handshakes(th: THResponse, host: str) -> list[QUICFetch]:
+    """The helper's QUIC handshakes, each as a fetch that never asked for the page: the helper
+    reports a handshake's outcome per endpoint, not where its HTTP/3 request went."""
+    found = []
+    for key, r in (th.quic_handshake or {}).items():
+        where = parse_endpoint(key)
+        if where is None:
+            continue
+        # As over TCP, the status is a handshake naming the host, validated by the helper.
+        failure = None if r.status else from_ooni(r.failure or "unknown_error", "quic")
+        handshake = QUICHandshake(
+            address=where[0],
+            port=where[1],
+            sni=r.server_name or host,
+            failure=failure,
+            alpn="h3" if r.status else None,
+            trusted=True if r.status else (False if failure in QUIC_CERT_FAILURES else None),
+        )
+        found.append(
+            QUICFetch(address=where[0], port=where[1], handshake=handshake, failure=failure)
+        )
+    return found
+
+
 def _fetch(r: THHTTPRequest, url: str) -> HTTPFetch:
     if r.failure is not None or r.status_code < 0:
         failure = from_ooni(r.failure or "unknown_error", "http")
@@ -195,6 +225,7 @@ def to_control(th: THResponse, url: str, helper: str) -> Control:
     tcp = _connects(th, url_port(parsed))
     tls = _handshakes(th, parsed.host)
     http = _fetch(th.http_request, url) if th.http_request is not None else None
+    quic = _quic_handshakes(th, parsed.host)
     worked = (
         any(q.answer is not None for q in dns)
         or any(c.failure is None for c in tcp)
@@ -206,7 +237,7 @@ def to_control(th: THResponse, url: str, helper: str) -> Control:
         seen = [q.failure for q in dns] + [c.failure for c in tcp]
         seen += [http.failure] if http is not None else []
         failure = next((f for f in seen if f), "http.error")
-    return Control(source="ooni", dns=dns, tcp=tcp, tls=tls, http=http, failure=failure)
+    return Control(source="ooni", dns=dns, tcp=tcp, tls=tls, http=http, quic=quic, failure=failure)
 
 
 # --- our control measurement as a helper's answer ------------------------------------------
@@ -228,8 +259,35 @@ def _page(control: Control) -> THHTTPRequest:
     )
 
 
-def _untrusted(h: TLSHandshake) -> str | None:
+def _untrusted(h: TLSHandshake | QUICHandshake) -> str | None:
     return None if h.trusted else "ssl_invalid_certificate"
+
+
+def _quic_answer(
+    control: Control, host: str
+) -> tuple[dict[str, THTLSHandshake], THHTTPRequest | None, str]:
+    """Our QUIC in a helper's words: a handshake per endpoint, the page when one of them loaded
+    it over HTTP/3, and the endpoint it was found at, as a helper reports the one it discovered."""
+    handshakes = {}
+    page = None
+    for q in control.quic:
+        h = q.handshake
+        if h is None:
+            continue
+        handshakes[endpoint(q.address, q.port)] = THTLSHandshake(
+            server_name=h.sni,
+            status=h.failure is None and bool(h.trusted),
+            failure=to_ooni(h.failure) if h.failure else _untrusted(h),
+        )
+        if page is None and q.response is not None and q.failure is None:
+            page = THHTTPRequest(
+                body_length=q.response.body_length,
+                title=q.response.title or "",
+                headers=dict(q.response.headers),
+                status_code=q.response.status,
+            )
+    found = f"{host}:{control.quic[0].port}" if control.quic else ""
+    return handshakes, page, found
 
 
 def to_response(control: Control, url: str, probe_addresses: list[str]) -> THResponse:
@@ -258,6 +316,7 @@ def to_response(control: Control, url: str, probe_addresses: list[str]) -> THRes
         )
         for h in control.tls
     }
+    quic, http3, discovered = _quic_answer(control, host)
     valid = {h.address for h in control.tls if h.failure is None and h.trusted}
     info: dict[str, THIPInfo] = {}
     for address in dict.fromkeys([*probe_addresses, *(dns.addrs or [])]):
@@ -265,11 +324,13 @@ def to_response(control: Control, url: str, probe_addresses: list[str]) -> THRes
             RESOLVED_BY_HELPER if address in (dns.addrs or []) else 0
         )
         info[address] = THIPInfo(flags=flags | (VALID_FOR_DOMAIN if address in valid else 0))
+    page = _page(control).model_copy(update={"discovered_h3_endpoint": discovered})
     return THResponse(
         tcp_connect=tcp,
         tls_handshake=tls,
-        quic_handshake={},
-        http_request=_page(control),
+        quic_handshake=quic,
+        http_request=page,
+        http3_request=http3,
         dns=dns,
         ip_info=info,
     )

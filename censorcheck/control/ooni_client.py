@@ -42,12 +42,14 @@ class OONIClient:
         timeout: float,
         user_agent: str,
         proxy: str | None = None,
+        quic: Literal["auto", "always", "never"] = "never",
     ) -> None:
         if not urls:
             raise ValueError("at least one test helper URL")
         self.urls = list(urls)
         self.url = self.urls[0]  # the helper to ask first: the one that last answered
         self._user_agent = user_agent
+        self._quic = quic != "never"  # the protocol has one switch: QUIC or not
         self._timeout = timeout
         self._slots = asyncio.Semaphore(IN_FLIGHT)
         # OONI's public helpers take no token; a helper of ours behind the same check does.
@@ -113,7 +115,7 @@ class OONIClient:
     async def measure(self, url: str, addresses: list[str], deadline: float) -> Control:
         """The first answering helper's measurement of ``url``; a ``control.*`` failure when
         none gave one by ``deadline``."""
-        request = request_for(url, addresses, self._user_agent).model_dump_json()
+        request = request_for(url, addresses, self._user_agent, self._quic).model_dump_json()
         start = time.monotonic()
         failure: str | None = "control.timeout"
         async with self._slots:

@@ -220,7 +220,8 @@ async def measure(
 
 def ooni_request(th: THRequest) -> MeasureRequest:
     """A test-helper request as the measurement our own protocol would ask for: the probe's
-    addresses from its endpoints, its User-Agent, and our protocol's bounds on every field."""
+    addresses from its endpoints, its User-Agent, QUIC when asked (``x_quic_enabled``), and our
+    protocol's bounds on every field."""
     addresses = []
     for key in th.tcp_connect:
         where = parse_endpoint(key)
@@ -233,6 +234,8 @@ def ooni_request(th: THRequest) -> MeasureRequest:
             url=th.http_request,
             addresses=list(dict.fromkeys(addresses))[:MAX_ADDRESSES],
             headers={"user-agent": agents[0]} if agents else {},
+            # A helper tries QUIC only where the page advertises HTTP/3, as "auto" does.
+            quic="auto" if th.x_quic_enabled else "never",
         )
     except pydantic.ValidationError as exc:
         raise ValueError(first_error(exc)) from None

@@ -67,7 +67,7 @@ def server_for(settings: Settings, ctx: ProbeContext) -> ControlClient | OONICli
     if settings.ooni_helpers:
         # OONI's public helpers take no token: one set for the user's own server stays home.
         token = None if settings.uses_public_helpers else settings.control_token
-        return OONIClient(settings.ooni_helpers, token, ctx.verify, *way_out)
+        return OONIClient(settings.ooni_helpers, token, ctx.verify, *way_out, quic=settings.quic)
     return ControlClient(
         settings.control_url, settings.control_token, ctx.verify, *way_out, quic=settings.quic
     )

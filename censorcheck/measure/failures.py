@@ -90,6 +90,9 @@ _FROM_OONI = {
     "ssl_unknown_authority": "untrusted",
     "ssl_invalid_certificate": "invalid_certificate",
     "ssl_failed_handshake": "alert",
+    # QUIC (netxlite's QUIC classifier): a version the server would not speak is the server's
+    # business, not a named interference.
+    "quic_incompatible_version": "error",
 }
 # Ours in OONI's words, where OONI names the meaning exactly.
 _TO_OONI = {
@@ -104,6 +107,14 @@ _TO_OONI = {
     "tls.hostname_mismatch": "ssl_invalid_hostname",
     "tls.expired": "ssl_invalid_certificate",
     "tls.invalid_certificate": "ssl_invalid_certificate",
+    # A QUIC handshake carries TLS, and OONI gives it the same words; a CONNECTION_REFUSED
+    # close and a port-unreachable ICMP both read connection_refused there, as here.
+    "quic.refused": "connection_refused",
+    "quic.alert": "ssl_failed_handshake",
+    "quic.untrusted": "ssl_unknown_authority",
+    "quic.hostname_mismatch": "ssl_invalid_hostname",
+    "quic.expired": "ssl_invalid_certificate",
+    "quic.invalid_certificate": "ssl_invalid_certificate",
 }
 # Transport outcomes mean the same whatever the layer. A deadline is a timer that expired too.
 _TRANSPORT_TO_OONI = {

@@ -25,6 +25,9 @@ ChangeKind = Literal[
     "unblocked",
     "method_changed",
     "status_changed",
+    "quic_newly_blocked",
+    "quic_unblocked",
+    "quic_changed",
     "confidence_changed",
     "added",
     "removed",
@@ -42,6 +45,10 @@ class Seen(Model):
     confidence: float
     run_id: str
     started_at: str = Field(description="Start of the run the result comes from.")
+    quic_status: Status | None = Field(
+        None, description="The QUIC verdict's status; null when QUIC was not tried."
+    )
+    quic_outcome: str | None = Field(None, description="The QUIC verdict's outcome.")
 
 
 class Change(Model):
@@ -50,8 +57,10 @@ class Change(Model):
     kind: ChangeKind = Field(
         description="newly_blocked: not blocked before, blocked now; unblocked: the reverse; "
         "method_changed: blocked on both sides with another outcome; status_changed: any "
-        "other change of status; confidence_changed: same status and outcome, confidence moved "
-        "by 0.1 or more; added / removed: on one side only."
+        "other change of status; quic_newly_blocked, quic_unblocked, quic_changed: the same "
+        "verdict over TCP, and the QUIC verdict (tried on both sides) became blocked, stopped "
+        "being blocked, or changed status or blocked outcome; confidence_changed: same status "
+        "and outcome, confidence moved by 0.1 or more; added / removed: on one side only."
     )
     url: str = Field(description="The target's URL.")
     vantage: str = Field(description="The vantage name of the runs compared.")
@@ -70,8 +79,9 @@ class DiffReport(Model):
 
     @property
     def became_blocked(self) -> bool:
-        """Whether something not blocked before is blocked now (CI alerts on it)."""
-        return self.counts["newly_blocked"] > 0
+        """Whether something not blocked before is blocked now, over QUIC too (CI alerts on
+        it)."""
+        return self.counts["newly_blocked"] + self.counts["quic_newly_blocked"] > 0
 
 
 Key = tuple[str, str]  # (target url, vantage name)
@@ -109,11 +119,8 @@ def _folder_side(path: Path, index: bool) -> Side:
         rows = wh.rows(
             """
             SELECT url, vantage,
-                arg_max(status, (run_started_at, run_id)),
-                arg_max(outcome, (run_started_at, run_id)),
-                arg_max(confidence, (run_started_at, run_id)),
-                arg_max(run_id, (run_started_at, run_id)),
-                arg_max(run_started_at, (run_started_at, run_id))
+                arg_max(struct_pack(status, outcome, confidence, run_id, run_started_at,
+                    quic_status, quic_outcome), (run_started_at, run_id))
             FROM results GROUP BY url, vantage
             """
         )
@@ -121,25 +128,30 @@ def _folder_side(path: Path, index: bool) -> Side:
         skipped = list(wh.sync.skipped)
     latest = {
         (url, vantage): Seen(
-            status=status,
-            outcome=outcome,
-            confidence=confidence,
-            run_id=run_id,
-            started_at=iso_utc(started),
+            status=last["status"],
+            outcome=last["outcome"],
+            confidence=last["confidence"],
+            run_id=last["run_id"],
+            started_at=iso_utc(last["run_started_at"]),
+            quic_status=last["quic_status"],
+            quic_outcome=last["quic_outcome"],
         )
-        for url, vantage, status, outcome, confidence, run_id, started in rows
+        for url, vantage, last in rows
     }
     return Side(latest, runs, skipped)
 
 
 def _seen(run: Run, result: Result) -> Seen:
     v = result.verdict
+    quic = result.quic_verdict
     return Seen(
         status=v.status,
         outcome=v.outcome,
         confidence=v.confidence,
         run_id=run.run_id,
         started_at=run.started_at,
+        quic_status=quic.status if quic else None,
+        quic_outcome=quic.outcome if quic else None,
     )
 
 
@@ -151,9 +163,26 @@ def classify(before: Seen, after: Seen) -> ChangeKind | None:
         return "method_changed"
     if before.status != after.status:
         return "status_changed"
+    quic = _quic_change(before, after)
+    if quic is not None:
+        return quic
     # Rounded, so that 0.9 - 0.8 (0.0999...) counts as a step of 0.1.
     if round(abs(after.confidence - before.confidence), 6) >= CONFIDENCE_STEP:
         return "confidence_changed"
+    return None
+
+
+def _quic_change(before: Seen, after: Seen) -> ChangeKind | None:
+    # QUIC tried on one side only (an older document, an Alt-Svc that came or went, --quic
+    # changed) is no change of the network's: there is nothing to compare with.
+    if before.quic_status is None or after.quic_status is None:
+        return None
+    if (before.quic_status == "blocked") != (after.quic_status == "blocked"):
+        return "quic_newly_blocked" if after.quic_status == "blocked" else "quic_unblocked"
+    if before.quic_status != after.quic_status or (
+        before.quic_status == "blocked" and before.quic_outcome != after.quic_outcome
+    ):
+        return "quic_changed"
     return None
 
 

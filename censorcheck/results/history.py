@@ -1,9 +1,11 @@
 """``history``: the timeline of targets across runs and vantages, as periods of one verdict.
 
 A period is an unbroken sequence of runs in which a (target, vantage) got the same status and
-outcome: "blocked by dns.nxdomain from 3 March to 9 March, 14 runs". The latest period of each
-pair says since when its present verdict holds. Computed in SQL over the results index
-(gaps and islands with window functions), so it stays quick at a million rows.
+outcome, and the same QUIC verdict (status and outcome; none where QUIC was not tried): "blocked
+by dns.nxdomain from 3 March to 9 March, 14 runs", "accessible, QUIC blocked by
+quic.sni_blocking since 5 March". The latest period of each pair says since when its present
+verdict holds. Computed in SQL over the results index (gaps and islands with window functions),
+so it stays quick at a million rows.
 """
 
 from __future__ import annotations
@@ -22,6 +24,10 @@ class Period(Model):
     vantage: str
     status: Status
     outcome: str
+    quic_status: Status | None = Field(
+        None, description="The QUIC verdict's status in the period; null: QUIC not tried."
+    )
+    quic_outcome: str | None = Field(None, description="The QUIC verdict's outcome.")
     first_seen: str = Field(description="Start of the first run of the period (UTC, ISO 8601).")
     last_seen: str = Field(description="Start of its last run.")
     runs: int = Field(description="Runs in the period.")
@@ -34,13 +40,16 @@ class Period(Model):
 
 _PERIODS = """
 WITH chosen AS (
-    SELECT url, domain, vantage, run_started_at, run_id, status, outcome, confidence
+    SELECT url, domain, vantage, run_started_at, run_id, status, outcome, confidence,
+        quic_status, quic_outcome
     FROM results
     WHERE (? IS NULL OR domain = lower(?) OR url = ?)
       AND (? IS NULL OR vantage = ?)
 ),
 marked AS (
     SELECT *, CASE WHEN lag(status) OVER w = status AND lag(outcome) OVER w = outcome
+        AND lag(quic_status) OVER w IS NOT DISTINCT FROM quic_status
+        AND lag(quic_outcome) OVER w IS NOT DISTINCT FROM quic_outcome
         THEN 0 ELSE 1 END AS starts
     FROM chosen
     WINDOW w AS (PARTITION BY url, vantage ORDER BY run_started_at, run_id)
@@ -52,7 +61,8 @@ grouped AS (
 ),
 periods AS (
     SELECT url, any_value(domain) AS domain, vantage, period, any_value(status) AS status,
-        any_value(outcome) AS outcome, min(run_started_at) AS first_seen,
+        any_value(outcome) AS outcome, any_value(quic_status) AS quic_status,
+        any_value(quic_outcome) AS quic_outcome, min(run_started_at) AS first_seen,
         max(run_started_at) AS last_seen, count(*) AS runs,
         arg_min(run_id, (run_started_at, run_id)) AS first_run,
         arg_max(run_id, (run_started_at, run_id)) AS last_run,
@@ -60,8 +70,8 @@ periods AS (
         period = max(period) OVER (PARTITION BY url, vantage) AS current
     FROM grouped GROUP BY url, vantage, period
 )
-SELECT url, domain, vantage, status, outcome, first_seen, last_seen, runs, first_run, last_run,
-    confidence_min, confidence_max, current
+SELECT url, domain, vantage, status, outcome, quic_status, quic_outcome, first_seen, last_seen,
+    runs, first_run, last_run, confidence_min, confidence_max, current
 FROM periods
 WHERE current OR NOT ?
 ORDER BY url, vantage, first_seen
@@ -83,6 +93,8 @@ def periods(
             vantage=vantage_name,
             status=status,
             outcome=outcome,
+            quic_status=quic_status,
+            quic_outcome=quic_outcome,
             first_seen=iso_utc(first),
             last_seen=iso_utc(last),
             runs=runs,
@@ -92,6 +104,6 @@ def periods(
             confidence_max=cmax,
             current=current,
         )
-        for (url, domain, vantage_name, status, outcome, first, last, runs, first_run, last_run,
-             cmin, cmax, current) in rows
+        for (url, domain, vantage_name, status, outcome, quic_status, quic_outcome, first, last,
+             runs, first_run, last_run, cmin, cmax, current) in rows
     ]  # fmt: skip

@@ -93,6 +93,7 @@ class _Result(msgspec.Struct):
     control: _Control | None = None
     deadline_hit: bool | None = None
     error: str | None = None
+    quic_verdict: _Verdict | None = None  # schema 1.5; absent before, and when not tried
 
 
 class _Vantage(msgspec.Struct):
@@ -206,6 +207,7 @@ def _rows(doc: _Document, file_id: int) -> Iterator[list[object]]:
         control = r.control
         verdict = r.verdict
         target = r.target
+        quic = r.quic_verdict
         yield [
             file_id,
             name,
@@ -235,6 +237,9 @@ def _rows(doc: _Document, file_id: int) -> Iterator[list[object]]:
             control.failure if control else None,
             r.deadline_hit,
             r.error,
+            quic.status if quic else None,
+            quic.outcome if quic else None,
+            quic.confidence if quic else None,
         ]
 
 

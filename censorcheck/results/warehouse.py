@@ -35,7 +35,7 @@ import duckdb
 from censorcheck.errors import ConfigError
 from censorcheck.results import rowreader
 
-INDEX_VERSION = "5"
+INDEX_VERSION = "6"
 _BATCH = 2000  # files indexed per statement: bounds the memory of a first indexing
 # Where the run's start is among the files table's columns (file, id, size, mtime_ns, problem,
 # run_id, run_started_at, ...).
@@ -85,6 +85,9 @@ COLUMNS: tuple[Column, ...] = (
     Column("control_failure", "VARCHAR", "Why the control failed, if it did."),
     Column("deadline_hit", "BOOLEAN", "The per-target deadline cut it short."),
     Column("error", "VARCHAR", "An internal error that cut the target short."),
+    Column("quic_status", "VARCHAR", "The QUIC verdict's status (null: QUIC not tried)."),
+    Column("quic_outcome", "VARCHAR", "The QUIC verdict's outcome, e.g. quic.sni_blocking."),
+    Column("quic_confidence", "DOUBLE", "The QUIC verdict's confidence, 0 to 1."),
 )
 ROW_COLUMNS = tuple(c for c in COLUMNS if not c.per_run)
 _ROWS_SCHEMA = ", ".join(f'"{c.name}" {c.type}' for c in ROW_COLUMNS)

@@ -6,7 +6,7 @@ import pytest
 
 from censorcheck.control.ooni import THResponse, request_for, to_control, to_response
 from censorcheck.measure.failures import FAILURES
-from censorcheck.models import Control, TCPConnect
+from censorcheck.models import Control, HTTPResponse, QUICFetch, QUICHandshake, TCPConnect
 from tests.ooni_th import document
 from tests.verdict.builders import SITE, hs, q, server
 
@@ -144,3 +144,71 @@ def test_our_nxdomain_in_the_helpers_words() -> None:
     assert th.dns is not None and th.dns.failure == "dns_name_error"
     back = to_control(th, "https://site.example/", HELPER)
     assert back.dns[0].failure == "dns.nxdomain"
+
+
+def test_the_helpers_quic_handshakes() -> None:
+    c = mapped("site_quic")
+    seen = {
+        (f.address, f.port): (f.failure, f.handshake.trusted if f.handshake else "none")
+        for f in c.quic
+    }
+    assert seen == {
+        (SITE, 443): (None, True),  # the helper validates the chain, naming the host
+        ("93.184.215.15", 443): ("quic.timeout", None),
+        ("192.0.2.7", 443): ("quic.hostname_mismatch", False),
+        ("192.0.2.8", 443): ("quic.error", None),  # a version the server would not speak
+        ("192.0.2.9", 443): ("quic.refused", None),
+    }
+    for f in c.quic:
+        # A handshake per endpoint, never a page: the helper says not where its HTTP/3 went.
+        assert f.response is None and f.handshake is not None
+        assert (f.handshake.address, f.handshake.sni) == (f.address, "site.example")
+        assert f.handshake.failure == f.failure
+    assert mapped("site_ok").quic == []
+
+
+def test_the_request_asks_for_quic_only_when_told() -> None:
+    assert request_for("https://site.example/", [SITE], "UA", quic=True).x_quic_enabled is True
+    assert request_for("https://site.example/", [SITE], "UA").x_quic_enabled is False
+
+
+def test_our_quic_in_the_helpers_words_and_back() -> None:
+    loaded = HTTPResponse(status=200, headers=[("server", "h3")], title="Site news",
+                          body_length=700, body_sha256="00", protocol="HTTP/3")  # fmt: skip
+    ok = QUICHandshake(address=SITE, port=443, sni="site.example", alpn="h3", trusted=True)
+    silent = QUICHandshake(address="192.0.2.7", port=443, sni="site.example",
+                           failure="quic.timeout")  # fmt: skip
+    foreign = QUICHandshake(address="192.0.2.8", port=443, sni="site.example",
+                            trusted=False, validation_error="unknown issuer")  # fmt: skip
+    ours = server(dns=[q([SITE], resolver="udp://control")]).model_copy(
+        update={"quic": [
+            QUICFetch(address=SITE, port=443, handshake=ok, response=loaded),
+            QUICFetch(address="192.0.2.7", port=443, handshake=silent, failure="quic.timeout"),
+            QUICFetch(address="192.0.2.8", port=443, handshake=foreign,
+                      failure="quic.untrusted"),
+            QUICFetch(address="10.0.0.1", port=443, skipped="forbidden address: private"),
+        ]}
+    )  # fmt: skip
+    th = to_response(ours, "https://site.example/", [])
+    assert th.quic_handshake is not None
+    assert {k: (v.status, v.failure) for k, v in th.quic_handshake.items()} == {
+        f"{SITE}:443": (True, None),
+        "192.0.2.7:443": (False, "generic_timeout_error"),
+        "192.0.2.8:443": (False, "ssl_invalid_certificate"),  # completed, but not trusted
+    }
+    assert th.http3_request is not None
+    assert (th.http3_request.status_code, th.http3_request.title) == (200, "Site news")
+    assert th.http_request is not None
+    assert th.http_request.discovered_h3_endpoint == "site.example:443"
+    back = to_control(th, "https://site.example/", HELPER)
+    assert [(f.address, f.failure) for f in back.quic] == [
+        (SITE, None),
+        ("192.0.2.7", "quic.timeout"),
+        ("192.0.2.8", "quic.invalid_certificate"),
+    ]
+
+
+def test_no_quic_is_no_quic_in_the_helpers_words() -> None:
+    th = to_response(server(), "https://site.example/", [])
+    assert th.quic_handshake == {} and th.http3_request is None
+    assert th.http_request is not None and th.http_request.discovered_h3_endpoint == ""

@@ -33,6 +33,19 @@ def _server_quic(*fetches: QUICFetch) -> Control:
     return server().model_copy(update={"quic": list(fetches)})
 
 
+def _helper_hs(address: str = SITE, failure: str | None = None) -> QUICFetch:
+    """A test helper's QUIC handshake as the OONI client records it: no page, and trusted only
+    when it completed (the helper validates the chain)."""
+    hand = QUICHandshake(address=address, port=443, sni="site.example", failure=failure,
+                         trusted=True if failure is None else None)  # fmt: skip
+    return QUICFetch(address=address, port=443, handshake=hand, failure=failure)
+
+
+def _helper(*fetches: QUICFetch, resolved: tuple[str, ...] = (SITE,)) -> Control:
+    found = control(*resolved)
+    return found.model_copy(update={"source": "ooni", "quic": list(fetches)})
+
+
 @dataclass
 class Row:
     id: str
@@ -76,6 +89,34 @@ ROWS = [
     Row("the handshake worked and the HTTP/3 request failed, the control loaded it",
         ("inconclusive", None, "quic.error"), [_quic(get_failure="quic.error")],
         control=_server_quic(_quic(page=True))),
+    # An OONI test helper: handshakes only, each at an address and port (rules 6).
+    Row("every handshake unanswered here, the helper's naming the host completed at the same "
+        "address: QUIC to the site is dropped here", ("blocked", "quic", "quic.timeout"),
+        [TIMEOUT], control=_helper(_helper_hs()), cites=("/quic/0", "/control/quic/0")),
+    Row("the helper completed only at another address: that one's QUIC may work and this one's "
+        "not", ("inconclusive", None, "quic.timeout"), [TIMEOUT],
+        control=_helper(_helper_hs(EDGE2), resolved=(SITE, EDGE2)), cites=("/control/quic/0",)),
+    Row("the host's name times out where a neutral name completes; nothing over TCP vouches, "
+        "but the helper's validated handshake at that address does",
+        ("blocked", "quic", "quic.sni_blocking"), [_quic(failure="quic.timeout")],
+        control=_helper(_helper_hs()), tls=[hs(failure="tls.timeout")],
+        cites=("/quic/0/handshake/neutral", "/control/quic/0")),
+    Row("a neutral name completes here, the host's times out, and the control server loaded "
+        "HTTP/3 elsewhere: not every handshake was silent, and nothing vouches for the address",
+        ("inconclusive", None, "quic.timeout"), [_quic(failure="quic.timeout")],
+        control=_server_quic(_quic(EDGE2, page=True)), tls=[hs(failure="tls.timeout")]),
+    Row("a refusal here, the helper's handshake completed there: a refusal is not a drop",
+        ("inconclusive", None, "quic.refused"),
+        [_quic(failure="quic.refused", neutral="quic.refused")], control=_helper(_helper_hs())),
+    Row("every handshake failed here and the helper's failed at the site's address too",
+        ("down", None, "quic.timeout"), [TIMEOUT],
+        control=_helper(_helper_hs(failure="quic.timeout")), cites=("/control/quic/0",)),
+    Row("the helper failed only at the probe's address, which its own lookup never gave",
+        ("inconclusive", None, "quic.timeout"), [TIMEOUT],
+        control=_helper(_helper_hs(failure="quic.timeout"), resolved=(EDGE2,)),
+        cites=("/control/quic/0",)),
+    Row("a helper that tried no QUIC (none advertised to it, or QUIC off)",
+        ("inconclusive", None, "quic.timeout"), [TIMEOUT], control=_helper()),
     Row("QUIC not tried, or nothing sent (a proxy)", None,
         [QUICFetch(address=SITE, port=443, skipped="a proxy cannot carry QUIC")]),
 ]  # fmt: skip

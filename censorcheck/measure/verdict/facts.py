@@ -25,7 +25,7 @@ from censorcheck.models import (
     Verdict,
 )
 
-RULES_VERSION = "5"
+RULES_VERSION = "6"
 
 CERT_FAILURES = frozenset(
     {"tls.untrusted", "tls.hostname_mismatch", "tls.expired", "tls.invalid_certificate"}
@@ -67,8 +67,9 @@ OUTCOMES = {
     "http.stall_after_bytes": "The same for a plain-HTTP body.",
     "quic.sni_blocking": "(QUIC verdict) The QUIC handshake naming the host failed where one "
     "with a neutral name completed at the same address.",
-    "quic.<failure>": "(QUIC verdict) HTTP/3 failed: blocked where the control server loaded it "
-    "over HTTP/3 and every handshake here went unanswered, down where the control's failed too.",
+    "quic.<failure>": "(QUIC verdict) HTTP/3 failed: blocked where every handshake here went "
+    "unanswered while the control server loaded it over HTTP/3, or an OONI test helper completed "
+    "a handshake at the same address; down where the control's QUIC failed too.",
     "http.<failure>": "The request failed (reset, eof, timeout) after the connection was made.",
     "<layer>.deadline": "The per-target deadline ended the measurement at that layer.",
     "<layer>.error": "An internal error ended the measurement at that layer.",

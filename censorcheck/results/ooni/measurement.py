@@ -19,6 +19,7 @@ from censorcheck.results.ooni.templates import (
     final_response,
     lookup_failure,
     query_entry,
+    quic_entries,
     request_entry,
     tcp_entry,
     tls_entries,
@@ -123,7 +124,16 @@ def _test_keys(result: Result) -> dict[str, Any]:
         "control_failure": ooni_failure(control.failure),
         **match_keys(final_response(fetch), final_response(control.http)),
         **verdict_keys(result),
+        "quic_handshakes": [
+            e
+            for q in result.quic
+            if q.handshake is not None
+            for e in quic_entries(q.handshake, ["depth=0"])
+        ],
         "censorcheck_verdict": result.verdict.model_dump(),
+        "censorcheck_quic_verdict": (
+            result.quic_verdict.model_dump() if result.quic_verdict is not None else None
+        ),
         "censorcheck_control_source": control.source,
         "censorcheck_control_queries": [
             query_entry(q, ["censorcheck_control"]) for q in control.dns

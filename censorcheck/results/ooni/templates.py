@@ -12,7 +12,15 @@ import ipaddress
 from collections.abc import Iterable, Iterator, Sequence
 from typing import Any
 
-from censorcheck.models import DNSQuery, HTTPFetch, HTTPHop, HTTPResponse, TCPConnect, TLSHandshake
+from censorcheck.models import (
+    DNSQuery,
+    HTTPFetch,
+    HTTPHop,
+    HTTPResponse,
+    QUICHandshake,
+    TCPConnect,
+    TLSHandshake,
+)
 from censorcheck.results.ooni.vocabulary import RCODES, endpoint, ooni_failure, resolver
 
 Tags = list[str]
@@ -115,6 +123,30 @@ def tls_entries(handshake: TLSHandshake, tags: Tags) -> Iterator[dict[str, Any]]
         yield from tls_entries(handshake.repeat, [*extra, "censorcheck_repeat"])
     if handshake.neutral is not None:
         yield from tls_entries(handshake.neutral, [*extra, "censorcheck_neutral_sni"])
+
+
+def quic_entries(
+    handshake: QUICHandshake, tags: Tags, neutral: bool = False
+) -> Iterator[dict[str, Any]]:
+    """A QUIC handshake in the shape OONI gives TLS and QUIC handshakes alike (over udp), then
+    the neutral one made because it failed, whose chain was not checked."""
+    yield {
+        "network": "udp",
+        "address": endpoint(handshake.address, handshake.port),
+        "server_name": handshake.sni,
+        "failure": ooni_failure(handshake.failure),
+        "negotiated_protocol": handshake.alpn or "",
+        "tls_version": "TLSv1.3",  # QUIC carries no other
+        "no_tls_verify": neutral,
+        "peer_certificates": [],
+        "censorcheck_chain": [c.model_dump() for c in handshake.chain],
+        "censorcheck_quic_version": handshake.version,
+        "t": handshake.t,
+        "tags": tags,
+    }
+    if handshake.neutral is not None:
+        extra = [t for t in tags if t.startswith("depth=")]
+        yield from quic_entries(handshake.neutral, [*extra, "censorcheck_neutral_sni"], True)
 
 
 # --- HTTP ----------------------------------------------------------------------------------

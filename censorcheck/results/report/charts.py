@@ -100,6 +100,7 @@ class GridCell:
     column: int
     status_class: str
     tip: str
+    quic_blocked: bool = False  # drawn with a mark: the site may load over TCP all the same
 
 
 @dataclass(frozen=True)
@@ -135,9 +136,11 @@ def grid_chart(data: ReportData, grid: VantageGrid) -> GridChart:
             f"{cell.outcome or '–'} (measured {when(cell.started_at)}"
             + (f"; latest of {cell.results} results" if cell.results > 1 else "")
             + ")"
+            + (f"\nQUIC: {cell.quic_status}" if cell.quic_status is not None else "")
         )
         x, y = label_w + cell.column * cell_w, top + row[cell.url] * CELL_H
-        cells.append(GridCell(x, y, cell.column, status_class(cell.status), tip))
+        quic_blocked = cell.quic_status == "blocked"
+        cells.append(GridCell(x, y, cell.column, status_class(cell.status), tip, quic_blocked))
     return GridChart(
         vantage=grid.vantage,
         width=label_w + ncols * cell_w + 60,

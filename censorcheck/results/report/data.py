@@ -30,6 +30,7 @@ class Cell:
     outcome: str | None
     started_at: datetime
     results: int  # results of this target and vantage in the column
+    quic_status: str | None = None  # the QUIC verdict's, when QUIC was tried
 
 
 @dataclass(frozen=True)
@@ -90,6 +91,11 @@ class LatestVerdict:
     previous_status: str | None  # the verdict before the streak, if any
     previous_outcome: str | None
     evidence: tuple[EvidenceItem, ...] = ()
+    quic_status: str | None = None  # the QUIC verdict (None: QUIC not tried)
+    quic_outcome: str | None = None
+    quic_confidence: float | None = None
+    quic_reason: str | None = None  # from the run document, as the evidence
+    quic_evidence: tuple[EvidenceItem, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -135,6 +141,15 @@ class ReportData:
             if m.vantage == vantage:
                 found[m.column][m.outcome] = m.count
         return dict(found)
+
+
+def quic_blocked_now(data: ReportData) -> list[LatestVerdict]:
+    """The latest verdicts whose QUIC verdict is ``blocked``, by target then vantage: among
+    them, sites that load over TCP while HTTP/3 is blocked."""
+    return sorted(
+        (v for v in data.latest() if v.quic_status == "blocked"),
+        key=lambda v: (v.url, v.vantage),
+    )
 
 
 def blocked_now(data: ReportData) -> list[LatestVerdict]:

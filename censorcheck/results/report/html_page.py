@@ -17,7 +17,7 @@ from censorcheck.results.report.charts import (
     status_class,
     status_order,
 )
-from censorcheck.results.report.data import ReportData, TargetDetail
+from censorcheck.results.report.data import ReportData, TargetDetail, quic_blocked_now
 from censorcheck.results.report.wording import duration, percent, when
 
 CSP = "default-src 'none'; style-src 'unsafe-inline'; img-src data:"
@@ -54,8 +54,10 @@ def _templates() -> jinja2.Environment:
     return env
 
 
-def _rank(detail: TargetDetail) -> tuple[int, str]:
-    return (-sum(v.status == "blocked" for v in detail.verdicts), detail.url)
+def _rank(detail: TargetDetail) -> tuple[int, int, str]:
+    # Blocked first, then blocked over QUIC alone: both are what a reader came for.
+    blocked = sum(v.status == "blocked" for v in detail.verdicts)
+    return (-blocked, -sum(v.quic_status == "blocked" for v in detail.verdicts), detail.url)
 
 
 def html(data: ReportData) -> str:
@@ -76,5 +78,7 @@ def html(data: ReportData) -> str:
             grids=[(g, grid_chart(data, g)) for g in data.grids],
             methods=bars_charts(data) if blocked else None,
             targets=sorted(data.targets, key=_rank),
+            quic_tried=any(v.quic_status is not None for v in data.latest()),
+            quic_blocked=quic_blocked_now(data),
         )
     )

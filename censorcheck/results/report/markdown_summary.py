@@ -6,7 +6,7 @@ import html as html_lib
 from collections import defaultdict
 
 from censorcheck import __version__
-from censorcheck.results.report.data import ReportData, blocked_now
+from censorcheck.results.report.data import ReportData, blocked_now, quic_blocked_now
 from censorcheck.results.report.wording import percent, when
 
 
@@ -71,6 +71,7 @@ def markdown(data: ReportData) -> str:
         ]
     else:
         out.append("None in the latest verdicts.")
+    out += _quic_section(data)
     changed = sorted(
         (v for v in data.latest() if v.previous_status is not None),
         key=lambda v: (v.since, v.url, v.vantage),
@@ -96,3 +97,25 @@ def markdown(data: ReportData) -> str:
         "",
     ]
     return "\n".join(out)
+
+
+def _quic_section(data: ReportData) -> list[str]:
+    """The sites blocked over QUIC (HTTP/3), with what TCP showed beside it; nothing when QUIC
+    was never tried."""
+    if all(v.quic_status is None for v in data.latest()):
+        return []
+    out = ["", "## Blocked over QUIC", ""]
+    blocked = quic_blocked_now(data)
+    if not blocked:
+        return [*out, "None in the latest QUIC verdicts."]
+    out += [
+        "| Target | Vantage | Finding | QUIC outcome | Confidence |",
+        "| --- | --- | --- | --- | ---: |",
+    ]
+    out += [
+        f"| {_md_code(v.url)} | {_md(v.vantage)} | {_md(v.status or 'unknown')} over TCP, "
+        f"QUIC blocked | {_md_code(v.quic_outcome or 'unknown')} | "
+        f"{percent(v.quic_confidence)} |"
+        for v in blocked
+    ]
+    return out

@@ -44,8 +44,8 @@ _STEPS = (
 _ROWS = """
     a AS NOT MATERIALIZED (
         SELECT run_id, file, run_started_at, vantage, country, asn, url, domain, category,
-            started_at, status, blocking, outcome, confidence, reason,
-            coalesce(outcome, blocking, 'unknown') AS method
+            started_at, status, blocking, outcome, confidence, reason, quic_status,
+            quic_outcome, quic_confidence, coalesce(outcome, blocking, 'unknown') AS method
         FROM results WHERE run_started_at IS NOT NULL {where}
     )"""
 Query = Callable[[str], list[tuple[Any, ...]]]  # SQL after the CTEs → its rows
@@ -207,11 +207,20 @@ def _grids(query: Query) -> list[VantageGrid]:
     for vantage, url, col, last, n in query(
         f"""
         SELECT vantage, url, col,
-            arg_max(struct_pack(status, outcome, started_at), {_ORDER}) AS last, count(*)
+            arg_max(struct_pack(status, outcome, started_at, quic_status), {_ORDER}) AS last,
+            count(*)
         FROM rb GROUP BY vantage, url, col ORDER BY vantage, url, col"""
     ):
         cells[vantage].append(
-            Cell(url, col, last["status"], last["outcome"], last["started_at"], n)
+            Cell(
+                url,
+                col,
+                last["status"],
+                last["outcome"],
+                last["started_at"],
+                n,
+                last["quic_status"],
+            )
         )
     grids = []
     for vantage in sorted(about, key=lambda v: (v is None, v or "")):
@@ -238,7 +247,8 @@ def _details(query: Query) -> tuple[list[TargetDetail], list[str]]:
         latest AS (
             SELECT url, vantage,
                 arg_max(struct_pack(status, blocking, outcome, confidence, reason, run_id,
-                    run_started_at, started_at, file, domain, category), {_ORDER}) AS l,
+                    run_started_at, started_at, file, domain, category, quic_status,
+                    quic_outcome, quic_confidence), {_ORDER}) AS l,
                 count(*) AS measured
             FROM r GROUP BY url, vantage
         ),
@@ -290,21 +300,32 @@ def _details(query: Query) -> tuple[list[TargetDetail], list[str]]:
                 measured=measured,
                 previous_status=before["status"] if before else None,
                 previous_outcome=before["outcome"] if before else None,
-                evidence=evidence.get((url, vantage), ()),
+                evidence=evidence.get((url, vantage), _UNREAD)[0],
+                quic_status=last["quic_status"],
+                quic_outcome=last["quic_outcome"],
+                quic_confidence=last["quic_confidence"],
+                quic_reason=evidence.get((url, vantage), _UNREAD)[1],
+                quic_evidence=evidence.get((url, vantage), _UNREAD)[2],
             )
         )
     details = [TargetDetail(url, *about[url], verdicts) for url, verdicts in by_url.items()]
     return details, skipped
 
 
+# The evidence of a verdict, and the QUIC verdict's reason and evidence.
+Read = tuple[tuple[EvidenceItem, ...], str | None, tuple[EvidenceItem, ...]]
+_UNREAD: Read = ((), None, ())
+
+
 def _evidence(
     wanted: Iterable[tuple[str, str | None, str]],
-) -> tuple[dict[tuple[str, str | None], tuple[EvidenceItem, ...]], list[str]]:
-    """The evidence of the latest verdicts, from their run documents (each read once)."""
+) -> tuple[dict[tuple[str, str | None], Read], list[str]]:
+    """The evidence of the latest verdicts (and their QUIC verdicts' reason and evidence), from
+    their run documents (each read once): the index keeps no evidence."""
     by_file: dict[str, set[tuple[str, str | None]]] = defaultdict(set)
     for url, vantage, file in wanted:
         by_file[file].add((url, vantage))
-    found: dict[tuple[str, str | None], tuple[EvidenceItem, ...]] = {}
+    found: dict[tuple[str, str | None], Read] = {}
     skipped: list[str] = []
     for file in sorted(by_file):
         try:
@@ -318,5 +339,10 @@ def _evidence(
         for result in run.results:
             key = (result.target.url, result.vantage or run.vantage.name)
             if key in keys and key not in found:
-                found[key] = tuple(EvidenceItem(e.ref, e.fact) for e in result.verdict.evidence)
+                quic = result.quic_verdict
+                found[key] = (
+                    tuple(EvidenceItem(e.ref, e.fact) for e in result.verdict.evidence),
+                    quic.reason if quic else None,
+                    tuple(EvidenceItem(e.ref, e.fact) for e in quic.evidence) if quic else (),
+                )
     return found, skipped
