@@ -53,10 +53,12 @@ def _one_run(urls: list[str], settings_json: str) -> tuple[Figures, str]:
     run = measure(targets, settings)
     wall = time.monotonic() - start
     user1, sys1 = cpu_seconds(resource.RUSAGE_SELF)
+    # Read before the run is serialised to go back to the parent, which the probe never does.
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     figures = {
         "wall_s": wall,
         "cpu_s": (user1 - user0) + (sys1 - sys0),
-        "peak_rss_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+        "peak_rss_mib": peak / 1024,
         "rss_before_mib": rss_before / 1024,
     }
     return figures, run.model_dump_json()

@@ -63,9 +63,8 @@ class LabPKI:
 
     def write_host_pem(self, host: Host, path: Path) -> Path:
         """The key and certificate chain of ``host``'s names in one PEM file, for its QUIC side."""
-        self.ca.issue_cert(
-            *(identities(host.names) or [host.address])
-        ).private_key_and_cert_chain_pem.write_to_path(str(path))
+        leaf = self.ca.issue_cert(*(identities(host.names) or [host.address]))
+        leaf.private_key_and_cert_chain_pem.write_to_path(str(path))
         return path
 
     def resolver_context(self, address: str) -> ssl.SSLContext:
