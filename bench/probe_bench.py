@@ -8,7 +8,7 @@ workload is a seeded mix of lab scenarios in fixed proportions (``MIX``); each n
 what the verdict must be, which gives the accuracy figure.
 
     .venv/bin/python bench/probe_bench.py              # the default: 1,000 targets, curl baseline
-    .venv/bin/python bench/probe_bench.py --count 40 --no-curl --no-scenarios --json
+    .venv/bin/python bench/probe_bench.py --count 40 --no-curl --no-scenarios --quic-count 20 --json
 """
 
 from __future__ import annotations
@@ -25,6 +25,7 @@ from collections.abc import Sequence
 from datetime import datetime
 
 import control_addresses
+import quic_cost
 from figures import Figures, cpu_seconds, print_figures
 from lab_process import LabInfo, lab_process
 from workload import Entries, build_entries, check_verdicts, lab_entries
@@ -254,6 +255,10 @@ def run_benchmark(args: argparse.Namespace) -> Figures:
         figures["control_addresses"] = control_addresses.control_address_figures(
             args.control_per_row, args.timeout, (1, args.concurrency)
         )
+    if args.quic_count:
+        figures["quic"] = quic_cost.quic_figures(
+            args.quic_count, args.seed, args.timeout, args.concurrency
+        )
     probe, curl = figures["probe"], figures.get("curl")
     figures["goals"] = {
         "accuracy_100": probe["accuracy"] == 1.0,
@@ -344,6 +349,8 @@ def render(figures: Figures) -> str:
         ]
     if "control_addresses" in figures:
         lines += control_addresses.render(figures["control_addresses"])
+    if "quic" in figures:
+        lines += quic_cost.render(figures["quic"])
     goals = figures["goals"]
     lines += [
         "",
@@ -372,6 +379,12 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         default=10,
         help="lab targets per DNS-differing row for the control's-addresses cost (0: skip)",
     )
+    parser.add_argument(
+        "--quic-count",
+        type=int,
+        default=1000,
+        help="lab targets on HTTP/3 sites for what QUIC costs (0: skip)",
+    )
     parser.add_argument("--json", action="store_true", help="print the figures as JSON")
     args = parser.parse_args(argv)
     if args.count < 1 or args.concurrency < 1 or args.timeout <= 0:
@@ -387,7 +400,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     print_figures(figures, args.json, render)
     accurate = figures["probe"]["accuracy"] == 1.0 and all(
         figures[part]["accuracy"] == 1.0
-        for part in ("scenarios", "control_addresses")
+        for part in ("scenarios", "control_addresses", "quic")
         if part in figures
     )
     return 0 if accurate else 1

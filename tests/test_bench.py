@@ -77,8 +77,9 @@ def test_workload_has_every_kind_in_proportion() -> None:
 
 def test_small_run_is_accurate_and_reports_every_figure() -> None:
     figures = run_script(
-        BENCH, "--count", str(COUNT), "--no-curl", "--no-scenarios", "--control-per-row", "1"
-    )
+        BENCH, "--count", str(COUNT), "--no-curl", "--no-scenarios", "--control-per-row", "1",
+        "--quic-count", "20", timeout=180,
+    )  # fmt: skip
     probe = figures["probe"]
     assert probe["accuracy"] == 1.0, probe["mismatches"]
     assert probe["targets"] == COUNT
@@ -114,6 +115,13 @@ def test_small_run_is_accurate_and_reports_every_figure() -> None:
         assert level["beside_targets"] + level["after_targets"] == extra["targets"]
     assert "added per target" in text and "network floor" in text
     assert "peak memory" in text and "accuracy" in text and "100.0%" in text
+    quic = figures["quic"]
+    assert quic["targets"] == 20 and quic["blocked"] == 1 and quic["accuracy"] == 1.0
+    assert list(quic["modes"]) == ["never", "auto", "always"]
+    for mode in quic["modes"].values():
+        assert mode["quic_correct"] == mode["correct"] == 20, mode["quic_mismatches"]
+        assert mode["peak_rss_mib"] > 0 and mode["wall_s"] > 0
+    assert "what runs beside" in text and "--quic" in text and "always adds" in text
 
 
 CONTROL_BENCH = BENCH.parent / "control_bench.py"

@@ -115,6 +115,32 @@ def test_udp_that_vanishes_is_a_timeout_for_both_names(tmp_path: Path) -> None:
     assert (fetch.failure, hs.failure, hs.neutral.failure) == ("quic.timeout",) * 3
 
 
+def test_a_handshake_given_up_on_sends_nothing_later(tmp_path: Path) -> None:
+    """A timed-out handshake's socket is closed while its retransmission timer is still armed;
+    when that timer fires, nothing may try to send on the closed socket (aioquic logs an error
+    through the loop for each one). No event marks "nothing happened", so the loop is kept
+    running past the retransmissions that were due: well beyond the 1 s timeout's next one."""
+    ca = trustme.CA()
+    address = _address()
+    errors: list[dict[str, object]] = []
+
+    async def main() -> QUICFetch:
+        asyncio.get_running_loop().set_exception_handler(lambda _, context: errors.append(context))
+        ctx = ProbeContext.create(_settings(ca, tmp_path), False)
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as hole:
+            hole.bind((address, 0))
+            try:
+                fetch = await quic.measure(HOST, "/", address, hole.getsockname()[1], ctx, set())
+            finally:
+                await ctx.aclose()
+        await asyncio.sleep(3.0)
+        return fetch
+
+    fetch = asyncio.run(main())
+    assert fetch.failure == "quic.timeout"
+    assert not errors, errors
+
+
 def test_a_closed_udp_port_is_refused(tmp_path: Path) -> None:
     address = _address()
     fetch = _probe_at(address, _free_udp_port(address), tmp_path)

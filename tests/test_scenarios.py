@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from censorcheck.lab import Lab
+from censorcheck.lab.scenarios import SCENARIOS
 from censorcheck.models import Run
 from tests.conftest import run_cli
 
@@ -53,17 +54,27 @@ def censored_run(lab: Lab, targets_file: Path, tmp_path_factory: pytest.TempPath
     return Run.model_validate_json(out.read_text(encoding="utf-8"))
 
 
-def test_every_scenario_gets_its_verdict(lab: Lab, censored_run: Run) -> None:
+def misses(lab: Lab, run: Run, control: bool, ooni: bool = False) -> list[str]:
+    """Each result whose verdict, or QUIC verdict (None where no QUIC is to be tried), is not
+    the scenario's in the set-up ``control`` and ``ooni`` name (see ``Scenario.expected``)."""
     wrong = []
-    for result in censored_run.results:
-        expect = lab.topology.names[result.target.domain].expect
+    for result in run.results:
+        scenario = lab.topology.names[result.target.domain]
+        want = scenario.expected(control, ooni)
         got = result.verdict
-        if (got.status, got.blocking, got.outcome) != (
-            expect.status,
-            expect.blocking,
-            expect.outcome,
-        ):
+        if (got.status, got.blocking, got.outcome) != (want.status, want.blocking, want.outcome):
             wrong.append(f"{result.target.domain}: {got.status}/{got.outcome}: {got.reason}")
+        want_quic = scenario.expected_quic(control, ooni)
+        quic = result.quic_verdict
+        seen = None if quic is None else (quic.status, quic.blocking, quic.outcome)
+        if seen != (None if want_quic is None else (want_quic.status, want_quic.blocking,
+                                                    want_quic.outcome)):  # fmt: skip
+            wrong.append(f"{result.target.domain} over QUIC: {seen}: {quic and quic.reason}")
+    return wrong
+
+
+def test_every_scenario_gets_its_verdict(lab: Lab, censored_run: Run) -> None:
+    wrong = misses(lab, censored_run, control=False)
     assert not wrong, "\n".join(wrong)
     assert len(censored_run.results) == len(lab.topology.names)
 
@@ -89,6 +100,10 @@ def test_free_vantage_sees_no_blocking(lab: Lab, targets_file: Path, tmp_path: P
     run = Run.model_validate_json(out.read_text(encoding="utf-8"))
     statuses = {r.target.domain: r.verdict.status for r in run.results}
     assert "blocked" not in statuses.values()
+    quic = {r.target.domain: r.quic_verdict.status for r in run.results if r.quic_verdict}
+    assert "blocked" not in quic.values()
+    assert quic["quic-sni-drop.lab.test"] == quic["quic-udp-drop.lab.test"] == "accessible"
+    assert "quic-absent.lab.test" not in quic
     assert statuses["tls-sni-reset.lab.test"] == "accessible"
     assert statuses["gone.lab.test"] == "down"
     assert statuses["tarpit.lab.test"] == "inconclusive"
@@ -127,3 +142,17 @@ def test_the_kernel_rows_ran(lab: Lab, censored_run: Run) -> None:
     assert frozen and frozen.hops[-1].response and throttled and throttled.hops[-1].response
     assert frozen.hops[-1].response.body_length < 64 * 1024
     assert 0 < throttled.hops[-1].response.body_length < censored_run.settings["max_body"]
+
+
+def test_a_quic_blocked_site_is_never_expected_accessible_over_quic() -> None:
+    """The table itself: a site whose QUIC the censor cuts is blocked or inconclusive over QUIC
+    in every set-up, and a QUIC verdict is expected exactly where the site advertises HTTP/3."""
+    setups = [(False, False), (True, False), (True, True)]
+    cut = [s for s in SCENARIOS if s.censor in ("udp_drop", "quic_sni_drop")]
+    assert cut
+    for row in cut:
+        for control, ooni in setups:
+            e = row.expected_quic(control, ooni)
+            assert e is not None and e.status in ("blocked", "inconclusive"), row.name
+    for row in SCENARIOS:
+        assert (row.expect_quic is None) == (row.quic == "none"), row.name

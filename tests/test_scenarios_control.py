@@ -20,7 +20,7 @@ import pytest
 from censorcheck.lab import Lab
 from censorcheck.models import Run
 from tests.conftest import run_cli
-from tests.test_scenarios import lab_flags
+from tests.test_scenarios import lab_flags, misses
 
 pytest.importorskip("fastapi")
 
@@ -108,23 +108,8 @@ def control_run(
     return run
 
 
-def _wrong(lab: Lab, run: Run, control: bool) -> list[str]:
-    """Each result whose verdict is not the scenario's, with (``control``) or without a server."""
-    wrong = []
-    for result in run.results:
-        expect = lab.topology.names[result.target.domain].expected(control=control)
-        got = result.verdict
-        if (got.status, got.blocking, got.outcome) != (
-            expect.status,
-            expect.blocking,
-            expect.outcome,
-        ):
-            wrong.append(f"{result.target.domain}: {got.status}/{got.outcome}: {got.reason}")
-    return wrong
-
-
 def test_every_scenario_gets_its_verdict(lab: Lab, control_run: Run) -> None:
-    wrong = _wrong(lab, control_run, control=True)
+    wrong = misses(lab, control_run, control=True)
     assert not wrong, "\n".join(wrong)
     assert len(control_run.results) == len(lab.topology.names)
 
@@ -134,6 +119,9 @@ def test_the_control_server_changes_what_the_resolver_alone_cannot_tell(lab: Lab
     changed = {s.name for s in lab.topology.names.values() if s.expected(True) != s.expected(False)}
     assert {"http-generic-blockpage", "http-redirect-blockpage", "down-everywhere"} <= changed
     assert {"tarpit", "selfsigned"} <= changed
+    quic = {s.name for s in lab.topology.names.values()
+            if s.expected_quic(True) != s.expected_quic(False)}  # fmt: skip
+    assert {"quic-udp-drop", "quic-stale"} <= quic
 
 
 def test_every_result_carries_the_servers_observations(control_run: Run) -> None:
@@ -169,6 +157,10 @@ def test_free_vantage_with_the_control_server_sees_no_blocking(
     assert code == 0, stderr
     statuses = {r.target.domain: r.verdict.status for r in run.results}
     assert "blocked" not in statuses.values()
+    quic = {r.target.domain: r.quic_verdict.status for r in run.results if r.quic_verdict}
+    assert "blocked" not in quic.values()
+    assert quic["quic-udp-drop.lab.test"] == "accessible"
+    assert quic["quic-stale.lab.test"] == "down"
     assert statuses["static.lab.test"] == "accessible"
     assert statuses["down-everywhere.lab.test"] == "down"
 
@@ -185,7 +177,7 @@ def test_an_unreachable_control_server_leaves_the_control_resolvers(
     assert "the control resolvers stand in, for DNS only" in stderr
     assert run.vantage.control_server is not None and not run.vantage.control_server.alive
     assert {r.control.source for r in run.results} == {"resolvers"}
-    wrong = _wrong(lab, run, control=False)
+    wrong = misses(lab, run, control=False)
     assert not wrong, "\n".join(wrong)
 
 

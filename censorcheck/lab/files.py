@@ -4,7 +4,8 @@
 
 - ``lab-targets.txt``: every lab URL;
 - ``lab-expect-censored.yaml``: the same URLs, each with the status the censored vantage must
-  see (``expect:``), for ``censorcheck run --check``;
+  see (``expect:``), and over QUIC where the site advertises HTTP/3 (``expect_quic:``), for
+  ``censorcheck run --check``;
 - ``lab-expect-control.yaml``: the same with the status expected when the lab's control server
   is the control (when the lab has one);
 - ``censored.args`` / ``free.args``: the ``run`` options of each vantage, one argument per line,
@@ -40,6 +41,8 @@ def _expectations(lab: Lab, control: bool) -> str:
         # JSON strings are valid YAML scalars: no quoting rules of our own.
         lines += [f"  - url: {json.dumps(topology.url(name))}",
                   f"    expect: {scenario.expected(control).status}"]  # fmt: skip
+        if (quic := scenario.expected_quic(control)) is not None:
+            lines.append(f"    expect_quic: {quic.status}")
     return "\n".join(lines) + "\n"
 
 

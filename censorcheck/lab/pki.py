@@ -61,6 +61,12 @@ class LabPKI:
         ca = self.rogue_ca if host.service == "selfsigned" else self.ca
         return self._context(ca, identities(host.names) or [host.address])
 
+    def write_host_pem(self, host: Host, path: Path) -> Path:
+        """The key and certificate chain of ``host``'s names in one PEM file, for its QUIC side."""
+        leaf = self.ca.issue_cert(*(identities(host.names) or [host.address]))
+        leaf.private_key_and_cert_chain_pem.write_to_path(str(path))
+        return path
+
     def resolver_context(self, address: str) -> ssl.SSLContext:
         """For DoT and DoH on a resolver address (the certificate names the IP)."""
         return self._context(self.ca, [address])

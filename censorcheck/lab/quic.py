@@ -44,6 +44,12 @@ class _H3Server(QuicConnectionProtocol):
         self._pages = pages
         self._h3: H3Connection | None = None
 
+    def transmit(self) -> None:
+        # Once the lab closes the socket, a connection's pending timer has nothing to send on.
+        if self._transport is not None and self._transport.is_closing():
+            return
+        super().transmit()
+
     def quic_event_received(self, event: QuicEvent) -> None:
         if isinstance(event, ProtocolNegotiated) and event.alpn_protocol in H3_ALPN:
             self._h3 = H3Connection(self._quic)

@@ -4,7 +4,9 @@ Each row says how the lab misbehaves for one host name and which verdict a corre
 from the censored vantage: with the honest resolver as control (``expect``), and with the lab's
 control server instead (``expect_control``, when that differs), and with that server spoken to as an
 OONI test helper (``expect_ooni`` and its ``ooni_reason``, when the helper's answer carries too
-little for ``expect_control``). Adding a technique is adding a row.
+little for ``expect_control``). Rows whose site advertises HTTP/3 also say which QUIC verdict a run
+with ``--quic auto`` reaches (``expect_quic``, and ``expect_quic_control`` with the control
+server); the others expect none, since no QUIC is tried. Adding a technique is adding a row.
 """
 
 from __future__ import annotations
@@ -52,7 +54,13 @@ WebCensor = Literal[
     "http_blockpage",  # answers a plain-HTTP request for the name with the blockpage
     "http_generic",  # answers it with a generic notice that no fingerprint knows
     "http_redirect",  # answers it with a 302 to the warning page (WARNING_NAME)
+    "quic_sni_drop",  # drops QUIC Initials whose ClientHello names the host
+    "udp_drop",  # drops every datagram to the site's address (the site has an address of its own)
 ]
+
+# Whether the site speaks HTTP/3: not at all, on UDP at its https port with an ``Alt-Svc: h3``
+# advertisement, or (``stale``) advertising it while nothing listens on UDP, for everyone.
+QUICService = Literal["none", "h3", "stale"]
 
 
 @dataclass(frozen=True)
@@ -60,7 +68,7 @@ class Expect:
     """The verdict a correct probe reaches."""
 
     status: Literal["accessible", "blocked", "down", "inconclusive"]
-    blocking: Literal["dns", "tcp", "tls", "http"] | None
+    blocking: Literal["dns", "tcp", "tls", "http", "quic"] | None
     outcome: str
 
 
@@ -82,6 +90,17 @@ class Scenario:
     # its answer has no body, and no address the page came from.
     expect_ooni: Expect | None = None
     ooni_reason: str = ""
+    quic: QUICService = "none"
+    # The QUIC verdict with the honest resolver as control (None: no QUIC is tried), and with the
+    # control server, when that differs. OONI's helpers measure no QUIC: as the resolvers.
+    expect_quic: Expect | None = None
+    expect_quic_control: Expect | None = None
+
+    def expected_quic(self, control: bool, ooni: bool = False) -> Expect | None:
+        """The QUIC verdict with ``--quic auto``, as ``expected`` says for the main one."""
+        if control and not ooni and self.expect_quic_control is not None:
+            return self.expect_quic_control
+        return self.expect_quic
 
     def expected(self, control: bool, ooni: bool = False) -> Expect:
         """The verdict with a control server (``control``; through the OONI protocol when
@@ -112,6 +131,9 @@ def _row(
     aaaa: bool = False,
     control: ExpectRow | None = None,
     ooni: tuple[ExpectRow, str] | None = None,
+    quic: QUICService = "none",
+    quic_expect: ExpectRow | None = None,
+    quic_control: ExpectRow | None = None,
 ) -> Scenario:
     return Scenario(
         name=name,
@@ -125,6 +147,9 @@ def _row(
         expect_control=_expect(control) if control is not None else None,
         expect_ooni=_expect(ooni[0]) if ooni is not None else None,
         ooni_reason=ooni[1] if ooni is not None else "",
+        quic=quic,
+        expect_quic=_expect(quic_expect) if quic_expect is not None else None,
+        expect_quic_control=_expect(quic_control) if quic_control is not None else None,
     )
 
 
@@ -187,6 +212,25 @@ SCENARIOS: tuple[Scenario, ...] = (
          "A redirect to an ISP warning page no fingerprint knows.", censor="http_redirect",
          control=("blocked", "http", "http.diff"),
          ooni=(("inconclusive", None, "http.diff"), NO_BODY)),
+    # --- HTTP/3 over QUIC: TCP passes, the main verdict is accessible -----------------------
+    _row("quic", "https", "static", ("accessible", None, "accessible"),
+         "Also serves HTTP/3, and says so (Alt-Svc).", quic="h3",
+         quic_expect=("accessible", None, "accessible")),
+    # Silence from everywhere is also what a site whose QUIC died looks like: only a control
+    # that loaded it over HTTP/3 makes it blocking.
+    _row("quic-udp-drop", "https", "static", ("accessible", None, "accessible"),
+         "Every datagram from the censored vantage to the site's address is dropped.",
+         censor="udp_drop", quic="h3", quic_expect=("inconclusive", None, "quic.timeout"),
+         quic_control=("blocked", "quic", "quic.timeout")),
+    _row("quic-sni-drop", "https", "static", ("accessible", None, "accessible"),
+         "QUIC Initials whose ClientHello names the host are dropped.", censor="quic_sni_drop",
+         quic="h3", quic_expect=("blocked", "quic", "quic.sni_blocking")),
+    _row("quic-absent", "https", "static", ("accessible", None, "accessible"),
+         "No HTTP/3: no Alt-Svc, nothing on UDP, so with --quic auto none is tried."),
+    _row("quic-stale", "https", "static", ("accessible", None, "accessible"),
+         "Advertises HTTP/3, but nothing listens on UDP, for anyone.", quic="stale",
+         quic_expect=("inconclusive", None, "quic.refused"),
+         quic_control=("down", None, "quic.refused")),
     # --- legitimate hosts: false-positive traps --------------------------------------------
     _row("static", "https", "static", ("accessible", None, "accessible"),
          "A plain site."),

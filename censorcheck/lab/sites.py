@@ -206,6 +206,8 @@ class Exchange:
         self.name, self.explicit_port = split_host(_ascii(host))
         if not self.name:
             self.name, self.explicit_port = default_name, False
+        # Headers every response of this exchange carries, such as an HTTP/3 advertisement.
+        self.always: list[tuple[str, str]] = []
 
     @property
     def complete(self) -> bool:
@@ -216,7 +218,7 @@ class Exchange:
         return self._reader.at_eof() or self._writer.is_closing()
 
     def _head(self, status: int, length: int, headers: Sequence[tuple[str, str]]) -> bytes:
-        fields = [*headers, ("content-length", str(length)), ("connection", "close")]
+        fields = [*headers, *self.always, ("content-length", str(length)), ("connection", "close")]
         return self._conn.send(_response(status, fields))
 
     async def respond(
@@ -283,6 +285,12 @@ async def serve(service: Service, exchange: Exchange, *, tls: bool, https_port: 
         await exchange.stream(TARPIT_LENGTH, trickle, pace=TARPIT_INTERVAL)
     else:  # static, selfsigned, and redirect's https side
         await exchange.respond(200, page(exchange.name))
+
+
+def h3_page(authority: str, path: str) -> tuple[int, list[tuple[bytes, bytes]], bytes]:
+    """What a static site's HTTP/3 front end answers: the page its HTTPS side serves."""
+    name, _ = split_host(authority)
+    return 200, [(b"content-type", _HTML.encode())], page(name)
 
 
 def _response(status: int, headers: Sequence[tuple[str, str]]) -> h11.Response:

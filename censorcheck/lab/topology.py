@@ -22,6 +22,7 @@ from censorcheck.lab.scenarios import (
     LAB_DOMAIN,
     SCENARIOS,
     WARNING_NAME,
+    QUICService,
     Scenario,
     Service,
 )
@@ -61,6 +62,15 @@ _SERVICE_HOSTS: dict[str, int] = {
     "static-edge": 17,  # the second CDN edge of static sites
     "dead": 18,
     "notice": 19,
+    "h3": 20,  # static sites that also serve HTTP/3
+    "h3-stale": 21,  # static sites that advertise HTTP/3 and do not serve it
+    "h3-udp-drop": 22,  # an HTTP/3 site whose address the censor cuts off from UDP
+}
+# The hosts above that speak (or claim) HTTP/3, and whether the censor drops UDP to them.
+_QUIC_HOSTS: dict[str, tuple[QUICService, bool]] = {
+    "h3": ("h3", False),
+    "h3-stale": ("stale", False),
+    "h3-udp-drop": ("h3", True),
 }
 _FIRST_KERNEL_HOST = 100  # each kernel row's site on an address of its own, where its rule acts
 
@@ -72,6 +82,8 @@ class Host:
     address: str
     service: Service
     names: set[str] = field(default_factory=set)
+    quic: QUICService = "none"
+    udp_censored: bool = False  # the censor drops every datagram the censored vantage sends it
 
 
 class Topology:
@@ -103,8 +115,9 @@ class Topology:
         self.hosts: dict[str, Host] = {}
         self._service_address: dict[str, str] = {}
         for service, offset in _SERVICE_HOSTS.items():
-            kind: Service = "static" if service == "static-edge" else service  # type: ignore[assignment]
-            self.hosts[at(offset)] = Host(at(offset), kind)
+            quic, udp_censored = _QUIC_HOSTS.get(service, ("none", False))
+            kind: Service = "static" if service in ("static-edge", *_QUIC_HOSTS) else service  # type: ignore[assignment]
+            self.hosts[at(offset)] = Host(at(offset), kind, quic=quic, udp_censored=udp_censored)
             self._service_address[service] = at(offset)
         self.hosts[self.blockpage_address].names.add(f"blocked.{LAB_DOMAIN}")
         # Names of the lab's own machinery: both resolvers answer them, and they are no target.
@@ -125,7 +138,7 @@ class Topology:
         """Publish ``name`` with the behaviour of ``scenario``."""
         name = name.lower().rstrip(".")
         self.names[name] = scenario
-        self.hosts[self.address_of_service(scenario.service)].names.add(name)
+        self.hosts[self._home(scenario)].names.add(name)
         if scenario.dns == "alternate":
             self.hosts[self._service_address["static-edge"]].names.add(name)
 
@@ -146,6 +159,16 @@ class Topology:
             for address, row in self._kernel
         ]  # fmt: skip
 
+    def _home(self, scenario: Scenario) -> str:
+        """The address of the host that serves a scenario's names."""
+        if scenario.quic == "none":
+            return self.address_of_service(scenario.service)
+        if scenario.service != "static" or scenario.scheme != "https":
+            raise ValueError(f"{scenario.name}: only static https sites speak HTTP/3 in the lab")
+        if scenario.censor == "udp_drop":
+            return self._service_address["h3-udp-drop"]
+        return self._service_address["h3" if scenario.quic == "h3" else "h3-stale"]
+
     def address_of_service(self, service: str) -> str:
         return self._service_address[service]
 
@@ -163,14 +186,14 @@ class Topology:
         scenario = self.names.get(name)
         if scenario is None or scenario.dns == "nxdomain_everywhere":
             return []
-        return [self._name_address.get(name) or self.address_of_service(scenario.service)]
+        return [self._name_address.get(name) or self._home(scenario)]
 
     def true_aaaa(self, name: str) -> list[str]:
         """The honest AAAA answer: a documentation address nobody can reach."""
         scenario = self.names.get(name.lower().rstrip("."))
         if scenario is None or not scenario.aaaa:
             return []
-        return ["2001:db8::" + self.address_of_service(scenario.service).rsplit(".", 1)[1]]
+        return ["2001:db8::" + self._home(scenario).rsplit(".", 1)[1]]
 
     def exists(self, name: str) -> bool:
         name = name.lower().rstrip(".")
@@ -204,6 +227,16 @@ class Topology:
             return None
         scenario = self.names.get(name.lower().rstrip(".").split(":")[0])
         return None if scenario is None else scenario.censor
+
+    def drops_datagram(
+        self, host: Host, source: str, server_name: Callable[[], str | None]
+    ) -> bool:
+        """Whether the on-path censor drops a datagram from ``source`` to ``host``'s UDP port:
+        all of them for a cut-off address, else Initials naming a host whose censor says so
+        (``server_name`` reads the datagram's SNI, only when needed)."""
+        if not self.is_censored_client(source):
+            return False
+        return host.udp_censored or self.web_censor(server_name()) == "quic_sni_drop"
 
     def warning_url(self, name: str) -> str:
         """Where ``http_redirect`` sends a request for ``name``: the ISP's warning page."""

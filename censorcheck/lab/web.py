@@ -7,6 +7,11 @@ SNI of the ClientHello (peeked, so the real server can still handshake) or the H
 request, and does what ``Topology.web_censor`` says for that name: reset, stall, intercept TLS with
 a forged certificate, reset after the request, answer a blockpage or a generic notice, or redirect
 to the ISP's warning page.
+
+Hosts that speak HTTP/3 also listen for QUIC on UDP at their https port, and their HTTPS answers
+advertise it (``Alt-Svc: h3``); a ``stale`` host advertises it and listens on no UDP port. The
+censor's UDP side drops every datagram from the censored vantage to a cut-off address, or the
+QUIC Initials whose ClientHello names a host it blocks that way.
 """
 
 from __future__ import annotations
@@ -18,15 +23,28 @@ import logging
 import socket
 import ssl
 import struct
+import tempfile
 from collections.abc import Coroutine
 from functools import partial
+from pathlib import Path
 from typing import Any
 
 import h11
+from aioquic.asyncio.server import QuicServer
 
 from censorcheck.lab.netns import private_namespace
 from censorcheck.lab.pki import LabPKI
-from censorcheck.lab.sites import BLOCKPAGE, Exchange, notice, receive_request, reject, serve
+from censorcheck.lab.quic import serve_h3
+from censorcheck.lab.quicpeek import initial_server_name
+from censorcheck.lab.sites import (
+    BLOCKPAGE,
+    Exchange,
+    h3_page,
+    notice,
+    receive_request,
+    reject,
+    serve,
+)
 from censorcheck.lab.tlspeek import peek_client_hello, server_name, wait_readable
 from censorcheck.lab.topology import Host, Topology
 
@@ -56,6 +74,8 @@ class WebLab:
         self._pki = pki
         self._contexts: dict[str, ssl.SSLContext] = {}
         self._listeners: list[socket.socket] = []
+        self._quic: list[QuicServer] = []
+        self._pem_dir: tempfile.TemporaryDirectory[str] | None = None
         self._tasks: set[asyncio.Task[None]] = set()
         self._closed = False
 
@@ -83,6 +103,8 @@ class WebLab:
                     listener = _listen(host.address, port)
                     self._listeners.append(listener)
                     loop.add_reader(listener.fileno(), self._accept, listener, host, tls)
+                if host.quic == "h3":
+                    await self._serve_quic(host)
         except BaseException:
             await self.close()
             raise
@@ -95,6 +117,12 @@ class WebLab:
             loop.remove_reader(listener.fileno())
             listener.close()
         self._listeners.clear()
+        for server in self._quic:
+            server.close()
+        self._quic.clear()
+        if self._pem_dir is not None:
+            self._pem_dir.cleanup()
+            self._pem_dir = None
         tasks = list(self._tasks)
         for task in tasks:
             task.cancel()
@@ -102,6 +130,19 @@ class WebLab:
         # Aborted transports finish closing in callbacks scheduled for the next loop iterations.
         for _ in range(3):
             await asyncio.sleep(0)
+
+    async def _serve_quic(self, host: Host) -> None:
+        """HTTP/3 on UDP at ``host``'s https port, behind the censor's UDP side."""
+        if self._pem_dir is None:
+            self._pem_dir = tempfile.TemporaryDirectory(prefix="censorcheck-h3-")
+        pem = self._pki.write_host_pem(host, Path(self._pem_dir.name) / f"{host.address}.pem")
+        topology = self._topology
+
+        def drop(source: str, datagram: bytes) -> bool:
+            return topology.drops_datagram(host, source, lambda: initial_server_name(datagram))
+
+        port = self._topology.ports.https
+        self._quic.append(await serve_h3(host.address, port, str(pem), str(pem), h3_page, drop))
 
     # --- accepting -------------------------------------------------------------------------
 
@@ -205,6 +246,8 @@ class WebLab:
             if request is None:
                 return
             exchange = Exchange(conn, reader, writer, request, name or host.address)
+            if tls and host.quic != "none":
+                exchange.always.append(("alt-svc", f'h3=":{self._topology.ports.https}"'))
             # DPI reads plain HTTP only; inside TLS the censor has already had its say.
             action = self._topology.web_censor(exchange.name) if censored and not tls else None
             if action == "http_reset":

@@ -69,6 +69,14 @@ class _Connection(QuicConnectionProtocol):
             for h3_event in self.h3.handle_event(event):
                 self.h3_events.put_nowait(h3_event)
 
+    def transmit(self) -> None:
+        # A connection given up on keeps its timers (an Initial's retransmission, the idle
+        # close), and aioquic would send on the closed socket when they fire: an error logged
+        # for every timed-out handshake.
+        if self._transport is not None and self._transport.is_closing():
+            return
+        super().transmit()
+
     def error_received(self, exc: Exception) -> None:
         # An ICMP error on the connected socket: port unreachable, host unreachable.
         self._settle(classify(exc, "quic"))
