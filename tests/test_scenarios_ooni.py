@@ -49,7 +49,7 @@ def lab_host(url: str) -> str:
 
 
 def test_every_scenario_gets_its_verdict_from_the_helper(lab: Lab, ooni_run: Run) -> None:
-    """The QUIC verdicts too: the helper measures no QUIC, so they are the resolvers' ones."""
+    """The QUIC verdicts too: the helper reports its QUIC handshakes (x_quic_enabled)."""
     wrong = misses(lab, ooni_run, control=True, ooni=True)
     assert not wrong, "\n".join(wrong)
     assert len(ooni_run.results) == len(lab.topology.names)
