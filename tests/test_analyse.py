@@ -63,6 +63,23 @@ ISP_ONLY_DNS = {"nxdomain", "refused", "servfail", "zero", "loopback", "blockpag
                 "silence", "inject"}  # fmt: skip
 
 
+def quic_changes(lab: Lab, to_censored: bool) -> dict[str, int]:
+    """The QUIC changes diff must count between the two views, from the lab's table: a site that
+    serves HTTP/3 loads over QUIC from the free vantage; elsewhere both views see the same."""
+    counts = {"quic_newly_blocked": 0, "quic_unblocked": 0, "quic_changed": 0}
+    for n in lab.topology.names.values():
+        seen = n.expected_quic(control=False)
+        if seen is None:
+            continue
+        free = "accessible" if n.quic == "h3" else seen.status
+        before, after = (free, seen.status) if to_censored else (seen.status, free)
+        if (before == "blocked") != (after == "blocked"):
+            counts["quic_newly_blocked" if after == "blocked" else "quic_unblocked"] += 1
+        elif before != after:
+            counts["quic_changed"] += 1
+    return counts
+
+
 def unconfirmed_names(lab: Lab) -> int:
     """Names the censor acts on that the censored vantage can only call inconclusive (the free
     vantage, which the censor leaves alone, loads them)."""
@@ -150,6 +167,7 @@ def test_diff_censored_to_free_is_all_unblocked(lab: Lab, censored: Path, free: 
         **NO_CHANGE,
         "unblocked": blocked_names(lab),
         "status_changed": unconfirmed_names(lab),
+        **quic_changes(lab, to_censored=False),
     }
     assert report["compared"] == len(lab.topology.names)
     twitter = next(c for c in report["changes"] if c["url"].startswith("https://twitter.com"))
@@ -166,6 +184,7 @@ def test_diff_free_to_censored_is_newly_blocked_and_exits_1(
         **NO_CHANGE,
         "newly_blocked": blocked_names(lab),
         "status_changed": unconfirmed_names(lab),
+        **quic_changes(lab, to_censored=True),
     }
     table = run_cli("diff", str(free), str(censored))
     assert table.code == 1
@@ -209,6 +228,7 @@ def test_diff_of_folders_takes_the_latest_and_counts_copies_once(
         **NO_CHANGE,
         "unblocked": blocked_names(lab),
         "status_changed": unconfirmed_names(lab),
+        **quic_changes(lab, to_censored=False),
     }
     assert report["new_runs"] == sorted([load(censored).run_id, load(free).run_id])
     warnings = [line for line in result.stderr.splitlines() if line.startswith("warning:")]
@@ -220,6 +240,7 @@ def test_diff_of_folders_takes_the_latest_and_counts_copies_once(
         **NO_CHANGE,
         "newly_blocked": blocked_names(lab),
         "status_changed": unconfirmed_names(lab),
+        **quic_changes(lab, to_censored=True),
     }
 
 
