@@ -19,16 +19,21 @@ from censorcheck.lab.quic import Drop, Page, serve_h3
 TITLE = b"<title>the site</title>"
 
 
+async def lifespan(receive: Any, send: Any) -> None:
+    """An ASGI app's side of the server's start and stop: nothing to do but say so."""
+    while (event := (await receive())["type"]) != "lifespan.shutdown":
+        if event == "lifespan.startup":
+            await send({"type": "lifespan.startup.complete"})
+    await send({"type": "lifespan.shutdown.complete"})
+
+
 def tcp_app(advertise: bool) -> Any:
     """The site over TCP (ASGI): one page, with an Alt-Svc offering HTTP/3 on its own port when
     ``advertise``."""
 
     async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
         if scope["type"] == "lifespan":
-            while (event := (await receive())["type"]) != "lifespan.shutdown":
-                if event == "lifespan.startup":
-                    await send({"type": "lifespan.startup.complete"})
-            await send({"type": "lifespan.shutdown.complete"})
+            await lifespan(receive, send)
             return
         headers = [(b"content-type", b"text/html")]
         if advertise:

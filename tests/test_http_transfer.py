@@ -25,6 +25,7 @@ from censorcheck.measure.probes.transfer import SAMPLE_BYTES
 from censorcheck.measure.verdict.transfer import FREEZE_SILENCE, froze
 from censorcheck.models import DNSQuery, HTTPFetch
 from censorcheck.settings import Settings
+from tests.h3site import lifespan
 
 KiB = 1024
 HOST = "h2.example"
@@ -34,10 +35,7 @@ Scope = dict[str, Any]
 async def _site(scope: Scope, receive: Callable[[], Awaitable[Scope]], send: Any) -> None:
     """An ASGI site: ``/N`` answers a page of N bytes, titled with the protocol it heard."""
     if scope["type"] == "lifespan":
-        while (event := (await receive())["type"]) != "lifespan.shutdown":
-            if event == "lifespan.startup":
-                await send({"type": "lifespan.startup.complete"})
-        await send({"type": "lifespan.shutdown.complete"})
+        await lifespan(receive, send)
         return
     size = int(scope["path"].strip("/") or 0)
     head = f"<title>spoke HTTP/{scope['http_version']}</title>".encode()

@@ -103,13 +103,7 @@ def safe_judge(obs: Observations, ctx: JudgeContext) -> Verdict:
     try:
         return judge(obs, ctx)
     except Exception as exc:  # noqa: BLE001 - a rule's bug must not cost the observations
-        return Verdict(
-            status="inconclusive",
-            outcome="verdict.error",
-            confidence=0.0,
-            reason="The verdict rules failed on these observations (a bug in censorcheck).",
-            evidence=[Evidence(ref="", fact=_innermost(exc))],
-        )
+        return _rules_failed("verdict", exc)
 
 
 def safe_judge_quic(obs: Observations) -> Verdict | None:
@@ -117,13 +111,18 @@ def safe_judge_quic(obs: Observations) -> Verdict | None:
     try:
         return judge_quic(obs)
     except Exception as exc:  # noqa: BLE001 - a rule's bug must not cost the observations
-        return Verdict(
-            status="inconclusive",
-            outcome="verdict.error",
-            confidence=0.0,
-            reason="The QUIC verdict rules failed on these observations (a bug in censorcheck).",
-            evidence=[Evidence(ref="", fact=_innermost(exc))],
-        )
+        return _rules_failed("QUIC verdict", exc)
+
+
+def _rules_failed(which: str, exc: BaseException) -> Verdict:
+    """``verdict.error``: the ``which`` rules raised, and the observations are kept."""
+    return Verdict(
+        status="inconclusive",
+        outcome="verdict.error",
+        confidence=0.0,
+        reason=f"The {which} rules failed on these observations (a bug in censorcheck).",
+        evidence=[Evidence(ref="", fact=_innermost(exc))],
+    )
 
 
 def _innermost(exc: BaseException) -> str:
