@@ -140,6 +140,29 @@ class Settings(BaseModel):
         default_factory=list,
         description="Networks not to count as bogons (the lab's own loopback range).",
     )
+    geo: bool = Field(
+        True,
+        description="Look up the vantage's and its resolvers' AS and country in the offline "
+        "database (``censorcheck update-db``); configured values win.",
+    )
+    geo_source: Literal["control", "whoami"] = Field(
+        "control",
+        description="Who tells the vantage its public address: the control server (in its "
+        "health answer) or ``whoami`` asked through the control resolvers.",
+    )
+    whoami: str | None = Field(
+        None,
+        description="[TYPE:]NAME whose answer, from the control resolvers, is the asker's "
+        "address (e.g. A:myip.opendns.com at OpenDNS's resolvers); for geo_source whoami.",
+    )
+    resolver_whoami: str | None = Field(
+        None,
+        description="[TYPE:]NAME asked through each probe resolver, whose answer is the address "
+        "the resolver's own queries leave from (e.g. A:whoami.akamai.net); None: not asked.",
+    )
+    geo_db: Path | None = Field(
+        None, description="The IP-to-ASN table; None: the one update-db keeps."
+    )
 
     @field_validator("proxy")
     @classmethod
