@@ -192,3 +192,11 @@ def test_whoami_names(whoami_server: int, tmp_path: Path) -> None:
 def test_whoami_needs_a_name(tmp_path: Path) -> None:
     result = run_cli("run", "http://127.0.0.1:9/", "--control", "none", "--geo-from", "whoami")
     assert result.code == 2 and "--geo-from whoami needs --whoami" in result.stderr
+
+
+def test_a_whoami_setting_that_is_no_name(tmp_path: Path) -> None:
+    result = run_cli(
+        "run", "http://127.0.0.1:9/", "--control", "none", "--geo-from", "whoami",
+        "--whoami", "MX:two words",
+    )  # fmt: skip
+    assert result.code == 2 and "expected [A:|AAAA:|TXT:]NAME" in result.stderr
