@@ -13,7 +13,9 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-SCHEMA_VERSION = "1.5"
+from censorcheck.netinfo import NetworkIdentity
+
+SCHEMA_VERSION = "1.6"
 # The ``rules_version`` of documents from before schema 1.1, which did not record which verdict
 # rules produced their verdicts.
 UNKNOWN_RULES = "0"
@@ -422,8 +424,9 @@ class VantageInfo(Model):
     proxy: str | None = Field(
         None, description="The proxy traffic left through, without credentials (schema 1.3)."
     )
-    country: str | None = Field(None, description="ISO 3166 country code, as configured.")
-    asn: int | None = Field(None, description="Autonomous system number, as configured.")
+    country: str | None = Field(None, description="ISO 3166 country code (see ``network``).")
+    asn: int | None = Field(None, description="Autonomous system number (see ``network``).")
+    network: NetworkIdentity | None = Field(None, description="Schema 1.6: detection, sources.")
     network_type: str | None = Field(None, description="home, mobile, vpn, tor, ... as configured.")
     notes: str | None = None
     resolvers: list[ResolverStatus] = Field(default_factory=list)

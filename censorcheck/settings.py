@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ipaddress
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,6 +22,11 @@ from pydantic import (
 from censorcheck.errors import explain
 
 PROXY_SCHEMES = ("socks5", "socks5h", "http")
+# A whoami setting: an optional query type, then a host name.
+_WHOAMI = re.compile(
+    r"(?:(?:A|AAAA|TXT):)?(?:[A-Za-z0-9_](?:[A-Za-z0-9_-]{0,61}[A-Za-z0-9])?\.)*"
+    r"[A-Za-z0-9_](?:[A-Za-z0-9_-]{0,61}[A-Za-z0-9])?\.?"
+)
 # OONI's public Web Connectivity test helpers, tried in this order when a run says ``ooni``.
 # The hosts are those ooni/probe-cli knows as its test helpers (testHelpersDomains in
 # internal/enginenetx/testhelperspolicy.go, commit 7cb2241 of August 2026); OONI Probe itself
@@ -140,6 +146,38 @@ class Settings(BaseModel):
         default_factory=list,
         description="Networks not to count as bogons (the lab's own loopback range).",
     )
+    geo: bool = Field(
+        True,
+        description="Look up the vantage's and its resolvers' AS and country in the offline "
+        "database (``censorcheck update-db``); configured values win.",
+    )
+    geo_source: Literal["control", "whoami"] = Field(
+        "control",
+        description="Who tells the vantage its public address: the control server (in its "
+        "health answer) or ``whoami`` asked through the control resolvers.",
+    )
+    whoami: str | None = Field(
+        None,
+        description="[TYPE:]NAME whose answer, from the control resolvers, is the asker's "
+        "address (e.g. A:myip.opendns.com at OpenDNS's resolvers); for geo_source whoami.",
+    )
+    resolver_whoami: str | None = Field(
+        None,
+        description="[TYPE:]NAME asked through each probe resolver, whose answer is the address "
+        "the resolver's own queries leave from (e.g. A:whoami.akamai.net); None: not asked.",
+    )
+    geo_db: Path | None = Field(
+        None, description="The IP-to-ASN table; None: the one update-db keeps."
+    )
+
+    @field_validator("whoami", "resolver_whoami")
+    @classmethod
+    def _whoami_name(cls, value: str | None) -> str | None:
+        if value is not None and not _WHOAMI.fullmatch(value):
+            raise ValueError(
+                f"{value!r}: expected [A:|AAAA:|TXT:]NAME, e.g. TXT:o-o.myaddr.example"
+            )
+        return value
 
     @field_validator("proxy")
     @classmethod

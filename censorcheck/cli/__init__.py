@@ -15,6 +15,7 @@ from censorcheck import __version__
 from censorcheck.cli import (  # noqa: F401 - registers the commands
     analyse,
     control,
+    geo,
     lab,
     run,
     scan,

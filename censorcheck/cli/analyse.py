@@ -38,8 +38,12 @@ Folders = Annotated[list[Path], typer.Argument(help="Folders of run documents (o
 
 
 def _open(paths: list[Path], no_index: bool) -> Warehouse:
+    from censorcheck.results import dataset
     from censorcheck.results.warehouse import Warehouse
 
+    exported = dataset.parquet_input(paths)
+    if exported is not None:  # a Parquet export (a hive dataset too) in place of documents
+        return dataset.open_dataset(exported)
     wh = Warehouse(paths, index=not no_index)
     for line in wh.sync.skipped:
         log(f"warning: skipped {line}")
@@ -231,6 +235,12 @@ def export(
     output_format: Annotated[str, Opt("--format", "-f", help="csv, parquet or ooni (JSONL).")],
     output: Annotated[Path, Opt("--output", "-o", help="Folder the export is written to.")],
     no_index: NoIndex = False,
+    shape: Annotated[
+        str, Opt(help="results (the README's columns) or observations (OONI's obs_web).")
+    ] = "results",
+    partitioned: Annotated[
+        bool, Opt("--partitioned", help="A hive-partitioned Parquet dataset (date, vantage).")
+    ] = False,
 ) -> None:
     """Export the results as CSV or Parquet (the README's columns) or OONI-style JSONL."""
     from censorcheck.results import export as exporting
@@ -241,7 +251,12 @@ def export(
     fmt = chosen[0]
     with user_errors(), _open([folder], no_index) as wh:
         skipped: list[str] = []
-        path, count = exporting.export(wh, fmt, output, skipped)
+        if shape not in ("results", "observations"):
+            raise ConfigError(f"--shape {shape}: results or observations")
+        path, count = exporting.export(
+            wh, fmt, output, skipped, "observations" if shape == "observations" else "results",
+            partitioned,
+        )  # fmt: skip
     for line in skipped:
         log(f"warning: left out {line}")
     log(f"{count} {'measurements' if fmt == 'ooni' else 'rows'} written to {path}")

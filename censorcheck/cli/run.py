@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Annotated, Any, NoReturn
 import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
+from censorcheck.cli import geo
 from censorcheck.cli.common import (
     FailOn,
     IPv6Mode,
@@ -348,6 +349,11 @@ def run(
             max=8,
         ),
     ] = 2,
+    no_geo: geo.NoGeo = False,
+    geo_from: geo.GeoFrom = "control",
+    whoami: geo.Whoami = None,
+    resolver_whoami: geo.ResolverWhoami = None,
+    geo_db: geo.GeoDB = None,
     quiet: Annotated[bool, Opt("--quiet", "-q", help="No progress bar and no table.")] = False,
 ) -> None:
     """Measure targets and write the run document (exit codes: see the README)."""
@@ -388,6 +394,7 @@ def run(
             "control_url": chosen.control_url if by_vantage is None else None,
             "control_token": control_token,
             "no_control_ok": no_control_ok,
+            **geo.geo_settings(no_geo, geo_from, whoami, resolver_whoami, geo_db),
         }
         if control_resolver:
             values["control_resolvers"] = control_resolver

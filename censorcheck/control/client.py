@@ -60,6 +60,7 @@ class ControlClient:
     ) -> None:
         self.url = url.rstrip("/")
         self._quic = quic
+        self.client_address: str | None = None  # what the server saw us as, once health() ran
         headers = {"authorization": f"Bearer {token}"} if token else {}
         self.sends_token = bool(token)
         self._user_agent = user_agent
@@ -102,9 +103,12 @@ class ControlClient:
         if failure is not None:
             return failure, None
         try:
-            version = Health.model_validate_json(body).version
+            health = Health.model_validate_json(body)
         except pydantic.ValidationError:
             return "control.bad_response", None
+        version = health.version
+        # Kept in memory for the network lookup only; never written anywhere.
+        self.client_address = health.client_address
         failure, body = await self._get_json("GET", f"{API_PREFIX}/limits")
         if failure is not None:
             return failure, version

@@ -99,3 +99,9 @@ class Health(Model):
     status: str = Field("ok", description="Always 'ok' when the server answers at all.")
     version: str = Field(description="censorcheck version of the server.")
     limits: Limits
+    client_address: str | None = Field(
+        None,
+        description="The address this request came from, as the server saw it: the probe's "
+        "public address (its proxy's, through a proxy), for the probe to look up its network. "
+        "Absent from older servers (added with run schema 1.6).",
+    )

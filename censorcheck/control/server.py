@@ -306,9 +306,11 @@ def create_app(config: ServerConfig) -> FastAPI:
     )
 
     @app.get(f"{API_PREFIX}/health", response_model=Health)
-    async def health() -> Health:
-        """Whether the server is up, its version and what one token may ask of it."""
-        return Health(version=__version__, limits=config.limits())
+    async def health(request: Request) -> Health:
+        """Whether the server is up, its version and what one token may ask of it, and the
+        address the request came from (the probe's own, which it cannot see behind a NAT)."""
+        seen = request.client.host if request.client is not None else None
+        return Health(version=__version__, limits=config.limits(), client_address=seen)
 
     @app.get(f"{API_PREFIX}/limits", response_model=Limits, responses={401: _ERRORS[401]})
     async def limits(token: Annotated[int, Depends(_authorised)]) -> Limits:

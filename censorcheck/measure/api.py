@@ -23,8 +23,10 @@ from typing import Literal, TypeVar
 import httpx
 
 from censorcheck import __version__
+from censorcheck.control.client import ControlClient
 from censorcheck.errors import ConfigError, NothingMeasured
 from censorcheck.measure import controls as control_plan
+from censorcheck.measure import geo
 from censorcheck.measure.bogons import is_ip
 from censorcheck.measure.controls import LocalControl, OnControl, Server, without_credentials
 from censorcheck.measure.elsewhere import Elsewhere
@@ -236,6 +238,7 @@ def _public_settings(settings: Settings) -> dict[str, object]:
     data = settings.model_dump(mode="json")
     data["source_address"] = redact_address(settings.source_address)
     data["ca_bundle"] = settings.ca_bundle.name if settings.ca_bundle else None
+    data["geo_db"] = settings.geo_db.name if settings.geo_db else None
     data["fingerprints"] = [Path(p).name for p in settings.fingerprints]
     data["control_token"] = "redacted" if settings.control_token else None
     return data
@@ -295,6 +298,9 @@ async def ameasure(
         server_status = chosen.server_status
         if on_control is not None:
             on_control(settings, chosen)
+        reported = server.client_address if isinstance(server, ControlClient) else None
+        identity = await geo.identify(settings, about, reported, resolvers, controls, ctx)
+        del reported
         statuses = probes + chosen.statuses  # each pre-flight also stored its round trip in ctx
         run = _Run(
             ctx,
@@ -318,7 +324,9 @@ async def ameasure(
         await ctx.aclose()
         if server is not None:
             await server.aclose()
-    info = _vantage_info(settings, statuses, ctx.ipv6, about, server_status, control_vantage)
+    info = _vantage_info(
+        settings, statuses, ctx.ipv6, about, server_status, control_vantage, identity
+    )
     return Run(
         run_id=str(uuid.uuid4()),
         started_at=started_at,
@@ -340,13 +348,15 @@ def _vantage_info(
     about: Vantage | None,
     server_status: ControlServerStatus | None,
     control_vantage: Settings | None,
+    identity: geo.Identity | None = None,
 ) -> VantageInfo:
     return VantageInfo(
         name=settings.vantage,
         source_address=redact_address(settings.source_address),
         proxy=without_credentials(settings.proxy) if settings.proxy else None,
-        country=about.country if about else None,
-        asn=about.asn if about else None,
+        country=identity.country if identity else about.country if about else None,
+        asn=identity.asn if identity else about.asn if about else None,
+        network=identity.network if identity else None,
         network_type=about.network_type if about else None,
         notes=about.notes if about else None,
         resolvers=statuses,

@@ -14,6 +14,8 @@ from typing import Literal
 
 from censorcheck.errors import ConfigError, StoreError
 from censorcheck.models import Run
+from censorcheck.results import dataset
+from censorcheck.results.dataset import Shape
 from censorcheck.results.store import read_run
 from censorcheck.results.warehouse import COLUMNS, Warehouse, sql_string
 
@@ -28,13 +30,26 @@ _ORDER = "ORDER BY run_started_at, run_id, vantage, url"
 
 
 def export(
-    wh: Warehouse, fmt: Format, folder: Path, skipped: list[str] | None = None
+    wh: Warehouse,
+    fmt: Format,
+    folder: Path,
+    skipped: list[str] | None = None,
+    shape: Shape = "results",
+    partitioned: bool = False,
 ) -> tuple[Path, int]:
     """Write the results of ``wh`` into ``folder`` as ``fmt``; the file and the rows written.
 
     A document the index took but the full model refuses (OONI needs every observation) is
-    left out of the OONI export and named in ``skipped``.
+    left out of the OONI export and named in ``skipped``. ``shape`` and ``partitioned``: see
+    :mod:`censorcheck.results.dataset`.
     """
+    if fmt != "ooni" and (shape != "results" or partitioned):
+        values = ", ".join(_exported(c.name, c.type, fmt) for c in COLUMNS)
+        runs = each_run(wh, skipped if skipped is not None else [])
+        select = f"SELECT {values} FROM results {_ORDER}"
+        return dataset.write(wh, fmt, folder, shape, partitioned, runs, select)
+    if fmt == "ooni" and (shape != "results" or partitioned):
+        raise ConfigError("--shape and --partitioned are for csv and parquet")
     try:
         folder.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
@@ -44,7 +59,7 @@ def export(
     if fmt == "ooni":
         from censorcheck.results.ooni import write_jsonl
 
-        count = write_jsonl(_runs(wh, skipped if skipped is not None else []), path)
+        count = write_jsonl(each_run(wh, skipped if skipped is not None else []), path)
         return path, count
     values = ", ".join(_exported(c.name, c.type, fmt) for c in COLUMNS)
     options = "FORMAT csv, HEADER true" if fmt == "csv" else "FORMAT parquet, COMPRESSION zstd"
@@ -59,13 +74,15 @@ def _exported(name: str, kind: str, fmt: Format) -> str:
     if name == "file":
         # Only the file's name: a local path names the analyst (/home/<user>/...).
         return "parse_filename(file) AS file"
+    if fmt == "parquet" and kind == "TIMESTAMP":
+        return f"{name}::TIMESTAMPTZ AS {name}"  # UTC, and Parquet says so (isAdjustedToUTC)
     if fmt == "csv" and kind.endswith("[]"):
         # A list in a CSV cell: space-separated, as a spreadsheet can split it.
         return f"array_to_string({name}, ' ') AS {name}"
     return name
 
 
-def _runs(wh: Warehouse, skipped: list[str]) -> Iterator[Run]:
+def each_run(wh: Warehouse, skipped: list[str]) -> Iterator[Run]:
     """Each run once (a copy in another folder is the same run), oldest first, one at a time."""
     files = wh.rows(
         "SELECT min(file) FROM results GROUP BY run_id ORDER BY min(run_started_at), run_id"

@@ -59,8 +59,8 @@ COLUMNS: tuple[Column, ...] = (
     Column("rules_version", "VARCHAR", "The verdict rules that judged it.", per_run=True),
     Column("tool_version", "VARCHAR", "censorcheck's version.", per_run=True),
     Column("vantage", "VARCHAR", "The vantage the target was measured from."),
-    Column("country", "VARCHAR", "The vantage's country, as configured."),
-    Column("asn", "BIGINT", "The vantage's autonomous system, as configured."),
+    Column("country", "VARCHAR", "The vantage's country, configured or detected."),
+    Column("asn", "BIGINT", "The vantage's autonomous system, configured or detected."),
     Column("network_type", "VARCHAR", "home, mobile, vpn, ... as configured."),
     Column("url", "VARCHAR", "The target's URL."),
     Column("domain", "VARCHAR", "The target's host name."),
@@ -160,19 +160,27 @@ class Warehouse:
             self.con.close()
             raise
 
+    @classmethod
+    def over(cls, con: duckdb.DuckDBPyConnection, files: int) -> Warehouse:
+        """A warehouse on a connection whose ``results`` view the caller made (an exported
+        dataset: nothing to index)."""
+        wh = cls.__new__(cls)
+        wh.con, wh.sync = con, Sync(files=files)
+        return wh
+
     def _connect(
         self, paths: Sequence[Path], index: Path | bool | None
     ) -> tuple[duckdb.DuckDBPyConnection, Path | None]:
         if index is False or index is None:
-            return _quiet(duckdb.connect()), None
+            return quiet(duckdb.connect()), None
         where = default_index(paths) if index is True else Path(index)
         try:
             where.parent.mkdir(parents=True, exist_ok=True)
             con = duckdb.connect(str(where))
         except (OSError, duckdb.Error):
             # Held by another censorcheck, or the cache is read-only: same answers, slower.
-            return _quiet(duckdb.connect()), None
-        _quiet(con)
+            return quiet(duckdb.connect()), None
+        quiet(con)
         try:
             found = con.execute("SELECT value FROM meta WHERE key = 'version'").fetchone()
         except duckdb.CatalogException:
@@ -303,7 +311,7 @@ class Warehouse:
             return
         self.con.close()
         try:
-            self.con = _quiet(duckdb.connect(str(self.sync.index), read_only=True))
+            self.con = quiet(duckdb.connect(str(self.sync.index), read_only=True))
         except duckdb.Error:
             raise ConfigError(
                 f"the results index {self.sync.index} is busy (another censorcheck took it); "
@@ -326,7 +334,7 @@ class Warehouse:
         self.close()
 
 
-def _quiet(con: duckdb.DuckDBPyConnection) -> duckdb.DuckDBPyConnection:
+def quiet(con: duckdb.DuckDBPyConnection) -> duckdb.DuckDBPyConnection:
     """No progress bar on the user's terminal: the commands print their own output."""
     con.execute("SET enable_progress_bar = false")
     with suppress(duckdb.Error):  # without the ICU extension there is no other zone anyway

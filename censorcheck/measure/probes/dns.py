@@ -236,6 +236,11 @@ async def _ask(query: dns.message.Message, resolver: Resolver, ctx: ProbeContext
     )
 
 
+async def ask(query: dns.message.Message, resolver: Resolver, ctx: ProbeContext) -> Exchange:
+    """One query of any type over the resolver's transport, as sent (a whoami name, say)."""
+    return await _ask(query, resolver, ctx)
+
+
 def _make_query(hostname: str, qtype: QType, resolver: Resolver) -> dns.message.Message:
     query = dns.message.make_query(hostname, qtype, use_edns=0, payload=_EDNS_PAYLOAD)
     if resolver.scheme == "https":
