@@ -2,20 +2,24 @@
 never counted as those of the process being measured.
 
 The two sides speak over a pipe: the child sends one message once its lab is up (or
-``{"error": ...}`` when it could not start), serves until the parent sends "stop" or goes away,
-and may then send one last message (what the lab counted while it served).
+``{"error": ...}`` when it could not start), answers "cpu" with the CPU seconds it has used so
+far (the lab shares the machine with what is measured, so its cost is reported beside), serves
+until the parent sends "stop" or goes away, and may then send one last message (what the lab
+counted while it served).
 """
 
 from __future__ import annotations
 
 import contextlib
 import multiprocessing
+import resource
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import Any
 
+from figures import cpu_seconds
 from workload import Entries, lab_entries
 
 from censorcheck.lab import LabThread
@@ -30,7 +34,8 @@ def serve(conn: Connection, ready: Message, farewell: Callable[[], Message] | No
     """The child, its lab up: say so, serve until told to stop, then send ``farewell()``."""
     conn.send(ready)
     with contextlib.suppress(EOFError):  # EOF: the parent is gone, so stop too
-        conn.recv()
+        while conn.recv() == "cpu":
+            conn.send(sum(cpu_seconds(resource.RUSAGE_SELF)))
         if farewell is not None:
             conn.send(farewell())
 
@@ -41,17 +46,30 @@ def report_failure(conn: Connection, exc: BaseException) -> None:
         conn.send({"error": f"{type(exc).__name__}: {exc}"})
 
 
+def child_cpu(conn: Connection) -> float:
+    """The CPU seconds the child behind ``conn`` has used so far (it answers between requests)."""
+    conn.send("cpu")
+    return float(conn.recv())
+
+
 @contextlib.contextmanager
 def child_process(
-    target: Callable[..., None], args: tuple[Any, ...], name: str, start_limit: float
+    target: Callable[..., None],
+    args: tuple[Any, ...],
+    name: str,
+    start_limit: float,
+    conn_out: list[Connection] | None = None,
 ) -> Iterator[tuple[Message, Message]]:
     """Run ``target(conn, *args)`` in a spawned child; yield what it said once ready, and a dict
-    that receives its farewell when the block ends."""
+    that receives its farewell when the block ends. ``conn_out`` receives the parent's end of the
+    pipe, for :func:`child_cpu`."""
     mp = multiprocessing.get_context("spawn")
     ours, theirs = mp.Pipe()
     proc = mp.Process(target=target, args=(theirs, *args), name=name, daemon=True)
     proc.start()
     theirs.close()
+    if conn_out is not None:
+        conn_out.append(ours)
     after: Message = {}
     try:
         if not ours.poll(start_limit):
@@ -90,6 +108,12 @@ class LabInfo:
     https_port: int
     censored_resolver: str
     censored_vantage: str
+    arguments: tuple[str, ...]  # the `censorcheck run` flags of the censored vantage
+    conn: Connection  # to the lab process, for lab_cpu()
+
+    def lab_cpu(self) -> float:
+        """CPU seconds the lab process has used so far."""
+        return child_cpu(self.conn)
 
     @property
     def ca_bundle(self) -> Path:
@@ -113,6 +137,7 @@ def _serve_lab(conn: Connection, entries: Entries | None) -> None:
                 "https_port": topo.ports.https,
                 "censored_resolver": topo.censored_resolver,
                 "censored_vantage": topo.censored_vantage,
+                "arguments": lab.arguments(True),
             }
             serve(conn, ready)
     except Exception as exc:  # noqa: BLE001 - reported to the parent, which fails loudly
@@ -122,11 +147,14 @@ def _serve_lab(conn: Connection, entries: Entries | None) -> None:
 @contextlib.contextmanager
 def lab_process(entries: Entries | None) -> Iterator[LabInfo]:
     """Run a lab (``entries``, or the default scenario table) in a child process."""
-    with child_process(_serve_lab, (entries,), "bench-lab", LAB_START_LIMIT) as (ready, _):
+    conns: list[Connection] = []
+    with child_process(_serve_lab, (entries,), "bench-lab", LAB_START_LIMIT, conns) as (ready, _):
         yield LabInfo(
             network=ready["network"],
             settings=Settings.model_validate_json(ready["settings"]),
             https_port=ready["https_port"],
             censored_resolver=ready["censored_resolver"],
             censored_vantage=ready["censored_vantage"],
+            arguments=tuple(ready["arguments"]),
+            conn=conns[0],
         )

@@ -78,33 +78,37 @@ def test_workload_has_every_kind_in_proportion() -> None:
 def test_small_run_is_accurate_and_reports_every_figure() -> None:
     figures = run_script(
         BENCH, "--count", str(COUNT), "--no-curl", "--no-scenarios", "--control-per-row", "1",
-        "--quic-count", "20", timeout=180,
+        "--quic-count", "20", "--workers", "default", "--memory-counts", "", timeout=180,
     )  # fmt: skip
-    probe = figures["probe"]
+    assert list(figures["probe"]) == ["default"]
+    probe = figures["probe"]["default"]
     assert probe["accuracy"] == 1.0, probe["mismatches"]
     assert probe["targets"] == COUNT
     for key in (
         "wall_s",
         "targets_per_s",
-        "ideal_bound_s",
-        "slowest_s",
-        "sum_t_over_concurrency_s",
-        "timeouts_bound_s",
+        "network_floor_s",
+        "longest_wait_s",
+        "spread_waits_s",
         "efficiency",
         "peak_rss_mib",
         "cpu_s",
+        "cpu_ms_per_target",
+        "lab_cpu_s",
         "list_order_schedule_s",
     ):
         assert key in probe, key
     # Two DNS-silence and two stalled targets: each waits out one timeout at one layer.
     assert probe["timeouts_by_layer"] == {"dns": 2, "tcp": 0, "tls": 2, "http": 0}
+    assert probe["network_floor_s"] == max(2.0, 4 * 2.0 / 50)  # one wait, or four spread
+    assert probe["peak_rss_mib"] > 0 and probe["lab_cpu_s"] > 0
     found = numbers(figures)
     assert found
     assert all(math.isfinite(n) for _, n in found), found
     # Time added is a difference of two runs, and noise can make it negative; nothing else can be.
     assert all(n >= 0 for path, n in found if "added" not in path), found
     text = load_bench().render(figures)
-    for label in ("wall time", "targets/s", "ideal lower bound", "efficiency", "CPU"):
+    for label in ("wall time", "targets/s", "network floor", "wall / floor", "CPU per target"):
         assert label in text
     extra = figures["control_addresses"]
     assert [level["concurrency"] for level in extra["levels"]] == [1, 50]

@@ -82,7 +82,7 @@ def test_peek_leaves_the_hello_in_the_socket() -> None:
 
     peeked, waited = asyncio.run(scenario())
     assert peeked == hello
-    assert 0.15 < waited < 1.0
+    assert waited > 0.15  # it waited for the late half (no upper bound: load stretches it)
 
 
 @pytest.mark.parametrize(("payload", "shut"), [(b"", False), (b"\x16\x03\x01\x02\x00abc", True)])
@@ -94,10 +94,14 @@ def test_peek_gives_up_on_silence_or_a_client_that_stops_early(payload: bytes, s
             client.sendall(payload)
             if shut:
                 client.shutdown(socket.SHUT_WR)
+            # A client that stops early is given up on at once: with an hour's timeout, only
+            # its end of stream can end the peek. Silence waits the timeout out.
+            timeout = 3600.0 if shut else 0.3
             started = time.monotonic()
-            peeked = await peek_client_hello(server, timeout=0.3)
+            peeked = await asyncio.wait_for(peek_client_hello(server, timeout=timeout), 60)
             return peeked, time.monotonic() - started
 
     peeked, waited = asyncio.run(scenario())
     assert peeked == payload
-    assert waited < (0.2 if shut else 0.6)
+    if not shut:
+        assert waited >= 0.3

@@ -261,7 +261,7 @@ def test_tarpit_trickles_a_byte_at_a_time(lab: RunningLab) -> None:
             chunk = sock.recv(65536)
             assert len(chunk) == 1
             body += chunk
-        assert 0.8 < time.monotonic() - started < 2.5
+        assert time.monotonic() - started > 0.8  # trickled, not sent at once
         assert body == b"<!d"
 
 
@@ -440,9 +440,8 @@ def test_close_is_prompt_with_slow_connections_open() -> None:
             )
             stalled_writer.write(client_hello("tls-sni-stall.lab.test"))
             await asyncio.sleep(0.2)
-            started = time.monotonic()
-            await web.close()
-            assert time.monotonic() - started < 1.0
+            # Closing must not wait on either held connection (each would hold it for ever).
+            await asyncio.wait_for(web.close(), TIMEOUT)
             for r, w in ((reader, writer), (stalled_reader, stalled_writer)):
                 with contextlib.suppress(ConnectionResetError):
                     assert await asyncio.wait_for(r.read(), TIMEOUT) == b""
@@ -468,21 +467,23 @@ def test_start_fails_with_oserror_when_an_address_is_taken(lab: RunningLab) -> N
 def test_no_connection_outlives_the_limit(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(web_module, "CONNECTION_LIMIT", 0.3)
 
-    async def scenario() -> float:
+    async def scenario() -> bytes:
         topology, web = await start_lab(LabPKI())
         try:
             address = topology.true_a("tarpit.lab.test")[0]
             reader, writer = await asyncio.open_connection(
                 address, topology.ports.http, local_addr=(topology.free_vantage, 0)
             )
-            started = time.monotonic()
             writer.write(b"GET / HTTP/1.1\r\nHost: tarpit.lab.test\r\n\r\n")
+            # The tarpit trickles over a megabyte a byte at a time: only the limit can end the
+            # connection before TIMEOUT, which would raise here.
+            received = b""
             with contextlib.suppress(ConnectionResetError):
-                await asyncio.wait_for(reader.read(), TIMEOUT)
+                received = await asyncio.wait_for(reader.read(), TIMEOUT)
             writer.close()
             await writer.wait_closed()
-            return time.monotonic() - started
+            return received
         finally:
             await web.close()
 
-    assert asyncio.run(scenario()) < 1.0
+    assert len(asyncio.run(scenario())) < 1 << 20

@@ -19,6 +19,7 @@ import dns.rdatatype
 from censorcheck.measure.ipdb import IPDatabase, Network, default_path
 from censorcheck.measure.probes import dns as dnsprobe
 from censorcheck.measure.probes.context import ProbeContext
+from censorcheck.measure.probes.dnswire import Query
 from censorcheck.measure.vantages import Vantage
 from censorcheck.netinfo import NetworkIdentity, ResolverIdentity
 from censorcheck.settings import Settings
@@ -61,9 +62,7 @@ def address_in(reply: dns.message.Message) -> str | None:
 async def whoami(spec: str, resolver: dnsprobe.Resolver, ctx: ProbeContext) -> str | None:
     """The address ``resolver`` answers ``spec`` with; None when it gave none."""
     name, kind = whoami_question(spec)
-    query = dns.message.make_query(name, kind, use_edns=0)
-    if resolver.scheme == "https":
-        query.id = 0
+    query = Query.build(name, kind, query_id=0 if resolver.scheme == "https" else None)
     exchange = await dnsprobe.ask(query, resolver, ctx)
     return address_in(exchange.reply) if exchange.reply is not None else None
 

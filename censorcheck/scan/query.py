@@ -33,9 +33,9 @@ import dns.rcode
 from censorcheck.measure.failures import classify
 from censorcheck.measure.probes import dnstransport
 from censorcheck.measure.probes.dns import read_answer
+from censorcheck.measure.probes.dnswire import Query
 from censorcheck.scan.wire import RCODES, parse_reply
 
-_EDNS_PAYLOAD = 1232  # as the probe's DNS: no IP fragmentation on common paths
 _POOL_SIZE = 64
 _MAX_DATAGRAM = 65535
 _RCODE_FAILURES = {
@@ -80,13 +80,8 @@ class Question:
     @classmethod
     def for_name(cls, name: str) -> Question:
         """ValueError (or a DNSException) when ``name`` cannot be put in a query."""
-        query = dns.message.make_query(name, "A", use_edns=0, payload=_EDNS_PAYLOAD)
-        query.id = 0
-        wire = query.to_wire()
-        end = 12
-        while wire[end]:  # labels up to the root; make_query writes no compression pointers
-            end += wire[end] + 1
-        return cls(name, wire, wire[12 : end + 5].lower())  # root byte, type, class
+        query = Query.build(name, "A", query_id=0)
+        return cls(name, query.wire, query.question)
 
 
 @dataclass
@@ -290,7 +285,7 @@ class QueryEngine:
     ) -> Reply:
         """Too long for UDP: the whole answer comes over TCP. Time counts from the UDP send."""
         self.tcp_fallbacks += 1
-        query = dns.message.from_wire(qid.to_bytes(2, "big") + question.wire[2:])
+        query = Query.of_wire(qid.to_bytes(2, "big") + question.wire[2:])
         exchange = await dnstransport.stream(
             query, address, port, source=self.source, timeout=self.timeout
         )

@@ -35,6 +35,7 @@ from censorcheck.measure.bogons import is_ip
 from censorcheck.measure.probes import dnstransport
 from censorcheck.measure.probes.context import ProbeContext
 from censorcheck.measure.probes.dnstransport import Exchange
+from censorcheck.measure.probes.dnswire import Query
 from censorcheck.models import DNSAnswer, DNSQuery, ResolverStatus
 
 Scheme = Literal["system", "udp", "tcp", "tls", "https"]
@@ -46,7 +47,6 @@ _RCODE_FAILURES = {
     dns.rcode.REFUSED: "dns.refused",
     dns.rcode.SERVFAIL: "dns.servfail",
 }
-_EDNS_PAYLOAD = 1232  # the DNS Flag Day 2020 size: no IP fragmentation on any common path
 _DOH_PATH = "/dns-query"
 _LINGER_FLOOR = 0.02
 _MAX_CHAIN = 16
@@ -191,7 +191,7 @@ def _lingering(resolver: Resolver, ctx: ProbeContext) -> Callable[[float], float
 
 
 async def _ask_udp(
-    query: dns.message.Message, host: str, port: int, resolver: Resolver, ctx: ProbeContext
+    query: Query, host: str, port: int, resolver: Resolver, ctx: ProbeContext
 ) -> Exchange:
     source, timeout = ctx.settings.source_address, ctx.settings.timeout
     result = await dnstransport.udp(
@@ -204,7 +204,7 @@ async def _ask_udp(
     return replace(full, t=result.t + full.t, late=result.late)
 
 
-async def _ask(query: dns.message.Message, resolver: Resolver, ctx: ProbeContext) -> Exchange:
+async def _ask(query: Query, resolver: Resolver, ctx: ProbeContext) -> Exchange:
     """One query over the resolver's transport."""
     settings = ctx.settings
     if resolver.scheme == "system":
@@ -236,16 +236,14 @@ async def _ask(query: dns.message.Message, resolver: Resolver, ctx: ProbeContext
     )
 
 
-async def ask(query: dns.message.Message, resolver: Resolver, ctx: ProbeContext) -> Exchange:
+async def ask(query: Query, resolver: Resolver, ctx: ProbeContext) -> Exchange:
     """One query of any type over the resolver's transport, as sent (a whoami name, say)."""
     return await _ask(query, resolver, ctx)
 
 
-def _make_query(hostname: str, qtype: QType, resolver: Resolver) -> dns.message.Message:
-    query = dns.message.make_query(hostname, qtype, use_edns=0, payload=_EDNS_PAYLOAD)
-    if resolver.scheme == "https":
-        query.id = 0  # RFC 8484 section 4.1: id 0 keeps DoH responses cacheable
-    return query
+def _make_query(hostname: str, qtype: QType, resolver: Resolver) -> Query:
+    # RFC 8484 section 4.1: id 0 keeps DoH responses cacheable.
+    return Query.build(hostname, qtype, query_id=0 if resolver.scheme == "https" else None)
 
 
 async def lookup(

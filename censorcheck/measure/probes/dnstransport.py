@@ -22,6 +22,7 @@ from python_socks import ProxyError
 
 from censorcheck.measure.failures import classify
 from censorcheck.measure.probes import proxy
+from censorcheck.measure.probes.dnswire import Query
 
 _MAX_MESSAGE = 65535
 _MAX_LATE = 16  # a flood of replies is evidence enough after this many
@@ -39,15 +40,14 @@ class Exchange:
     late: list[tuple[dns.message.Message, float]] = field(default_factory=list)
 
 
-def _parse(query: dns.message.Message, wire: bytes, t: float) -> Exchange:
+def _parse(query: Query, wire: bytes, t: float) -> Exchange:
     """The reply in ``wire`` if it answers ``query``, else dns.bad_response."""
+    if not query.answered_by(wire):
+        return Exchange(t=t, failure="dns.bad_response")
     try:
-        reply = dns.message.from_wire(wire)
+        return Exchange(dns.message.from_wire(wire), t)
     except dns.exception.DNSException:
         return Exchange(t=t, failure="dns.bad_response")
-    if not query.is_response(reply):
-        return Exchange(t=t, failure="dns.bad_response")
-    return Exchange(reply, t)
 
 
 # --- UDP -----------------------------------------------------------------------------------
@@ -71,7 +71,7 @@ def _udp_socket(host: str, port: int, source: str | None) -> socket.socket:
 class _Listener:
     """Reads datagrams off a connected socket, keeping only replies to one query."""
 
-    def __init__(self, sock: socket.socket, query: dns.message.Message) -> None:
+    def __init__(self, sock: socket.socket, query: Query) -> None:
         self.sock = sock
         self.query = query
         self.mismatched = 0
@@ -84,18 +84,16 @@ class _Listener:
             if remaining <= 0:
                 raise asyncio.TimeoutError
             data = await asyncio.wait_for(loop.sock_recv(self.sock, _MAX_MESSAGE), remaining)
-            try:
-                reply = dns.message.from_wire(data)
-            except dns.exception.DNSException:
-                self.mismatched += 1
-                continue
-            if self.query.is_response(reply):
-                return reply
+            if self.query.answered_by(data):
+                try:
+                    return dns.message.from_wire(data)
+                except dns.exception.DNSException:
+                    pass
             self.mismatched += 1
 
 
 async def udp(
-    query: dns.message.Message,
+    query: Query,
     host: str,
     port: int,
     *,
@@ -113,7 +111,7 @@ async def udp(
         listener = _Listener(sock, query)
         try:
             loop = asyncio.get_running_loop()
-            wire = query.to_wire()
+            wire = query.wire
             await loop.sock_sendall(sock, wire)
             try:
                 first = await listener.next(start + timeout / 2)
@@ -180,7 +178,7 @@ async def _roundtrip(
 
 
 async def stream(
-    query: dns.message.Message,
+    query: Query,
     host: str,
     port: int,
     *,
@@ -193,7 +191,7 @@ async def stream(
     """Ask over TCP, or over TLS (DoT) when ``tls`` is given; one connection per query, through
     the proxy ``through`` when given."""
     start = time.monotonic()
-    wire_query = query.to_wire()
+    wire_query = query.wire
     try:
         wire = await asyncio.wait_for(
             _roundtrip(wire_query, host, port, source, tls, server_hostname, through, timeout),
@@ -220,13 +218,11 @@ async def _post(client: httpx.AsyncClient, url: str, wire: bytes) -> tuple[int, 
         return response.status_code, bytes(body)
 
 
-async def https(
-    query: dns.message.Message, url: str, client: httpx.AsyncClient, *, timeout: float
-) -> Exchange:
+async def https(query: Query, url: str, client: httpx.AsyncClient, *, timeout: float) -> Exchange:
     """Ask over DNS over HTTPS (RFC 8484, POST) through the run's shared HTTP client."""
     start = time.monotonic()
     try:
-        status, body = await asyncio.wait_for(_post(client, url, query.to_wire()), timeout)
+        status, body = await asyncio.wait_for(_post(client, url, query.wire), timeout)
     except asyncio.TimeoutError:
         return Exchange(t=time.monotonic() - start, failure="dns.timeout")
     except (httpx.HTTPError, OSError) as exc:
