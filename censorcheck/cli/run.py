@@ -289,7 +289,8 @@ def run(
         str | None, Opt(help="A configured vantage whose view is the control (no server needed).")
     ] = None,
     vantage_file: Annotated[
-        Path | None, Opt(help="Also read vantages from this file (after the user's and project's).")
+        list[Path] | None,
+        Opt(help="Also read vantages from this file (repeatable; after the user's and project's)."),
     ] = None,
     proxy: Annotated[
         str | None,
@@ -394,7 +395,7 @@ def run(
         base = Settings(**values)
         flag = "--control vantage:" if chosen.vantage else "--control-vantage "
         plans, control_settings = _vantage_plans(
-            base, vantage or [], by_vantage, vantage_file, flag
+            base, vantage or [], by_vantage, vantage_file or [], flag
         )
         settings = plans[0].settings if plans else base
         _loop(lambda: _new_run(targets, settings, out, plans, control_settings), every)
@@ -404,7 +405,7 @@ def _vantage_plans(
     base: Settings,
     names: list[str],
     control: str | None,
-    extra: Path | None,
+    extra: Sequence[Path],
     control_flag: str = "--control-vantage ",
 ) -> tuple[list[VantagePlan], Settings | None]:
     """Each named vantage's settings (``base`` with its way out and resolvers), and the control
