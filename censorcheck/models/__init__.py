@@ -28,7 +28,7 @@ from censorcheck.models.observations import (
     Transfer,
 )
 
-SCHEMA_VERSION = "1.5"
+SCHEMA_VERSION = "1.6"
 # The ``rules_version`` of documents from before schema 1.1, which did not record which verdict
 # rules produced their verdicts.
 UNKNOWN_RULES = "0"

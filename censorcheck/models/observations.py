@@ -36,6 +36,11 @@ class DNSQuery(Model):
         "two different answers to one query are evidence of injection.",
     )
     t: float = Field(description="Seconds until the first response or the failure.")
+    t0: float | None = Field(
+        None,
+        description="Seconds from the start of the target's measurement to the start of this "
+        "operation; null in documents before schema 1.6 and in a control's observations.",
+    )
 
 
 # --- TCP / TLS -----------------------------------------------------------------------------
@@ -49,6 +54,11 @@ class TCPConnect(Model):
     failure: str | None = None
     skipped: str | None = Field(None, description="Why no attempt was made (e.g. no IPv6).")
     t: float = 0.0
+    t0: float | None = Field(
+        None,
+        description="Seconds from the start of the target's measurement to the start of this "
+        "operation; null in documents before schema 1.6 and in a control's observations.",
+    )
 
 
 class Certificate(Model):
@@ -60,6 +70,11 @@ class Certificate(Model):
     not_before: str
     not_after: str
     sha256: str = Field(description="SHA-256 of the DER encoding, lower-case hex.")
+    der: str | None = Field(
+        None,
+        description="The DER encoding, base64 (schema 1.6); null for a certificate past the "
+        "first four of a chain or larger than 16 KiB, and in older documents.",
+    )
 
 
 class TLSHandshake(Model):
@@ -70,6 +85,11 @@ class TLSHandshake(Model):
     sni: str = Field(description="Server name sent in the ClientHello.")
     failure: str | None = None
     t: float = 0.0
+    t0: float | None = Field(
+        None,
+        description="Seconds from the start of the target's measurement to the start of this "
+        "operation; null in documents before schema 1.6 and in a control's observations.",
+    )
     version: str | None = None
     cipher: str | None = None
     alpn: str | None = None
@@ -153,6 +173,11 @@ class QUICHandshake(Model):
     sni: str = Field(description="Server name sent in the Initial's ClientHello.")
     failure: str | None = None
     t: float = 0.0
+    t0: float | None = Field(
+        None,
+        description="Seconds from the start of the target's measurement to the start of this "
+        "operation; null in documents before schema 1.6 and in a control's observations.",
+    )
     version: str | None = Field(None, description="QUIC version negotiated: 1 or 2.")
     alpn: str | None = None
     chain: list[Certificate] = Field(default_factory=list)
@@ -193,6 +218,16 @@ class HTTPHop(Model):
     failure: str | None = None
     response: HTTPResponse | None = None
     t: float = 0.0
+    t0: float | None = Field(
+        None,
+        description="Seconds from the start of the target's measurement to the start of this "
+        "operation; null in documents before schema 1.6 and in a control's observations.",
+    )
+    request_headers: list[tuple[str, str]] = Field(
+        default_factory=list,
+        description="The request's headers (name, value) in the order given to the HTTP client "
+        "(over HTTP/2 it sends Host as :authority, lower-cased); schema 1.6.",
+    )
     repeat: HTTPHop | None = Field(
         None,
         description="When the body stopped arriving mid-way: the same request on a fresh "
