@@ -131,7 +131,11 @@ class _Run:
         return queries
 
     async def control(
-        self, target: Target, resolved: asyncio.Future[list[str]], deadline_at: float
+        self,
+        target: Target,
+        resolved: asyncio.Future[list[str]],
+        deadline_at: float,
+        ctx: ProbeContext,
     ) -> Control:
         """The control: from the control server when there is one, else the control resolvers."""
         if self.server is not None:
@@ -145,7 +149,7 @@ class _Run:
         host = target.domain
         if is_ip(host) or not self.controls:
             return Control(failure=None if is_ip(host) else "dns.error")
-        found = await asyncio.gather(*(dns.resolve(host, r, self.ctx) for r in self.controls))
+        found = await asyncio.gather(*(dns.resolve(host, r, ctx) for r in self.controls))
         queries = [q for batch in found for q in batch]
         answered = any(q.answer is not None for q in queries)
         return Control(dns=queries, failure=None if answered else queries[0].failure)
@@ -158,7 +162,7 @@ class _Run:
         deadline = self.ctx.settings.target_deadline
         partial = Partial()
         resolved: asyncio.Future[list[str]] = asyncio.get_running_loop().create_future()
-        control = asyncio.ensure_future(self.control(target, resolved, start + deadline))
+        control = asyncio.ensure_future(self.control(target, resolved, start + deadline, ctx))
         # The control's addresses, measured from here beside the probe's own as soon as the
         # control has answered, when the probe's DNS failed or disagreed with it.
         elsewhere = Elsewhere()

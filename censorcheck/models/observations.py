@@ -39,7 +39,8 @@ class DNSQuery(Model):
     t0: float | None = Field(
         None,
         description="Seconds from the start of the target's measurement to the start of this "
-        "operation; null in documents before schema 1.6 and in a control's observations.",
+        "operation; null in documents before schema 1.6 and in what a control server, OONI "
+        "helper or control vantage observed.",
     )
 
 
@@ -57,7 +58,8 @@ class TCPConnect(Model):
     t0: float | None = Field(
         None,
         description="Seconds from the start of the target's measurement to the start of this "
-        "operation; null in documents before schema 1.6 and in a control's observations.",
+        "operation; null in documents before schema 1.6 and in what a control server, OONI "
+        "helper or control vantage observed.",
     )
 
 
@@ -88,7 +90,8 @@ class TLSHandshake(Model):
     t0: float | None = Field(
         None,
         description="Seconds from the start of the target's measurement to the start of this "
-        "operation; null in documents before schema 1.6 and in a control's observations.",
+        "operation; null in documents before schema 1.6 and in what a control server, OONI "
+        "helper or control vantage observed.",
     )
     version: str | None = None
     cipher: str | None = None
@@ -176,7 +179,8 @@ class QUICHandshake(Model):
     t0: float | None = Field(
         None,
         description="Seconds from the start of the target's measurement to the start of this "
-        "operation; null in documents before schema 1.6 and in a control's observations.",
+        "operation; null in documents before schema 1.6 and in what a control server, OONI "
+        "helper or control vantage observed.",
     )
     version: str | None = Field(None, description="QUIC version negotiated: 1 or 2.")
     alpn: str | None = None
@@ -221,7 +225,8 @@ class HTTPHop(Model):
     t0: float | None = Field(
         None,
         description="Seconds from the start of the target's measurement to the start of this "
-        "operation; null in documents before schema 1.6 and in a control's observations.",
+        "operation; null in documents before schema 1.6 and in what a control server, OONI "
+        "helper or control vantage observed.",
     )
     request_headers: list[tuple[str, str]] = Field(
         default_factory=list,
