@@ -16,6 +16,7 @@ from censorcheck.cli import (  # noqa: F401 - registers the commands
     analyse,
     control,
     lab,
+    lists,
     run,
     scan,
     schedule,

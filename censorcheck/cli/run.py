@@ -183,6 +183,7 @@ def _new_run(
     out: Outputs,
     vantages: Sequence[VantagePlan] = (),
     control_vantage: Settings | None = None,
+    strict: bool = False,
 ) -> int:
     def plan() -> durable.Pending:
         from censorcheck.measure import durable
@@ -194,7 +195,7 @@ def _new_run(
             joined = "+".join(p.settings.vantage for p in vantages)
             named = settings.model_copy(update={"vantage": joined})
         return durable.start(
-            load_targets(targets),
+            load_targets(targets, on_skip=None if strict else skip),
             settings,
             out.path(named, started),
             started,
@@ -203,6 +204,11 @@ def _new_run(
         )
 
     return _run_once(plan, out, out.folder())
+
+
+def skip(reason: str) -> None:
+    """A row of a target list left out: one line, and the run goes on."""
+    log(f"warning: {reason}; skipped")
 
 
 def _resume_run(where: Sequence[str], out: Outputs, control_token: str | None) -> int:
@@ -350,6 +356,9 @@ def run(
         ),
     ] = 2,
     quiet: Annotated[bool, Opt("--quiet", "-q", help="No progress bar and no table.")] = False,
+    strict: Annotated[
+        bool, Opt("--strict", help="A bad row in a target list is an error (default: skip it).")
+    ] = False,
 ) -> None:
     """Measure targets and write the run document (exit codes: see the README)."""
     out = Outputs(output, results_dir, json_out, quiet, fail_on, check, junit, keep, lock)
@@ -398,7 +407,7 @@ def run(
             base, vantage or [], by_vantage, vantage_file or [], flag
         )
         settings = plans[0].settings if plans else base
-        _loop(lambda: _new_run(targets, settings, out, plans, control_settings), every)
+        _loop(lambda: _new_run(targets, settings, out, plans, control_settings, strict), every)
 
 
 def _vantage_plans(

@@ -71,7 +71,10 @@ __all__ = [
 class Target(Model):
     """One thing to measure."""
 
-    url: str = Field(description="Normalised URL: scheme, lower-case host, explicit path.")
+    url: str = Field(
+        description="Normalised URL: scheme, lower-case host, explicit path; a hashbang "
+        "fragment (#!) is kept, any other dropped."
+    )
     domain: str = Field(description="The URL's host name (lower case, IDNA-encoded).")
     category: str | None = Field(None, description="Citizen Lab category code, e.g. NEWS.")
     note: str | None = Field(None, description="Free text from the target list.")
