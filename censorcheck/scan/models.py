@@ -16,7 +16,7 @@ from pydantic import Field
 from censorcheck.models import DNSQuery, Model, Tool, Verdict
 from censorcheck.settings import DEFAULT_CONTROL_RESOLVERS, Networks, OptionalIP, PortMap
 
-SCAN_SCHEMA_VERSION = "1.0"
+SCAN_SCHEMA_VERSION = "1.1"
 # The version of the rules in ``censorcheck.scan.verdict`` and ``censorcheck.scan.profile``.
 SCAN_RULES_VERSION = "1"
 # Root server names: anycast, one address everywhere for decades, and no one's to censor.
