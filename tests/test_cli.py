@@ -38,7 +38,8 @@ def one_line_error(stderr: str) -> str:
 def test_bad_target_file_names_file_and_line(tmp_path: Path) -> None:
     bad = tmp_path / "list.txt"
     bad.write_text("https://ok.example/\nhtps://x.com\n", encoding="utf-8")
-    result = run_cli("run", str(bad), "--control", "none", "--output", str(tmp_path / "out.json"))
+    out = str(tmp_path / "out.json")
+    result = run_cli("run", str(bad), "--strict", "--control", "none", "--output", out)
     assert result.code == 2
     line = one_line_error(result.stderr)
     assert "list.txt line 2" in line and "htps://x.com" in line

@@ -4,6 +4,7 @@ lab's SOCKS5 proxy; and one vantage as another's control."""
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import socket
 import stat
@@ -201,6 +202,34 @@ def test_a_vantage_as_the_control_of_another(lab: Lab, vantage_file: Path, tmp_p
         if got != (want.status, want.blocking, want.outcome):
             wrong.append(f"{r.target.domain}: {got}: {r.verdict.reason}")
     assert not wrong, "\n".join(wrong)
+
+
+def test_one_configured_vantage_keeps_its_network(
+    lab: Lab, vantage_file: Path, tmp_path: Path
+) -> None:
+    """The most common run: one home vantage. Its country and ASN reach the document and the
+    OONI export; and every --vantage-file is read, not only the last one."""
+    censored = next(v for v in lab.vantages() if v.name == "lab-censored")
+    home = censored.model_copy(update={"name": "kzhome", "country": "KZ", "asn": 9198})
+    first = tmp_path / "home.yaml"
+    first.write_text(yaml.safe_dump({"vantages": [home.model_dump(exclude_none=True)]}))
+    topo = lab.topology
+    out = tmp_path / "runs" / "home.json"
+    args = ["run", topo.url("static.lab.test"), "--vantage-file", str(first)]
+    args += ["--vantage-file", str(vantage_file), "--vantage", "kzhome", "--control", "none"]
+    args += ["--control-resolver", f"tcp://{topo.honest_resolver}:{topo.ports.dns}"]
+    args += ["--ca-bundle", str(lab.ca_bundle), "--timeout", "3", "--output", str(out)]
+    args += ["--treat-as-public", str(topo.network)]
+    done = run_cli(*args, env={"CENSORCHECK_VANTAGES": str(tmp_path / "none.yaml")})
+    assert done.code == 0, done.stderr
+    run = Run.model_validate_json(out.read_text(encoding="utf-8"))
+    assert [v.name for v in run.vantages] == ["kzhome"]
+    for info in (run.vantage, run.vantages[0]):
+        assert (info.country, info.asn, info.network_type) == ("KZ", 9198, "home")
+    exported = run_cli("export", str(out.parent), "--format", "ooni", "-o", str(tmp_path / "x"))
+    assert exported.code == 0, exported.stderr
+    lines = (tmp_path / "x" / "measurements.jsonl").read_text(encoding="utf-8").splitlines()
+    assert [(m["probe_cc"], m["probe_asn"]) for m in map(json.loads, lines)] == [("KZ", "AS9198")]
 
 
 def test_a_dead_proxy_costs_its_vantage_not_the_run(

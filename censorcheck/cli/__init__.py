@@ -17,6 +17,7 @@ from censorcheck.cli import (  # noqa: F401 - registers the commands
     control,
     geo,
     lab,
+    lists,
     run,
     scan,
     schedule,

@@ -184,6 +184,7 @@ def _new_run(
     out: Outputs,
     vantages: Sequence[VantagePlan] = (),
     control_vantage: Settings | None = None,
+    strict: bool = False,
 ) -> int:
     def plan() -> durable.Pending:
         from censorcheck.measure import durable
@@ -195,7 +196,7 @@ def _new_run(
             joined = "+".join(p.settings.vantage for p in vantages)
             named = settings.model_copy(update={"vantage": joined})
         return durable.start(
-            load_targets(targets),
+            load_targets(targets, on_skip=None if strict else skip),
             settings,
             out.path(named, started),
             started,
@@ -204,6 +205,11 @@ def _new_run(
         )
 
     return _run_once(plan, out, out.folder())
+
+
+def skip(reason: str) -> None:
+    """A row of a target list left out: one line, and the run goes on."""
+    log(f"warning: {reason}; skipped")
 
 
 def _resume_run(where: Sequence[str], out: Outputs, control_token: str | None) -> int:
@@ -290,7 +296,8 @@ def run(
         str | None, Opt(help="A configured vantage whose view is the control (no server needed).")
     ] = None,
     vantage_file: Annotated[
-        Path | None, Opt(help="Also read vantages from this file (after the user's and project's).")
+        list[Path] | None,
+        Opt(help="Also read vantages from this file (repeatable; after the user's and project's)."),
     ] = None,
     proxy: Annotated[
         str | None,
@@ -355,6 +362,9 @@ def run(
     resolver_whoami: geo.ResolverWhoami = None,
     geo_db: geo.GeoDB = None,
     quiet: Annotated[bool, Opt("--quiet", "-q", help="No progress bar and no table.")] = False,
+    strict: Annotated[
+        bool, Opt("--strict", help="A bad row in a target list is an error (default: skip it).")
+    ] = False,
 ) -> None:
     """Measure targets and write the run document (exit codes: see the README)."""
     out = Outputs(output, results_dir, json_out, quiet, fail_on, check, junit, keep, lock)
@@ -401,17 +411,17 @@ def run(
         base = Settings(**values)
         flag = "--control vantage:" if chosen.vantage else "--control-vantage "
         plans, control_settings = _vantage_plans(
-            base, vantage or [], by_vantage, vantage_file, flag
+            base, vantage or [], by_vantage, vantage_file or [], flag
         )
         settings = plans[0].settings if plans else base
-        _loop(lambda: _new_run(targets, settings, out, plans, control_settings), every)
+        _loop(lambda: _new_run(targets, settings, out, plans, control_settings, strict), every)
 
 
 def _vantage_plans(
     base: Settings,
     names: list[str],
     control: str | None,
-    extra: Path | None,
+    extra: Sequence[Path],
     control_flag: str = "--control-vantage ",
 ) -> tuple[list[VantagePlan], Settings | None]:
     """Each named vantage's settings (``base`` with its way out and resolvers), and the control

@@ -75,7 +75,7 @@ def list_(
 ) -> None:
     """List the configured vantages (the user's file, then the project's)."""
     with user_errors():
-        found = vantages.load(file)
+        found = vantages.load([file] if file else [])
     if json_out:
         print(json.dumps([v.model_dump(exclude_none=True) for v in found.values()], indent=2))
         return

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import ipaddress
 import socket
 import ssl
@@ -109,24 +110,34 @@ class _Run:
             "resolvers" if server is None else server.source
         )
 
-    async def resolve(self, host: str) -> tuple[list[DNSQuery], list[str]]:
+    async def resolve(
+        self, host: str, ctx: ProbeContext | None = None
+    ) -> tuple[list[DNSQuery], list[str]]:
         """All probe resolvers; the usable addresses in answer order (A first), deduplicated.
+        ``ctx`` is the target's context (the run's when None).
 
         A resolver that times out is asked a canary name at once: answering it shows the silence
         was about this name, not a resolver that died or a lost packet on a flaky link.
         """
-        found = await asyncio.gather(*(self._resolve_one(host, r) for r in self.resolvers))
+        ctx = ctx or self.ctx
+        found = await asyncio.gather(*(self._resolve_one(host, r, ctx) for r in self.resolvers))
         queries = [q for batch in found for q in batch]
         return queries, ordered_addresses(host, queries)
 
-    async def _resolve_one(self, host: str, resolver: dns.Resolver) -> list[DNSQuery]:
-        queries = await dns.resolve(host, resolver, self.ctx)
+    async def _resolve_one(
+        self, host: str, resolver: dns.Resolver, ctx: ProbeContext
+    ) -> list[DNSQuery]:
+        queries = await dns.resolve(host, resolver, ctx)
         if any(q.failure == "dns.timeout" for q in queries):
-            queries.append(await dns.lookup(CANARY, "A", resolver, self.ctx, retry=False))
+            queries.append(await dns.lookup(CANARY, "A", resolver, ctx, retry=False))
         return queries
 
     async def control(
-        self, target: Target, resolved: asyncio.Future[list[str]], deadline_at: float
+        self,
+        target: Target,
+        resolved: asyncio.Future[list[str]],
+        deadline_at: float,
+        ctx: ProbeContext,
     ) -> Control:
         """The control: from the control server when there is one, else the control resolvers."""
         if self.server is not None:
@@ -140,27 +151,30 @@ class _Run:
         host = target.domain
         if is_ip(host) or not self.controls:
             return Control(failure=None if is_ip(host) else "dns.error")
-        found = await asyncio.gather(*(dns.resolve(host, r, self.ctx) for r in self.controls))
+        found = await asyncio.gather(*(dns.resolve(host, r, ctx) for r in self.controls))
         queries = [q for batch in found for q in batch]
         answered = any(q.answer is not None for q in queries)
         return Control(dns=queries, failure=None if answered else queries[0].failure)
 
     async def target(self, target: Target) -> Result:
         started_at, start = utc_now(), time.monotonic()
+        # Observations of this target record when they began, counted from ``start``.
+        ctx = self.ctx.for_target(start)
+        resolve = functools.partial(self.resolve, ctx=ctx)
         deadline = self.ctx.settings.target_deadline
         partial = Partial()
         resolved: asyncio.Future[list[str]] = asyncio.get_running_loop().create_future()
-        control = asyncio.ensure_future(self.control(target, resolved, start + deadline))
+        control = asyncio.ensure_future(self.control(target, resolved, start + deadline, ctx))
         # The control's addresses, measured from here beside the probe's own as soon as the
         # control has answered, when the probe's DNS failed or disagreed with it.
         elsewhere = Elsewhere()
         extra = asyncio.ensure_future(
-            elsewhere.run(httpx.URL(target.url), control, resolved, partial, self.resolve, self.ctx)
+            elsewhere.run(httpx.URL(target.url), control, resolved, partial, resolve, ctx)
         )
         deadline_hit = False
         error = None
         try:
-            await asyncio.wait_for(self._pipeline(target, partial, resolved), deadline)
+            await asyncio.wait_for(self._pipeline(target, partial, resolved, ctx), deadline)
         except asyncio.TimeoutError as exc:
             # Only the deadline's own expiry counts as the deadline; a stray TimeoutError is a bug.
             if time.monotonic() - start >= deadline * 0.99:
@@ -216,17 +230,22 @@ class _Run:
         )
 
     async def _pipeline(
-        self, target: Target, partial: Partial, resolved: asyncio.Future[list[str]]
+        self,
+        target: Target,
+        partial: Partial,
+        resolved: asyncio.Future[list[str]],
+        ctx: ProbeContext,
     ) -> None:
         url = httpx.URL(target.url)
+        resolve = functools.partial(self.resolve, ctx=ctx)
         if is_ip(target.domain):
             addresses = [target.domain]
         else:
-            queries, addresses = await self.resolve(target.domain)
+            queries, addresses = await resolve(target.domain)
             partial.dns.extend(queries)
         addresses = cap(addresses, self.ctx.settings.max_addresses)
         resolved.set_result(addresses)
-        await observe(url, addresses, self.resolve, self.ctx, partial)
+        await observe(url, addresses, resolve, ctx, partial)
 
 
 def _addresses_in(queries: Sequence[DNSQuery]) -> list[str]:

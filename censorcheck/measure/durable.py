@@ -99,7 +99,9 @@ def start(
         started_at=started_at or utc_now(),
         settings=plans[0].settings if plans else _absolute(settings),
         targets=list(targets),
-        vantages=plans if len(plans) > 1 or control_vantage else [],
+        # Kept for one vantage too: its plan carries what the user said of the network
+        # (country, ASN), which the document and every export must not lose.
+        vantages=plans,
         control_vantage=_absolute(control_vantage) if control_vantage else None,
     )
     return Pending(header, path, control_token=settings.control_token)

@@ -1,8 +1,12 @@
 """Target lists -> validated, normalised Targets.
 
 An argument is a list file (our YAML, the Citizen Lab CSV, or plain text), a URL, or a bare
-domain name. Every mistake is a TargetError with one line that names the file and line, e.g.
+domain name. Every mistake is one line that names the file and line, e.g.
 ``targets/kz.yaml line 7: 'htps://x.com' is not a valid URL (scheme must be http or https)``.
+A mistake in one row of a list is a TargetError by default (strict); given an ``on_skip``
+callback, the loader hands it that line instead and goes on with the next row, so that one bad
+row among forty thousand costs that row, not the list. A file that cannot be read as a list at
+all is always an error.
 """
 
 from __future__ import annotations
@@ -48,6 +52,17 @@ class _Invalid(ValueError):
     """Why a text is not a usable URL; the caller adds the file, line and text."""
 
 
+# Told of each row left out when skipping is allowed: the one-line reason, file and line in it.
+OnSkip = Callable[[str], None]
+
+
+@dataclass(frozen=True)
+class _Bad:
+    """A row that is not a target, and why (the file and line included)."""
+
+    reason: str
+
+
 @dataclass(frozen=True)
 class _Entry:
     """One target as written in a list, its other fields already checked."""
@@ -64,8 +79,10 @@ def normalise_url(text: str) -> str:
     """The canonical form of an http(s) URL, or TargetError saying why it is not one.
 
     Scheme and host lower-case, host IDNA-encoded, default port dropped, path at least ``/``,
-    non-ASCII in path and query percent-encoded, fragment dropped. URLs with credentials
-    (``user:pass@``) are refused: in a target list they are a mistake.
+    non-ASCII in path and query percent-encoded. A fragment is dropped, unless it is a hashbang
+    (``#!/...``): those name distinct pages of one site (``twitter.com/#!/a`` and ``#!/b``), so
+    they stay part of the target. URLs with credentials (``user:pass@``) are refused: in a
+    target list they are a mistake.
     """
     try:
         return _split(text)[0]
@@ -73,17 +90,20 @@ def normalise_url(text: str) -> str:
         raise TargetError(f"{text!r} is not a valid URL ({exc})") from None
 
 
-def load_targets(args: Sequence[str], base: Path | None = None) -> list[Target]:
+def load_targets(
+    args: Sequence[str], base: Path | None = None, on_skip: OnSkip | None = None
+) -> list[Target]:
     """Targets from files, URLs and bare domains, in first-seen order, duplicates merged.
 
     An argument is a file if it exists or ends in .yaml, .yml, .csv or .txt (relative paths are
     taken from ``base``, by default the working directory); a URL if it has a scheme; otherwise
     a domain name, measured as ``https://DOMAIN/``. Targets with the same normalised URL are
-    merged: the first keeps its fields and takes missing ones from later ones.
+    merged: the first keeps its fields and takes missing ones from later ones. A bad row of a
+    list raises TargetError, or with ``on_skip`` is reported to it and left out.
     """
     merged: dict[str, Target] = {}
     for arg in args:
-        for target in _load_argument(arg, base):
+        for target in _load_argument(arg, base, on_skip):
             first = merged.get(target.url)
             merged[target.url] = target if first is None else _merge(first, target)
     return list(merged.values())
@@ -105,34 +125,51 @@ def shipped_list(name: str = "kz") -> Path:
 # --- arguments and files -------------------------------------------------------------------
 
 
-def _load_argument(arg: str, base: Path | None) -> list[Target]:
+def _load_argument(arg: str, base: Path | None, on_skip: OnSkip | None) -> list[Target]:
     if _SCHEME.match(arg):
         return [_target(_Entry(None, arg))]
     path = Path(arg)
     if base is not None and not path.is_absolute():
         path = base / path
     if path.exists() or arg.lower().endswith(LIST_SUFFIXES):
-        return _load_file(path, arg)
+        return _load_file(path, arg, on_skip)
     try:
         return [_target(_Entry(None, arg))]
     except TargetError:
         raise TargetError(f"{arg!r} is not a file, a URL or a domain name") from None
 
 
-def _load_file(path: Path, shown: str) -> list[Target]:
+def _load_file(path: Path, shown: str, on_skip: OnSkip | None) -> list[Target]:
     text = textfile.read_text(path, shown, TargetError)
-    suffix = path.suffix.lower()
+    return parse_list(text, shown, path.suffix.lower(), on_skip)
+
+
+def parse_list(text: str, shown: str, suffix: str, on_skip: OnSkip | None = None) -> list[Target]:
+    """The targets of a list's ``text``, read by its ``suffix`` (``.yaml``, ``.csv``...) and
+    named ``shown`` in messages; bad rows as for :func:`load_targets`."""
     reader = _READERS.get(suffix)
     if reader is None:
         kind = f"{suffix} files" if suffix else "files without an extension"
         raise TargetError(f"{shown}: cannot read {kind} as target lists (use .yaml, .csv or .txt)")
-    targets = [_target(entry) for entry in reader(text, shown)]
+    targets: list[Target] = []
+    skipped = 0
+    for entry in reader(text, shown):
+        try:
+            if isinstance(entry, _Bad):
+                raise TargetError(entry.reason)
+            targets.append(_target(entry))
+        except TargetError as exc:
+            if on_skip is None:
+                raise
+            on_skip(str(exc))
+            skipped += 1
     if not targets:
-        raise TargetError(f"{shown}: the list has no targets")
+        why = f" ({skipped} rows skipped)" if skipped else ""
+        raise TargetError(f"{shown}: the list has no targets{why}")
     return targets
 
 
-def _read_yaml(text: str, shown: str) -> Iterator[_Entry]:
+def _read_yaml(text: str, shown: str) -> Iterator[_Entry | _Bad]:
     data, node = textfile.parse_yaml(text, shown, TargetError)
     if data is None:
         raise TargetError(f"{shown}: the file is empty")
@@ -153,10 +190,13 @@ def _read_yaml(text: str, shown: str) -> Iterator[_Entry]:
         if isinstance(item, str):
             yield _Entry(f"{shown} line {line}", item)
         elif isinstance(item, dict):
-            item_keys = textfile.key_nodes(item_node, shown, TargetError)
-            yield _yaml_entry(item, textfile.locator(shown, item_keys, line))
+            try:
+                item_keys = textfile.key_nodes(item_node, shown, TargetError)
+                yield _yaml_entry(item, textfile.locator(shown, item_keys, line))
+            except TargetError as exc:
+                yield _Bad(str(exc))
         else:
-            raise TargetError(f"{shown} line {line}: a target is a URL, or a mapping with 'url:'")
+            yield _Bad(f"{shown} line {line}: a target is a URL, or a mapping with 'url:'")
 
 
 def _yaml_entry(item: dict[Any, Any], at: textfile.Locator) -> _Entry:
@@ -180,7 +220,7 @@ def _yaml_entry(item: dict[Any, Any], at: textfile.Locator) -> _Entry:
     )
 
 
-def _read_csv(text: str, shown: str) -> Iterator[_Entry]:
+def _read_csv(text: str, shown: str) -> Iterator[_Entry | _Bad]:
     reader = csv.reader(io.StringIO(text))
     try:
         header = next((row for row in reader if any(cell.strip() for cell in row)), None)
@@ -199,26 +239,28 @@ def _read_csv(text: str, shown: str) -> Iterator[_Entry]:
             if not any(cell.strip() for cell in row):
                 continue
             if len(row) > len(columns):
-                raise TargetError(
+                yield _Bad(
                     f"{shown} line {line}: {len(row)} fields, but the header has {len(columns)}"
                 )
+                continue
             fields = {name: row[i].strip() for name, i in index.items() if i < len(row)}
             url, category, note = (fields.get(name) for name in ("url", "category_code", "notes"))
             if not url:
-                raise TargetError(f"{shown} line {line}: the url field is empty")
+                yield _Bad(f"{shown} line {line}: the url field is empty")
+                continue
             yield _Entry(f"{shown} line {line}", url, category or None, note or None)
     except csv.Error as exc:
         raise TargetError(f"{shown} line {reader.line_num}: invalid CSV ({exc})") from None
 
 
-def _read_txt(text: str, shown: str) -> Iterator[_Entry]:
+def _read_txt(text: str, shown: str) -> Iterator[_Entry | _Bad]:
     for number, raw in enumerate(text.split("\n"), start=1):
         entry = _COMMENT.split(raw, maxsplit=1)[0].strip()
         if entry:
             yield _Entry(f"{shown} line {number}", entry)
 
 
-_READERS: dict[str, Callable[[str, str], Iterator[_Entry]]] = {
+_READERS: dict[str, Callable[[str, str], Iterator[_Entry | _Bad]]] = {
     ".yaml": _read_yaml,
     ".yml": _read_yaml,
     ".csv": _read_csv,
@@ -291,7 +333,10 @@ def _split(text: str) -> tuple[str, str]:
     authority = url_host if port in (None, default_port) else f"{url_host}:{port}"
     path = quote(parts.path or "/", safe=_URL_SAFE)
     query = quote(parts.query, safe=_URL_SAFE)
-    return f"{scheme}://{authority}{path}" + (f"?{query}" if query else ""), domain
+    # A hashbang fragment names a page (the site's script reads it); any other fragment is a
+    # place within the page, and two URLs differing only there are one target.
+    fragment = f"#{quote(parts.fragment, safe=_URL_SAFE)}" if parts.fragment.startswith("!") else ""
+    return f"{scheme}://{authority}{path}" + (f"?{query}" if query else "") + fragment, domain
 
 
 def _split_netloc(netloc: str) -> tuple[str, int | None]:

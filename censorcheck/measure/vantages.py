@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import re
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, Literal
 
@@ -108,12 +109,12 @@ def read_file(path: Path) -> list[Vantage]:
     return parsed.vantages
 
 
-def load(extra: Path | None = None) -> dict[str, Vantage]:
-    """Every configured vantage by name: the user's file, the project's, then ``extra``."""
+def load(extra: Sequence[Path] = ()) -> dict[str, Vantage]:
+    """Every configured vantage by name: the user's file, the project's, then each of ``extra``
+    in order (a later file wins on a name)."""
     found: dict[str, Vantage] = {}
-    for path in (user_file(), Path.cwd() / PROJECT_FILE, extra):
-        if path is not None:
-            found.update((v.name, v) for v in read_file(path))
+    for path in (user_file(), Path.cwd() / PROJECT_FILE, *extra):
+        found.update((v.name, v) for v in read_file(path))
     return found
 
 

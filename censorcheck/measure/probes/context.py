@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import ssl
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING
 
 import httpx
@@ -65,6 +65,9 @@ class ProbeContext:
     public: tuple[IPNetwork, ...] = ()
     # Set by the control server: why an address must not be dialled on someone else's behalf.
     guard: Callable[[IPAddress], str | None] | None = None
+    # The monotonic time the current target's measurement began (see ``for_target``); None in
+    # the run-wide context, whose observations then record no start.
+    origin: float | None = None
 
     @classmethod
     def create(
@@ -96,6 +99,15 @@ class ProbeContext:
             public=networks(settings.treat_as_public),
             guard=guard,
         )
+
+    def for_target(self, origin: float) -> ProbeContext:
+        """This context for one target whose measurement began at ``origin`` (monotonic):
+        the same resources, and observations that say when they started."""
+        return replace(self, origin=origin)
+
+    def since(self, moment: float) -> float | None:
+        """Seconds from the target's start to ``moment`` (monotonic); None without a target."""
+        return None if self.origin is None else round(moment - self.origin, 6)
 
     def is_bogon(self, ip: IPAddress) -> bool:
         """Not publicly routable, unless the run declared the network public (the lab)."""

@@ -254,8 +254,10 @@ async def lookup(
     Never raises on network trouble; only ConfigError, for ``system`` without nameservers.
     """
     resolver = expand_system(resolver)
-    record = DNSQuery(resolver=resolver.uri, hostname=hostname, qtype=qtype, t=0.0)
     start = time.monotonic()
+    record = DNSQuery(
+        resolver=resolver.uri, hostname=hostname, qtype=qtype, t=0.0, t0=ctx.since(start)
+    )
     offset = 0.0  # when the attempt whose reply counts was sent
     try:
         result = await _ask(_make_query(hostname, qtype, resolver), resolver, ctx)

@@ -48,11 +48,13 @@ def default_port(url: httpx.URL) -> int:
 
 
 class Exchange(NamedTuple):
-    """One request's outcome: what is stored, and the raw Location to follow."""
+    """One request's outcome: what is stored, the raw Location to follow, and the headers the
+    request was sent with."""
 
     response: HTTPResponse | None
     failure: str | None
     location: str | None = None
+    sent: tuple[tuple[str, str], ...] = ()
 
 
 _FINGERPRINT_SPAN = 64 * 1024
@@ -117,8 +119,9 @@ async def request(
         conn = httpcore.AsyncHTTP2Connection(origin, stream)
     else:
         conn = httpcore.AsyncHTTP11Connection(origin, stream)
+    sent = tuple((k.decode("latin-1"), scrub(v.decode("latin-1"), keep_ips)) for k, v in headers)
     try:
-        return await _exchange(conn, req, ctx, keep_ips)
+        return (await _exchange(conn, req, ctx, keep_ips))._replace(sent=sent)
     finally:
         await _close(conn)
 
@@ -268,7 +271,7 @@ async def fetch(
     known: dict[str, list[str]] = {url.host: addresses}
     for _ in range(ctx.settings.max_redirects + 1):
         start = time.monotonic()
-        hop: dict[str, object] = {"url": scrub(str(url), keep_ips)}
+        hop: dict[str, object] = {"url": scrub(str(url), keep_ips), "t0": ctx.since(start)}
         stream: Stream | None
         if first is not None:
             hop["address"], stream = first
@@ -286,8 +289,9 @@ async def fetch(
             hop["t"] = time.monotonic() - start
             hops.append(HTTPHop.model_validate(hop))
             return HTTPFetch(hops=hops, failure=hops[-1].failure)
-        response, failure, location = await request(stream, url, ctx, keep_ips)
+        response, failure, location, sent = await request(stream, url, ctx, keep_ips)
         hop.update(response=response, failure=failure, t=time.monotonic() - start)
+        hop["request_headers"] = list(sent)
         if froze(response) and isinstance(hop.get("address"), str):
             hop["repeat"] = await _repeat(url, str(hop["address"]), ctx, keep_ips)
         hops.append(HTTPHop.model_validate(hop))
@@ -307,11 +311,11 @@ async def fetch(
 async def _repeat(url: httpx.URL, address: str, ctx: ProbeContext, keep_ips: set[str]) -> HTTPHop:
     """The same request on a fresh connection to ``address`` (its handshake included)."""
     start = time.monotonic()
-    hop: dict[str, object] = {"url": scrub(str(url), keep_ips)}
+    hop: dict[str, object] = {"url": scrub(str(url), keep_ips), "t0": ctx.since(start)}
     stream = await _open(url, [address], ctx, hop)
     if stream is not None:
-        response, failure, _ = await request(stream, url, ctx, keep_ips)
-        hop.update(response=response, failure=failure)
+        response, failure, _, sent = await request(stream, url, ctx, keep_ips)
+        hop.update(response=response, failure=failure, request_headers=list(sent))
     hop["t"] = time.monotonic() - start
     return HTTPHop.model_validate(hop)
 
@@ -324,8 +328,10 @@ async def neutral_request(
     port = url.port or 80
     tcp, stream = await connect(address, port, ctx)
     if stream is None:
-        return HTTPHop(url=str(url), address=address, tcp=tcp, failure=tcp.failure, t=tcp.t)
-    response, failure, _ = await request(
+        return HTTPHop(
+            url=str(url), address=address, tcp=tcp, failure=tcp.failure, t=tcp.t, t0=tcp.t0
+        )
+    response, failure, _, sent = await request(
         stream, url, ctx, keep_ips, host_header=ctx.settings.neutral_host
     )
     return HTTPHop(
@@ -335,6 +341,8 @@ async def neutral_request(
         response=response,
         failure=failure,
         t=time.monotonic() - start,
+        t0=ctx.since(start),
+        request_headers=list(sent),
     )
 
 

@@ -34,7 +34,7 @@ from censorcheck.measure.failures import classify
 from censorcheck.measure.probes.context import ProbeContext
 from censorcheck.measure.probes.http import build_response, decoder_for
 from censorcheck.measure.probes.tcp import skip_reason
-from censorcheck.measure.probes.tls import parse_certificate
+from censorcheck.measure.probes.tls import KEPT_DER_CERTIFICATES, parse_certificate
 from censorcheck.measure.probes.transfer import TransferClock
 from censorcheck.models import HTTPResponse, QUICFetch, QUICHandshake
 
@@ -154,7 +154,7 @@ async def handshake(
 ) -> tuple[QUICHandshake, _Connection | None, asyncio.DatagramTransport | None]:
     """One QUIC handshake; on success the connection is returned open."""
     start = time.monotonic()
-    seen = QUICHandshake(address=address, port=port, sni=sni)
+    seen = QUICHandshake(address=address, port=port, sni=sni, t0=ctx.since(start))
     dial = ctx.settings.connect_port(port)
     try:
         protocol, transport = await _open(address, dial, ctx, _configuration(ctx, sni, validate))
@@ -181,7 +181,10 @@ def _describe(
     leaf = getattr(tls, "_peer_certificate", None)
     rest = getattr(tls, "_peer_certificate_chain", None) or []
     certs = ([leaf] if leaf else []) + rest
-    chain = [parse_certificate(c.public_bytes(Encoding.DER)) for c in certs]
+    chain = [
+        parse_certificate(c.public_bytes(Encoding.DER), i < KEPT_DER_CERTIFICATES)
+        for i, c in enumerate(certs)
+    ]
     described: dict[str, Any] = {"failure": failure, "t": round(took, 4), "chain": chain}
     if failure is None:
         described.update(

@@ -49,6 +49,7 @@ async def connect(
         return TCPConnect(address=address, port=port, skipped=why), None
     dial = ctx.settings.connect_port(port)
     start = time.monotonic()
+    began = ctx.since(start)
     try:
         settings = ctx.settings
         if settings.proxy is not None:
@@ -60,7 +61,8 @@ async def connect(
                 address, dial, timeout=settings.timeout, local_address=settings.source_address
             )
     except Exception as exc:  # noqa: BLE001 - every failure is data
+        failure = classify(exc, "tcp")
         return TCPConnect(
-            address=address, port=port, failure=classify(exc, "tcp"), t=time.monotonic() - start
+            address=address, port=port, failure=failure, t=time.monotonic() - start, t0=began
         ), None
-    return TCPConnect(address=address, port=port, t=time.monotonic() - start), stream
+    return TCPConnect(address=address, port=port, t=time.monotonic() - start, t0=began), stream

@@ -10,6 +10,7 @@ host behind the neutral name while the host's own SNI gets an untrusted one is i
 from __future__ import annotations
 
 import asyncio
+import base64
 import contextlib
 import functools
 import ipaddress
@@ -29,11 +30,16 @@ CERT_FAILURES = frozenset(
     {"tls.untrusted", "tls.hostname_mismatch", "tls.expired", "tls.invalid_certificate"}
 )
 _DER = 2  # _ssl.ENCODING_DER
+# The DER kept of a chain: enough for the leaf and its issuers as servers send them, while a
+# server that sends a huge certificate or dozens of them cannot swell every result it is in.
+KEPT_DER_CERTIFICATES = 4
+KEPT_DER_BYTES = 16 * 1024
 
 
 @functools.lru_cache(maxsize=4096)
-def parse_certificate(der: bytes) -> Certificate:
-    """Summarise one DER certificate. Cached: CDNs hand the same chain to many targets."""
+def parse_certificate(der: bytes, keep_der: bool = True) -> Certificate:
+    """Summarise one DER certificate, with its DER when ``keep_der`` and it is not too large.
+    Cached: CDNs hand the same chain to many targets."""
     cert = x509.load_der_x509_certificate(der)
     sans: list[str] = []
     with contextlib.suppress(x509.ExtensionNotFound):
@@ -47,6 +53,9 @@ def parse_certificate(der: bytes) -> Certificate:
         not_before=cert.not_valid_before_utc.isoformat(),
         not_after=cert.not_valid_after_utc.isoformat(),
         sha256=cert.fingerprint(hashes.SHA256()).hex(),
+        der=base64.b64encode(der).decode("ascii")
+        if keep_der and len(der) <= KEPT_DER_BYTES
+        else None,
     )
 
 
@@ -65,7 +74,7 @@ def peer_chain(ssl_object: ssl.SSLObject | None) -> list[Certificate]:
     else:
         leaf = ssl_object.getpeercert(binary_form=True)
         ders = [leaf] if leaf else []
-    return [parse_certificate(der) for der in ders]
+    return [parse_certificate(der, i < KEPT_DER_CERTIFICATES) for i, der in enumerate(ders)]
 
 
 def name_matches(cert: Certificate, host: str) -> bool:
@@ -100,9 +109,16 @@ async def _close(stream: Stream) -> None:
 
 
 async def _attempt(
-    stream: Stream, ssl_ctx: ssl.SSLContext, address: str, port: int, sni: str, timeout: float
+    stream: Stream,
+    ssl_ctx: ssl.SSLContext,
+    address: str,
+    port: int,
+    sni: str,
+    timeout: float,
+    ctx: ProbeContext,
 ) -> tuple[TLSHandshake, Stream | None]:
     start = time.monotonic()
+    began = ctx.since(start)
     try:
         tls_stream = await stream.start_tls(ssl_ctx, server_hostname=sni, timeout=timeout)
     except Exception as exc:  # noqa: BLE001 - every failure is data
@@ -114,6 +130,7 @@ async def _attempt(
             sni=sni,
             failure=failure,
             t=time.monotonic() - start,
+            t0=began,
             trusted=False if failure in CERT_FAILURES else None,
             validation_error=certificate_problem(exc),
         ), None
@@ -131,6 +148,7 @@ async def _attempt(
         port=port,
         sni=sni,
         t=time.monotonic() - start,
+        t0=began,
         version=ssl_object.version() if ssl_object else None,
         cipher=cipher[0] if cipher else None,
         alpn=ssl_object.selected_alpn_protocol() if ssl_object else None,
@@ -151,8 +169,9 @@ async def _fresh(
     tcp, stream = await connect(address, port, ctx)
     if stream is None:
         failure = (tcp.failure or "tcp.error").replace("tcp.", "tls.", 1)
-        return TLSHandshake(address=address, port=port, sni=sni, failure=failure, t=tcp.t), None
-    return await _attempt(stream, ssl_ctx, address, port, sni, timeout or ctx.settings.timeout)
+        seen = TLSHandshake(address=address, port=port, sni=sni, failure=failure, t=tcp.t)
+        return seen.model_copy(update={"t0": tcp.t0}), None
+    return await _attempt(stream, ssl_ctx, address, port, sni, timeout or ctx.settings.timeout, ctx)
 
 
 async def _capture_chain(address: str, port: int, sni: str, ctx: ProbeContext) -> list[Certificate]:
@@ -194,7 +213,7 @@ async def handshake(
     """
     timeout = ctx.settings.timeout
     main_deadline = time.monotonic() + timeout
-    main = asyncio.ensure_future(_attempt(stream, ctx.verify, address, port, host, timeout))
+    main = asyncio.ensure_future(_attempt(stream, ctx.verify, address, port, host, timeout, ctx))
     checks: tuple[asyncio.Future[TLSHandshake], asyncio.Future[tuple[TLSHandshake, Stream | None]]]
     checks_started = False
     kept: Stream | None = None

@@ -9,9 +9,10 @@ as it is, never recomputed from them.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Any
 
-from censorcheck.models import Control, HTTPResponse
+from censorcheck.models import Control, HTTPResponse, QUICHandshake, TLSHandshake
 from censorcheck.results.ooni.templates import (
     addresses,
     final_response,
@@ -33,33 +34,39 @@ _COMMON_HEADERS = frozenset(
 )  # fmt: skip
 
 
+def _handshakes(seen: Iterable[TLSHandshake | QUICHandshake]) -> dict[str, Any]:
+    return {
+        endpoint(h.address, h.port): {
+            "server_name": h.sni,
+            "status": h.failure is None,
+            "failure": ooni_failure(h.failure),
+        }
+        for h in seen
+    }
+
+
 def control_answer(control: Control, domain: str) -> dict[str, Any]:
-    """The control in the shape of OONI's test helper answer; {} for control resolvers, which
-    saw only DNS (their queries are in ``censorcheck_control_queries``)."""
-    if control.source == "resolvers":
+    """The control in the shape of OONI's test helper answer, whoever made it (our server, an
+    OONI helper, a control vantage, or the control resolvers, which fill ``dns`` alone); {}
+    when the control observed nothing (``control_failure`` says why)."""
+    quic = [f.handshake for f in control.quic if f.handshake is not None]
+    if not (control.dns or control.tcp or control.tls or control.http or quic):
         return {}
-    out: dict[str, Any] = {}
-    queries = [q for q in control.dns if q.hostname == domain]
-    if queries:
-        out["dns"] = {"failure": lookup_failure(queries), "addrs": addresses(queries)}
-    tried = [t for t in control.tcp if t.skipped is None]
-    if tried:
-        out["tcp_connect"] = {
+    out: dict[str, Any] = {
+        "tcp_connect": {
             endpoint(t.address, t.port): {
                 "status": t.failure is None,
                 "failure": ooni_failure(t.failure),
             }
-            for t in tried
-        }
-    if control.tls:
-        out["tls_handshake"] = {
-            endpoint(h.address, h.port): {
-                "server_name": h.sni,
-                "status": h.failure is None,
-                "failure": ooni_failure(h.failure),
-            }
-            for h in control.tls
-        }
+            for t in control.tcp
+            if t.skipped is None
+        },
+        "tls_handshake": _handshakes(control.tls),
+        "quic_handshake": _handshakes(quic),
+    }
+    queries = [q for q in control.dns if q.hostname == domain]
+    if queries:
+        out["dns"] = {"failure": lookup_failure(queries), "addrs": addresses(queries)}
     if control.http is not None:
         final = final_response(control.http)
         out["http_request"] = {

@@ -10,14 +10,27 @@ from __future__ import annotations
 import hashlib
 import uuid
 from collections.abc import Iterator
-from datetime import datetime
+from datetime import datetime, timezone
 from typing import Any
 
-from censorcheck.models import Control, Result, Run, VantageInfo
+from censorcheck.models import (
+    Control,
+    HTTPFetch,
+    Result,
+    Run,
+    TCPConnect,
+    TLSHandshake,
+    VantageInfo,
+)
 from censorcheck.results.ooni.compare import control_answer, match_keys
 from censorcheck.results.ooni.templates import (
+    Ledger,
+    connect_event,
+    default_port,
     final_response,
     lookup_failure,
+    neutral_quic_entries,
+    neutral_tls_entries,
     query_entry,
     quic_entries,
     request_entry,
@@ -26,10 +39,12 @@ from censorcheck.results.ooni.templates import (
 )
 from censorcheck.results.ooni.vocabulary import (
     DATA_FORMAT_VERSION,
+    EXTENSIONS,
     REDACTED_PROBE_IP,
     TEST_NAME,
     TEST_VERSION,
     ooni_failure,
+    ooni_network_type,
     ooni_time,
     probe_cc,
     verdict_keys,
@@ -38,6 +53,15 @@ from censorcheck.results.ooni.vocabulary import (
 # Fixed so that a measurement's id depends only on the run, the vantage and the URL.
 _ID_NAMESPACE = uuid.UUID("0a632c5c-693f-4309-a4bd-238a7ce9caaa")
 _REPORT_ID_ALPHABET = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
+
+
+def measurement_uid(started_at: str, cc: str, seed: str) -> str:
+    """OONI's measurement_uid shape: the measurement's start to the microsecond, the country,
+    the test name without underscores, and 16 hex digits (ours from ``seed``, not from a
+    collector's upload)."""
+    moment = datetime.fromisoformat(started_at.replace("Z", "+00:00")).astimezone(timezone.utc)
+    digest = hashlib.sha512(seed.encode()).hexdigest()[:16]
+    return f"{moment:%Y%m%d%H%M%S.%f}_{cc}_{TEST_NAME.replace('_', '')}_{digest}"
 
 
 def measurement_id(run_id: str, vantage: str, url: str) -> str:
@@ -86,60 +110,113 @@ def _test_helpers(control: Control, vantage: VantageInfo) -> dict[str, Any]:
     return {}
 
 
-def _test_keys(result: Result) -> dict[str, Any]:
-    domain = result.target.domain
-    queries = [
-        query_entry(q, ["depth=0"] if q.hostname == domain else ["depth=0", "censorcheck_canary"])
-        for q in result.dns
-    ]
-    tcp = [tcp_entry(t, ["depth=0", "fetch_body=true"]) for t in result.tcp if t.skipped is None]
-    tls = [e for h in result.tls for e in tls_entries(h, ["depth=0", "fetch_body=true"])]
-    requests: list[dict[str, Any]] = []
-    fetch = result.http
-    if fetch is not None:
+def _connection(
+    ledger: Ledger, depth: int, tcp: TCPConnect | None, address: str | None, url: str
+) -> int:
+    """The transaction of a hop's connection: the first hop rides the connection the layers
+    opened (the same transaction as their connect and handshake); a hop that dialled is its own.
+    """
+    if tcp is None and address is not None and depth == 0:
+        return ledger.of("connection", address, default_port(url))
+    return ledger.new()
+
+
+class _Entries:
+    """The lists of ``test_keys`` being filled, with the measurement's ledger."""
+
+    def __init__(self) -> None:
+        self.ledger = Ledger()
+        self.queries: list[dict[str, Any]] = []
+        self.tcp: list[dict[str, Any]] = []
+        self.events: list[dict[str, Any]] = []
+        self.tls: list[dict[str, Any]] = []
+        self.neutral_tls: list[dict[str, Any]] = []
+        self.requests: list[dict[str, Any]] = []
+        self.neutral_requests: list[dict[str, Any]] = []
+
+    def connect(self, seen: TCPConnect, tags: list[str], tid: int) -> None:
+        if seen.skipped is not None:
+            return  # never attempted: nothing happened on the network
+        self.tcp.append(tcp_entry(seen, tags, self.ledger, tid))
+        if (event := connect_event(seen, tags, tid)) is not None:
+            self.events.append(event)
+
+    def handshake(self, seen: TLSHandshake, tags: list[str], tid: int) -> None:
+        self.tls += tls_entries(seen, tags, self.ledger, tid)
+        self.neutral_tls += neutral_tls_entries(seen, tags, self.ledger)
+
+    def fetch(self, fetch: HTTPFetch) -> None:
         for depth, hop in enumerate(fetch.hops):
             tags = [f"depth={depth}", "fetch_body=true"]
-            queries += [query_entry(q, [f"depth={depth}"]) for q in hop.dns]
-            if hop.tcp is not None and hop.tcp.skipped is None:
-                tcp.append(tcp_entry(hop.tcp, tags))
+            self.queries += [query_entry(q, [f"depth={depth}"], self.ledger) for q in hop.dns]
+            tid = _connection(self.ledger, depth, hop.tcp, hop.address, hop.url)
+            if hop.tcp is not None:
+                self.connect(hop.tcp, tags, tid)
             if hop.tls is not None:
-                tls += tls_entries(hop.tls, tags)
-            requests.insert(0, request_entry(hop, tags))
+                self.handshake(hop.tls, tags, tid)
+            # OONI lists requests newest first: requests[0] is the final response.
+            self.requests.insert(0, request_entry(hop, tags, self.ledger, tid))
         if fetch.neutral is not None:
+            # The same address asked for another host (a neutral Host header): not a request
+            # for the target, so it stays out of ``requests``; its connect is the target's.
             tags = ["depth=0", "fetch_body=false", "censorcheck_neutral_host"]
-            if fetch.neutral.tcp is not None and fetch.neutral.tcp.skipped is None:
-                tcp.append(tcp_entry(fetch.neutral.tcp, tags))
-            requests.append(request_entry(fetch.neutral, tags))
+            tid = self.ledger.new()
+            if fetch.neutral.tcp is not None:
+                self.connect(fetch.neutral.tcp, tags, tid)
+            self.neutral_requests.append(request_entry(fetch.neutral, tags, self.ledger, tid))
 
+
+def _test_keys(result: Result, entries: _Entries) -> dict[str, Any]:
+    domain = result.target.domain
+    ledger = entries.ledger
+    for q in result.dns:
+        tags = ["depth=0"] if q.hostname == domain else ["depth=0", "censorcheck_canary"]
+        entries.queries.append(query_entry(q, tags, ledger))
+    for seen in result.tcp:
+        entries.connect(
+            seen, ["depth=0", "fetch_body=true"], ledger.of("connection", seen.address, seen.port)
+        )
+    for h in result.tls:
+        tid = ledger.of("connection", h.address, h.port)
+        entries.handshake(h, ["depth=0", "fetch_body=true"], tid)
+    if result.http is not None:
+        entries.fetch(result.http)
+    quic: list[dict[str, Any]] = []
+    neutral_quic: list[dict[str, Any]] = []
+    for fetched in result.quic:
+        if fetched.handshake is not None:
+            quic += quic_entries(fetched.handshake, ["depth=0"], ledger)
+            neutral_quic += neutral_quic_entries(fetched.handshake, ["depth=0"], ledger)
     control = result.control
     return {
         "agent": "redirect",
-        "queries": queries,
-        "tcp_connect": tcp,
-        "tls_handshakes": tls,
-        "requests": requests,
+        "socksproxy": None,
+        "queries": entries.queries,
+        "tcp_connect": entries.tcp,
+        "tls_handshakes": entries.tls,
+        "quic_handshakes": quic,
+        "requests": entries.requests,
+        "network_events": entries.events,
         "dns_experiment_failure": lookup_failure([q for q in result.dns if q.hostname == domain]),
         "http_experiment_failure": _http_failure(result),
         "control": control_answer(control, domain),
         "control_failure": ooni_failure(control.failure),
-        **match_keys(final_response(fetch), final_response(control.http)),
+        **match_keys(final_response(result.http), final_response(control.http)),
         **verdict_keys(result),
-        "quic_handshakes": [
-            e
-            for q in result.quic
-            if q.handshake is not None
-            for e in quic_entries(q.handshake, ["depth=0"])
-        ],
-        "censorcheck_verdict": result.verdict.model_dump(),
-        "censorcheck_quic_verdict": (
+        "x_censorcheck_neutral_sni_handshakes": entries.neutral_tls + neutral_quic,
+        "x_censorcheck_neutral_host_requests": entries.neutral_requests,
+        "x_censorcheck_verdict": result.verdict.model_dump(),
+        "x_censorcheck_quic_verdict": (
             result.quic_verdict.model_dump() if result.quic_verdict is not None else None
         ),
-        "censorcheck_control_source": control.source,
-        "censorcheck_control_queries": [
-            query_entry(q, ["censorcheck_control"]) for q in control.dns
+        "x_censorcheck_control_source": control.source,
+        # A control server's queries were timed on another machine: their own ledger, so that
+        # they cannot mark this measurement's times as guessed.
+        "x_censorcheck_control_queries": [
+            query_entry(q, ["censorcheck_control"], Ledger()) for q in control.dns
         ],
-        "censorcheck_deadline_hit": result.deadline_hit or control.deadline_hit,
-        "censorcheck_error": result.error,
+        "x_censorcheck_deadline_hit": result.deadline_hit or control.deadline_hit,
+        "x_censorcheck_error": result.error,
     }
 
 
@@ -154,6 +231,8 @@ def _vantage_of(run: Run, result: Result) -> VantageInfo:
 def measurement(run: Run, result: Result) -> dict[str, Any]:
     """One result of ``run`` as an OONI Web Connectivity measurement."""
     vantage = _vantage_of(run, result)
+    entries = _Entries()
+    test_keys = _test_keys(result, entries)
     annotations = {
         "engine_name": "censorcheck",
         "engine_version": run.tool.version,
@@ -161,19 +240,28 @@ def measurement(run: Run, result: Result) -> dict[str, Any]:
         "censorcheck_vantage": vantage.name,
         "censorcheck_rules_version": run.rules_version,
         "censorcheck_schema_version": run.schema_version,
+        # "relative": t0 and t as OONI defines them; "durations": a document before schema 1.6,
+        # whose operations are all put at the start of the measurement.
+        "censorcheck_times": "durations" if entries.ledger.guessed else "relative",
     }
     if vantage.network_type:
-        annotations["network_type"] = vantage.network_type
+        annotations["censorcheck_network_type"] = vantage.network_type
+        if (kind := ooni_network_type(vantage.network_type)) is not None:
+            annotations["network_type"] = kind
+    uid = measurement_id(run.run_id, vantage.name, result.target.url)
     return {
         "annotations": annotations,
         "data_format_version": DATA_FORMAT_VERSION,
-        "id": measurement_id(run.run_id, vantage.name, result.target.url),
+        "extensions": EXTENSIONS,
+        "id": uid,
         "input": result.target.url,
         "measurement_start_time": ooni_time(result.started_at),
+        "measurement_uid": measurement_uid(result.started_at, probe_cc(vantage), uid),
         "probe_asn": f"AS{vantage.asn or 0}",
         "probe_cc": probe_cc(vantage),
         "probe_ip": REDACTED_PROBE_IP,
-        "probe_network_name": None,
+        # The AS's name is not known until the vantage records one; OONI's type is a string.
+        "probe_network_name": "",
         "report_id": report_id(run, vantage),
         "resolver_asn": "AS0",
         "resolver_ip": "",
@@ -181,7 +269,7 @@ def measurement(run: Run, result: Result) -> dict[str, Any]:
         "software_name": "censorcheck",
         "software_version": run.tool.version,
         "test_helpers": _test_helpers(result.control, vantage),
-        "test_keys": _test_keys(result),
+        "test_keys": test_keys,
         "test_name": TEST_NAME,
         "test_runtime": result.t,
         "test_start_time": ooni_time(run.started_at),

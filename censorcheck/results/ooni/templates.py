@@ -1,9 +1,10 @@
 """OONI's data format templates filled from our observations: DNS queries (df-002), TCP connects
 (df-005), TLS handshakes (df-006) and HTTP requests (df-001).
 
-Each function turns one observation into one entry (a TLS handshake into several: the ones made
-because it failed follow it) with the tags the caller gives; which tags, and in what order the
-entries go, is the measurement's business.
+Each function turns one observation into one entry (a TLS handshake into several: the repeat made
+because it failed follows it) with the tags and transaction id the caller gives; which tags, which
+ids, and in what order the entries go, is the measurement's business. Times are OONI's: ``t0`` and
+``t`` in seconds from the start of the measurement (:class:`Ledger`).
 """
 
 from __future__ import annotations
@@ -11,8 +12,10 @@ from __future__ import annotations
 import ipaddress
 from collections.abc import Iterable, Iterator, Sequence
 from typing import Any
+from urllib.parse import urlsplit
 
 from censorcheck.models import (
+    Certificate,
     DNSQuery,
     HTTPFetch,
     HTTPHop,
@@ -24,6 +27,40 @@ from censorcheck.models import (
 from censorcheck.results.ooni.vocabulary import RCODES, endpoint, ooni_failure, resolver
 
 Tags = list[str]
+
+
+class Ledger:
+    """The running numbers of one measurement: OONI's transaction ids, and whether any time had
+    to be guessed.
+
+    One transaction is one DNS round trip, or one connection with everything it carried (its
+    connect, its handshake, the requests sent over it): entries that share a key share an id.
+    """
+
+    def __init__(self) -> None:
+        self._ids: dict[tuple[object, ...], int] = {}
+        self._last = 0
+        self.guessed = False
+
+    def new(self) -> int:
+        """A transaction id of its own."""
+        self._last += 1
+        return self._last
+
+    def of(self, *key: object) -> int:
+        """The id of the transaction ``key`` names; a new one the first time."""
+        if key not in self._ids:
+            self._ids[key] = self.new()
+        return self._ids[key]
+
+    def times(self, t0: float | None, duration: float) -> dict[str, float]:
+        """``t0`` and ``t`` of an operation that began ``t0`` seconds into the measurement and
+        took ``duration``. A document before schema 1.6 knows only durations: its operations
+        are put at the start, and ``guessed`` says so."""
+        if t0 is None:
+            self.guessed = True
+            t0 = 0.0
+        return {"t0": round(t0, 6), "t": round(t0 + duration, 6)}
 
 
 # --- DNS -----------------------------------------------------------------------------------
@@ -44,8 +81,8 @@ def _answers(query: DNSQuery) -> list[dict[str, Any]]:
     return found
 
 
-def query_entry(query: DNSQuery, tags: Tags) -> dict[str, Any]:
-    """One query as an entry of ``queries``."""
+def query_entry(query: DNSQuery, tags: Tags, ledger: Ledger) -> dict[str, Any]:
+    """One query as an entry of ``queries``: a transaction of its own."""
     engine, address = resolver(query.resolver)
     entry: dict[str, Any] = {
         "answers": _answers(query),
@@ -56,15 +93,16 @@ def query_entry(query: DNSQuery, tags: Tags) -> dict[str, Any]:
         "resolver_address": address,
         "resolver_hostname": None,
         "resolver_port": None,
-        "t": query.t,
+        **ledger.times(query.t0, query.t),
         "tags": tags,
+        "transaction_id": ledger.new(),
     }
     if query.answer is not None and query.answer.rcode in RCODES:
         entry["rcode"] = RCODES[query.answer.rcode]
     if query.late_answers:
         # OONI has no place for a second, different answer to one query; it is the evidence of
         # injection, so it is kept beside the first.
-        entry["censorcheck_late_answers"] = [a.model_dump() for a in query.late_answers]
+        entry["x_censorcheck_late_answers"] = [a.model_dump() for a in query.late_answers]
     return entry
 
 
@@ -90,21 +128,47 @@ def addresses(queries: Iterable[DNSQuery]) -> list[str]:
 # --- TCP, TLS ------------------------------------------------------------------------------
 
 
-def tcp_entry(connect: TCPConnect, tags: Tags) -> dict[str, Any]:
-    """One connection attempt as an entry of ``tcp_connect``."""
+def tcp_entry(connect: TCPConnect, tags: Tags, ledger: Ledger, tid: int) -> dict[str, Any]:
+    """One connection attempt as an entry of ``tcp_connect``, in transaction ``tid``."""
     failure = ooni_failure(connect.failure)
     return {
         "ip": connect.address,
         "port": connect.port,
         "status": {"success": failure is None, "failure": failure, "blocked": None},
-        "t": connect.t,
+        **ledger.times(connect.t0, connect.t),
         "tags": tags,
+        "transaction_id": tid,
     }
 
 
-def tls_entries(handshake: TLSHandshake, tags: Tags) -> Iterator[dict[str, Any]]:
-    """The handshake, then the ones made because it failed (the same again, a neutral SNI)."""
+def connect_event(connect: TCPConnect, tags: Tags, tid: int) -> dict[str, Any] | None:
+    """The connect as a network event (df-008), when the document says when it began."""
+    if connect.t0 is None:
+        return None
+    return {
+        "address": endpoint(connect.address, connect.port),
+        "failure": ooni_failure(connect.failure),
+        "operation": "connect",
+        "proto": "tcp",
+        "t0": round(connect.t0, 6),
+        "t": round(connect.t0 + connect.t, 6),
+        "tags": tags,
+        "transaction_id": tid,
+    }
+
+
+def _der(certificates: Iterable[Certificate]) -> list[dict[str, str]]:
+    # OONI's BinaryData; a certificate whose DER was not kept is left out, not faked.
+    return [{"format": "base64", "data": c.der} for c in certificates if c.der is not None]
+
+
+def tls_entries(
+    handshake: TLSHandshake, tags: Tags, ledger: Ledger, tid: int
+) -> Iterator[dict[str, Any]]:
+    """The handshake, then the repeat made because it failed (a connection of its own). The
+    neutral-SNI handshake is not one: it named another host (:func:`neutral_tls_entries`)."""
     yield {
+        "network": "tcp",
         "address": endpoint(handshake.address, handshake.port),
         "server_name": handshake.sni,
         "failure": ooni_failure(handshake.failure),
@@ -112,24 +176,38 @@ def tls_entries(handshake: TLSHandshake, tags: Tags) -> Iterator[dict[str, Any]]
         "tls_version": handshake.version or "",
         "cipher_suite": handshake.cipher or "",
         "no_tls_verify": False,
-        # We keep no DER of the certificates, so OONI's field stays empty; their summary follows.
-        "peer_certificates": [],
-        "censorcheck_chain": [c.model_dump() for c in handshake.chain],
-        "t": handshake.t,
+        "peer_certificates": _der(handshake.chain),
+        "x_censorcheck_chain": [c.model_dump(exclude={"der"}) for c in handshake.chain],
+        **ledger.times(handshake.t0, handshake.t),
         "tags": tags,
+        "transaction_id": tid,
     }
-    extra = [t for t in tags if t.startswith("depth=")] + ["fetch_body=false"]
     if handshake.repeat is not None:
-        yield from tls_entries(handshake.repeat, [*extra, "censorcheck_repeat"])
-    if handshake.neutral is not None:
-        yield from tls_entries(handshake.neutral, [*extra, "censorcheck_neutral_sni"])
+        extra = [t for t in tags if t.startswith("depth=")] + ["fetch_body=false"]
+        yield from tls_entries(
+            handshake.repeat, [*extra, "censorcheck_repeat"], ledger, ledger.new()
+        )
+
+
+def neutral_tls_entries(
+    handshake: TLSHandshake, tags: Tags, ledger: Ledger
+) -> list[dict[str, Any]]:
+    """The neutral-SNI handshakes made because ``handshake`` (or its repeat) failed: the same
+    address asked for another name, kept apart from OONI's ``tls_handshakes``."""
+    extra = [t for t in tags if t.startswith("depth=")] + ["fetch_body=false"]
+    found: list[dict[str, Any]] = []
+    for seen in (handshake, handshake.repeat):
+        if seen is not None and seen.neutral is not None:
+            tagged = [*extra, "censorcheck_neutral_sni"]
+            found += tls_entries(seen.neutral, tagged, ledger, ledger.new())
+    return found
 
 
 def quic_entries(
-    handshake: QUICHandshake, tags: Tags, neutral: bool = False
+    handshake: QUICHandshake, tags: Tags, ledger: Ledger, neutral: bool = False
 ) -> Iterator[dict[str, Any]]:
-    """A QUIC handshake in the shape OONI gives TLS and QUIC handshakes alike (over udp), then
-    the neutral one made because it failed, whose chain was not checked."""
+    """A QUIC handshake in the shape OONI gives TLS and QUIC handshakes alike (over udp). Its
+    neutral-SNI handshake is not yielded (:func:`neutral_quic_entries`)."""
     yield {
         "network": "udp",
         "address": endpoint(handshake.address, handshake.port),
@@ -137,16 +215,23 @@ def quic_entries(
         "failure": ooni_failure(handshake.failure),
         "negotiated_protocol": handshake.alpn or "",
         "tls_version": "TLSv1.3",  # QUIC carries no other
+        "cipher_suite": "",  # not recorded for QUIC
         "no_tls_verify": neutral,
-        "peer_certificates": [],
-        "censorcheck_chain": [c.model_dump() for c in handshake.chain],
-        "censorcheck_quic_version": handshake.version,
-        "t": handshake.t,
+        "peer_certificates": _der(handshake.chain),
+        "x_censorcheck_chain": [c.model_dump(exclude={"der"}) for c in handshake.chain],
+        "x_censorcheck_quic_version": handshake.version,
+        **ledger.times(handshake.t0, handshake.t),
         "tags": tags,
+        "transaction_id": ledger.new(),
     }
-    if handshake.neutral is not None:
-        extra = [t for t in tags if t.startswith("depth=")]
-        yield from quic_entries(handshake.neutral, [*extra, "censorcheck_neutral_sni"], True)
+
+
+def neutral_quic_entries(handshake: QUICHandshake, tags: Tags, ledger: Ledger) -> list[Any]:
+    """The neutral-SNI QUIC handshake made because ``handshake`` failed (its chain unchecked)."""
+    if handshake.neutral is None:
+        return []
+    extra = [t for t in tags if t.startswith("depth=")] + ["censorcheck_neutral_sni"]
+    return list(quic_entries(handshake.neutral, extra, ledger, neutral=True))
 
 
 # --- HTTP ----------------------------------------------------------------------------------
@@ -181,24 +266,41 @@ def _response(response: HTTPResponse | None) -> dict[str, Any]:
     }
 
 
-def request_entry(hop: HTTPHop, tags: Tags) -> dict[str, Any]:
-    """One hop of a fetch as an entry of ``requests``."""
+def request_entry(hop: HTTPHop, tags: Tags, ledger: Ledger, tid: int) -> dict[str, Any]:
+    """One hop of a fetch as an entry of ``requests``, in the transaction of its connection."""
+    entry: dict[str, Any] = {"network": "tcp"}
+    if hop.address is not None:
+        entry["address"] = endpoint(hop.address, default_port(hop.url))
+    if hop.tls is not None and hop.tls.alpn:
+        entry["alpn"] = hop.tls.alpn
     return {
+        **entry,
         "failure": ooni_failure(hop.failure),
         "request": {
             "body": "",
             "body_is_truncated": False,
-            # The result does not record the request's headers.
-            "headers": {},
-            "headers_list": [],
+            "headers": first_headers(hop.request_headers),
+            "headers_list": [[name, value] for name, value in hop.request_headers],
             "method": "GET",
             "tor": {"exit_ip": None, "exit_name": None, "is_tor": False},
             "url": hop.url,
+            "x_transport": "tcp",
         },
         "response": _response(hop.response),
-        "t": hop.t,
+        **ledger.times(hop.t0, hop.t),
         "tags": tags,
+        "transaction_id": tid,
     }
+
+
+def default_port(url: str) -> int:
+    """The port a URL names, or its scheme's usual one."""
+    parts = urlsplit(url)
+    try:
+        port = parts.port
+    except ValueError:
+        port = None
+    return port or (443 if parts.scheme == "https" else 80)
 
 
 def final_response(fetch: HTTPFetch | None) -> HTTPResponse | None:

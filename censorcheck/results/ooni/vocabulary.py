@@ -18,6 +18,11 @@ TEST_NAME = "web_connectivity"
 TEST_VERSION = "0.5.0-censorcheck"
 # OONI's value for a probe address that is not published.
 REDACTED_PROBE_IP = "127.0.0.1"
+# The data format templates a measurement's test_keys hold, with their versions (df-000).
+EXTENSIONS = {"dnst": 0, "httpt": 0, "netevents": 0, "tcpconnect": 0, "tlshandshake": 0}
+# df-000 knows two network types; ours that are one of them. A home line or an office may be
+# Wi-Fi or a cable, so those say nothing in OONI's terms.
+_NETWORK_TYPES = {"mobile": "mobile", "public-wifi": "wifi"}
 
 _ENGINES = {"udp": "udp", "tcp": "tcp", "tls": "dot", "https": "doh"}
 _DNS_PORTS = {"udp": 53, "tcp": 53, "tls": 853}
@@ -43,6 +48,11 @@ def ooni_time(stamp: str) -> str:
 def probe_cc(vantage: VantageInfo) -> str:
     """The vantage's country as OONI writes it; ZZ when unknown."""
     return (vantage.country or "ZZ").upper()
+
+
+def ooni_network_type(ours: str) -> str | None:
+    """OONI's ``network_type`` annotation for one of our network types, when it has one."""
+    return _NETWORK_TYPES.get(ours)
 
 
 def endpoint(address: str, port: int) -> str:
