@@ -120,11 +120,10 @@ def test_rate_limit_is_respected_at_the_server() -> None:
         document = scan_sync(lab.targets, specs, settings)
         arrivals = sorted(lab.arrivals[lab.resolvers[0].address])
     assert document.stats.queries == len(arrivals) == len(lab.targets) + 2  # + the profile
-    for i in range(len(arrivals)):
-        for j in range(i + 1, len(arrivals)):
-            window = arrivals[j] - arrivals[i]
-            # One packet may trail its slot (a busy event loop) and arrive beside the next.
-            assert j - i + 1 <= rate * window + burst + 1, (i, j, window)
+    # End to end, the queries were spread over at least the paced time. Whether each window
+    # held at most its share is the pacer's schedule, checked exactly in test_scan_verdict.py:
+    # a busy machine can delay a slot until it arrives beside the next, which says nothing about
+    # the pacer.
     assert arrivals[-1] - arrivals[0] >= (len(arrivals) - 1 - burst) / rate * 0.9
 
 
