@@ -21,16 +21,17 @@ from censorcheck.results.report.wording import column_label, column_span, when
 
 # Blocking methods by layer, bottom up in each stacked bar and in this order in the legend.
 LAYERS = ("dns", "tcp", "tls", "http", "quic")
-# One hue per layer (Okabe–Ito's blue, reddish purple, orange, vermillion, bluish green), in
-# shades from dark to light that stay apart in lightness, so that methods of one layer differ
-# too; a layer with more methods than shades repeats them, and the legend and tooltips name each.
+# One hue per layer (Okabe–Ito's blue, reddish purple, orange, vermillion, bluish green). The
+# most frequent method of a layer gets the hue itself, the next ones a light, then a dark shade:
+# dark shades of neighbouring hues look alike, light and dark ones of the same hue do not. A
+# layer with more methods than shades repeats them; the legend and tooltips name each.
 _SHADES: dict[str, tuple[str, ...]] = {
-    "dns": ("#004c7a", "#0072b2", "#3d9ad6", "#80c1ec", "#bfe0f5"),
-    "tcp": ("#7d2f5f", "#b2558e", "#cc79a7", "#e3afcb", "#f3d9e7"),
-    "tls": ("#8a5f00", "#c48700", "#e69f00", "#f5c451", "#fbe2a8"),
-    "http": ("#7f3800", "#ad4c00", "#d55e00", "#ee8f4d", "#f8c29d"),
-    "quic": ("#00573f", "#007d5a", "#009e73", "#5cc6a5", "#ade3d2"),
-    "other": ("#333333", "#666666", "#999999", "#cccccc"),
+    "dns": ("#0072b2", "#80c1ec", "#003d63", "#3d9ad6", "#bfe0f5"),
+    "tcp": ("#cc79a7", "#f0c9de", "#6e2a55", "#a8508a", "#f9e6f0"),
+    "tls": ("#e69f00", "#f8d57f", "#7a5400", "#c48700", "#fcedc6"),
+    "http": ("#d55e00", "#f4ad7f", "#6b2f00", "#ad4c00", "#fadac4"),
+    "quic": ("#009e73", "#7fd3bb", "#004d38", "#007d5a", "#c4ece0"),
+    "other": ("#666666", "#bbbbbb", "#222222", "#999999"),
 }
 CELL_H = 14
 # Narrower cells would leave no room for a status's mark; a wide grid scrolls instead.
@@ -49,7 +50,7 @@ def _method_order(outcome: str, totals: Mapping[str, int]) -> tuple[int, int, st
 
 
 def _outcome_colours(methods: Iterable[tuple[str, int]]) -> dict[str, str]:
-    """A colour per method: its layer's hue, the darkest shade to the most frequent."""
+    """A colour per method: its layer's hue itself to the most frequent, then its shades."""
     totals: dict[str, int] = defaultdict(int)
     for outcome, n in methods:
         totals[outcome] += n
