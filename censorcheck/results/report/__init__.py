@@ -4,9 +4,9 @@ Owns the report: ``query`` asks the warehouse for everything a report shows and 
 dataclasses of ``data``; ``html_page`` (from the Jinja2 templates in ``templates/``, escaping
 every value) and ``markdown_summary`` draw a ``ReportData`` and do no I/O; ``charts`` lays out
 the SVG charts; ``marks`` gives each status its colour, mark and word, and each target and
-verdict a stable anchor; ``wording`` holds the text the page and the summary write alike. May import
-the root contracts (``models``, ``errors``), ``results.store`` and ``results.warehouse``;
-never the probes, the measurement pipeline or the CLI.
+verdict a stable anchor; ``wording`` holds the text the page and the summary write alike. May
+import the root contracts (``models``, ``errors``), ``results.store`` and
+``results.warehouse``; never the probes, the measurement pipeline or the CLI.
 
 The time axis is shared by every chart. With few distinct run starts, each start is a column of
 its own; with more, the span is cut into equal buckets of a round length (a minute, an hour, a
@@ -33,9 +33,9 @@ The HTML page, top to bottom:
 
 The page must be safe to open inside a censored network: it loads nothing (no script, font,
 image or style sheet from anywhere, not even a link that prefetches; its only links are
-fragments within the page), and a Content-Security-
-Policy forbids anything that would. Text from run documents (target URLs, reasons, evidence)
-came from the network and may be hostile: all of it is escaped.
+fragments within the page), and a Content-Security-Policy forbids anything that would. Text
+from run documents (target URLs, reasons, evidence) came from the network and may be hostile:
+all of it is escaped.
 """
 
 from censorcheck.results.report.data import (
