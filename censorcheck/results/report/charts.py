@@ -117,6 +117,7 @@ class GridCell:
     status: str  # as ``marks.status_name`` gives it
     status_class: str
     mark: str
+    mark_x: float  # the mark's centre
     tip: str
     quic_blocked: bool = False  # drawn with a mark: the site may load over TCP all the same
 
@@ -177,6 +178,7 @@ def grid_chart(data: ReportData, grid: VantageGrid) -> GridChart:
                 status,
                 status_class(status),
                 status_mark(status),
+                x + (cell_w - 1) / 2,
                 tip,
                 cell.quic_status == "blocked",
             )

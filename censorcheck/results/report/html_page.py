@@ -33,6 +33,14 @@ def _escape(value: object) -> Markup:
     Autoescaping stays on behind this, for any value that reaches the page some other way."""
     if isinstance(value, Markup):
         return value
+    if isinstance(value, int | str) and len(str(value)) <= 24:
+        # Coordinates, statuses and marks repeat tens of thousands of times in a large grid.
+        return _escape_short(value)
+    return Markup(html_lib.escape(str(value), quote=True))
+
+
+@functools.lru_cache(maxsize=16384)
+def _escape_short(value: int | str) -> Markup:
     return Markup(html_lib.escape(str(value), quote=True))
 
 
