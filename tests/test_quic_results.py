@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import csv
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -30,7 +31,7 @@ from censorcheck.results.diff import Seen, classify, diff_sides, load_side
 from censorcheck.results.export import export
 from censorcheck.results.history import periods
 from censorcheck.results.ooni import measurements
-from censorcheck.results.report import collect, html, markdown
+from censorcheck.results.report import collect, evidence_anchor, html, markdown
 from censorcheck.results.store import write_run
 from censorcheck.results.warehouse import Warehouse
 from tests.conftest import run_cli
@@ -259,6 +260,11 @@ def test_the_report_shows_a_site_accessible_over_tcp_and_blocked_over_quic(folde
     assert page.count("accessible over TCP, QUIC blocked") == 2  # the list and the target's row
     marks = [c for g in data.grids for c in g.cells if c.quic_status == "blocked"]
     assert page.count('class="quic-mark"') == len(marks) == 2  # runs 3 and 4
+    # The QUIC list links each site to its evidence, which (as every link) is in the page.
+    quic_list = page.split('<table class="quic">')[1].split("</table>")[0]
+    assert f'<a href="#{evidence_anchor(latest.vantage, latest.url)}">' in quic_list
+    ids = re.findall(r'\sid="([^"]+)"', page)
+    assert all(link[1:] in ids for link in re.findall(r'href="([^"]*)"', page))
 
 
 def test_a_report_without_quic_says_nothing_of_it(tmp_path: Path) -> None:

@@ -6,21 +6,25 @@ from __future__ import annotations
 import re
 import uuid
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from censorcheck.models import Evidence
 from censorcheck.results.report import (
     STATUS_COLOURS,
+    STATUS_MARKS,
     ReportData,
     blocked_now,
     collect,
+    evidence_anchor,
     html,
     markdown,
+    target_anchor,
 )
 from censorcheck.results.store import write_run
 from censorcheck.results.warehouse import Warehouse
-from tests.report.runs import ROUNDS, Made
+from tests.report.runs import CENSORED, ROUNDS, Made
 
 ROOT = Path(__file__).resolve().parent.parent.parent
 CHROMIUM = Path("/usr/bin/chromium")
@@ -64,15 +68,17 @@ def test_the_page_is_self_contained(data: ReportData) -> None:
     page = html(data)
     csp = "default-src 'none'; style-src 'unsafe-inline'; img-src data:"
     assert f'<meta http-equiv="Content-Security-Policy" content="{csp}">' in page
-    for fetches in ("<script", "<link", "<img", "<iframe", "src=", "href=", "url(", "@import"):
+    for fetches in ("<script", "<link", "<img", "<iframe", "src=", "url(", "@import"):
         assert fetches not in page.lower(), fetches
+    # Links only move within the page (tests/report/test_page.py checks where they land).
+    assert all(link.startswith("#") for link in re.findall(r"href=\"([^\"]*)\"", page))
     for g in data.grids:
         svg = re.search(rf'<svg class="grid" data-vantage="{g.vantage}".*?</svg>', page, re.S)
         assert svg is not None
         assert svg[0].count('<rect class="cell ') == len(g.cells)
         blocked = sum(c.status == "blocked" for c in g.cells)
         assert svg[0].count('<rect class="cell status-blocked"') == blocked
-    assert page.count('<section class="target"') == len(ROUNDS)
+    assert page.count('<details class="target"') == len(ROUNDS)
 
 
 def test_hostile_text_is_escaped(made: Made, tmp_path: Path) -> None:
@@ -80,9 +86,14 @@ def test_hostile_text_is_escaped(made: Made, tmp_path: Path) -> None:
     whoever wrote the document: a copy of a real run with each of them made hostile."""
     run = made.runs[2]
     evil_reason = "<script>alert(1)</script>"
-    evil_fact = '<img src=x onerror="alert(2)">'
-    evil_url = made.urls["news.example.test"] + "?q=<script>alert(3)</script>"
+    # A censor's block page titled to close the evidence's <details> and add a link out.
+    evil_fact = (
+        'title "</code></details><a href=//evil.example>[b]x[/b]</a>" '
+        '<img src=x onerror="alert(2)">'
+    )
+    evil_url = made.urls["news.example.test"] + '?q=<script>alert(3)</script>&r="#x'
     evil_vantage = 'isp"><svg onload=alert(4)>'
+    evil_category = "</summary><details open>"
     results = []
     for r in run.results:
         if r.target.url == made.urls["news.example.test"]:
@@ -92,7 +103,7 @@ def test_hostile_text_is_escaped(made: Made, tmp_path: Path) -> None:
                     "evidence": [*r.verdict.evidence, Evidence(ref="/dns/0", fact=evil_fact)],
                 }
             )
-            target = r.target.model_copy(update={"url": evil_url})
+            target = r.target.model_copy(update={"url": evil_url, "category": evil_category})
             r = r.model_copy(update={"verdict": verdict, "target": target})
         results.append(r.model_copy(update={"vantage": evil_vantage}))
     doctored = run.model_copy(
@@ -112,9 +123,17 @@ def test_hostile_text_is_escaped(made: Made, tmp_path: Path) -> None:
     page = html(data)
     for evil in (evil_reason, evil_fact, evil_url, evil_vantage, "<svg onload", "<script"):
         assert evil not in page
+    for evil in (evil_category, "//evil.example>", "<details open>"):
+        assert evil not in page
     assert "&lt;script&gt;alert(1)&lt;/script&gt;" in page
     assert "&lt;img src=x onerror=&quot;alert(2)&quot;&gt;" in page
-    assert "?q=&lt;script&gt;alert(3)&lt;/script&gt;" in page
+    assert "&lt;/code&gt;&lt;/details&gt;&lt;a href=//evil.example&gt;[b]x[/b]&lt;/a&gt;" in page
+    assert "?q=&lt;script&gt;alert(3)&lt;/script&gt;&amp;r=&quot;#x" in page
+    assert "&lt;/summary&gt;&lt;details open&gt;" in page
+    # The hostile URL and vantage still get their anchors, and every link stays in the page.
+    assert f'<tr id="{evidence_anchor(evil_vantage, evil_url)}">' in page
+    assert f'<a class="row-link" href="#{evidence_anchor(evil_vantage, evil_url)}"' in page
+    assert all(link.startswith("#") for link in re.findall(r'href="([^"]*)"', page))
     assert 'data-vantage="isp&quot;&gt;&lt;svg onload=alert(4)&gt;"' in page
     text = markdown(data)
     assert "<svg" not in text
@@ -136,7 +155,7 @@ def _rgb(colour: str) -> str:
     reason="needs Debian's chromium at /usr/bin/chromium (apt-get install chromium)",
 )
 def test_the_page_in_chromium_draws_the_grid_and_requests_nothing(
-    data: ReportData, tmp_path: Path
+    made: Made, data: ReportData, tmp_path: Path
 ) -> None:
     sync_api = pytest.importorskip("playwright.sync_api")
     page_file = tmp_path / "report.html"
@@ -144,8 +163,9 @@ def test_the_page_in_chromium_draws_the_grid_and_requests_nothing(
     url = page_file.as_uri()
     artefacts = ROOT / "test-artifacts"
     artefacts.mkdir(exist_ok=True)
-    shot = artefacts / "report.png"
+    shot, followed = artefacts / "report.png", artefacts / "report-evidence.png"
     shot.unlink(missing_ok=True)
+    followed.unlink(missing_ok=True)
     requests: list[str] = []
     args = ["--no-sandbox", "--disable-gpu", "--disable-background-networking"]
     args += ["--disable-component-update", "--disable-sync", "--no-first-run", "--disable-quic"]
@@ -174,9 +194,49 @@ def test_the_page_in_chromium_draws_the_grid_and_requests_nothing(
             assert green == _rgb(STATUS_COLOURS["accessible"])
             bars = page.locator("svg.methods rect.bar").count()
             assert bars > 0
+            _check_marks(page, data)
             page.screenshot(path=str(shot), full_page=True)
+            _follow_a_grid_row(page, made, data)
+            page.screenshot(path=str(followed))
         finally:
             browser.close()
     assert requests == [url]
-    assert shot.stat().st_size > 20_000
-    assert shot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    for png in (shot, followed):
+        assert png.stat().st_size > 20_000
+        assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def _check_marks(page: Any, data: ReportData) -> None:
+    """Each blocked cell carries a visible ✕ in white over it; each chip, its mark and word."""
+    cells = [c for g in data.grids for c in g.cells if c.status == "blocked"]
+    marks = page.locator("svg.grid text.mark.ink-blocked")
+    assert marks.count() == len(cells)
+    assert set(marks.all_text_contents()) == {STATUS_MARKS["blocked"]}
+    assert marks.first.evaluate("e => getComputedStyle(e).fill") == "rgb(255, 255, 255)"
+    cell = page.locator("svg.grid rect.cell.status-blocked").first.bounding_box()
+    mark = marks.first.bounding_box()
+    assert cell is not None and mark is not None and mark["width"] > 3 and mark["height"] > 5
+    assert cell["x"] <= mark["x"] and mark["x"] + mark["width"] <= cell["x"] + cell["width"] + 1
+    chips = page.locator("details.target summary .chip.status-blocked")
+    assert chips.count() == sum(v.status == "blocked" for v in data.latest())
+    assert set(chips.all_inner_texts()) == {f"{STATUS_MARKS['blocked']} blocked"}
+    closed = "els => els.filter(e => !e.open).length"
+    assert page.eval_on_selector_all("details.target", closed) == len(data.targets)
+
+
+def _follow_a_grid_row(page: Any, made: Made, data: ReportData) -> None:
+    """Clicking a grid row lands on that target's evidence from that vantage, opened."""
+    url = made.urls["blog.example.test"]  # blocked by a block page from the censored ISP
+    anchor = evidence_anchor(CENSORED.name, url)
+    (verdict,) = [v for v in data.latest() if v.url == url and v.vantage == CENSORED.name]
+    assert verdict.status == "blocked" and verdict.evidence
+    grid = page.locator(f'svg.grid[data-vantage="{CENSORED.name}"]')
+    grid.locator(f'a.row-link[href="#{anchor}"] rect.cell').last.click()
+    page.wait_for_url(f"**#{anchor}")
+    assert page.eval_on_selector(f"#{target_anchor(url)}", "e => e.open") is True
+    row = page.locator(f"tr#{anchor}")
+    box = row.bounding_box()
+    assert box is not None and 0 <= box["y"] < 900 and box["height"] > 0, box
+    text = row.inner_text()
+    assert STATUS_MARKS["blocked"] + " blocked" in text
+    assert all(item.fact in text for item in verdict.evidence)

@@ -7,51 +7,75 @@ from __future__ import annotations
 
 import math
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
 from censorcheck.results.report.data import ReportData, VantageGrid
+from censorcheck.results.report.marks import (
+    evidence_anchor,
+    status_class,
+    status_mark,
+    status_name,
+)
 from censorcheck.results.report.wording import column_label, column_span, when
 
-STATUSES = ("accessible", "blocked", "down", "inconclusive")
-# Fill colours per status; the grid's CSS and the legends use these, tests read them back.
-STATUS_COLOURS: dict[str, str] = {
-    "accessible": "#2e9d4f",
-    "blocked": "#d62728",
-    "down": "#f0a202",
-    "inconclusive": "#8da0cb",
-    "unknown": "#bbbbbb",
-}
-# Outcome colours by layer, so that a reader sees the layer before reading the legend.
-_FAMILIES: dict[str, tuple[str, ...]] = {
-    "dns": ("#2171b5", "#6baed6", "#08519c", "#9ecae1", "#4292c6", "#c6dbef"),
-    "tcp": ("#6a51a3", "#9e9ac8", "#54278f", "#bcbddc"),
-    "tls": ("#e6550d", "#fdae6b", "#a63603", "#fd8d3c"),
-    "http": ("#a50f15", "#fb6a4a", "#67000d", "#fcbba1"),
-    "other": ("#636363", "#969696", "#252525", "#cccccc"),
+# Blocking methods by layer, bottom up in each stacked bar and in this order in the legend.
+LAYERS = ("dns", "tcp", "tls", "http", "quic")
+# One hue per layer (Okabe–Ito's blue, reddish purple, orange, vermillion, bluish green). The
+# most frequent method of a layer gets the hue itself, the next ones a light, then a dark shade:
+# dark shades of neighbouring hues look alike, light and dark ones of the same hue do not. A
+# layer with more methods than shades repeats them; the legend and tooltips name each.
+_SHADES: dict[str, tuple[str, ...]] = {
+    "dns": ("#0072b2", "#80c1ec", "#003d63", "#3d9ad6", "#bfe0f5"),
+    "tcp": ("#cc79a7", "#f0c9de", "#6e2a55", "#a8508a", "#f9e6f0"),
+    "tls": ("#e69f00", "#f8d57f", "#7a5400", "#c48700", "#fcedc6"),
+    "http": ("#d55e00", "#f4ad7f", "#6b2f00", "#ad4c00", "#fadac4"),
+    "quic": ("#009e73", "#7fd3bb", "#004d38", "#007d5a", "#c4ece0"),
+    "other": ("#666666", "#bbbbbb", "#222222", "#999999"),
 }
 CELL_H = 14
+# Narrower cells would leave no room for a status's mark; a wide grid scrolls instead.
+MIN_CELL_W = 11
 
 
-def status_class(status: str | None) -> str:
-    """The CSS class that colours a status (any status we do not know is ``unknown``)."""
-    return f"status-{status if status in STATUSES else 'unknown'}"
+def layer_of(outcome: str) -> str:
+    """The layer a blocking method belongs to, from its name (``dns.nxdomain``: ``dns``)."""
+    layer = outcome.split(".", 1)[0]
+    return layer if layer in LAYERS else "other"
 
 
-def status_order(status: str) -> tuple[int, str]:
-    """Sort key: the known statuses in their usual order, then any other."""
-    return (STATUSES.index(status) if status in STATUSES else len(STATUSES), status)
+def _method_order(outcome: str, totals: Mapping[str, int]) -> tuple[int, int, str]:
+    layer = layer_of(outcome)
+    return (LAYERS.index(layer) if layer in LAYERS else len(LAYERS), -totals[outcome], outcome)
 
 
-def _outcome_colours(outcomes: Iterable[str]) -> dict[str, str]:
+def _outcome_colours(methods: Iterable[tuple[str, int]]) -> dict[str, str]:
+    """A colour per method: its layer's hue itself to the most frequent, then its shades."""
+    totals: dict[str, int] = defaultdict(int)
+    for outcome, n in methods:
+        totals[outcome] += n
     colours: dict[str, str] = {}
     used: dict[str, int] = defaultdict(int)
-    for outcome in sorted(set(outcomes)):
-        family = outcome.split(".", 1)[0]
-        palette = _FAMILIES.get(family, _FAMILIES["other"])
-        colours[outcome] = palette[used[family] % len(palette)]
-        used[family] += 1
+    for outcome in sorted(totals, key=lambda o: _method_order(o, totals)):
+        shades = _SHADES[layer_of(outcome)]
+        colours[outcome] = shades[used[layer_of(outcome)] % len(shades)]
+        used[layer_of(outcome)] += 1
     return colours
+
+
+def nice_ticks(peak: int, most: int = 5) -> list[int]:
+    """Whole-number axis ticks from 0 past ``peak``, a step of 1, 2 or 5 times a power of ten,
+    at most ``most`` steps: 21 gives 0, 5, ..., 25."""
+    step = 1
+    while math.ceil(peak / step) > most:
+        step = _next_step(step)
+    top = max(step, math.ceil(peak / step) * step)
+    return list(range(0, top + 1, step))
+
+
+def _next_step(step: int) -> int:
+    # 1, 2, 5, 10, 20, 50, ...
+    return step * 5 // 2 if str(step)[0] == "2" else step * 2
 
 
 def _short(url: str, limit: int = 48) -> str:
@@ -86,21 +110,28 @@ class TimeLabel:
 
 
 @dataclass(frozen=True)
-class GridRow:
-    y: int
-    url: str
-    label: str  # the URL, shortened
-    striped: bool
-
-
-@dataclass(frozen=True)
 class GridCell:
     x: int
     y: int
     column: int
+    status: str  # as ``marks.status_name`` gives it
     status_class: str
+    mark: str
+    mark_x: float  # the mark's centre
     tip: str
     quic_blocked: bool = False  # drawn with a mark: the site may load over TCP all the same
+
+
+@dataclass(frozen=True)
+class GridRow:
+    """A target's row; the whole row links to that target's evidence from this vantage."""
+
+    y: int
+    url: str
+    label: str  # the URL, shortened
+    striped: bool
+    anchor: str
+    cells: list[GridCell]
 
 
 @dataclass(frozen=True)
@@ -116,7 +147,6 @@ class GridChart:
     cell_h: int
     rows: list[GridRow]
     labels: list[TimeLabel]
-    cells: list[GridCell]
 
 
 def grid_chart(data: ReportData, grid: VantageGrid) -> GridChart:
@@ -124,11 +154,11 @@ def grid_chart(data: ReportData, grid: VantageGrid) -> GridChart:
     ncols = max(1, len(data.columns))
     labels = {url: _short(url) for url in grid.targets}
     label_w = min(380, 7 * max((len(s) for s in labels.values()), default=4) + 14)
-    cell_w = max(4, min(28, (1000 - label_w) // ncols))
+    cell_w = max(MIN_CELL_W, min(28, (1000 - label_w) // ncols))
     top = _label_room(data)
     row = {url: i for i, url in enumerate(grid.targets)}
     every = _label_every(cell_w)
-    cells = []
+    cells: dict[str, list[GridCell]] = defaultdict(list)
     for cell in grid.cells:
         col = data.columns[cell.column]
         tip = (
@@ -139,8 +169,20 @@ def grid_chart(data: ReportData, grid: VantageGrid) -> GridChart:
             + (f"\nQUIC: {cell.quic_status}" if cell.quic_status is not None else "")
         )
         x, y = label_w + cell.column * cell_w, top + row[cell.url] * CELL_H
-        quic_blocked = cell.quic_status == "blocked"
-        cells.append(GridCell(x, y, cell.column, status_class(cell.status), tip, quic_blocked))
+        status = status_name(cell.status)
+        cells[cell.url].append(
+            GridCell(
+                x,
+                y,
+                cell.column,
+                status,
+                status_class(status),
+                status_mark(status),
+                x + (cell_w - 1) / 2,
+                tip,
+                cell.quic_status == "blocked",
+            )
+        )
     return GridChart(
         vantage=grid.vantage,
         width=label_w + ncols * cell_w + 60,
@@ -149,13 +191,22 @@ def grid_chart(data: ReportData, grid: VantageGrid) -> GridChart:
         plot_w=ncols * cell_w,
         cell_w=cell_w,
         cell_h=CELL_H,
-        rows=[GridRow(top + i * CELL_H, url, labels[url], i % 2 == 0) for url, i in row.items()],
+        rows=[
+            GridRow(
+                top + i * CELL_H,
+                url,
+                labels[url],
+                i % 2 == 0,
+                evidence_anchor(grid.vantage, url),
+                sorted(cells[url], key=lambda c: c.column),
+            )
+            for url, i in row.items()
+        ],
         labels=[
             TimeLabel(label_w + col.index * cell_w + cell_w / 2, top - 6, column_label(data, col))
             for col in data.columns
             if col.index % every == 0
         ],
-        cells=cells,
     )
 
 
@@ -164,7 +215,7 @@ def grid_chart(data: ReportData, grid: VantageGrid) -> GridChart:
 
 @dataclass(frozen=True)
 class Tick:
-    y: float  # of the text's baseline
+    y: float  # of the tick's line; its text sits a little lower, centred on it
     value: int
 
 
@@ -197,6 +248,14 @@ class LegendItem:
 
 
 @dataclass(frozen=True)
+class LegendLayer:
+    """A layer's methods in the legend, in the order they are stacked."""
+
+    layer: str
+    items: list[LegendItem]
+
+
+@dataclass(frozen=True)
 class BarsChart:
     """Blocked results by outcome per column, for a vantage or (None) all of them."""
 
@@ -209,12 +268,14 @@ class BarsChart:
     base_y: int
     ticks: list[Tick]
     columns: list[BarColumn]
-    legend: list[LegendItem]  # largest first; empty when nothing was blocked
+    legend: list[LegendLayer]  # by layer, as stacked; empty when nothing was blocked
 
 
 def bars_charts(data: ReportData) -> list[BarsChart]:
     """One chart per vantage, and one for all of them first when there are several."""
-    colours = _outcome_colours(m.outcome for m in data.methods)
+    # One colour per method in every chart; the all-vantages rows count each result a second
+    # time, which leaves the ranking of methods as it is.
+    colours = _outcome_colours((m.outcome, m.count) for m in data.methods)
     charts: list[tuple[str, str | None]] = []
     if len(data.grids) > 1:
         charts.append(("All vantages", None))
@@ -230,13 +291,14 @@ def _bars_chart(
     for per in counts.values():
         for outcome, n in per.items():
             totals[outcome] += n
-    order = sorted(totals, key=lambda o: (-totals[o], o))
+    order = sorted(totals, key=lambda o: _method_order(o, totals))
     ncols = max(1, len(data.columns))
-    left, top, bottom, plot_h = 48, 10, _label_room(data) + 4, 180
+    left, top, bottom, plot_h = 64, 10, _label_room(data) + 4, 180
     bar_w = max(3, min(36, 900 // ncols))
     base_y = top + plot_h
     peak = max((sum(per.values()) for per in counts.values()), default=0)
-    scale = plot_h / peak if peak else 0.0
+    ticks = nice_ticks(peak)
+    scale = plot_h / ticks[-1]
     every = _label_every(bar_w)
     columns = []
     for col in data.columns:
@@ -267,7 +329,13 @@ def _bars_chart(
         left=left,
         top=top,
         base_y=base_y,
-        ticks=[Tick(base_y - tick * scale + 4, tick) for tick in sorted({0, peak // 2, peak})],
+        ticks=[Tick(base_y - tick * scale, tick) for tick in ticks],
         columns=columns,
-        legend=[LegendItem(o, colours[o], totals[o]) for o in order],
+        legend=[
+            LegendLayer(
+                layer, [LegendItem(o, colours[o], totals[o]) for o in order if layer_of(o) == layer]
+            )
+            for layer in (*LAYERS, "other")
+            if any(layer_of(o) == layer for o in order)
+        ],
     )

@@ -9,15 +9,19 @@ import jinja2
 from markupsafe import Markup
 
 from censorcheck import __version__
-from censorcheck.results.report.charts import (
-    STATUS_COLOURS,
-    STATUSES,
-    bars_charts,
-    grid_chart,
-    status_class,
-    status_order,
-)
+from censorcheck.results.report.charts import bars_charts, grid_chart
 from censorcheck.results.report.data import ReportData, TargetDetail, quic_blocked_now
+from censorcheck.results.report.marks import (
+    STATUS_COLOURS,
+    STATUS_INK,
+    STATUSES,
+    evidence_anchor,
+    status_class,
+    status_mark,
+    status_order,
+    target_anchor,
+    vantage_anchor,
+)
 from censorcheck.results.report.wording import duration, percent, when
 
 CSP = "default-src 'none'; style-src 'unsafe-inline'; img-src data:"
@@ -29,6 +33,14 @@ def _escape(value: object) -> Markup:
     Autoescaping stays on behind this, for any value that reaches the page some other way."""
     if isinstance(value, Markup):
         return value
+    if isinstance(value, int | str) and len(str(value)) <= 24:
+        # Coordinates, statuses and marks repeat tens of thousands of times in a large grid.
+        return _escape_short(value)
+    return Markup(html_lib.escape(str(value), quote=True))
+
+
+@functools.lru_cache(maxsize=16384)
+def _escape_short(value: int | str) -> Markup:
     return Markup(html_lib.escape(str(value), quote=True))
 
 
@@ -48,7 +60,11 @@ def _templates() -> jinja2.Environment:
         count="{:,}".format,
         duration=duration,
         percent=percent,
+        evidence_anchor=evidence_anchor,
         status_class=status_class,
+        status_mark=status_mark,
+        target_anchor=target_anchor,
+        vantage_anchor=vantage_anchor,
         when=when,
     )
     return env
@@ -63,6 +79,7 @@ def _rank(detail: TargetDetail) -> tuple[int, int, str]:
 def html(data: ReportData) -> str:
     """The report as one self-contained HTML page (see the package's docstring)."""
     blocked = any(m.count for m in data.methods)
+    targets = sorted(data.targets, key=_rank)
     return (
         _templates()
         .get_template("report.html.j2")
@@ -73,11 +90,13 @@ def html(data: ReportData) -> str:
             csp=Markup(CSP),
             version=__version__,
             status_colours=STATUS_COLOURS,
+            status_ink=STATUS_INK,
             statuses=sorted(data.totals.by_status, key=status_order),
             legend=STATUSES,
             grids=[(g, grid_chart(data, g)) for g in data.grids],
             methods=bars_charts(data) if blocked else None,
-            targets=sorted(data.targets, key=_rank),
+            targets=targets,
+            blocked_targets=sum(any(v.status == "blocked" for v in t.verdicts) for t in targets),
             quic_tried=any(v.quic_status is not None for v in data.latest()),
             quic_blocked=quic_blocked_now(data),
         )
