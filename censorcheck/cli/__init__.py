@@ -10,18 +10,26 @@ imports ``cli``: the library is usable without a terminal.
 from __future__ import annotations
 
 import json
+import sys
+
+import typer
+from typer._click import exceptions as click  # typer's own click: its errors
+from typer.core import TyperOption
 
 from censorcheck import __version__
 from censorcheck.cli import (  # noqa: F401 - registers the commands
     analyse,
+    cache,
     control,
     lab,
+    manpage,
     run,
     scan,
     schedule,
     vantage,
 )
-from censorcheck.cli.common import app
+from censorcheck.cli.common import app, stderr
+from censorcheck.cli.text import joined
 from censorcheck.models import Run
 
 __all__ = ["app", "main"]
@@ -39,6 +47,40 @@ def version() -> None:
     print(__version__)
 
 
+def usage_line(exc: click.UsageError) -> str:
+    """A usage error as one line: the option at fault, what is wrong, where help is."""
+    message = exc.format_message()
+    if isinstance(exc, click.BadParameter) and exc.param is not None:
+        hint = exc.param_hint
+        if hint is None:
+            param = exc.param
+            hint = "/".join(param.opts) if isinstance(param, TyperOption) else param.name
+        elif not isinstance(hint, str):
+            hint = "/".join(hint)
+        # typer checks values with pydantic, whose messages start with the kind of error.
+        detail = exc.message.removeprefix("Value error, ")
+        message = (
+            f"missing {hint}" if isinstance(exc, click.MissingParameter) else f"{hint}: {detail}"
+        )
+    message = " ".join(message.split()).rstrip(".")
+    where = exc.ctx.command_path if exc.ctx is not None else "censorcheck"
+    return f"{message[:1].lower()}{message[1:]} (see {where} --help)"
+
+
 def main() -> None:
-    """The console script."""
-    app()
+    """The console script: typer's parsing, with usage errors as one line and exit 2."""
+    try:
+        code = app(standalone_mode=False, prog_name="censorcheck")
+    except click.NoArgsIsHelpError:
+        # Bare `censorcheck` or a bare group: typer printed the help on building the error.
+        sys.exit(0)
+    except click.UsageError as exc:
+        stderr.print(joined(("error:", "bold red"), " ", usage_line(exc)), soft_wrap=True)
+        sys.exit(2)
+    except typer.Abort:
+        stderr.print(joined(("error:", "bold red"), " ", "interrupted"), soft_wrap=True)
+        sys.exit(130)
+    except click.ClickException as exc:
+        stderr.print(joined(("error:", "bold red"), " ", exc.format_message()), soft_wrap=True)
+        sys.exit(exc.exit_code)
+    sys.exit(code if isinstance(code, int) else 0)

@@ -350,7 +350,13 @@ def run(
     ] = 2,
     quiet: Annotated[bool, Opt("--quiet", "-q", help="No progress bar and no table.")] = False,
 ) -> None:
-    """Measure targets and write the run document (exit codes: see the README)."""
+    """Measure targets and write the run document.
+
+    Exit codes: 0 done, no test case failed (or skipped by --lock skip); 1 done, a test case
+    failed (a verdict --fail-on names, or a --check mismatch); 2 bad usage or input; 3 nothing
+    could be measured (no probe resolver, or no control, answered); 4 results could not be
+    written; 130 Ctrl-C and 143 SIGTERM during a run (the journal keeps what was measured).
+    """
     out = Outputs(output, results_dir, json_out, quiet, fail_on, check, junit, keep, lock)
     with user_errors():
         every = schedule.parse_duration(repeat, "--repeat") if repeat else None

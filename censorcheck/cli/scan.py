@@ -14,6 +14,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from censorcheck.cli.common import Opt, app, fatal, log, parse_port_map, stderr, user_errors
+from censorcheck.cli.text import escape
 from censorcheck.errors import ConfigError, NothingMeasured
 from censorcheck.measure.bogons import is_ip
 from censorcheck.measure.targets import load_targets
@@ -35,7 +36,9 @@ def dns_scan(
     ] = None,
     resolvers: Annotated[
         Path | None,
-        Opt(help="Resolver file: ADDRESS[:PORT] [country=CC] [asn=N] [# note], one a line."),
+        Opt(
+            help=escape("Resolver file: ADDRESS[:PORT] [country=CC] [asn=N] [# note], one a line.")
+        ),
     ] = None,
     control_resolver: Annotated[
         list[str] | None,
