@@ -21,6 +21,7 @@ from censorcheck.cli import (  # noqa: F401 - registers the commands
     analyse,
     cache,
     control,
+    diff,
     lab,
     manpage,
     run,
