@@ -51,15 +51,20 @@ def version() -> None:
 def usage_line(exc: click.UsageError) -> str:
     """A usage error as one line: the option at fault, what is wrong, where help is."""
     message = exc.format_message()
-    if isinstance(exc, click.BadParameter) and exc.param is not None:
+    if isinstance(exc, click.BadParameter) and (exc.param is not None or exc.param_hint):
         hint = exc.param_hint
         if hint is None:
             param = exc.param
-            hint = "/".join(param.opts) if isinstance(param, TyperOption) else param.name
+            assert param is not None
+            hint = param.opts[0] if isinstance(param, TyperOption) else param.name
         elif not isinstance(hint, str):
-            hint = "/".join(hint)
-        # typer checks values with pydantic, whose messages start with the kind of error.
+            hint = hint[0]
+        # typer checks values with pydantic, whose messages start with the kind of error; a
+        # list of choices reads better bare ('maybe' is not one of auto, on, off).
         detail = exc.message.removeprefix("Value error, ")
+        head, sep, choices = detail.partition(" is not one of ")
+        if sep:
+            detail = f"{head}{sep}{choices.rstrip('.').replace(chr(39), '')}"
         message = (
             f"missing {hint}" if isinstance(exc, click.MissingParameter) else f"{hint}: {detail}"
         )
