@@ -40,16 +40,19 @@ def _environment() -> dict[str, str]:
     return {**env, "NO_COLOR": "1", "TERM": "xterm"}
 
 
-def in_terminal(args: list[str], columns: int = 80) -> tuple[int, str, str]:
-    """``censorcheck ARGS`` with stdin and stdout on a pty of ``columns`` columns; the exit
-    code, what the terminal showed (escape sequences removed) and stderr."""
+def in_terminal(
+    args: list[str], columns: int = 80, stderr_too: bool = False
+) -> tuple[int, str, str]:
+    """``censorcheck ARGS`` with stdin and stdout (and with ``stderr_too``, stderr) on a pty of
+    ``columns`` columns; the exit code, what the terminal showed (escape sequences removed) and
+    stderr when it was not the terminal."""
     leader, follower = pty.openpty()
     fcntl.ioctl(follower, termios.TIOCSWINSZ, struct.pack("HHHH", 50, columns, 0, 0))
     proc = subprocess.Popen(
         [sys.executable, "-m", "censorcheck", *args],
         stdin=follower,
         stdout=follower,
-        stderr=subprocess.PIPE,
+        stderr=follower if stderr_too else subprocess.PIPE,
         env=_environment(),
     )
     os.close(follower)
@@ -63,9 +66,10 @@ def in_terminal(args: list[str], columns: int = 80) -> tuple[int, str, str]:
             break
         shown += chunk
     os.close(leader)
-    assert proc.stderr is not None
-    with proc.stderr:
-        err = proc.stderr.read().decode()
+    err = ""
+    if proc.stderr is not None:
+        with proc.stderr:
+            err = proc.stderr.read().decode()
     code = proc.wait(timeout=60)
     return code, _ESCAPES.sub("", shown.decode()).replace("\r", ""), err
 
@@ -116,6 +120,26 @@ def test_piped_output_keeps_every_character(long_run: tuple[list[str], Run]) -> 
     assert header.split("\t")[0] == "url"
     assert row.split("\t")[0] == result.target.url
     assert row.split("\t")[-1] == result.verdict.reason
+
+
+def test_history_dates_stay_whole_on_80_columns() -> None:
+    from censorcheck.cli.analyse import history_table
+    from censorcheck.results.history import Period
+
+    period = Period(
+        url="https://" + "long-name." * 6 + "example/", domain="x", vantage="home " * 4,
+        status="blocked", outcome="tls.sni_blocking", first_seen="2026-11-20T10:00:00Z",
+        last_seen="2026-11-24T10:05:00Z", runs=12, first_run="a", last_run="b",
+        confidence_min=0.9, confidence_max=0.9, current=True,
+    )  # fmt: skip
+    out = io.StringIO()
+    Console(file=out, width=80).print(history_table([period], "history"))
+    assert max(len(line) for line in out.getvalue().splitlines()) <= 80
+    # Not cropped: every row still ends with its border.
+    assert all(line.endswith("│") for line in out.getvalue().splitlines() if "│" in line)
+    dates = column(out.getvalue(), 4) + column(out.getvalue(), 5)
+    assert dates == "2026-11-2010:002026-11-2410:05"
+    assert "2026-11-20 " in out.getvalue() and " 10:05 " in out.getvalue()
 
 
 def test_summary_shows_the_counts_and_only_what_is_not_accessible() -> None:

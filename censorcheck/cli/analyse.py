@@ -114,14 +114,16 @@ def _history_row(p: Period) -> tuple[str, ...]:
 def history_table(found: list[Period], title: str) -> Table:
     table = Table(title=literal(title))
     for column in HISTORY_COLUMNS:
-        # A date is 16 characters: its column keeps them on one line rather than split a time.
-        wide = 16 if column in ("from", "to") else None
-        table.add_column(column, overflow="fold", min_width=wide,
+        wide = 10 if column in ("from", "to") else None  # a date, its time on the next line
+        table.add_column(column, overflow="fold", width=wide,
                          justify="right" if column == "runs" else "left")  # fmt: skip
     for p in found[:_SHOWN_ROWS]:
         row = _history_row(p)
         status = joined((p.status, _STATUS_STYLE[p.status]), row[2][len(p.status) :])
-        table.add_row(literal(row[0]), literal(row[1]), status, *map(literal, row[3:]))
+        # A date and its time on lines of their own: a narrow column then never cuts either.
+        when = [literal(cell.replace(" ", "\n")) for cell in row[4:6]]
+        table.add_row(literal(row[0]), literal(row[1]), status, literal(row[3]), *when,
+                      literal(row[6]))  # fmt: skip
     if len(found) > _SHOWN_ROWS:
         table.caption = literal(
             f"first {_SHOWN_ROWS} of {len(found)} periods; --format tsv for all"
