@@ -23,7 +23,7 @@ from rich.console import Console
 from censorcheck.cli.common import summary_table
 from censorcheck.cli.progress import counts_text, run_progress
 from censorcheck.lab import Lab
-from censorcheck.models import Run
+from censorcheck.models import Result, Run
 from censorcheck.results.store import journal_path, read_journal
 from tests.conftest import run_cli
 from tests.test_scenarios import lab_flags
@@ -225,3 +225,23 @@ def test_run_tables_show_markup_from_the_network_literally() -> None:
     Console(file=out, width=200, emoji=True).print(summary_table(run))
     assert squeezed(markup) in column(out.getvalue(), 0)
     assert squeezed(markup) in column(out.getvalue(), 4)
+
+
+def test_summary_of_a_grid_keeps_every_vantage_of_a_target_with_a_problem() -> None:
+    from censorcheck.models import VantageInfo
+
+    def seen(domain: str, vantage: str, status: str) -> Result:
+        one = a_result(domain)
+        verdict = one.verdict.model_copy(update={"status": status})
+        return one.model_copy(update={"vantage": vantage, "verdict": verdict})
+
+    results = [seen("hit.example", "free", "accessible"), seen("hit.example", "isp", "blocked")]
+    results += [seen("fine.example", name, "accessible") for name in ("free", "isp")]
+    run = run_of(results).model_copy(
+        update={"vantages": [VantageInfo(name=n, ipv6=False) for n in ("free", "isp")]}
+    )
+    out = io.StringIO()
+    Console(file=out, width=120).print(summary_table(run, problems_only=True))
+    shown = out.getvalue()
+    assert "hit.example" in shown and "fine.example" not in shown
+    assert "not measured" not in shown and "accessible" in shown and "blocked" in shown

@@ -195,7 +195,9 @@ def grid_table(run: Run, problems_only: bool = False) -> Table:
         where = info.proxy or info.source_address or "direct"
         table.add_column(joined(info.name, "\n", (where, "dim")), overflow="fold")
     cells: dict[str, dict[str, Text]] = {}
-    for r in shown(run, problems_only):
+    # With problems_only a target stays when any vantage finds a problem, with every cell.
+    kept = {r.target.url for r in shown(run, problems_only)}
+    for r in (r for r in run.results if r.target.url in kept):
         v = r.verdict
         text = joined((v.status, _STYLE[v.status]))
         if v.outcome != "accessible":
