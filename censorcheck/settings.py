@@ -199,6 +199,10 @@ class Settings(BaseModel):
         would ask the local network, so UDP resolvers are asked over TCP instead."""
         if not isinstance(data, dict) or not data.get("proxy"):
             return data
+        if not isinstance(data["proxy"], str) or data["proxy"].partition("://")[0] not in (
+            PROXY_SCHEMES
+        ):
+            return data  # not a proxy at all: the field's own check says so, first
         data = dict(data)
         data.setdefault("resolvers", ["system"])
         for key in ("resolvers", "control_resolvers"):

@@ -203,7 +203,7 @@ def test_export_ooni_writes_a_measurement_per_result(results: Results, tmp_path:
         (["query", "{folder}", "selec 1"], "error: SQL: "),  # then DuckDB's words
         (["query", "{missing}", "select 1"], "no such file or folder"),
         (["history", "{folder}", "--target", "nowhere.example"], "no target nowhere.example"),
-        (["export", "{folder}", "-f", "xls", "-o", "{missing}"], "csv, parquet or ooni"),
+        (["export", "{folder}", "-f", "xls", "-o", "{missing}"], "csv, parquet, ooni"),
     ],
 )
 def test_bad_input_is_one_line_and_exit_2(

@@ -4,22 +4,33 @@
 from __future__ import annotations
 
 import csv
-import json
 import sys
+from enum import Enum
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, NoReturn
 
 import typer
 from rich.table import Table
 
-from censorcheck.cli.common import Opt, app, log, table_console, user_errors
+from censorcheck.cli.common import Opt, app, log, user_errors
+from censorcheck.cli.text import (
+    FORMAT_HELP,
+    Format,
+    console,
+    joined,
+    literal,
+    write_json,
+    write_tsv,
+)
+from censorcheck.cli.text import table as text_table
 from censorcheck.errors import ConfigError
 from censorcheck.results.store import read_run, write_run
 
 # DuckDB and the analysis modules load only in the command that uses them, so that every other
 # command (and --help) starts quickly.
 if TYPE_CHECKING:
-    from censorcheck.results.diff import DiffReport, Seen
+    from censorcheck.results.dataset import Shape
+    from censorcheck.results.export import Format as ExportFormatName
     from censorcheck.results.history import Period
     from censorcheck.results.warehouse import Warehouse
 
@@ -30,6 +41,21 @@ _STATUS_STYLE = {
     "inconclusive": "cyan",
 }
 _SHOWN_ROWS = 200
+
+
+class ExportFormat(str, Enum):
+    csv = "csv"
+    parquet = "parquet"
+    ooni = "ooni"
+
+
+class QueryFormat(str, Enum):
+    table = "table"
+    json = "json"
+    csv = "csv"
+    tsv = "tsv"
+
+
 NoIndex = Annotated[
     bool,
     Opt("--no-index", help="Read every document afresh instead of the cached results index."),
@@ -51,64 +77,6 @@ def _open(paths: list[Path], no_index: bool) -> Warehouse:
         wh.close()
         raise ConfigError(f"{', '.join(map(str, paths))}: no run documents among the files")
     return wh
-
-
-_KIND_STYLE = {
-    "newly_blocked": "bold red",
-    "quic_newly_blocked": "bold red",
-    "unblocked": "green",
-    "quic_unblocked": "green",
-    "added": "cyan",
-    "removed": "dim",
-}
-
-
-def _verdict(seen: Seen | None) -> str:
-    if seen is None:
-        return "-"
-    quic = f"\nQUIC: {seen.quic_status} {seen.quic_outcome}" if seen.quic_status else ""
-    return f"{seen.status} {seen.outcome} {seen.confidence:.2f}{quic}"
-
-
-def diff_table(report: DiffReport) -> Table:
-    table = Table(title=f"censorcheck diff · {report.compared} (target, vantage) pairs compared")
-    table.add_column("change", no_wrap=True)
-    table.add_column("target", overflow="fold", max_width=40)
-    table.add_column("vantage", no_wrap=True)
-    table.add_column("before", overflow="fold")
-    table.add_column("after", overflow="fold")
-    for c in report.changes:
-        style = _KIND_STYLE.get(c.kind, "yellow")
-        table.add_row(
-            f"[{style}]{c.kind}[/]", c.url, c.vantage, _verdict(c.before), _verdict(c.after)
-        )
-    from censorcheck.results.diff import KINDS
-
-    counts = [f"{kind} {report.counts[kind]}" for kind in KINDS if report.counts[kind]]
-    table.caption = ", ".join(counts) or "no changes"
-    return table
-
-
-@app.command()
-def diff(
-    old: Annotated[Path, typer.Argument(help="Old run document, or a folder of them.")],
-    new: Annotated[Path, typer.Argument(help="New run document, or a folder of them.")],
-    json_out: Annotated[bool, Opt("--json", help="Print the diff as JSON on stdout.")] = False,
-    no_index: NoIndex = False,
-) -> None:
-    """What changed per (target, vantage) between two runs or folders (exit 1: newly blocked)."""
-    with user_errors():
-        from censorcheck.results.diff import diff_sides, load_side
-
-        before, after = load_side(old, not no_index), load_side(new, not no_index)
-    for line in before.skipped + after.skipped:
-        log(f"warning: skipped {line}")
-    report = diff_sides(before, after)
-    if json_out:
-        sys.stdout.write(report.model_dump_json(indent=2) + "\n")
-    else:
-        table_console().print(diff_table(report))
-    raise typer.Exit(1 if report.became_blocked else 0)
 
 
 @app.command()
@@ -138,24 +106,33 @@ def _when(iso: str) -> str:
     return iso[:16].replace("T", " ")
 
 
+HISTORY_COLUMNS = ("target", "vantage", "status", "outcome", "from", "to", "runs")
+
+
+def _history_row(p: Period) -> tuple[str, ...]:
+    quic = f"\nQUIC: {p.quic_status} {p.quic_outcome}" if p.quic_status else ""
+    now = " (now)" if p.current else ""
+    return (p.url, p.vantage, p.status + now, p.outcome + quic, _when(p.first_seen),
+            _when(p.last_seen), str(p.runs))  # fmt: skip
+
+
 def history_table(found: list[Period], title: str) -> Table:
-    table = Table(title=title)
-    for column in ("target", "vantage", "status", "outcome", "from", "to", "runs"):
-        table.add_column(column, overflow="fold", justify="right" if column == "runs" else "left")
+    table = Table(title=literal(title))
+    for column in HISTORY_COLUMNS:
+        wide = 10 if column in ("from", "to") else None  # a date, its time on the next line
+        table.add_column(column, overflow="fold", width=wide,
+                         justify="right" if column == "runs" else "left")  # fmt: skip
     for p in found[:_SHOWN_ROWS]:
-        style = _STATUS_STYLE[p.status]
-        now = " (now)" if p.current else ""
-        table.add_row(
-            p.url,
-            p.vantage,
-            f"[{style}]{p.status}[/]{now}",
-            p.outcome + (f"\nQUIC: {p.quic_status} {p.quic_outcome}" if p.quic_status else ""),
-            _when(p.first_seen),
-            _when(p.last_seen),
-            str(p.runs),
-        )
+        row = _history_row(p)
+        status = joined((p.status, _STATUS_STYLE[p.status]), row[2][len(p.status) :])
+        # A date and its time on lines of their own: a narrow column then never cuts either.
+        when = [literal(cell.replace(" ", "\n")) for cell in row[4:6]]
+        table.add_row(literal(row[0]), literal(row[1]), status, literal(row[3]), *when,
+                      literal(row[6]))  # fmt: skip
     if len(found) > _SHOWN_ROWS:
-        table.caption = f"first {_SHOWN_ROWS} of {len(found)} periods; --json for all"
+        table.caption = literal(
+            f"first {_SHOWN_ROWS} of {len(found)} periods; --format tsv for all"
+        )
     return table
 
 
@@ -166,7 +143,8 @@ def history(
         str | None, Opt("--target", "-t", help="A domain or URL: its whole timeline.")
     ] = None,
     vantage: Annotated[str | None, Opt(help="Only this vantage.")] = None,
-    json_out: Annotated[bool, Opt("--json", help="Print the periods as JSON on stdout.")] = False,
+    output_format: Annotated[Format, Opt("--format", "-f", help=FORMAT_HELP)] = Format.table,
+    json_out: Annotated[bool, Opt("--json", help="Same as --format json.")] = False,
     no_index: NoIndex = False,
 ) -> None:
     """Since when each verdict holds: periods of one verdict per (target, vantage).
@@ -178,13 +156,21 @@ def history(
 
         found = periods(wh, target, vantage, current_only=target is None)
         if not found:
-            what = f"target {target}" if target else "results"
-            raise ConfigError(f"no {what} in {', '.join(map(str, folders))}")
-    if json_out:
-        sys.stdout.write(json.dumps([p.model_dump(mode="json") for p in found], indent=2) + "\n")
-        return
-    title = f"history of {target}" if target else "current verdicts, and since when"
-    table_console().print(history_table(found, f"censorcheck {title}"))
+            _nothing_for(target, folders)
+    if json_out or output_format is Format.json:
+        write_json([p.model_dump(mode="json") for p in found])
+    elif output_format is Format.tsv:
+        write_tsv(HISTORY_COLUMNS, map(_history_row, found))
+    else:
+        title = f"history of {target}" if target else "current verdicts, and since when"
+        console().print(history_table(found, f"censorcheck {title}"))
+
+
+def _nothing_for(target: str | None, folders: list[Path]) -> NoReturn:
+    """A target that no run measured is most often a typing mistake: ``history`` and ``report``
+    both say so and exit 2, rather than print an empty answer that looks like news."""
+    what = f"target {target}" if target else "results"
+    raise ConfigError(f"no {what} in {', '.join(map(str, folders))} (no run measured it)")
 
 
 @app.command()
@@ -192,13 +178,11 @@ def query(
     folder: Annotated[Path, typer.Argument(help="A folder of run documents (or one file).")],
     sql: Annotated[str, typer.Argument(help="SQL over the table 'results' (DuckDB's dialect).")],
     output_format: Annotated[
-        str, Opt("--format", "-f", help="table, json (an array of objects) or csv.")
-    ] = "table",
+        QueryFormat, Opt("--format", "-f", help="table, json (an array of objects), csv or tsv.")
+    ] = QueryFormat.table,
     no_index: NoIndex = False,
 ) -> None:
     """Run SQL over every result of the run documents (table 'results'; see the README)."""
-    if output_format not in ("table", "json", "csv"):
-        raise typer.BadParameter("table, json or csv", param_hint="--format")
     import duckdb
 
     with user_errors(), _open([folder], no_index) as wh:
@@ -211,29 +195,38 @@ def query(
             rows = relation.fetchall()
         except duckdb.Error as exc:
             raise ConfigError(f"SQL: {str(exc).strip().splitlines()[0]}") from None
-    if output_format == "json":
-        records = [dict(zip(names, row, strict=True)) for row in rows]
-        sys.stdout.write(json.dumps(records, indent=2, default=str) + "\n")
-    elif output_format == "csv":
+    if output_format is QueryFormat.json:
+        write_json([dict(zip(names, row, strict=True)) for row in rows])
+    elif output_format is QueryFormat.csv:
         writer = csv.writer(sys.stdout, lineterminator="\n")
         writer.writerow(names)
         writer.writerows(rows)
+    elif output_format is QueryFormat.tsv:
+        write_tsv(names, rows)
     else:
-        table = Table(title=f"{len(rows)} rows")
-        for name in names:
-            table.add_column(name, overflow="fold")
+        more = f"first {_SHOWN_ROWS} rows; --format tsv or json for all"
+        table = text_table(f"{len(rows)} rows", names, more if len(rows) > _SHOWN_ROWS else None)
         for row in rows[:_SHOWN_ROWS]:
-            table.add_row(*("" if v is None else str(v) for v in row))
-        if len(rows) > _SHOWN_ROWS:
-            table.caption = f"first {_SHOWN_ROWS} rows; --format csv or json for all"
-        table_console().print(table)
+            table.add_row(*(literal(v) for v in row))
+        console().print(table)
 
 
 @app.command()
 def export(
     folder: Annotated[Path, typer.Argument(help="A folder of run documents (or one file).")],
-    output_format: Annotated[str, Opt("--format", "-f", help="csv, parquet or ooni (JSONL).")],
-    output: Annotated[Path, Opt("--output", "-o", help="Folder the export is written to.")],
+    output: Annotated[
+        str,
+        Opt(
+            "--output",
+            "-o",
+            help="A file ending .csv, .parquet or .jsonl; a folder (results.csv ... inside); "
+            "or '-' for stdout (CSV or OONI JSONL).",
+        ),
+    ],
+    output_format: Annotated[
+        ExportFormat | None,
+        Opt("--format", "-f", help="csv, parquet or ooni (JSONL); default: the file's suffix."),
+    ] = None,
     no_index: NoIndex = False,
     shape: Annotated[
         str, Opt(help="results (the README's columns) or observations (OONI's obs_web).")
@@ -245,21 +238,60 @@ def export(
     """Export the results as CSV or Parquet (the README's columns) or OONI-style JSONL."""
     from censorcheck.results import export as exporting
 
-    chosen = [f for f in exporting.FORMATS if f == output_format]
-    if not chosen:
-        raise typer.BadParameter("csv, parquet or ooni", param_hint="--format")
-    fmt = chosen[0]
-    with user_errors(), _open([folder], no_index) as wh:
-        skipped: list[str] = []
+    with user_errors():
         if shape not in ("results", "observations"):
             raise ConfigError(f"--shape {shape}: results or observations")
-        path, count = exporting.export(
-            wh, fmt, output, skipped, "observations" if shape == "observations" else "results",
-            partitioned,
-        )  # fmt: skip
+        to_stdout = output == "-"
+        by_name = None if to_stdout else exporting.format_of(Path(output))
+        given = next((f for f in exporting.FORMATS if output_format == f), None)
+        if given is not None and by_name is not None and given != by_name:
+            raise ConfigError(f"--output {output}: the name says {by_name}, --format says {given}")
+        fmt: ExportFormatName | None = given or by_name
+        if fmt is None:
+            raise ConfigError(
+                "--format: give csv, parquet or ooni (or an --output file ending .csv, "
+                ".parquet or .jsonl)"
+            )
+        if to_stdout and fmt == "parquet":
+            raise ConfigError("--output -: Parquet is binary; write it to a file (-o x.parquet)")
+        whole = shape == "results" and not partitioned
+        if not whole and (to_stdout or by_name is not None):
+            raise ConfigError(
+                f"--output {output}: --shape observations and --partitioned write into a folder"
+            )
+        with _open([folder], no_index) as wh:
+            skipped: list[str] = []
+            if to_stdout:
+                count = _export_to_stdout(wh, fmt, skipped)
+                where = "stdout"
+            elif by_name is not None:
+                count = exporting.export_file(wh, fmt, Path(output), skipped)
+                where = output
+            else:
+                shaped: Shape = "observations" if shape == "observations" else "results"
+                path, count = exporting.export(wh, fmt, Path(output), skipped, shaped, partitioned)
+                where = str(path)
     for line in skipped:
         log(f"warning: left out {line}")
-    log(f"{count} {'measurements' if fmt == 'ooni' else 'rows'} written to {path}")
+    log(f"{count} {'measurements' if fmt == 'ooni' else 'rows'} written to {where}")
+
+
+def _export_to_stdout(wh: Warehouse, fmt: ExportFormatName, skipped: list[str]) -> int:
+    """The export written to a private temporary file, then copied to stdout: the same bytes
+    as ``-o FILE`` would hold."""
+    import shutil
+    import tempfile
+
+    from censorcheck.results import export as exporting
+
+    with tempfile.TemporaryDirectory(prefix="censorcheck-export-") as tmp:
+        path = Path(tmp) / exporting.FILE_NAMES[fmt]
+        count = exporting.export_file(wh, fmt, path, skipped)
+        with open(path, "rb") as f:
+            sys.stdout.flush()
+            shutil.copyfileobj(f, sys.stdout.buffer)
+            sys.stdout.buffer.flush()
+    return count
 
 
 @app.command()
@@ -284,6 +316,8 @@ def report(
     with user_errors():
         with _open([folder], no_index) as wh:
             data = reporting.collect(wh, buckets=buckets, target=target)
+            if target is not None and not data.totals.results:
+                _nothing_for(target, [folder])
         if html_out is not None:
             write_text(reporting.html(data), html_out)
             log(f"report written to {html_out}")

@@ -14,16 +14,36 @@ import typer
 from pydantic import ValidationError
 from rich.console import Console
 from rich.table import Table
+from rich.text import Text
 
+from censorcheck.cli.text import console, joined, literal
 from censorcheck.errors import CensorcheckError, explain, where
-from censorcheck.models import Run
+from censorcheck.models import Result, Run
 
 app = typer.Typer(
-    add_completion=False,
     no_args_is_help=True,
     help="Measure Internet censorship: DNS, TCP, TLS and HTTP checks with blocking verdicts.",
 )
-stderr = Console(stderr=True)
+
+
+def _print_version(value: bool) -> None:
+    if value:
+        from censorcheck import __version__
+
+        print(f"censorcheck {__version__}")
+        raise typer.Exit(0)
+
+
+@app.callback()
+def _root(
+    version: bool = typer.Option(
+        False, "--version", is_eager=True, callback=_print_version, help="Print the version."
+    ),
+) -> None:
+    """Measure Internet censorship: DNS, TCP, TLS and HTTP checks with blocking verdicts."""
+
+
+stderr = Console(stderr=True, emoji=False)
 
 
 class FailOn(str, Enum):
@@ -57,7 +77,7 @@ def log(message: str) -> None:
 
 def fatal(message: str, code: int = 2) -> NoReturn:
     """One line, no traceback: what went wrong and, where possible, what to do."""
-    stderr.print(f"[bold red]error:[/] {message}", highlight=False, soft_wrap=True)
+    stderr.print(joined(("error:", "bold red"), " ", message), highlight=False, soft_wrap=True)
     raise typer.Exit(code)
 
 
@@ -86,6 +106,7 @@ def parse_port_map(values: Sequence[str]) -> dict[int, int]:
 
 
 _STYLE = {"accessible": "green", "blocked": "bold red", "down": "yellow", "inconclusive": "cyan"}
+SUMMARY_COLUMNS = ("url", "vantage", "status", "outcome", "confidence", "reason")
 
 
 def _short(url: str) -> str:
@@ -96,16 +117,48 @@ def _short(url: str) -> str:
 
 
 def table_console(to_stderr: bool = False) -> Console:
-    """A console for tables. Off a terminal (a pipe, cron's mail, a CI log) Rich would assume 80
-    columns and crop what does not fit; there the table gets room instead, so no line is cut."""
-    console = Console(stderr=to_stderr)
-    return console if console.is_terminal else Console(stderr=to_stderr, width=160)
+    """A console for tables: the terminal's width, or room enough off a terminal."""
+    return console(stderr=to_stderr)
 
 
-def summary_table(run: Run) -> Table:
+def shown(run: Run, problems_only: bool) -> list[Result]:
+    """The results a listing shows: all, or (``--summary``) only those not accessible."""
+    if not problems_only:
+        return list(run.results)
+    return [r for r in run.results if r.verdict.status != "accessible" or _quic_differs(r)]
+
+
+def _quic_differs(r: Result) -> bool:
+    return r.quic_verdict is not None and r.quic_verdict.status != r.verdict.status
+
+
+def summary_rows(run: Run, problems_only: bool = False) -> list[tuple[str, ...]]:
+    """One row per result, ``SUMMARY_COLUMNS``, for TSV."""
+    rows: list[tuple[str, ...]] = []
+    for r in shown(run, problems_only):
+        v = r.verdict
+        rows.append((r.target.url, r.vantage or run.vantage.name, v.status, v.outcome,
+                     f"{v.confidence:.2f}", v.reason))  # fmt: skip
+        q = r.quic_verdict
+        if q is not None and _quic_differs(r):
+            rows.append((r.target.url, r.vantage or run.vantage.name, f"quic {q.status}",
+                         q.outcome, f"{q.confidence:.2f}", q.reason))  # fmt: skip
+    return rows
+
+
+def counts_line(run: Run) -> str:
+    return ", ".join(f"{k} {n}" for k, n in sorted(run.summary.by_status.items()))
+
+
+def summary_table(run: Run, problems_only: bool = False) -> Table:
+    """The verdicts of a run; with ``problems_only``, the counts and the targets not accessible."""
     if len(run.vantages) > 1:
-        return grid_table(run)
-    table = Table(title=f"censorcheck · vantage {run.vantage.name} · {len(run.results)} targets")
+        return grid_table(run, problems_only)
+    results = shown(run, problems_only)
+    title = f"censorcheck · vantage {run.vantage.name} · {len(run.results)} targets"
+    if problems_only:
+        title += f" · {len(results)} not accessible"
+    table = Table(title=literal(title))
     # Only the confidence never wraps: on a narrow terminal every other column folds, so the
     # reason keeps its words instead of being cut at the edge.
     table.add_column("target", overflow="fold", max_width=28)
@@ -113,44 +166,52 @@ def summary_table(run: Run) -> Table:
     table.add_column("outcome", overflow="fold")
     table.add_column("conf.", justify="right", no_wrap=True)
     table.add_column("reason", ratio=1, min_width=16, overflow="fold")
-    for r in run.results:
+    for r in results:
         v, q = r.verdict, r.quic_verdict
         # A QUIC finding is a second fact about the site, shown beside TCP's, not hidden in it.
-        quic = f"\n[{_STYLE[q.status]}]QUIC {q.status}[/]" if q and q.status != v.status else ""
+        quic = q if q and q.status != v.status else None
+        verdict = joined((v.status, _STYLE[v.status]))
+        if quic is not None:
+            verdict.append(f"\nQUIC {quic.status}", style=_STYLE[quic.status])
         table.add_row(
-            _short(r.target.url),
-            f"[{_STYLE[v.status]}]{v.status}[/]{quic}",
-            v.outcome + (f"\n{q.outcome}" if quic and q else ""),
+            literal(_short(r.target.url)),
+            verdict,
+            literal(v.outcome + (f"\n{quic.outcome}" if quic else "")),
             f"{v.confidence:.2f}",
-            v.reason + (f" QUIC: {q.reason}" if quic and q else ""),
+            literal(v.reason + (f" QUIC: {quic.reason}" if quic else "")),
         )
-    table.caption = ", ".join(f"{k} {n}" for k, n in sorted(run.summary.by_status.items()))
+    table.caption = literal(counts_line(run))
     return table
 
 
-def grid_table(run: Run) -> Table:
+def grid_table(run: Run, problems_only: bool = False) -> Table:
     """Targets down, vantages across: each cell the verdict and its outcome."""
     names = [v.name for v in run.vantages]
-    table = Table(title=f"censorcheck · {len(names)} vantages · {len(run.results)} results")
+    table = Table(
+        title=literal(f"censorcheck · {len(names)} vantages · {len(run.results)} results")
+    )
     table.add_column("target", overflow="fold", max_width=40)
     for info in run.vantages:
         where = info.proxy or info.source_address or "direct"
-        table.add_column(f"{info.name}\n[dim]{where}[/]", no_wrap=True)
-    cells: dict[str, dict[str, str]] = {}
-    for r in run.results:
+        table.add_column(joined(info.name, "\n", (where, "dim")), overflow="fold")
+    cells: dict[str, dict[str, Text]] = {}
+    # With problems_only a target stays when any vantage finds a problem, with every cell.
+    kept = {r.target.url for r in shown(run, problems_only)}
+    for r in (r for r in run.results if r.target.url in kept):
         v = r.verdict
-        text = f"[{_STYLE[v.status]}]{v.status}[/]"
+        text = joined((v.status, _STYLE[v.status]))
         if v.outcome != "accessible":
-            text += f" {v.outcome}"
+            text.append(f" {v.outcome}")
         cells.setdefault(r.target.url, {})[r.vantage or names[0]] = text
     for url, row in cells.items():
-        table.add_row(_short(url), *(row.get(name, "[dim]not measured[/]") for name in names))
+        missing = literal("not measured", "dim")
+        table.add_row(literal(_short(url)), *(row.get(name, missing) for name in names))
     failed = [f"{info.name}: {info.failure}" for info in run.vantages if info.failure]
     counts = "; ".join(
         f"{name}: " + ", ".join(f"{k} {n}" for k, n in sorted(by.items()))
         for name, by in run.summary.by_vantage.items()
     )
-    table.caption = "; ".join([counts, *failed])
+    table.caption = literal("; ".join([counts, *failed]))
     return table
 
 

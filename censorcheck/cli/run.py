@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import signal
 import sys
 import time
 from collections.abc import Callable, Sequence
@@ -11,10 +12,10 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, NoReturn
 
 import typer
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from censorcheck.cli import geo
 from censorcheck.cli.common import (
+    SUMMARY_COLUMNS,
     FailOn,
     IPv6Mode,
     LockMode,
@@ -25,16 +26,20 @@ from censorcheck.cli.common import (
     log,
     parse_port_map,
     stderr,
+    summary_rows,
     summary_table,
     table_console,
     user_errors,
 )
 from censorcheck.cli.header import announcer
 from censorcheck.cli.lab import NAMESPACE_HELP, Namespace, lab_thread, place_lab, which_lab
+from censorcheck.cli.plans import runnable, vantage_plans
+from censorcheck.cli.progress import run_progress
+from censorcheck.cli.text import FORMAT_HELP, Format, write_tsv
 from censorcheck.errors import CensorcheckError, ConfigError
-from censorcheck.measure import vantages
+from censorcheck.measure.running import Interrupted
 from censorcheck.measure.targets import load_targets, shipped_list
-from censorcheck.models import Result, Run
+from censorcheck.models import Run
 from censorcheck.results.store import (
     VantagePlan,
     default_output,
@@ -66,10 +71,12 @@ class Outputs:
     junit: Path | None = None
     keep: float | None = None
     lock: LockMode = LockMode.wait
+    fmt: Format = Format.table
+    summary: bool = False
 
     @property
     def to_stdout(self) -> bool:
-        return self.json_out or self.output == "-"
+        return self.json_out or self.output == "-" or self.fmt is Format.json
 
     @property
     def to_file(self) -> bool:
@@ -95,25 +102,6 @@ class Outputs:
         return unused_output(default_output(self.results_dir, started_at, settings.vantage))
 
 
-def _progress(total: int, quiet: bool) -> tuple[Progress, Callable[[Result], None]]:
-    progress = Progress(
-        TextColumn("[bold]measuring"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeElapsedColumn(),
-        TextColumn("{task.description}"),
-        console=stderr,
-        disable=quiet or not stderr.is_terminal,
-        transient=True,
-    )
-    task = progress.add_task("", total=total)
-
-    def on_result(result: Result) -> None:
-        progress.update(task, advance=1, description=result.target.domain)
-
-    return progress, on_result
-
-
 def _run_once(plan: Callable[[], durable.Pending], out: Outputs, folder: Path | None) -> int:
     """Lock, measure (or finish) one run, write and report it; the exit code."""
     # The probes and their libraries load only for a command that measures: every other
@@ -129,14 +117,16 @@ def _run_once(plan: Callable[[], durable.Pending], out: Outputs, folder: Path | 
         return 0
     try:
         pending = plan()
-        progress, on_result = _progress(len(pending.todo), out.quiet)
+        progress, on_result = run_progress(len(pending.todo), out.quiet, stderr)
         try:
             with progress:
                 run = durable.complete(pending, on_result, announcer())
-        except KeyboardInterrupt:
+        except KeyboardInterrupt as exc:
+            signum = exc.signum if isinstance(exc, Interrupted) else signal.SIGINT
+            what = "interrupted" if signum == signal.SIGINT else "stopped by SIGTERM"
             if pending.path is not None:
-                fatal(f"interrupted; {durable.kept(journal_path(pending.path))}", 130)
-            fatal("interrupted", 130)
+                what += f"; {durable.kept(journal_path(pending.path))}"
+            fatal(what, 128 + signum)
     finally:
         if lock is not None:
             lock.release()
@@ -149,8 +139,10 @@ def _report(run: Run, path: Path | None, out: Outputs, cases: Sequence[Case]) ->
     if out.to_stdout:
         sys.stdout.write(run.model_dump_json(indent=2) + "\n")
         sys.stdout.flush()
-    if not out.quiet:
-        table_console(to_stderr=out.to_stdout).print(summary_table(run))
+    if out.fmt is Format.tsv:
+        write_tsv(SUMMARY_COLUMNS, summary_rows(run, out.summary))
+    elif not out.quiet:
+        table_console(to_stderr=out.to_stdout).print(summary_table(run, out.summary))
     if out.junit is not None:
         write_junit(run, cases, out.junit)
     if path is not None:
@@ -361,14 +353,29 @@ def run(
     whoami: geo.Whoami = None,
     resolver_whoami: geo.ResolverWhoami = None,
     geo_db: geo.GeoDB = None,
+    output_format: Annotated[Format, Opt("--format", "-f", help=FORMAT_HELP)] = Format.table,
+    summary: Annotated[
+        bool, Opt("--summary", help="Show the counts and the targets not accessible only.")
+    ] = False,
     quiet: Annotated[bool, Opt("--quiet", "-q", help="No progress bar and no table.")] = False,
     strict: Annotated[
         bool, Opt("--strict", help="A bad row in a target list is an error (default: skip it).")
     ] = False,
 ) -> None:
-    """Measure targets and write the run document (exit codes: see the README)."""
-    out = Outputs(output, results_dir, json_out, quiet, fail_on, check, junit, keep, lock)
+    """Measure targets and write the run document.
+
+    Exit codes: 0 done, no test case failed (or skipped by --lock skip); 1 done, a test case
+    failed (a verdict --fail-on names, or a --check mismatch); 2 bad usage or input; 3 nothing
+    could be measured (no probe resolver, or no control, answered); 4 results could not be
+    written; 130 Ctrl-C and 143 SIGTERM during a run (the journal keeps what was measured).
+    """
+    out = Outputs(output, results_dir, json_out, quiet, fail_on, check, junit, keep, lock,
+                  output_format, summary)  # fmt: skip
     with user_errors():
+        if output_format is Format.tsv and out.to_stdout:
+            raise ConfigError(
+                "--format tsv prints rows on stdout; the document cannot go there too"
+            )
         every = schedule.parse_duration(repeat, "--repeat") if repeat else None
         if resume:
             if every is not None:
@@ -408,46 +415,13 @@ def run(
         }
         if control_resolver:
             values["control_resolvers"] = control_resolver
-        base = Settings(**values)
+        base = runnable(Settings(**values))
         flag = "--control vantage:" if chosen.vantage else "--control-vantage "
-        plans, control_settings = _vantage_plans(
+        plans, control_settings = vantage_plans(
             base, vantage or [], by_vantage, vantage_file or [], flag
         )
         settings = plans[0].settings if plans else base
         _loop(lambda: _new_run(targets, settings, out, plans, control_settings, strict), every)
-
-
-def _vantage_plans(
-    base: Settings,
-    names: list[str],
-    control: str | None,
-    extra: Sequence[Path],
-    control_flag: str = "--control-vantage ",
-) -> tuple[list[VantagePlan], Settings | None]:
-    """Each named vantage's settings (``base`` with its way out and resolvers), and the control
-    vantage's, if any."""
-    configured = vantages.load(extra) if names or control or extra else {}
-
-    def known(name: str, flag: str) -> vantages.Vantage:
-        if name not in configured:
-            have = ", ".join(sorted(configured)) or "none configured"
-            raise ConfigError(f"{flag}{name}: no such vantage (known: {have})")
-        return configured[name]
-
-    if len(set(names)) != len(names):
-        raise ConfigError("--vantage: each vantage once")
-    if len(names) == 1 and names[0] not in configured:
-        # The old meaning: a label for this machine's own view.
-        plans = [VantagePlan(settings=base.model_copy(update={"vantage": names[0]}))]
-    else:
-        plans = [VantagePlan(settings=(v := known(n, "--vantage ")).apply(base), about=v)
-                 for n in names]  # fmt: skip
-    control_settings = None
-    if control is not None:
-        if control in names:
-            raise ConfigError(f"{control_flag}{control}: it cannot also be a --vantage")
-        control_settings = known(control, control_flag).apply(base)
-    return plans, control_settings
 
 
 def _loop(once: Callable[[], int], every: int | None) -> NoReturn:

@@ -10,10 +10,18 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TextColumn,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
+)
 from rich.table import Table
 
 from censorcheck.cli.common import Opt, app, fatal, log, parse_port_map, stderr, user_errors
+from censorcheck.cli.text import Format, console, escape, literal, write_tsv
 from censorcheck.errors import ConfigError, NothingMeasured
 from censorcheck.measure.bogons import is_ip
 from censorcheck.measure.targets import load_targets
@@ -35,7 +43,9 @@ def dns_scan(
     ] = None,
     resolvers: Annotated[
         Path | None,
-        Opt(help="Resolver file: ADDRESS[:PORT] [country=CC] [asn=N] [# note], one a line."),
+        Opt(
+            help=escape("Resolver file: ADDRESS[:PORT] [country=CC] [asn=N] [# note], one a line.")
+        ),
     ] = None,
     control_resolver: Annotated[
         list[str] | None,
@@ -72,6 +82,15 @@ def dns_scan(
     treat_as_public: Annotated[
         list[str] | None, Opt(help="CIDR not to count as bogon (labs).")
     ] = None,
+    output_format: Annotated[
+        Format,
+        Opt(
+            "--format",
+            "-f",
+            help="table, tsv (one row per resolver and domain) or json (the "
+            "scan document on stdout).",
+        ),
+    ] = Format.table,
     quiet: Annotated[bool, Opt("--quiet", "-q", help="No progress bar and no tables.")] = False,
     schema: Annotated[
         bool, Opt("--schema", help="Print the JSON Schema of the scan document and exit.")
@@ -113,18 +132,31 @@ def dns_scan(
                 f"warning: --rate {settings.rate:g} is above the polite {POLITE_RATE:g} queries "
                 "a second per resolver; see the README on the ethics of remote measurement"
             )
+        if output == "-" and output_format is not Format.table:
+            raise ConfigError(f"--format {output_format.value} and --output -: one of them")
         document = _scan(domains, specs, settings, quiet)
-        _write(document, output, results_dir)
-        if not quiet:
-            stderr.print(resolver_table(document))
+        _write(document, "-" if output_format is Format.json else output, results_dir)
+        if output_format is Format.tsv:
+            write_tsv(TSV_COLUMNS, _tsv_rows(document))
+        elif not quiet:
+            tables = console(stderr=True)
+            tables.print(resolver_table(document))
             blocked = domain_table(document)
             if blocked is not None:
-                stderr.print(blocked)
+                tables.print(blocked)
         if all(r.status == "unresponsive" for r in document.resolvers):
             raise NothingMeasured(
                 f"none of the {len(document.resolvers)} resolvers answered; is this machine online?"
             )
     raise typer.Exit(1 if document.summary.by_status.get("blocked") else 0)
+
+
+TSV_COLUMNS = ("resolver", "domain", "status", "outcome", "reason")
+
+
+def _tsv_rows(document: ScanDocument) -> list[tuple[object, ...]]:
+    return [(r.resolver, r.domain, r.verdict.status, r.verdict.outcome, r.verdict.reason)
+            for r in document.results]  # fmt: skip
 
 
 def _scan(
@@ -146,6 +178,8 @@ def _progress(quiet: bool) -> tuple[Progress, Callable[[int, int], None]]:
         BarColumn(),
         MofNCompleteColumn(),
         TimeElapsedColumn(),
+        TextColumn("eta"),
+        TimeRemainingColumn(),
         console=stderr,
         disable=quiet or not stderr.is_terminal,
         transient=True,
@@ -184,13 +218,16 @@ def resolver_table(document: ScanDocument) -> Table:
         if result.verdict.status == "blocked":
             outcomes[result.resolver][result.verdict.outcome] += 1
     table = Table(
-        title=f"dns-scan · {len(document.resolvers)} resolvers · {len(document.domains)} domains"
+        title=literal(
+            f"dns-scan · {len(document.resolvers)} resolvers · {len(document.domains)} domains"
+        )
     )
     for column in ("resolver", "country", "asn", "resolver status"):
-        table.add_column(column, no_wrap=True)
+        table.add_column(column, overflow="fold")
     for status in _STATUSES:
-        table.add_column(status, justify="right", style=_STYLE[status])
-    table.add_column("how blocked", ratio=1)
+        # Counts are short; the header folds rather than be cut to "a…".
+        table.add_column(status, justify="right", style=_STYLE[status], overflow="fold")
+    table.add_column("how blocked", ratio=1, overflow="fold")
     rows = []
     for resolver in document.resolvers:
         host = f"[{resolver.address}]" if ":" in resolver.address else resolver.address
@@ -199,12 +236,12 @@ def resolver_table(document: ScanDocument) -> Table:
     rows.sort(key=lambda row: -counts[row[0]]["blocked"])
     for label, resolver in rows[:_TABLE_ROWS]:
         table.add_row(
-            label,
-            resolver.country or "",
+            literal(label),
+            literal(resolver.country),
             str(resolver.asn or ""),
-            resolver.status,
+            literal(resolver.status),
             *(str(counts[label][s] or "") for s in _STATUSES),
-            ", ".join(f"{o} {n}" for o, n in outcomes[label].most_common()),
+            literal(", ".join(f"{o} {n}" for o, n in outcomes[label].most_common())),
         )
     if len(rows) > _TABLE_ROWS:
         table.add_row(f"... {len(rows) - _TABLE_ROWS} more (see the JSON)", *[""] * 8)
@@ -212,7 +249,7 @@ def resolver_table(document: ScanDocument) -> Table:
         f"{k} {n}" for k, n in sorted(document.summary.resolvers_by_status.items())
     )
     results = ", ".join(f"{k} {n}" for k, n in sorted(document.summary.by_status.items()))
-    table.caption = f"resolvers: {resolvers} · verdicts: {results}"
+    table.caption = literal(f"resolvers: {resolvers} · verdicts: {results}")
     return table
 
 
@@ -225,14 +262,14 @@ def domain_table(document: ScanDocument) -> Table | None:
     if not blocked:
         return None
     trusted = sum(r.status in ("ok", "answers_everything") for r in document.resolvers)
-    table = Table(title=f"blocked domains (of {trusted} trusted resolvers)")
+    table = Table(title=literal(f"blocked domains (of {trusted} trusted resolvers)"))
     table.add_column("domain", overflow="fold")
-    table.add_column("resolvers", justify="right", style=_STYLE["blocked"])
-    table.add_column("how", ratio=1)
+    table.add_column("resolvers", justify="right", style=_STYLE["blocked"], overflow="fold")
+    table.add_column("how", ratio=1, overflow="fold")
     ranked = sorted(blocked.items(), key=lambda item: -sum(item[1].values()))
     for domain, how in ranked[:_TABLE_ROWS]:
         said = ", ".join(f"{o} {n}" for o, n in how.most_common())
-        table.add_row(domain, str(sum(how.values())), said)
+        table.add_row(literal(domain), str(sum(how.values())), literal(said))
     if len(ranked) > _TABLE_ROWS:
         table.add_row(f"... {len(ranked) - _TABLE_ROWS} more (see the JSON)", "", "")
     return table

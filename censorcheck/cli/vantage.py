@@ -2,18 +2,19 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Annotated
 
 import typer
 from pydantic import ValidationError
-from rich.console import Console
-from rich.table import Table
 
 from censorcheck.cli.common import Opt, app, log, user_errors
+from censorcheck.cli.plans import runnable
+from censorcheck.cli.text import FORMAT_HELP, Format, console, literal, write_json, write_tsv
+from censorcheck.cli.text import table as text_table
 from censorcheck.errors import ConfigError, first_error
 from censorcheck.measure import vantages
+from censorcheck.settings import Settings
 
 vantage_app = typer.Typer(no_args_is_help=True, help="Vantage points: where a run measures from.")
 app.add_typer(vantage_app, name="vantage")
@@ -63,37 +64,40 @@ def add(
             )
         except ValidationError as exc:
             raise ConfigError(f"vantage {name}: {first_error(exc)}") from exc
+        # Checked as `run` checks a vantage, so that what is saved can be measured from.
+        runnable(vantage.apply(Settings()), name)
         path = file or vantages.user_file()
         vantages.add(path, vantage, replace)
         log(f"vantage {name} saved in {path}")
 
 
+LIST_COLUMNS = ("name", "way out", "resolvers", "country", "ASN", "type", "notes")
+
+
 @vantage_app.command("list")
 def list_(
-    json_out: Annotated[bool, Opt("--json", help="Print the vantages as JSON.")] = False,
+    output_format: Annotated[Format, Opt("--format", "-f", help=FORMAT_HELP)] = Format.table,
+    json_out: Annotated[bool, Opt("--json", help="Same as --format json.")] = False,
     file: Annotated[Path | None, Opt("--file", help="Also read this vantage file.")] = None,
 ) -> None:
     """List the configured vantages (the user's file, then the project's)."""
     with user_errors():
         found = vantages.load([file] if file else [])
-    if json_out:
-        print(json.dumps([v.model_dump(exclude_none=True) for v in found.values()], indent=2))
+    if json_out or output_format is Format.json:
+        write_json([v.model_dump(exclude_none=True) for v in found.values()])
         return
-    table = Table(title="vantages", caption=f"user file: {vantages.user_file()}")
-    for column in ("name", "way out", "resolvers", "country", "ASN", "type", "notes"):
-        table.add_column(column, overflow="fold")
+    rows = []
     for v in found.values():
         way = f"proxy {v.proxy}" if v.proxy else f"from {v.source_address or 'default route'}"
-        table.add_row(
-            v.name,
-            way,
-            ", ".join(v.resolvers) or "system",
-            v.country or "",
-            str(v.asn or ""),
-            v.network_type or "",
-            v.notes or "",
-        )
-    Console().print(table)
+        rows.append((v.name, way, ", ".join(v.resolvers) or "system", v.country or "",
+                     str(v.asn or ""), v.network_type or "", v.notes or ""))  # fmt: skip
+    if output_format is Format.tsv:
+        write_tsv(LIST_COLUMNS, rows)
+        return
+    table = text_table("vantages", LIST_COLUMNS, f"user file: {vantages.user_file()}")
+    for row in rows:
+        table.add_row(*map(literal, row))
+    console().print(table)
 
 
 @vantage_app.command()

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import errno
 import functools
 import ipaddress
 import socket
@@ -248,6 +249,35 @@ class _Run:
         await observe(url, addresses, resolve, ctx, partial)
 
 
+def runnable(settings: Settings, vantage: str | None = None) -> Settings:
+    """``settings`` once every resolver URI in them parses: what ``run`` checks before it
+    measures, and ``vantage add`` before it saves (one-line ConfigError otherwise)."""
+    for uri in [*settings.resolvers, *settings.control_resolvers]:
+        try:
+            dns.parse_resolver(uri)
+        except ConfigError as exc:
+            raise ConfigError(f"vantage {vantage}: {exc}" if vantage else str(exc)) from None
+    return settings
+
+
+def check_source_address(address: str) -> None:
+    """ConfigError when no interface of this machine has ``address``: every probe would fail
+    alike, and the first (the resolver pre-flight) would blame the resolvers."""
+    family = socket.AF_INET6 if ":" in address else socket.AF_INET
+    with socket.socket(family, socket.SOCK_DGRAM) as sock:
+        try:
+            sock.bind((address, 0))
+        except OSError as exc:
+            if exc.errno == errno.EADDRNOTAVAIL:
+                raise ConfigError(
+                    f"--source-address {address}: this machine has no such address "
+                    "(`ip address` lists the ones it has)"
+                ) from None
+            raise ConfigError(
+                f"--source-address {address}: cannot bind to it ({exc.strerror or exc})"
+            ) from None
+
+
 def _addresses_in(queries: Sequence[DNSQuery]) -> list[str]:
     return list(dict.fromkeys(a for q in queries for a in all_addresses(q)))
 
@@ -288,6 +318,8 @@ async def ameasure(
     ``on_control`` hears which control the pre-flight chose, before any target is measured.
     """
     started_at = utc_now()
+    if settings.source_address is not None:
+        check_source_address(str(settings.source_address))
     # `system` reads /etc/resolv.conf once here, not once per lookup.
     resolvers = [dns.expand_system(dns.parse_resolver(u)) for u in settings.resolvers]
     controls = [dns.expand_system(dns.parse_resolver(u)) for u in settings.control_resolvers]

@@ -9,11 +9,22 @@ from collections.abc import Coroutine
 from typing import Any, TypeVar
 
 T = TypeVar("T")
+# SIGTERM (systemd stopping a unit, `kill`) stops a run as Ctrl-C does: the journal is kept and
+# the user is told how to finish it.
+STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
+
+
+class Interrupted(KeyboardInterrupt):
+    """A run stopped by a signal; ``signum`` says which (exit status 128 + signum)."""
+
+    def __init__(self, signum: int) -> None:
+        super().__init__(signal.Signals(signum).name)
+        self.signum = signum
 
 
 def run_blocking(coro: Coroutine[Any, Any, T]) -> T:
-    """``asyncio.run(coro)`` for a coroutine whose result is a large document, which Ctrl-C
-    always stops (as KeyboardInterrupt).
+    """``asyncio.run(coro)`` for a coroutine whose result is a large document, which Ctrl-C or
+    SIGTERM always stops (as ``Interrupted``, a KeyboardInterrupt).
 
     The main task returns nothing on purpose: on the way out asyncio.run formats the main
     task's repr, result included, which for a large document costs a second or more.
@@ -24,7 +35,7 @@ def run_blocking(coro: Coroutine[Any, Any, T]) -> T:
     Ctrl-C cancels the main task, and cancels it again every second until it has ended.
     """
     box: list[T] = []
-    interrupted = False
+    interrupted: int | None = None
 
     async def main() -> None:
         loop = asyncio.get_running_loop()
@@ -36,26 +47,29 @@ def run_blocking(coro: Coroutine[Any, Any, T]) -> T:
                 task.cancel()
                 loop.call_later(1.0, cancel)
 
-        def on_sigint() -> None:
+        def on_signal(signum: int) -> None:
             nonlocal interrupted
-            interrupted = True
+            if interrupted is None:
+                interrupted = signum
             cancel()
 
         handled = threading.current_thread() is threading.main_thread()
         if handled:
-            loop.add_signal_handler(signal.SIGINT, on_sigint)
+            for signum in STOP_SIGNALS:
+                loop.add_signal_handler(signum, on_signal, signum)
         try:
             box.append(await coro)
         finally:
             if handled:
-                loop.remove_signal_handler(signal.SIGINT)
+                for signum in STOP_SIGNALS:
+                    loop.remove_signal_handler(signum)
 
     try:
         asyncio.run(main())
     except asyncio.CancelledError:
-        if interrupted:
-            raise KeyboardInterrupt from None
+        if interrupted is not None:
+            raise Interrupted(interrupted) from None
         raise
-    if interrupted and not box:
-        raise KeyboardInterrupt
+    if interrupted is not None and not box:
+        raise Interrupted(interrupted)
     return box[0]

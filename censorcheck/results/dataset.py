@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import tempfile
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any, Literal
@@ -84,8 +85,13 @@ def write(
         raise StoreError(f"cannot create {folder}: {exc.strerror or exc}") from exc
     name = shape if partitioned else f"{shape}.{fmt}"
     path = folder / name
-    partial = folder / f".{name}.partial"
-    shutil.rmtree(partial, ignore_errors=True)
+    # DuckDB creates its files after the umask (0644): it writes inside a folder of the owner's
+    # alone, and everything is made private before it takes its name (it holds every URL).
+    try:
+        private = Path(tempfile.mkdtemp(prefix=f".{name}.", dir=folder))
+    except OSError as exc:
+        raise StoreError(f"cannot write {path}: {exc.strerror or exc}") from exc
+    partial = private / name
     if shape == "observations":
         _load_observations(wh.con, runs)
         select = (
@@ -99,9 +105,28 @@ def write(
     options = "FORMAT csv, HEADER true" if fmt == "csv" else "FORMAT parquet, COMPRESSION zstd"
     if partitioned:
         options += f", PARTITION_BY ({', '.join(PARTITIONS[shape])})"
-    written = wh.rows(f"COPY ({select}) TO {sql_string(str(partial))} ({options})")
-    _replace(partial, path)
+    try:
+        written = wh.rows(f"COPY ({select}) TO {sql_string(str(partial))} ({options})")
+        _make_private(partial)
+        _replace(partial, path)
+    except OSError as exc:
+        raise StoreError(f"cannot write {path}: {exc.strerror or exc}") from exc
+    finally:
+        shutil.rmtree(private, ignore_errors=True)
     return path, int(written[0][0])
+
+
+def _make_private(path: Path) -> None:
+    """Folders 0700 and files 0600, all the way down."""
+    if not path.is_dir():
+        os.chmod(path, 0o600)
+        return
+    os.chmod(path, 0o700)
+    for root, dirs, files in os.walk(path):
+        for d in dirs:
+            os.chmod(os.path.join(root, d), 0o700)
+        for f in files:
+            os.chmod(os.path.join(root, f), 0o600)
 
 
 # --- reading a dataset back ------------------------------------------------------------------

@@ -9,6 +9,7 @@ are not run documents are skipped and reported, never fatal.
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal, get_args
@@ -210,3 +211,53 @@ def diff_sides(old: Side, new: Side) -> DiffReport:
         counts={kind: counted[kind] for kind in KINDS},
         changes=changes,
     )
+
+
+def across_vantages(old: Side, new: Side | None, names: Sequence[str] = ()) -> tuple[Side, Side]:
+    """The same targets seen from two vantages, as two sides keyed by target alone: the first
+    vantage's verdicts before, the second's after (their pair named ``A -> B`` in each change).
+
+    From one side (a document or folder that measured from both) or from two (each side's one
+    vantage). ``names`` picks the two vantages, the first from ``old``, the second from ``new``
+    (or ``old``); without them each side must hold one vantage, or the one side exactly two
+    (taken in alphabetical order).
+    """
+    second = new if new is not None else old
+    if names and len(names) != 2:
+        raise ConfigError("--vantage: give it twice (the baseline, then the other), or not at all")
+    if names:
+        first_name, second_name = names
+    elif new is None:
+        present = _vantages(old)
+        if len(present) != 2:
+            raise ConfigError(
+                f"--across-vantages: the document holds {len(present)} vantages "
+                f"({', '.join(present) or 'none'}); name two with --vantage A --vantage B"
+            )
+        first_name, second_name = present
+    else:
+        first_name, second_name = _only(old, "old"), _only(new, "new")
+    label = f"{first_name} -> {second_name}"
+    return _one_vantage(old, first_name, label), _one_vantage(second, second_name, label)
+
+
+def _vantages(side: Side) -> list[str]:
+    return sorted({vantage for _, vantage in side.latest})
+
+
+def _only(side: Side, which: str) -> str:
+    present = _vantages(side)
+    if len(present) != 1:
+        raise ConfigError(
+            f"--across-vantages: the {which} side holds {len(present)} vantages "
+            f"({', '.join(present)}); choose with --vantage A --vantage B"
+        )
+    return present[0]
+
+
+def _one_vantage(side: Side, name: str, label: str) -> Side:
+    latest = {(url, label): seen for (url, vantage), seen in side.latest.items() if vantage == name}
+    if not latest:
+        have = ", ".join(_vantages(side)) or "none"
+        raise ConfigError(f"--vantage {name}: no results from it (vantages there: {have})")
+    return Side(latest, side.runs, side.skipped)

@@ -8,6 +8,8 @@ holds one OONI-style measurement per result, with every observation (``censorche
 from __future__ import annotations
 
 import os
+import shutil
+import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Literal
@@ -27,6 +29,14 @@ FILE_NAMES: dict[Format, str] = {
     "ooni": "measurements.jsonl",
 }
 _ORDER = "ORDER BY run_started_at, run_id, vantage, url"
+
+
+SUFFIXES: dict[str, Format] = {".csv": "csv", ".parquet": "parquet", ".jsonl": "ooni"}
+
+
+def format_of(path: Path) -> Format | None:
+    """The format a file name asks for by its suffix, if any."""
+    return SUFFIXES.get(path.suffix.lower())
 
 
 def export(
@@ -55,19 +65,43 @@ def export(
     except OSError as exc:
         raise StoreError(f"cannot create {folder}: {exc.strerror or exc}") from exc
     path = folder / FILE_NAMES[fmt]
-    partial = path.with_name(f".{path.name}.partial")
+    return path, export_file(wh, fmt, path, skipped)
+
+
+def export_file(wh: Warehouse, fmt: Format, path: Path, skipped: list[str] | None = None) -> int:
+    """Write the results of ``wh`` to the file ``path`` as ``fmt``, readable by the owner only
+    (it holds every URL and verdict); the rows written.
+
+    A document the index took but the full model refuses (OONI needs every observation) is
+    left out of the OONI export and named in ``skipped``.
+    """
     if fmt == "ooni":
         from censorcheck.results.ooni import write_jsonl
 
-        count = write_jsonl(each_run(wh, skipped if skipped is not None else []), path)
-        return path, count
+        return write_jsonl(each_run(wh, skipped if skipped is not None else []), path)
     values = ", ".join(_exported(c.name, c.type, fmt) for c in COLUMNS)
     options = "FORMAT csv, HEADER true" if fmt == "csv" else "FORMAT parquet, COMPRESSION zstd"
-    target = sql_string(str(partial))
-    # COPY answers with the number of rows it wrote: no second pass to count them.
-    written = wh.rows(f"COPY (SELECT {values} FROM results {_ORDER}) TO {target} ({options})")
-    os.replace(partial, path)
-    return path, int(written[0][0])
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        # DuckDB creates its file after the umask (0644): it writes inside a folder of the
+        # owner's alone, and the file is made private before it takes its name.
+        private = Path(tempfile.mkdtemp(prefix=f".{path.name}.", dir=path.parent))
+    except OSError as exc:
+        raise StoreError(f"cannot write {path}: {exc.strerror or exc}") from exc
+    partial = private / path.name
+    try:
+        # COPY answers with the number of rows it wrote: no second pass to count them.
+        written = wh.rows(
+            f"COPY (SELECT {values} FROM results {_ORDER}) TO {sql_string(str(partial))} "
+            f"({options})"
+        )
+        os.chmod(partial, 0o600)
+        os.replace(partial, path)
+    except OSError as exc:
+        raise StoreError(f"cannot write {path}: {exc.strerror or exc}") from exc
+    finally:
+        shutil.rmtree(private, ignore_errors=True)
+    return int(written[0][0])
 
 
 def _exported(name: str, kind: str, fmt: Format) -> str:

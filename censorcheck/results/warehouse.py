@@ -33,7 +33,7 @@ from typing import Any
 import duckdb
 
 from censorcheck.errors import ConfigError
-from censorcheck.results import rowreader
+from censorcheck.results import cache, rowreader
 
 INDEX_VERSION = "6"
 _BATCH = 2000  # files indexed per statement: bounds the memory of a first indexing
@@ -123,11 +123,9 @@ def run_files(paths: Iterable[Path]) -> list[Path]:
 
 def default_index(paths: Sequence[Path]) -> Path:
     """The index file for this set of folders, in the user's cache folder."""
-    from platformdirs import user_cache_path
-
     key = "\n".join(sorted(str(p.absolute()) for p in paths))
     digest = hashlib.sha256(key.encode()).hexdigest()[:16]
-    return user_cache_path("censorcheck") / "index" / f"results-{digest}.duckdb"
+    return cache.index_folder() / f"results-{digest}.duckdb"
 
 
 def sql_string(text: str) -> str:
@@ -175,8 +173,11 @@ class Warehouse:
             return quiet(duckdb.connect()), None
         where = default_index(paths) if index is True else Path(index)
         try:
-            where.parent.mkdir(parents=True, exist_ok=True)
+            cache.private_folder(where.parent)
+            if index is True:
+                cache.prune(where.parent, cache.AUTO_MAX_AGE_DAYS, cache.AUTO_MAX_BYTES, where)
             con = duckdb.connect(str(where))
+            cache.private_files(where)
         except (OSError, duckdb.Error):
             # Held by another censorcheck, or the cache is read-only: same answers, slower.
             return quiet(duckdb.connect()), None
@@ -326,6 +327,9 @@ class Warehouse:
 
     def close(self) -> None:
         self.con.close()
+        if self.sync.index is not None:
+            with suppress(OSError):
+                cache.private_files(self.sync.index)
 
     def __enter__(self) -> Warehouse:
         return self

@@ -1,0 +1,57 @@
+"""The progress bar of a run: done of total, time left, and the verdicts so far by status."""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Callable
+
+from rich.console import Console
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TextColumn,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
+)
+
+from censorcheck.models import Result
+
+# The order a reader scans for: what is blocked first.
+_ORDER = ("blocked", "down", "inconclusive", "accessible")
+
+
+def counts_text(counts: Counter[str]) -> str:
+    """``blocked 3 · down 1 · accessible 12``: the statuses seen so far, blocked first."""
+    return " · ".join(f"{status} {counts[status]}" for status in _ORDER if counts[status])
+
+
+def run_progress(
+    total: int, quiet: bool, console: Console
+) -> tuple[Progress, Callable[[Result], None]]:
+    """A transient bar on ``console`` (none off a terminal or with ``quiet``), and the callback
+    that advances it with each result."""
+    progress = Progress(
+        TextColumn("[bold]measuring"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        TextColumn("eta"),
+        TimeRemainingColumn(),
+        # Both fields carry outside text (a domain from the target list): never markup.
+        TextColumn("{task.fields[counts]}", markup=False),
+        TextColumn("{task.description}", markup=False),
+        console=console,
+        disable=quiet or not console.is_terminal,
+        transient=True,
+    )
+    task = progress.add_task("", total=total, counts="")
+    counts: Counter[str] = Counter()
+
+    def on_result(result: Result) -> None:
+        counts[result.verdict.status] += 1
+        progress.update(
+            task, advance=1, description=result.target.domain, counts=counts_text(counts)
+        )
+
+    return progress, on_result
