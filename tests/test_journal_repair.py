@@ -3,18 +3,24 @@ off into ``<journal>.torn`` before anything is appended, and a later ``--resume`
 
 from __future__ import annotations
 
+import functools
 import json
+import os
+import shutil
 import signal
 import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from censorcheck.lab import Lab
 from censorcheck.models import Run
 from censorcheck.results.store import journal_path, read_journal, repair_journal, torn_path
-from tests.conftest import run_cli
+from tests.conftest import CLIResult, run_cli
+from tests.test_cli import one_line_error
 from tests.test_scenarios import lab_flags
-from tests.test_unattended import FAST, LATER, censorcheck, journalled, wait_for
+from tests.test_unattended import FAST, LATER, after_header, censorcheck, journalled, wait_for
 
 
 def _killed_when(cmd: list[str], journal: Path, lines: int, stderr: Path) -> None:
@@ -130,3 +136,64 @@ def test_a_second_torn_tail_is_added_to_the_first(tmp_path: Path) -> None:
     assert path.read_bytes() == b'{"a":1}\n'
     assert torn_path(path).read_bytes() == b'{"b"{"c":'
     assert repair_journal(path) is None
+
+
+# sh -c _ON_TMPFS sh SIZE DISK SAVE CMD...: a tmpfs of SIZE on DISK in a mount namespace of its
+# own; CMD runs, then what it left on the disk is copied to SAVE (the tmpfs dies with it).
+_ON_TMPFS = (
+    'd="$2" s="$3"; mount -t tmpfs -o size="$1" tmpfs "$d" && shift 3 && "$@"; c=$?; '
+    'cp -a "$d"/. "$s"; exit $c'
+)
+
+
+@functools.cache
+def _tmpfs_unavailable() -> str | None:
+    if shutil.which("unshare") is None:
+        return "no unshare"
+    probe = ["unshare", "--mount", "--map-root-user", "sh", "-c", "mount -t tmpfs tmpfs /mnt"]
+    done = subprocess.run(probe, capture_output=True, text=True)
+    return None if done.returncode == 0 else f"cannot mount a tmpfs: {done.stderr.strip()}"
+
+
+def _on_full_disk(pages: int, disk: Path, save: Path, *args: str) -> CLIResult:
+    disk.mkdir()
+    save.mkdir()
+    size = f"{pages * 4}k"
+    cmd = ["unshare", "--mount", "--map-root-user", "sh", "-c", _ON_TMPFS, "sh", size, str(disk),
+           str(save), sys.executable, "-m", "censorcheck", *args]  # fmt: skip
+    env = {**os.environ, "NO_COLOR": "1"}
+    proc = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=120)
+    return CLIResult(proc.returncode, proc.stdout, proc.stderr)
+
+
+def test_a_full_disk_at_any_point_of_a_run_is_one_line_and_exit_4(lab: Lab, tmp_path: Path) -> None:
+    """Before the header, inside a record with others in flight, at the document: one line,
+    exit 4, no traceback from the other targets; and the run still finishes with --resume."""
+    if (why := _tmpfs_unavailable()) is not None:
+        pytest.skip(why)
+    urls = [lab.topology.url(n) for n in [*FAST, *LATER]]
+    flags = [*lab_flags(lab, True), "-q", "--fail-on", "never"]
+    seen = set()
+    for pages in [1, 2, 4, 6, 12]:  # 4 KiB each; the lock file takes the first
+        disk, save = tmp_path / f"disk{pages}", tmp_path / f"save{pages}"
+        result = _on_full_disk(pages, disk, save, "run", *urls, *flags, "--results-dir", str(disk))
+        assert result.code == 4, result.stderr
+        (journal,) = save.glob("*.journal.jsonl")
+        if journal.stat().st_size == 0:  # not even the journal's header fitted
+            seen.add("header")
+            line = one_line_error(result.stderr)
+        else:
+            line = one_line_error(after_header(result.stderr))
+            if "cannot write the journal" not in line:
+                seen.add("document")
+            elif not journal.read_bytes().endswith(b"\n"):
+                seen.add("mid-record")
+        assert "No space left on device" in line, line
+        if journal.stat().st_size == 0:
+            continue
+        finish = run_cli("run", "--resume", str(journal), "-q", "--fail-on", "never")
+        assert finish.code == 0, finish.stderr
+        (document,) = save.glob("*.json")
+        run = Run.model_validate_json(document.read_text(encoding="utf-8"))
+        assert sorted(r.target.url for r in run.results) == sorted(urls)  # each exactly once
+    assert seen == {"header", "mid-record", "document"}
