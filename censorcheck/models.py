@@ -13,7 +13,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-SCHEMA_VERSION = "1.5"
+SCHEMA_VERSION = "1.6"
 # The ``rules_version`` of documents from before schema 1.1, which did not record which verdict
 # rules produced their verdicts.
 UNKNOWN_RULES = "0"
@@ -60,7 +60,10 @@ class DNSAnswer(Model):
 class DNSQuery(Model):
     """One question (host, type) put to one resolver, with the answer that counted."""
 
-    resolver: str = Field(description="Resolver URI: system, udp://, tcp://, tls://, https://.")
+    resolver: str = Field(
+        description="Resolver URI: system, udp://, tcp://, tls://, https://; in a control "
+        "server's answer a label instead (control-1, system), never its address."
+    )
     hostname: str
     qtype: Literal["A", "AAAA"]
     failure: str | None = Field(None, description="Stable failure code; null on a NOERROR answer.")
