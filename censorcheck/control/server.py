@@ -37,6 +37,7 @@ from censorcheck.control.ooni import THRequest, THResponse, parse_endpoint, to_r
 from censorcheck.control.protocol import (
     API_PREFIX,
     MAX_ADDRESSES,
+    SERVER_KEEP_ALIVE,
     Health,
     Limits,
     MeasureRequest,
@@ -402,5 +403,6 @@ def serve(config: ServerConfig, host: str, port: int, tls: tuple[Path, Path] | N
         access_log=False,
         server_header=False,
         limit_concurrency=1024,
+        timeout_keep_alive=SERVER_KEEP_ALIVE,
         timeout_graceful_shutdown=5,
     )
