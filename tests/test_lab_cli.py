@@ -144,3 +144,13 @@ def test_the_loopback_lab_is_the_fallback(tmp_path: Path) -> None:
         words = shlex.split(lines["censored view:"])
         assert words[:2] == ["censorcheck", "run"] and "--treat-as-public" in words
         _censored_view(lines["censored view:"], tmp_path)
+
+
+def test_every_file_holding_the_control_token_is_the_owners_only(tmp_path: Path) -> None:
+    with _lab(tmp_path, "--namespace", "off"):
+        folder = tmp_path / "lab"
+        token = (folder / "control-token.txt").read_text(encoding="utf-8").strip()
+        holding = {p.name: p.stat().st_mode & 0o777 for p in folder.rglob("*")
+                   if p.is_file() and token.encode() in p.read_bytes()}  # fmt: skip
+    assert {"control-token.txt", "control.args"} <= set(holding)
+    assert holding == dict.fromkeys(holding, 0o600)

@@ -219,6 +219,8 @@ def _resume_run(where: Sequence[str], out: Outputs, control_token: str | None) -
         if not journal.is_file():
             raise ConfigError(f"--resume {journal}: no such journal (nothing to finish)")
         pending = durable.resume(journal, control_token)
+        if pending.repaired is not None:
+            log(pending.repaired.describe(journal))
         log(f"resuming run {pending.header.run_id} from {journal}: "
             f"{len(pending.done)} targets done, {len(pending.todo)} to measure")  # fmt: skip
         return pending

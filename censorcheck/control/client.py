@@ -20,6 +20,22 @@ from censorcheck.models import Control
 
 # A control document is a few tens of kilobytes; anything far larger is not one.
 MAX_RESPONSE = 4 << 20
+# How long an idle connection to a control is reused: well under the server's own keep-alive
+# (ours: protocol.SERVER_KEEP_ALIVE; uvicorn's default 5 s; OONI's helpers sit behind common
+# web servers whose idle timeouts are no shorter), so that the client, not the server, is the
+# one to drop it and a request never meets a server closing the connection under it.
+KEEPALIVE_EXPIRY = 2.0
+
+
+def pool() -> httpx.Limits:
+    """The connection pool of a control client."""
+    return httpx.Limits(keepalive_expiry=KEEPALIVE_EXPIRY)
+
+
+def closed_under_us(exc: httpx.HTTPError) -> bool:
+    """Whether a request failed as one does on a reused connection the server has just closed
+    (a reset, or an end of stream with no answer): worth one more try on a fresh connection."""
+    return isinstance(exc, (httpx.ReadError, httpx.WriteError, httpx.RemoteProtocolError))
 
 
 def status_failure(status: int) -> str:
@@ -76,22 +92,31 @@ class ControlClient:
             ),
             headers=headers,
             timeout=timeout,
+            limits=pool(),
             trust_env=False,  # an environment proxy would move the probe's vantage
         )
 
     async def _get_json(self, method: str, path: str, **kwargs: object) -> tuple[str | None, bytes]:
-        try:
-            async with self._client.stream(method, self.url + path, **kwargs) as response:  # type: ignore[arg-type]
-                if response.status_code != 200:
-                    return status_failure(response.status_code), b""
-                body = bytearray()
-                async for chunk in response.aiter_bytes():
-                    body += chunk
-                    if len(body) > MAX_RESPONSE:
-                        return "control.bad_response", b""
-                return None, bytes(body)
-        except httpx.HTTPError as exc:
-            return transport_failure(exc), b""
+        for retry in (True, False):
+            answered = False
+            try:
+                async with self._client.stream(method, self.url + path, **kwargs) as response:  # type: ignore[arg-type]
+                    answered = True
+                    if response.status_code != 200:
+                        return status_failure(response.status_code), b""
+                    body = bytearray()
+                    async for chunk in response.aiter_bytes():
+                        body += chunk
+                        if len(body) > MAX_RESPONSE:
+                            return "control.bad_response", b""
+                    return None, bytes(body)
+            except httpx.HTTPError as exc:
+                # Once, and only when nothing of the answer came: the server may have closed
+                # the idle connection just as the request left. A partial answer is not retried.
+                if retry and not answered and closed_under_us(exc):
+                    continue
+                return transport_failure(exc), b""
+        raise AssertionError("unreachable")
 
     async def health(self) -> tuple[str | None, str | None]:
         """(failure, server version): whether the server answers and takes our token.

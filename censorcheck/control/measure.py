@@ -76,7 +76,13 @@ async def measure_here(
         or (partial.http is not None and partial.http.failure is None)
     )
     failure = None
-    if not worked:
+    refused = [c for c in partial.tcp if (c.skipped or "").startswith("forbidden address")]
+    dialled = [c for c in partial.tcp if c.skipped is None]
+    if refused and not dialled:
+        # Said where it happened: the guard, not the site (a literal that is refused is no
+        # deadline, and a name that resolves only to such addresses no success).
+        failure = "control.forbidden_address"
+    elif not worked:
         failures = [q.failure for q in partial.dns] + [c.failure for c in partial.tcp]
         failure = next((f for f in failures if f), "http.deadline" if not partial.dns else None)
     return Control(

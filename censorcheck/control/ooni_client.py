@@ -19,7 +19,13 @@ from typing import Literal
 import httpx
 import pydantic
 
-from censorcheck.control.client import MAX_RESPONSE, status_failure, transport_failure
+from censorcheck.control.client import (
+    MAX_RESPONSE,
+    closed_under_us,
+    pool,
+    status_failure,
+    transport_failure,
+)
 from censorcheck.control.ooni import THResponse, request_for, to_control
 from censorcheck.models import Control
 
@@ -61,6 +67,7 @@ class OONIClient:
             ),
             headers=headers,
             timeout=timeout,
+            limits=pool(),
             trust_env=False,  # an environment proxy would move the probe's vantage
         )
 
@@ -69,8 +76,12 @@ class OONIClient:
     ) -> tuple[str | None, bytes, httpx.Headers]:
         """(failure, body, headers) of one request, the whole of it within ``budget`` seconds."""
 
+        answered = False
+
         async def exchange() -> tuple[str | None, bytes, httpx.Headers]:
+            nonlocal answered
             async with self._client.stream(method, url, **kwargs) as response:  # type: ignore[arg-type]
+                answered = True
                 if response.status_code != 200:
                     return status_failure(response.status_code), b"", response.headers
                 body = bytearray()
@@ -80,8 +91,17 @@ class OONIClient:
                         return "control.bad_response", b"", response.headers
                 return None, bytes(body), response.headers
 
+        async def once_more_if_closed() -> tuple[str | None, bytes, httpx.Headers]:
+            try:
+                return await exchange()
+            except httpx.HTTPError as exc:
+                # As ControlClient: once, and only when nothing of the answer came.
+                if answered or not closed_under_us(exc):
+                    raise
+            return await exchange()
+
         try:
-            return await asyncio.wait_for(exchange(), budget)
+            return await asyncio.wait_for(once_more_if_closed(), budget)
         except asyncio.TimeoutError:
             return "control.timeout", b"", httpx.Headers()
         except httpx.HTTPError as exc:

@@ -22,6 +22,9 @@ MAX_ADDRESSES = 8
 FORWARDED_HEADERS = ("user-agent",)
 MAX_HEADER_VALUE = 512
 MAX_DEADLINE = 60.0
+# How long the server keeps an idle connection open. Clients (client.KEEPALIVE_EXPIRY) give up
+# on one well before, so a request never arrives on a connection the server is closing.
+SERVER_KEEP_ALIVE = 10  # seconds; uvicorn takes a whole number
 
 __all__ = ["API_PREFIX", "Control", "Health", "Limits", "MeasureRequest"]
 

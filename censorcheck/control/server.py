@@ -37,6 +37,7 @@ from censorcheck.control.ooni import THRequest, THResponse, parse_endpoint, to_r
 from censorcheck.control.protocol import (
     API_PREFIX,
     MAX_ADDRESSES,
+    SERVER_KEEP_ALIVE,
     Health,
     Limits,
     MeasureRequest,
@@ -45,7 +46,7 @@ from censorcheck.errors import ConfigError, first_error
 from censorcheck.measure.bogons import IPAddress, IPNetwork, forbidden
 from censorcheck.measure.probes import dns
 from censorcheck.measure.probes.context import ProbeContext
-from censorcheck.models import Control, Model
+from censorcheck.models import Control, DNSQuery, Model
 from censorcheck.settings import Settings
 
 log = logging.getLogger("censorcheck.control")
@@ -212,10 +213,34 @@ async def measure(
 ) -> Control:
     """Measure what ``request`` asks, from this server's network."""
     agent = request.headers.get("user-agent")
-    return await measure_here(
+    control = await measure_here(
         request.url, request.addresses, ctx, resolvers, deadline, user_agent=agent,
         quic=request.quic,
     )  # fmt: skip
+    return neutral_resolvers(control, resolvers)
+
+
+def resolver_label(resolvers: list[dns.Resolver], uri: str) -> str:
+    """How an answer names one of the server's resolvers: ``system``, or ``control-N`` by its
+    place in the server's list; never its address or URL, which can be internal."""
+    for n, r in enumerate(resolvers, 1):
+        if r.uri == uri:
+            return "system" if r.scheme == "system" else f"control-{n}"
+    return "control"
+
+
+def neutral_resolvers(control: Control, resolvers: list[dns.Resolver]) -> Control:
+    """``control`` with each lookup, its own and its redirects', naming its resolver by label."""
+
+    def labelled(queries: list[DNSQuery]) -> list[DNSQuery]:
+        return [q.model_copy(update={"resolver": resolver_label(resolvers, q.resolver)})
+                for q in queries]  # fmt: skip
+
+    http = control.http
+    if http is not None:
+        hops = [h.model_copy(update={"dns": labelled(h.dns)}) for h in http.hops]
+        http = http.model_copy(update={"hops": hops})
+    return control.model_copy(update={"dns": labelled(control.dns), "http": http})
 
 
 def ooni_request(th: THRequest) -> MeasureRequest:
@@ -380,5 +405,6 @@ def serve(config: ServerConfig, host: str, port: int, tls: tuple[Path, Path] | N
         access_log=False,
         server_header=False,
         limit_concurrency=1024,
+        timeout_keep_alive=SERVER_KEEP_ALIVE,
         timeout_graceful_shutdown=5,
     )

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import ipaddress
+import os
 import secrets
 import socket
 from collections.abc import Iterator
@@ -35,6 +36,17 @@ def available() -> bool:
     return True
 
 
+def private_text(path: Path, text: str) -> None:
+    """Write ``path`` whole (through a temporary file renamed over it), readable by the owner
+    only from its first byte: ``control.args`` holds the lab's control token."""
+    tmp = path.with_name(f".{path.name}.tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8") as f:
+        os.fchmod(fd, 0o600)  # a leftover temporary file keeps its old mode otherwise
+        f.write(text)
+    tmp.replace(path)  # a script waiting for the file never reads half of it
+
+
 class LabControl:
     """A control server for one lab topology; ``start`` and ``close`` run in the lab's loop."""
 
@@ -42,8 +54,7 @@ class LabControl:
         self._topology = topology
         self._ca_bundle = ca_bundle
         self.token = secrets.token_urlsafe(24)
-        token_file.write_text(self.token + "\n", encoding="utf-8")
-        token_file.chmod(0o600)
+        private_text(token_file, self.token + "\n")
         self.token_file = token_file
         self._server: Any = None
         self._task: asyncio.Task[None] | None = None
@@ -72,6 +83,7 @@ class LabControl:
         """Listen on the free vantage; raises OSError when the port is taken."""
         import uvicorn
 
+        from censorcheck.control.protocol import SERVER_KEEP_ALIVE
         from censorcheck.control.server import ServerConfig, create_app
 
         topo = self._topology
@@ -98,6 +110,7 @@ class LabControl:
                 log_level="warning",
                 access_log=False,
                 server_header=False,
+                timeout_keep_alive=SERVER_KEEP_ALIVE,
                 timeout_graceful_shutdown=1,
                 lifespan="on",
             )

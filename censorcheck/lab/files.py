@@ -26,6 +26,7 @@ from pathlib import Path
 import yaml
 
 from censorcheck.lab import Lab
+from censorcheck.lab.control import private_text
 from censorcheck.lab.netns import enter_prefix
 
 
@@ -47,7 +48,8 @@ def _expectations(lab: Lab, control: bool) -> str:
 
 
 def write_run_files(lab: Lab, folder: Path) -> dict[str, Path]:
-    """Write the files above into ``folder``; their paths by name. The args files come last."""
+    """Write the files above into ``folder``, each readable by the owner only; their paths by
+    name. The args files come last."""
     folder.mkdir(parents=True, exist_ok=True)
     # First: a script that waits for an args file must find the namespace prefix already there,
     # or it runs the lab's commands on the host.
@@ -65,8 +67,6 @@ def write_run_files(lab: Lab, folder: Path) -> dict[str, Path]:
     written = {}
     for name, text in texts.items():
         path = folder / name
-        tmp = path.with_name(f".{name}.tmp")
-        tmp.write_text(text, encoding="utf-8")
-        tmp.replace(path)  # a script waiting for the file never reads half of it
+        private_text(path, text)
         written[name] = path
     return written

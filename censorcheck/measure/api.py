@@ -38,7 +38,7 @@ from censorcheck.measure.pipeline import Partial, all_addresses, cap, observe, o
 from censorcheck.measure.privacy import redact_address
 from censorcheck.measure.probes import dns
 from censorcheck.measure.probes.context import ProbeContext
-from censorcheck.measure.running import run_blocking
+from censorcheck.measure.running import gather_or_cancel, run_blocking
 from censorcheck.measure.vantages import Vantage
 from censorcheck.measure.verdict import (
     RULES_VERSION,
@@ -370,7 +370,7 @@ async def ameasure(
                 on_result(result)
             return result
 
-        results = await asyncio.gather(*(bounded(t) for t in targets))
+        results = await gather_or_cancel(bounded(t) for t in targets)
     finally:
         await ctx.aclose()
         if server is not None:

@@ -21,11 +21,13 @@ from censorcheck.models import Result, Run, Summary, Target
 from censorcheck.results.store import (
     Journal,
     JournalHeader,
+    Repair,
     VantagePlan,
     journal_path,
     output_of_journal,
     read_header,
     read_journal,
+    repair_journal,
     write_run,
 )
 from censorcheck.settings import Settings
@@ -41,6 +43,7 @@ class Pending:
     # The control token travels beside the journal, never in it: a file on disk must not hold a
     # secret that lets anyone spend the server operator's measurements.
     control_token: str | None = None
+    repaired: Repair | None = None  # a torn tail cut off the journal when it was read back
 
     def _with_token(self, settings: Settings) -> Settings:
         if self.control_token is None:
@@ -108,7 +111,15 @@ def start(
 
 
 def resume(journal: Path, control_token: str | None = None) -> Pending:
-    """The interrupted run a journal belongs to, with the results it kept (each target once)."""
+    """The interrupted run a journal belongs to, with the results it kept (each target once).
+
+    A torn last record is cut off first (kept beside the journal, named in ``repaired``), so
+    the results appended next start on a line of their own.
+    """
+    try:
+        repaired = repair_journal(journal)
+    except OSError as exc:
+        raise StoreError(f"cannot repair the journal {journal}: {exc.strerror or exc}") from exc
     header = read_header(journal)
     wanted = {t.url for t in header.targets}
     done: dict[tuple[str, str], Result] = {}
@@ -119,7 +130,8 @@ def resume(journal: Path, control_token: str | None = None) -> Pending:
     for result in kept:
         if result.target.url in wanted:
             done.setdefault((_vantage_of(result, header), result.target.url), result)
-    return Pending(header, output_of_journal(journal), tuple(done.values()), control_token)
+    path = output_of_journal(journal)
+    return Pending(header, path, tuple(done.values()), control_token, repaired)
 
 
 def merge(run: Run, pending: Pending) -> Run:

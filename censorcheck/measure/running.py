@@ -1,11 +1,12 @@
-"""Running a coroutine to completion from synchronous code, with Ctrl-C that always works."""
+"""Running a coroutine to completion from synchronous code, with Ctrl-C that always works, and
+many at once so that one failing stops the others quietly."""
 
 from __future__ import annotations
 
 import asyncio
 import signal
 import threading
-from collections.abc import Coroutine
+from collections.abc import Awaitable, Coroutine, Iterable
 from typing import Any, TypeVar
 
 T = TypeVar("T")
@@ -73,3 +74,22 @@ def run_blocking(coro: Coroutine[Any, Any, T]) -> T:
     if interrupted is not None and not box:
         raise Interrupted(interrupted)
     return box[0]
+
+
+async def gather_or_cancel(awaitables: Iterable[Awaitable[T]]) -> list[T]:
+    """Every result, in order; or, when one raises, the others cancelled and awaited, then that
+    exception.
+
+    ``asyncio.gather`` alone lets the others run on after the first exception, and reports each
+    later one as "exception was never retrieved" at exit: a full disk mid-run then printed a
+    traceback for every target in flight before the one-line error.
+    """
+    tasks = [asyncio.ensure_future(a) for a in awaitables]
+    try:
+        return list(await asyncio.gather(*tasks))
+    except BaseException:
+        for task in tasks:
+            task.cancel()
+        # Retrieves every task's outcome, so none is reported as never retrieved.
+        await asyncio.gather(*tasks, return_exceptions=True)
+        raise

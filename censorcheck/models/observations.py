@@ -25,7 +25,7 @@ class DNSAnswer(Model):
 class DNSQuery(Model):
     """One question (host, type) put to one resolver, with the answer that counted."""
 
-    resolver: str = Field(description="Resolver URI: system, udp://, tcp://, tls://, https://.")
+    resolver: str = Field(description="Resolver URI (a control server's: control-N, system).")
     hostname: str
     qtype: Literal["A", "AAAA"]
     failure: str | None = Field(None, description="Stable failure code; null on a NOERROR answer.")

@@ -14,7 +14,7 @@ import re
 import tempfile
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
-from typing import IO, Literal
+from typing import Literal, NamedTuple
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
@@ -88,47 +88,116 @@ def _fail(action: str, path: Path, exc: OSError) -> StoreError:
 
 
 class Journal:
-    """Append-only JSONL of finished results; each line is on disk before the next target ends."""
+    """Append-only JSONL of finished results; each line is on disk before the next target ends.
+
+    Each record goes to the kernel in one ``write`` call, so a kill leaves whole records; only a
+    full disk or a power cut can leave a partial one, and ``open`` cuts that off first (see
+    ``repair_journal``), so a new record is never glued onto a torn one.
+    """
 
     def __init__(self, path: Path) -> None:
         self.path = path
-        self._file: IO[str] | None = None
+        self._fd: int | None = None
+        self.repaired: Repair | None = None
 
     def open(self, header: JournalHeader | None = None) -> Journal:
-        """Open for appending; a new (empty) journal starts with ``header`` when one is given."""
+        """Open for appending, after cutting off a torn tail (kept in ``repaired``); a new
+        (empty) journal starts with ``header`` when one is given."""
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
-            fd = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
-            self._file = os.fdopen(fd, "a", encoding="utf-8")
-            if header is not None and os.fstat(fd).st_size == 0:
-                self._file.write(header.model_dump_json() + "\n")
-                self._file.flush()
+            self.repaired = repair_journal(self.path)
+            self._fd = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+            if header is not None and os.fstat(self._fd).st_size == 0:
+                self._write(header.model_dump_json() + "\n")
         except OSError as exc:
             self.close()
             raise _fail("write the journal", self.path, exc) from exc
         return self
 
+    def _write(self, line: str) -> None:
+        assert self._fd is not None
+        data = line.encode("utf-8")
+        # One call for the whole record; the loop only continues a short write, which the
+        # kernel makes when the disk fills part way (the next call then raises ENOSPC).
+        while data:
+            data = data[os.write(self._fd, data) :]
+
     def append(self, result: Result) -> None:
-        if self._file is None:
+        if self._fd is None:
             raise RuntimeError("journal is not open")
         try:
-            self._file.write(result.model_dump_json() + "\n")
-            self._file.flush()
+            self._write(result.model_dump_json() + "\n")
         except OSError as exc:
             raise _fail("write the journal", self.path, exc) from exc
 
     def close(self, remove: bool = False) -> None:
-        if self._file is not None:
+        if self._fd is not None:
             with contextlib.suppress(OSError):
-                self._file.close()
-            self._file = None
+                os.close(self._fd)
+            self._fd = None
         if remove:
             with contextlib.suppress(OSError):
                 self.path.unlink()
 
 
+class Repair(NamedTuple):
+    """A torn tail cut off a journal: how many bytes, and the file that keeps them."""
+
+    cut: int
+    kept_in: Path
+
+    def describe(self, journal: Path) -> str:
+        return (
+            f"warning: {journal} ended in a torn record (a full disk or a power cut); "
+            f"its {self.cut} bytes were moved to {self.kept_in}"
+        )
+
+
+def torn_path(journal: Path) -> Path:
+    return journal.with_name(journal.name + ".torn")
+
+
+def repair_journal(path: Path) -> Repair | None:
+    """Cut ``path`` back to its last complete record (the last newline), appending what is cut
+    to ``<journal>.torn`` first, so that nothing measured is lost silently; None when whole.
+
+    The torn bytes are copied and synced before the journal is truncated: a crash in between
+    leaves them in both places, never in neither.
+    """
+    try:
+        with path.open("rb") as f:
+            size = f.seek(0, os.SEEK_END)
+            end = size
+            while end > 0:  # find the last newline, reading backwards a block at a time
+                start = max(0, end - 65536)
+                f.seek(start)
+                block = f.read(end - start)
+                newline = block.rfind(b"\n")
+                if newline >= 0:
+                    end = start + newline + 1
+                    break
+                end = start
+            if end == size:
+                return None
+            f.seek(end)
+            tail = f.read()
+    except FileNotFoundError:
+        return None
+    kept_in = torn_path(path)
+    fd = os.open(kept_in, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+    try:
+        while tail:
+            tail = tail[os.write(fd, tail) :]
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+    os.truncate(path, end)
+    return Repair(size - end, kept_in)
+
+
 def read_journal(path: Path) -> list[Result]:
-    """The results a journal holds; a torn last line (a kill mid-write) is ignored."""
+    """The results a journal holds. A torn last record (no newline: a full disk or a power cut
+    mid-write) is ignored; any other unreadable line is an error, never skipped."""
     results = []
     with path.open(encoding="utf-8") as f:
         for line in f:

@@ -28,6 +28,7 @@ from typing import Any
 import httpx
 import uvicorn
 
+from censorcheck.control.protocol import SERVER_KEEP_ALIVE
 from censorcheck.control.server import ServerConfig, create_app
 from censorcheck.lab import random_network
 from censorcheck.measure.bogons import IPNetwork
@@ -58,8 +59,11 @@ class _QuietServer(uvicorn.Server):
 
 
 @contextlib.contextmanager
-def serving(config: ServerConfig, address: str = "127.0.0.1") -> Iterator[str]:
-    """``create_app(config)`` under uvicorn on a free port of ``address``; yields its base URL."""
+def serving(
+    config: ServerConfig, address: str = "127.0.0.1", keep_alive: float = SERVER_KEEP_ALIVE
+) -> Iterator[str]:
+    """``create_app(config)`` under uvicorn on a free port of ``address``, keeping idle
+    connections ``keep_alive`` seconds; yields its base URL."""
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     sock.bind((address, 0))
     sock.listen(64)
@@ -71,6 +75,7 @@ def serving(config: ServerConfig, address: str = "127.0.0.1") -> Iterator[str]:
             access_log=False,
             server_header=False,
             lifespan="on",
+            timeout_keep_alive=keep_alive,
             timeout_graceful_shutdown=1,
         )
     )

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from censorcheck.models import HTTPFetch, TCPConnect
+from censorcheck.models import Control, HTTPFetch, TCPConnect
 from tests.verdict.builders import (
     DYNAMIC_PAGE,
     EDGE,
@@ -22,6 +22,16 @@ from tests.verdict.builders import (
     hs,
     q,
     server,
+)
+
+# The control server resolved the site but its dial guard refused every address (a site whose
+# DNS points into a private range, or a guard stricter than the probe's bogon check): its DNS
+# is still a view of the name, its connections are none.
+GUARDED = Control(
+    source="server",
+    dns=[q([SITE], resolver="control-1")],
+    tcp=[TCPConnect(address=SITE, port=443, skipped="forbidden address: private or reserved")],
+    failure="control.forbidden_address",
 )
 
 SERVER_CASES = [
@@ -134,4 +144,15 @@ SERVER_CASES = [
          ("inconclusive", None, "tls.sni_blocking"), control=server(failure="control.unreachable"),
          tls=[hs(failure="tls.reset", repeat=hs(failure="tls.reset"), neutral=NEUTRAL_HOST_CERT)],
          http=None, cites=("/tls/0", "/tls/0/neutral", "/control/failure")),
+    Case("server refused the address: a probe timeout is no claim",
+         ("inconclusive", None, "tcp.timeout"), control=GUARDED, tls=[], http=None,
+         tcp=[TCPConnect(address=SITE, port=443, failure="tcp.timeout")]),
+    # The refusal adds nothing either way: the claim rests on the probe's own neutral-name test
+    # and the control's DNS, exactly as with control resolvers only.
+    Case("server refused the address: SNI blocking stands on the probe's own evidence",
+         ("blocked", "tls", "tls.sni_blocking"), control=GUARDED,
+         tls=[hs(failure="tls.reset", repeat=hs(failure="tls.reset"), neutral=NEUTRAL_HOST_CERT)],
+         http=None),
+    Case("server refused the address: a page the probe got is still accessible",
+         ("accessible", None, "accessible"), control=GUARDED),
 ]  # fmt: skip

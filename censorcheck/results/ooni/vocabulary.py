@@ -64,6 +64,8 @@ def resolver(uri: str) -> tuple[str, str]:
     """(engine, resolver_address) for one of our resolver URIs."""
     if uri == "system":
         return "getaddrinfo", ""
+    if "://" not in uri:  # a control server's label for its own resolver (control-1)
+        return "unknown", ""
     scheme, _, rest = uri.partition("://")
     engine = _ENGINES.get(scheme.lower(), "unknown")
     if engine == "doh":
