@@ -299,7 +299,9 @@ def _split_netloc(netloc: str) -> tuple[str, int | None]:
     host, port = (
         (netloc[:colon], netloc[colon + 1 :]) if colon > netloc.rfind("]") else (netloc, "")
     )
-    if port and not (port.isascii() and port.isdigit() and 0 < int(port) < 65536):
+    # int() refuses thousands of digits with a ValueError of its own: five are enough.
+    digits = port.isascii() and port.isdigit() and len(port) <= 5
+    if port and not (digits and 0 < int(port) < 65536):
         raise _Invalid(f"bad port {port!r}")
     return host, int(port) if port else None
 
