@@ -70,6 +70,11 @@ def parse_yaml(
         raise error(f"{shown}: invalid YAML ({_one_line(str(exc))})") from None
     except RecursionError:
         raise error(f"{shown}: invalid YAML (nested too deeply)") from None
+    except ValueError:
+        # PyYAML builds ints and dates with int() and datetime, whose ValueErrors it lets pass.
+        raise error(
+            f"{shown}: invalid YAML (a number too long, or a date that does not exist)"
+        ) from None
     finally:
         if loader is not None:
             loader.dispose()
