@@ -13,6 +13,7 @@ from typing import NoReturn
 import typer
 from pydantic import ValidationError
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from censorcheck.errors import CensorcheckError, explain, where
@@ -55,9 +56,18 @@ def log(message: str) -> None:
     stderr.print(message, markup=False, highlight=False, soft_wrap=True)
 
 
+def one_line(text: str) -> str:
+    """``text`` with control characters (newlines included) shown as escapes: a message quotes
+    what the user gave, which may hold any of them."""
+    return "".join(ch if ch.isprintable() else repr(ch)[1:-1] for ch in text)
+
+
 def fatal(message: str, code: int = 2) -> NoReturn:
     """One line, no traceback: what went wrong and, where possible, what to do."""
-    stderr.print(f"[bold red]error:[/] {message}", highlight=False, soft_wrap=True)
+    # The message quotes user input: '[/]' in it would be a rich markup error, not text.
+    stderr.print(
+        f"[bold red]error:[/] {escape(one_line(message))}", highlight=False, soft_wrap=True
+    )
     raise typer.Exit(code)
 
 

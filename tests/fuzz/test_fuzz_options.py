@@ -54,6 +54,8 @@ def _control(text: str, environ: dict[str, str]) -> Settings:
 @given(text=option_value(), from_env=st.booleans())
 @example(text="ooni:", from_env=False)
 @example(text="vantage:", from_env=True)
+@example(text="\x00\n", from_env=False)
+@example(text="ooni:[/],[bold]x", from_env=False)
 def test_control_option(text: str, from_env: bool) -> None:
     environ = {"CENSORCHECK_CONTROL": text} if from_env else {}
     loads_or_user_error(lambda: _control(None if from_env else text, environ))  # type: ignore[arg-type]
