@@ -111,7 +111,11 @@ def _load_argument(arg: str, base: Path | None) -> list[Target]:
     path = Path(arg)
     if base is not None and not path.is_absolute():
         path = base / path
-    if path.exists() or arg.lower().endswith(LIST_SUFFIXES):
+    try:
+        exists = path.exists()
+    except OSError:  # a name too long for a path (ENAMETOOLONG) names no file
+        exists = False
+    if exists or arg.lower().endswith(LIST_SUFFIXES):
         return _load_file(path, arg)
     try:
         return [_target(_Entry(None, arg))]

@@ -27,11 +27,12 @@ MAX_BYTES = 16 * 1024 * 1024
 
 def read_text(path: Path, shown: str, error: type[CensorcheckError]) -> str:
     """The file's text (UTF-8, byte-order mark dropped, newlines as ``\\n``), or one-line error."""
-    if path.is_dir():
-        raise error(f"{shown}: is a directory, not a file")
-    if path.exists() and not path.is_file():
-        raise error(f"{shown}: not a regular file")
     try:
+        # Inside the try: a name too long for the system (ENAMETOOLONG) fails even these.
+        if path.is_dir():
+            raise error(f"{shown}: is a directory, not a file")
+        if path.exists() and not path.is_file():
+            raise error(f"{shown}: not a regular file")
         with path.open("rb") as f:
             data = f.read(MAX_BYTES + 1)
         if len(data) > MAX_BYTES:

@@ -121,6 +121,8 @@ def test_text_target_lists(folder: Path, data: bytes) -> None:
 @example(arg="https://[fe80::1%25eth0]/")
 @example(arg="http://a.example:99999999999999999999999/")
 @example(arg="http://a.example:" + "9" * 5000 + "/")
+@example(arg="1" * 5000)
+@example(arg="1" * 5000 + ".txt")
 def test_target_arguments(folder: Path, arg: str) -> None:
     # Relative to an empty folder, so that a generated name never meets a real file.
     loads_or_user_error(lambda: load_targets([arg], base=folder / "empty"))
