@@ -12,9 +12,24 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import HealthCheck, settings
 
 from censorcheck.lab import Lab, LabThread
 from censorcheck.lab.netns import unavailable
+
+# Property tests (tests/fuzz) take their number of examples from a profile: "bounded" for every
+# run of the suite, reproducible from one run to the next; "fuzz" (make fuzz, or pytest
+# --hypothesis-profile=fuzz) for ten thousand fresh inputs per parser. Inputs are large on
+# purpose and the machine may be loaded, so no per-example deadline: a hang is caught by the
+# tests' own time limit instead.
+_UNHURRIED = {
+    "deadline": None,
+    "database": None,
+    "suppress_health_check": [HealthCheck.too_slow, HealthCheck.data_too_large],
+}
+settings.register_profile("bounded", max_examples=25, derandomize=True, **_UNHURRIED)
+settings.register_profile("fuzz", max_examples=10_000, **_UNHURRIED)
+settings.load_profile("bounded")
 
 
 @pytest.fixture(scope="session", autouse=True)

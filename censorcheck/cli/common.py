@@ -75,9 +75,18 @@ def log(message: str) -> None:
     stderr.print(message, markup=False, highlight=False, soft_wrap=True)
 
 
+def one_line(text: str) -> str:
+    """``text`` with control characters (newlines included) shown as escapes: a message quotes
+    what the user gave, which may hold any of them."""
+    return "".join(ch if ch.isprintable() else repr(ch)[1:-1] for ch in text)
+
+
 def fatal(message: str, code: int = 2) -> NoReturn:
     """One line, no traceback: what went wrong and, where possible, what to do."""
-    stderr.print(joined(("error:", "bold red"), " ", message), highlight=False, soft_wrap=True)
+    # The message quotes user input: it goes to rich as plain text, on one line.
+    stderr.print(
+        joined(("error:", "bold red"), " ", one_line(message)), highlight=False, soft_wrap=True
+    )
     raise typer.Exit(code)
 
 

@@ -11,6 +11,7 @@ import typer
 from censorcheck.cli.common import Opt, app, fatal, log, user_errors
 from censorcheck.errors import ConfigError
 from censorcheck.measure.bogons import IPNetwork, networks
+from censorcheck.measure.probes.context import check_ca_bundle
 from censorcheck.settings import Settings
 
 control_app = typer.Typer(no_args_is_help=True, help="The control server: an uncensored view.")
@@ -96,8 +97,8 @@ def serve(
                 f"({exc.name} is missing)"
             ) from exc
         host, port = parse_listen(listen)
-        if ca_bundle is not None and not ca_bundle.is_file():
-            raise ConfigError(f"--ca-bundle {ca_bundle}: no such file")
+        if ca_bundle is not None:
+            check_ca_bundle(ca_bundle)
         only = _networks(only_network or [], "--only-network")
         public = _networks(treat_as_public or [], "--treat-as-public")
         settings = Settings(

@@ -43,6 +43,7 @@ from censorcheck.control.protocol import (
     MeasureRequest,
 )
 from censorcheck.errors import ConfigError, first_error
+from censorcheck.measure import textfile
 from censorcheck.measure.bogons import IPAddress, IPNetwork, forbidden
 from censorcheck.measure.probes import dns
 from censorcheck.measure.probes.context import ProbeContext
@@ -66,10 +67,8 @@ ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 
 def load_tokens(path: Path) -> tuple[str, ...]:
     """Tokens from a file, one per line; blank lines and ``#`` comments are skipped."""
-    try:
-        lines = path.read_text(encoding="utf-8").splitlines()
-    except (OSError, UnicodeError) as exc:
-        raise ConfigError(f"--token-file {path}: cannot read it ({exc})") from exc
+    # The shared reader refuses a FIFO (reading one would wait for a writer) and huge files.
+    lines = textfile.read_text(path, f"--token-file {path}", ConfigError).splitlines()
     tokens = []
     for number, line in enumerate(lines, 1):
         token = line.strip()

@@ -14,7 +14,6 @@ import errno
 import functools
 import ipaddress
 import socket
-import ssl
 import time
 import uuid
 from collections.abc import Callable, Sequence
@@ -294,12 +293,8 @@ def _public_settings(settings: Settings) -> dict[str, object]:
 
 
 def _context(settings: Settings, fingerprints: Fingerprints | None) -> ProbeContext:
-    if settings.ca_bundle is not None and not settings.ca_bundle.is_file():
-        raise ConfigError(f"--ca-bundle {settings.ca_bundle}: no such file")
-    try:
-        return ProbeContext.create(settings, detect_ipv6(settings), fingerprints)
-    except ssl.SSLError as exc:
-        raise ConfigError(f"--ca-bundle {settings.ca_bundle}: not a PEM CA bundle ({exc})") from exc
+    # The CA bundle's errors (missing, a directory, unreadable, not PEM) are ConfigErrors.
+    return ProbeContext.create(settings, detect_ipv6(settings), fingerprints)
 
 
 async def ameasure(

@@ -14,7 +14,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from censorcheck.errors import CensorcheckError, StoreError
+from pydantic import ValidationError
+
+from censorcheck.errors import CensorcheckError, StoreError, first_error
 from censorcheck.measure.api import OnResult, measure_many, utc_now
 from censorcheck.measure.controls import OnControl
 from censorcheck.models import Result, Run, Summary, Target
@@ -125,6 +127,12 @@ def resume(journal: Path, control_token: str | None = None) -> Pending:
     done: dict[tuple[str, str], Result] = {}
     try:
         kept = read_journal(journal)
+    except ValidationError as exc:
+        # pydantic's own text spans several lines; the CLI shows one.
+        detail = first_error(exc, "/")
+        raise StoreError(
+            f"cannot read the journal {journal}: a result is invalid ({detail})"
+        ) from None
     except (OSError, ValueError) as exc:
         raise StoreError(f"cannot read the journal {journal}: {exc}") from exc
     for result in kept:

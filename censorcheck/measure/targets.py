@@ -131,7 +131,11 @@ def _load_argument(arg: str, base: Path | None, on_skip: OnSkip | None) -> list[
     path = Path(arg)
     if base is not None and not path.is_absolute():
         path = base / path
-    if path.exists() or arg.lower().endswith(LIST_SUFFIXES):
+    try:
+        exists = path.exists()
+    except OSError:  # a name too long for a path (ENAMETOOLONG) names no file
+        exists = False
+    if exists or arg.lower().endswith(LIST_SUFFIXES):
         return _load_file(path, arg, on_skip)
     try:
         return [_target(_Entry(None, arg))]
@@ -344,7 +348,9 @@ def _split_netloc(netloc: str) -> tuple[str, int | None]:
     host, port = (
         (netloc[:colon], netloc[colon + 1 :]) if colon > netloc.rfind("]") else (netloc, "")
     )
-    if port and not (port.isascii() and port.isdigit() and 0 < int(port) < 65536):
+    # int() refuses thousands of digits with a ValueError of its own: five are enough.
+    digits = port.isascii() and port.isdigit() and len(port) <= 5
+    if port and not (digits and 0 < int(port) < 65536):
         raise _Invalid(f"bad port {port!r}")
     return host, int(port) if port else None
 

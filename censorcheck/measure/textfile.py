@@ -27,11 +27,12 @@ MAX_BYTES = 16 * 1024 * 1024
 
 def read_text(path: Path, shown: str, error: type[CensorcheckError]) -> str:
     """The file's text (UTF-8, byte-order mark dropped, newlines as ``\\n``), or one-line error."""
-    if path.is_dir():
-        raise error(f"{shown}: is a directory, not a file")
-    if path.exists() and not path.is_file():
-        raise error(f"{shown}: not a regular file")
     try:
+        # Inside the try: a name too long for the system (ENAMETOOLONG) fails even these.
+        if path.is_dir():
+            raise error(f"{shown}: is a directory, not a file")
+        if path.exists() and not path.is_file():
+            raise error(f"{shown}: not a regular file")
         with path.open("rb") as f:
             data = f.read(MAX_BYTES + 1)
         if len(data) > MAX_BYTES:
@@ -70,6 +71,11 @@ def parse_yaml(
         raise error(f"{shown}: invalid YAML ({_one_line(str(exc))})") from None
     except RecursionError:
         raise error(f"{shown}: invalid YAML (nested too deeply)") from None
+    except ValueError:
+        # PyYAML builds ints and dates with int() and datetime, whose ValueErrors it lets pass.
+        raise error(
+            f"{shown}: invalid YAML (a number too long, or a date that does not exist)"
+        ) from None
     finally:
         if loader is not None:
             loader.dispose()

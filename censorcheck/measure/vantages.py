@@ -19,6 +19,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from censorcheck.errors import ConfigError, first_error
+from censorcheck.measure import textfile
 from censorcheck.settings import OptionalIP, Settings
 
 PROJECT_FILE = "censorcheck-vantages.yaml"
@@ -89,17 +90,14 @@ def user_file() -> Path:
 
 def read_file(path: Path) -> list[Vantage]:
     """The vantages in one file; [] when it does not exist."""
-    try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
+    if not path.exists():
         return []
-    except (OSError, UnicodeError) as exc:
-        raise ConfigError(f"{path}: cannot read it ({exc})") from exc
+    # The shared reader and YAML parser: their errors are one line (PyYAML's own span several,
+    # and deep nesting or a control character must not escape as a traceback).
+    text = textfile.read_text(path, str(path), ConfigError)
+    data: Any = textfile.parse_yaml(text, str(path), ConfigError)[0] or {}
     try:
-        data: Any = yaml.safe_load(text) or {}
         parsed = VantageFile.model_validate(data)
-    except yaml.YAMLError as exc:
-        raise ConfigError(f"{path}: not valid YAML ({exc})") from exc
     except ValidationError as exc:
         raise ConfigError(f"{path}: {first_error(exc)}") from exc
     names = [v.name for v in parsed.vantages]

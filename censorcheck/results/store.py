@@ -209,10 +209,14 @@ def read_journal(path: Path) -> list[Result]:
 def read_header(path: Path) -> JournalHeader:
     """The header of a journal, or StoreError when it has none (a journal from before headers)."""
     try:
-        with path.open(encoding="utf-8") as f:
-            first = f.readline()
+        with path.open("rb") as f:
+            # Bytes, decoded here: a text file decodes ahead of the line asked for, so a bad
+            # byte in a later result would fail the header too.
+            first = f.readline().decode("utf-8")
     except OSError as exc:
         raise _fail("read the journal", path, exc) from exc
+    except UnicodeDecodeError as exc:
+        raise StoreError(f"{path}: the journal header is not UTF-8 (byte {exc.start})") from None
     if not first.startswith(_HEADER_START) or not first.endswith("\n"):
         raise StoreError(f"{path}: the journal has no header, so its run cannot be resumed")
     try:

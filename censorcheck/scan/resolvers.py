@@ -118,7 +118,10 @@ def _endpoint(text: str, where: str) -> tuple[str, int]:
         raise ConfigError(f"{where}: only IPv6 addresses go in brackets")
     port = DEFAULT_PORT
     if port_text is not None:
-        if not port_text.isdigit() or not 0 < int(port_text) < 65536:
+        # isdigit() alone passes '²' and other scripts' digits, which int() refuses, as it
+        # refuses thousands of digits: so ASCII, and at most five of them.
+        digits = port_text.isascii() and port_text.isdigit() and len(port_text) <= 5
+        if not (digits and 0 < int(port_text) < 65536):
             raise ConfigError(f"{where}: port {port_text!r} is not 1 to 65535")
         port = int(port_text)
     return str(ip), port

@@ -19,7 +19,6 @@ import asyncio
 import functools
 import random
 import secrets
-import ssl
 import time
 import uuid
 from collections import Counter
@@ -85,8 +84,6 @@ def _observation(question: Question, reply: Reply, canary: Canary | None = None)
 
 def probe_context(settings: ScanSettings) -> ProbeContext:
     """The context the control lookups and TLS checks share (SSL contexts, DoH client, bogons)."""
-    if settings.ca_bundle is not None and not settings.ca_bundle.is_file():
-        raise ConfigError(f"--ca-bundle {settings.ca_bundle}: no such file")
     values: dict[str, Any] = {
         "control_resolvers": settings.control_resolvers,
         "source_address": settings.source_address,
@@ -97,10 +94,8 @@ def probe_context(settings: ScanSettings) -> ProbeContext:
         "port_map": settings.port_map,
         "treat_as_public": settings.treat_as_public,
     }
-    try:
-        return ProbeContext.create(Settings(**values), False)
-    except ssl.SSLError as exc:
-        raise ConfigError(f"--ca-bundle {settings.ca_bundle}: not a PEM CA bundle ({exc})") from exc
+    # The CA bundle's errors (missing, a directory, unreadable, not PEM) are ConfigErrors.
+    return ProbeContext.create(Settings(**values), False)
 
 
 def _public_settings(settings: ScanSettings) -> dict[str, object]:

@@ -24,7 +24,8 @@ from censorcheck.unattended import crontab, systemd
 Backend = Literal["systemd", "cron"]
 _NAME = re.compile(r"[A-Za-z0-9_-]{1,64}")
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
-_DURATION = re.compile(r"(\d+)\s*([smhd])")
+# At most nine digits a number: int() refuses thousands of them with an error of its own.
+_DURATION = re.compile(r"([0-9]{1,9})\s*([smhd])")
 
 
 def parse_duration(text: str, option: str = "--every") -> int:

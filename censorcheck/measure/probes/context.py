@@ -7,12 +7,15 @@ than once per target is most of what makes a large run fast.
 from __future__ import annotations
 
 import ssl
+import stat
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 import httpx
 
+from censorcheck.errors import ConfigError
 from censorcheck.measure.bogons import IPAddress, IPNetwork, is_bogon, networks
 from censorcheck.settings import Settings
 
@@ -25,11 +28,38 @@ if TYPE_CHECKING:
 ALPN = ["h2", "http/1.1"]
 
 
+def check_ca_bundle(path: Path) -> None:
+    """ConfigError naming what is wrong when ``path`` cannot be a CA bundle's file.
+
+    Only a regular file is read: a FIFO would block the run until something writes to it.
+    """
+    try:
+        mode = path.stat().st_mode
+    except FileNotFoundError:
+        raise ConfigError(f"--ca-bundle {path}: no such file") from None
+    except OSError as exc:
+        raise ConfigError(f"--ca-bundle {path}: cannot read it ({exc.strerror or exc})") from None
+    if stat.S_ISDIR(mode):
+        raise ConfigError(f"--ca-bundle {path}: is a directory, not a file")
+    if not stat.S_ISREG(mode):
+        raise ConfigError(f"--ca-bundle {path}: not a regular file")
+
+
 def verifying_context(settings: Settings) -> ssl.SSLContext:
     """System trust store plus ``--ca-bundle``, hostname checking on, ALPN as browsers send it."""
     ctx = ssl.create_default_context()
     if settings.ca_bundle is not None:
-        ctx.load_verify_locations(cafile=str(settings.ca_bundle))
+        bundle = settings.ca_bundle
+        check_ca_bundle(bundle)
+        try:
+            ctx.load_verify_locations(cafile=str(bundle))
+        except ssl.SSLError as exc:
+            raise ConfigError(f"--ca-bundle {bundle}: not a PEM CA bundle ({exc})") from None
+        except OSError as exc:
+            # ssl.SSLError is an OSError too, so reading errors come second (EACCES, EIO, ...).
+            raise ConfigError(
+                f"--ca-bundle {bundle}: cannot read it ({exc.strerror or exc})"
+            ) from None
     ctx.set_alpn_protocols(ALPN)
     return ctx
 
