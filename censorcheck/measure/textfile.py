@@ -23,6 +23,7 @@ Locator = Callable[[object], str]
 # A target list or fingerprint file is text a person wrote; anything larger is a mistake
 # (or /dev/zero) and must not be read into memory.
 MAX_BYTES = 16 * 1024 * 1024
+_CHUNK = 1 << 20
 
 
 def read_text(path: Path, shown: str, error: type[CensorcheckError]) -> str:
@@ -33,10 +34,16 @@ def read_text(path: Path, shown: str, error: type[CensorcheckError]) -> str:
             raise error(f"{shown}: is a directory, not a file")
         if path.exists() and not path.is_file():
             raise error(f"{shown}: not a regular file")
+        # In chunks: read(MAX_BYTES + 1) would set aside 16 MiB for a file of a few bytes.
+        chunks: list[bytes] = []
+        size = 0
         with path.open("rb") as f:
-            data = f.read(MAX_BYTES + 1)
-        if len(data) > MAX_BYTES:
+            while size <= MAX_BYTES and (chunk := f.read(_CHUNK)):
+                chunks.append(chunk)
+                size += len(chunk)
+        if size > MAX_BYTES:
             raise error(f"{shown}: larger than {MAX_BYTES // (1024 * 1024)} MiB")
+        data = b"".join(chunks)
         text = data.decode("utf-8-sig")
         return text.replace("\r\n", "\n").replace("\r", "\n")
     except FileNotFoundError:

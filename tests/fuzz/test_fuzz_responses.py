@@ -19,6 +19,7 @@ from censorcheck.control.ooni import THResponse, to_control
 from censorcheck.measure.failures import FAILURES
 from censorcheck.measure.probes import dnstransport
 from censorcheck.measure.probes.dns import read_answer
+from censorcheck.measure.probes.dnswire import Query
 from censorcheck.measure.verdict import Observations, judge
 from censorcheck.models import Control, DNSAnswer, DNSQuery, Target, TCPConnect
 from censorcheck.scan.wire import parse_reply
@@ -118,11 +119,11 @@ def test_control_server_answers(data: bytes) -> None:
 
 # --- DNS replies: the probe's reader (dnspython, then our checks) and dns-scan's own ------------
 
-QUERY = dns.message.make_query("a.example", "A", id=4660)
+QUERY = Query.build("a.example", "A", query_id=4660)
 
 
 def _reply_seed() -> bytes:
-    reply = dns.message.make_response(QUERY)
+    reply = dns.message.make_response(dns.message.from_wire(QUERY.wire))
     reply.answer.append(dns.rrset.from_text("a.example.", 60, "IN", "CNAME", "b.example."))
     reply.answer.append(dns.rrset.from_text("b.example.", 60, "IN", "A", "192.0.2.10"))
     return reply.to_wire()
