@@ -134,13 +134,13 @@ def test_token_index_names_the_token_and_compares_against_every_one(
 @pytest.mark.parametrize(
     ("content", "why"),
     [
-        (None, "cannot read"),
+        (None, "no such file"),
         (b"", "no token"),
         (b"# only a comment\n\n   # and another\n", "no token"),
         (b"short-token\n", "line 1"),
         (b"# fine\n" + b"a-token-with a-space-in-it\n", "line 2"),
         (b"a-token-with\ta-tab-in-it-xx\n", "line 1"),
-        (b"\xff\xfe not utf-8 at all \xff\n", "cannot read"),
+        (b"\xff\xfe not utf-8 at all \xff\n", "not UTF-8"),
     ],
     ids=["missing", "empty", "comments-only", "short", "space", "tab", "not-utf8"],
 )

@@ -4,7 +4,6 @@ in bounded time and memory, with a result for every target and each failure a st
 from __future__ import annotations
 
 import json
-import resource
 import time
 from collections.abc import Iterator
 from typing import Any
@@ -19,7 +18,6 @@ from tests.fuzz.hostile import DNS_KINDS, WEB_KINDS, HostileServers
 # targets in parallel is done in seconds. A hang would meet this first.
 RUN_LIMIT = 90.0
 # The gzip bomb inflates to 256 MiB; a probe that inflated it all would pass this.
-RSS_LIMIT_KIB = 200 * 1024
 
 
 @pytest.fixture(scope="module")
@@ -39,11 +37,12 @@ def document(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any
             "--output", str(folder / "run.json"), "--quiet", cwd=folder, timeout=RUN_LIMIT,
         )  # fmt: skip
         took = time.monotonic() - start
-    rss = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
-    print(f"hostile run: {took:.1f} s, largest child RSS {rss / 1024:.0f} MiB")
+    # No memory bound here: RUSAGE_CHILDREN is the largest child this test worker ever waited
+    # for (Chromium, from another test file, say), not this run's. The bytes each hostile server
+    # could make the probe hold are bounded by the tests below and by the tracemalloc bounds.
+    print(f"hostile run: {took:.1f} s")
     assert "Traceback" not in result.stderr, result.stderr
     assert result.code in (0, 1), result.stderr
-    assert rss < RSS_LIMIT_KIB
     yield json.loads((folder / "run.json").read_text())
 
 
