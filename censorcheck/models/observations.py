@@ -3,11 +3,21 @@ HTTP fetches. Part of the JSON contract (re-exported by ``censorcheck.models``).
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Annotated, Literal
 
 from pydantic import Field
 
 from censorcheck.models.base import Model
+
+# Schema 1.6: when each operation started, as OONI's t0. One description for every observation.
+StartOffset = Annotated[
+    float | None,
+    Field(
+        description="Seconds from the start of the target's measurement to the start of this "
+        "operation; null in documents before schema 1.6 and in what a control server, OONI "
+        "helper or control vantage observed."
+    ),
+]
 
 # --- DNS -----------------------------------------------------------------------------------
 
@@ -36,12 +46,7 @@ class DNSQuery(Model):
         "two different answers to one query are evidence of injection.",
     )
     t: float = Field(description="Seconds until the first response or the failure.")
-    t0: float | None = Field(
-        None,
-        description="Seconds from the start of the target's measurement to the start of this "
-        "operation; null in documents before schema 1.6 and in what a control server, OONI "
-        "helper or control vantage observed.",
-    )
+    t0: StartOffset = None
 
 
 # --- TCP / TLS -----------------------------------------------------------------------------
@@ -55,12 +60,7 @@ class TCPConnect(Model):
     failure: str | None = None
     skipped: str | None = Field(None, description="Why no attempt was made (e.g. no IPv6).")
     t: float = 0.0
-    t0: float | None = Field(
-        None,
-        description="Seconds from the start of the target's measurement to the start of this "
-        "operation; null in documents before schema 1.6 and in what a control server, OONI "
-        "helper or control vantage observed.",
-    )
+    t0: StartOffset = None
 
 
 class Certificate(Model):
@@ -87,12 +87,7 @@ class TLSHandshake(Model):
     sni: str = Field(description="Server name sent in the ClientHello.")
     failure: str | None = None
     t: float = 0.0
-    t0: float | None = Field(
-        None,
-        description="Seconds from the start of the target's measurement to the start of this "
-        "operation; null in documents before schema 1.6 and in what a control server, OONI "
-        "helper or control vantage observed.",
-    )
+    t0: StartOffset = None
     version: str | None = None
     cipher: str | None = None
     alpn: str | None = None
@@ -176,12 +171,7 @@ class QUICHandshake(Model):
     sni: str = Field(description="Server name sent in the Initial's ClientHello.")
     failure: str | None = None
     t: float = 0.0
-    t0: float | None = Field(
-        None,
-        description="Seconds from the start of the target's measurement to the start of this "
-        "operation; null in documents before schema 1.6 and in what a control server, OONI "
-        "helper or control vantage observed.",
-    )
+    t0: StartOffset = None
     version: str | None = Field(None, description="QUIC version negotiated: 1 or 2.")
     alpn: str | None = None
     chain: list[Certificate] = Field(default_factory=list)
@@ -222,12 +212,7 @@ class HTTPHop(Model):
     failure: str | None = None
     response: HTTPResponse | None = None
     t: float = 0.0
-    t0: float | None = Field(
-        None,
-        description="Seconds from the start of the target's measurement to the start of this "
-        "operation; null in documents before schema 1.6 and in what a control server, OONI "
-        "helper or control vantage observed.",
-    )
+    t0: StartOffset = None
     request_headers: list[tuple[str, str]] = Field(
         default_factory=list,
         description="The request's headers (name, value) in the order given to the HTTP client "
