@@ -34,8 +34,9 @@ _BATCH = 5000  # observation rows loaded per statement
 
 
 def _replace(partial: Path, final: Path) -> None:
-    """``partial`` (a file or a folder) in place of ``final``."""
-    if final.is_dir() and not final.is_symlink():
+    """``partial`` (a file or a folder) in place of ``final``: a dataset folder replaces the
+    previous one; a file never replaces a folder (os.replace refuses, a StoreError)."""
+    if partial.is_dir() and final.is_dir() and not final.is_symlink():
         old = final.with_name(f".{final.name}.old")
         shutil.rmtree(old, ignore_errors=True)
         os.replace(final, old)
@@ -85,13 +86,6 @@ def write(
         raise StoreError(f"cannot create {folder}: {exc.strerror or exc}") from exc
     name = shape if partitioned else f"{shape}.{fmt}"
     path = folder / name
-    # DuckDB creates its files after the umask (0644): it writes inside a folder of the owner's
-    # alone, and everything is made private before it takes its name (it holds every URL).
-    try:
-        private = Path(tempfile.mkdtemp(prefix=f".{name}.", dir=folder))
-    except OSError as exc:
-        raise StoreError(f"cannot write {path}: {exc.strerror or exc}") from exc
-    partial = private / name
     if shape == "observations":
         _load_observations(wh.con, runs)
         select = (
@@ -105,7 +99,24 @@ def write(
     options = "FORMAT csv, HEADER true" if fmt == "csv" else "FORMAT parquet, COMPRESSION zstd"
     if partitioned:
         options += f", PARTITION_BY ({', '.join(PARTITIONS[shape])})"
+    return path, copy_private(wh, select, options, path)
+
+
+def copy_private(wh: Warehouse, select: str, options: str, path: Path) -> int:
+    """``COPY (select) TO path (options)``, readable by the owner only; the rows written.
+
+    DuckDB creates its files after the umask (0644): it writes inside a folder of the owner's
+    alone, and everything (a file, or a partitioned folder) is made private before it takes its
+    name, since it holds every URL and verdict. StoreError when it cannot be written.
+    """
     try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        private = Path(tempfile.mkdtemp(prefix=f".{path.name}.", dir=path.parent))
+    except OSError as exc:
+        raise StoreError(f"cannot write {path}: {exc.strerror or exc}") from exc
+    partial = private / path.name
+    try:
+        # COPY answers with the number of rows it wrote: no second pass to count them.
         written = wh.rows(f"COPY ({select}) TO {sql_string(str(partial))} ({options})")
         _make_private(partial)
         _replace(partial, path)
@@ -113,7 +124,7 @@ def write(
         raise StoreError(f"cannot write {path}: {exc.strerror or exc}") from exc
     finally:
         shutil.rmtree(private, ignore_errors=True)
-    return path, int(written[0][0])
+    return int(written[0][0])
 
 
 def _make_private(path: Path) -> None:

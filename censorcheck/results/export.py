@@ -7,9 +7,6 @@ holds one OONI-style measurement per result, with every observation (``censorche
 
 from __future__ import annotations
 
-import os
-import shutil
-import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Literal
@@ -19,7 +16,7 @@ from censorcheck.models import Run
 from censorcheck.results import dataset
 from censorcheck.results.dataset import Shape
 from censorcheck.results.store import read_run
-from censorcheck.results.warehouse import COLUMNS, Warehouse, sql_string
+from censorcheck.results.warehouse import COLUMNS, Warehouse
 
 Format = Literal["csv", "parquet", "ooni"]
 FORMATS: tuple[Format, ...] = ("csv", "parquet", "ooni")
@@ -81,27 +78,8 @@ def export_file(wh: Warehouse, fmt: Format, path: Path, skipped: list[str] | Non
         return write_jsonl(each_run(wh, skipped if skipped is not None else []), path)
     values = ", ".join(_exported(c.name, c.type, fmt) for c in COLUMNS)
     options = "FORMAT csv, HEADER true" if fmt == "csv" else "FORMAT parquet, COMPRESSION zstd"
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        # DuckDB creates its file after the umask (0644): it writes inside a folder of the
-        # owner's alone, and the file is made private before it takes its name.
-        private = Path(tempfile.mkdtemp(prefix=f".{path.name}.", dir=path.parent))
-    except OSError as exc:
-        raise StoreError(f"cannot write {path}: {exc.strerror or exc}") from exc
-    partial = private / path.name
-    try:
-        # COPY answers with the number of rows it wrote: no second pass to count them.
-        written = wh.rows(
-            f"COPY (SELECT {values} FROM results {_ORDER}) TO {sql_string(str(partial))} "
-            f"({options})"
-        )
-        os.chmod(partial, 0o600)
-        os.replace(partial, path)
-    except OSError as exc:
-        raise StoreError(f"cannot write {path}: {exc.strerror or exc}") from exc
-    finally:
-        shutil.rmtree(private, ignore_errors=True)
-    return int(written[0][0])
+    select = f"SELECT {values} FROM results {_ORDER}"
+    return dataset.copy_private(wh, select, options, path)
 
 
 def _exported(name: str, kind: str, fmt: Format) -> str:
