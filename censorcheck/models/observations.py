@@ -7,7 +7,7 @@ from typing import Annotated, Literal
 
 from pydantic import Field
 
-from censorcheck.models.base import Model
+from censorcheck.models.base import IPText, Model
 
 # Schema 1.6: when each operation started, as OONI's t0. One description for every observation.
 StartOffset = Annotated[
@@ -26,7 +26,7 @@ class DNSAnswer(Model):
     """One DNS response as received."""
 
     rcode: str = Field(description="Response code name: NOERROR, NXDOMAIN, SERVFAIL, REFUSED, ...")
-    addresses: list[str] = Field(default_factory=list, description="A/AAAA data in the answer.")
+    addresses: list[IPText] = Field(default_factory=list, description="A/AAAA data in the answer.")
     cnames: list[str] = Field(default_factory=list, description="CNAME chain, in answer order.")
     ttl: int | None = Field(None, description="Smallest TTL of the address records.")
     t: float = Field(description="Seconds from sending the query to receiving this response.")
@@ -55,7 +55,7 @@ class DNSQuery(Model):
 class TCPConnect(Model):
     """A TCP connection attempt to one address."""
 
-    address: str
+    address: IPText
     port: int
     failure: str | None = None
     skipped: str | None = Field(None, description="Why no attempt was made (e.g. no IPv6).")
@@ -82,7 +82,7 @@ class Certificate(Model):
 class TLSHandshake(Model):
     """A TLS handshake on an address that accepted TCP."""
 
-    address: str
+    address: IPText
     port: int
     sni: str = Field(description="Server name sent in the ClientHello.")
     failure: str | None = None
@@ -166,7 +166,7 @@ class HTTPResponse(Model):
 class QUICHandshake(Model):
     """A QUIC handshake (ALPN h3) on one address, over UDP."""
 
-    address: str
+    address: IPText
     port: int
     sni: str = Field(description="Server name sent in the Initial's ClientHello.")
     failure: str | None = None
@@ -191,7 +191,7 @@ class QUICHandshake(Model):
 class QUICFetch(Model):
     """HTTP/3 at one address: the handshake, then one GET (no redirects followed)."""
 
-    address: str
+    address: IPText
     port: int
     skipped: str | None = Field(None, description="Why nothing was sent (a proxy, a bogon).")
     handshake: QUICHandshake | None = None
@@ -203,7 +203,7 @@ class HTTPHop(Model):
     """One request of a redirect chain, measured like the first."""
 
     url: str
-    address: str | None = None
+    address: IPText | None = None
     dns: list[DNSQuery] = Field(
         default_factory=list, description="Lookups made for this hop's host when it is new."
     )

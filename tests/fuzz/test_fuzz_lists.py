@@ -9,6 +9,8 @@ The number of examples comes from the hypothesis profile (tests/conftest.py): a 
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -184,8 +186,8 @@ HUGE = {
     "many lines": lambda n: b"https://a.example/\n" * (n // 19),
     "NULs": lambda n: b"\x00" * n,
 }
-# Deep nesting is left to the examples above: under tracemalloc, PyYAML takes minutes to reach
-# the recursion limit that it reaches in a second without.
+# Deep nesting is measured apart (test_deep_nesting_...): under tracemalloc, PyYAML takes
+# minutes to reach the recursion limit that it reaches in a second without.
 # Memory may grow with the input (16 MiB at most are read; a MiB here under make fuzz, 64 KiB in
 # make test, where tracemalloc's slowness counts), but by a bounded factor: a parser
 # that copies a line for every character, or follows aliases without end, goes past it.
@@ -208,3 +210,46 @@ def test_an_alias_bomb_is_refused_in_bounded_memory(folder: Path) -> None:
     ]
     path = _write(folder, "bomb.yaml", ("\n".join(lines) + "\ntargets: *a9\n").encode())
     assert peak_memory(lambda: load_targets([str(path)])) < PEAK_LIMIT
+
+
+# Deep nesting measured without tracemalloc: each file is loaded in a fresh Python, and the rise
+# of its peak resident memory over what it held before is the figure (Linux). A parser that
+# kept a copy per level would show it.
+DEEP = {
+    "list.yaml": nested(5000).encode(),
+    "fingerprints.yaml": b"- " + nested(5000, "{a: ", "}").encode(),
+    "vantages.yaml": b"vantages: " + nested(5000).encode(),
+}
+DEEP_PEAK_LIMIT = 64 * 2**20
+DEEP_LOAD = """
+import sys
+from pathlib import Path
+from tests.fuzz.test_fuzz_lists import LOADERS
+from tests.fuzz.bounds import loads_or_user_error
+
+def status(field):
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith(field + ":"):
+            return int(line.split()[1]) * 1024
+
+Path("/proc/self/clear_refs").write_text("5")  # the peak (VmHWM) restarts from here
+before = status("VmRSS")
+outcome = loads_or_user_error(lambda: LOADERS[sys.argv[1]](Path(sys.argv[2])))
+print(status("VmHWM") - before, repr(outcome))
+"""
+
+
+@pytest.mark.parametrize("name", sorted(DEEP))
+def test_deep_nesting_is_one_line_in_bounded_memory(tmp_path: Path, name: str) -> None:
+    path = _write(tmp_path, name, DEEP[name])
+    done = subprocess.run(
+        [sys.executable, "-c", DEEP_LOAD, name, str(path)],
+        capture_output=True,
+        text=True,
+        cwd=Path(__file__).parents[2],
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    rise, outcome = done.stdout.split(" ", 1)
+    assert outcome.startswith("'error: "), outcome
+    assert int(rise) < DEEP_PEAK_LIMIT, f"{name}: {int(rise) / 2**20:.0f} MiB"

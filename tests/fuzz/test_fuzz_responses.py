@@ -107,7 +107,13 @@ CONTROL_BYTES = (
 
 @given(data=st.one_of(mutated(CONTROL_BYTES), json_mutated(json.loads(CONTROL_BYTES)).map(
     lambda doc: json.dumps(doc).encode())))  # fmt: skip
+# Found by `make fuzz`: an answer whose address had lost a digit validated, then stopped the
+# rules (ValueError from the bogon check) before any verdict.
+@example(data=CONTROL_BYTES.replace(b'"addresses":["192.0.2.10"]', b'"addresses":[".0.2.10"]'))
+@example(data=CONTROL_BYTES.replace(b'"address":"192.0.2.10"', b'"address":"a.example"'))
 def test_control_server_answers(data: bytes) -> None:
+    assert b'"addresses":["192.0.2.10"]' in CONTROL_BYTES  # the examples above edit these
+    assert b'"address":"192.0.2.10"' in CONTROL_BYTES
     with time_limit():
         try:
             control = Control.model_validate_json(data)
