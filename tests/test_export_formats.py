@@ -10,7 +10,8 @@ import duckdb
 import pytest
 
 from censorcheck.lab import Lab
-from censorcheck.results.observations import COLUMNS
+from censorcheck.results.observations import COLUMNS, NAMES, rows
+from censorcheck.results.store import read_run
 from tests.conftest import run_cli
 from tests.test_scenarios import lab_flags
 
@@ -148,3 +149,37 @@ def test_a_parquet_file_that_is_not_ours(tmp_path: Path) -> None:
     duckdb.sql(f"COPY (SELECT 1 AS x) TO '{tmp_path / 'other.parquet'}' (FORMAT parquet)")
     done = run_cli("query", str(tmp_path), "select count(*) from results")
     assert done.code == 2 and "not the results shape" in done.stderr
+
+
+def test_observations_join_the_ooni_export(results: Path, tmp_path: Path) -> None:
+    """Both exports give a measurement the same uid, so an analyst can join them; and addresses
+    the run counted as routable (--treat-as-public, the lab's network) are not bogons here."""
+    obs = tmp_path / "observations.csv"
+    ooni = tmp_path / "ooni.jsonl"
+    done = run_cli(
+        "export", str(results), "-f", "csv", "--shape", "observations", "-o", str(tmp_path)
+    )
+    assert done.code == 0, done.stderr
+    done = run_cli("export", str(results), "--format", "ooni", "-o", str(ooni))
+    assert done.code == 0, done.stderr
+    con = duckdb.connect()
+    joined = con.execute(
+        f"SELECT count(DISTINCT o.measurement_uid), "
+        f"count(DISTINCT o.measurement_uid) FILTER (m.measurement_uid IS NULL) "
+        f"FROM read_csv('{obs}') o LEFT JOIN read_json('{ooni}', format = 'newline_delimited') m "
+        f"ON o.measurement_uid = m.measurement_uid"
+    ).fetchone()
+    assert joined is not None and joined[0] > 0 and joined[1] == 0, joined
+
+
+def test_observations_count_the_runs_public_networks_as_routable(results: Path) -> None:
+    """ip_is_bogon follows the run's --treat-as-public, as its verdicts did."""
+    run = read_run(next(results.glob("*.json")))
+    ip_at = NAMES.index("ip")
+    bogon_at = NAMES.index("ip_is_bogon")
+    bogons = {row[ip_at] for row in rows([run]) if row[bogon_at]}
+    assert bogons, "the lab answers some names with non-routable addresses"
+    settings = {**run.settings, "treat_as_public": [f"{ip}/{(ip.count(':') and 128) or 32}"
+                                                     for ip in bogons]}  # fmt: skip
+    public = run.model_copy(update={"settings": settings})
+    assert not any(row[bogon_at] for row in rows([public]) if row[ip_at] in bogons)

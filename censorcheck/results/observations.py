@@ -11,16 +11,17 @@ columns (``tls_handshake_time``, ``http_runtime``).
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any
 
-from censorcheck.measure.bogons import is_bogon
+from censorcheck.measure.bogons import IPNetwork, is_bogon, networks
 from censorcheck.measure.failures import to_ooni
 from censorcheck.models import DNSQuery, HTTPHop, Result, Run, TLSHandshake, VantageInfo
-from censorcheck.results.ooni.measurement import report_id
+from censorcheck.results.ooni.measurement import measurement_id, report_id
+from censorcheck.results.ooni.measurement import measurement_uid as ooni_measurement_uid
+from censorcheck.results.ooni.vocabulary import probe_cc
 
 TEST_NAME = "web_connectivity"
 TEST_VERSION = "0.5.0-censorcheck"
@@ -100,14 +101,21 @@ def _moment(stamp: str) -> datetime:
 
 
 def measurement_uid(run: Run, result: Result) -> str:
-    """OONI's uid shape (time with microseconds, country, test, 16 hex digits), stable for a
-    (run, vantage, target): exporting twice gives the same uids, so a re-export joins."""
-    key = f"{run.run_id}\n{result.vantage or run.vantage.name}\n{result.target.url}"
-    digest = hashlib.sha256(key.encode()).hexdigest()[:16]
-    cc = (_vantage(run, result).country or "ZZ").upper()
-    return (
-        f"{_moment(result.started_at):%Y%m%d%H%M%S.%f}_{cc}_{TEST_NAME.replace('_', '')}_{digest}"
-    )
+    """The uid the OONI export gives the same measurement, so that the two exports join on it:
+    stable for a (run, vantage, target), so a re-export joins too."""
+    vantage = _vantage(run, result)
+    uid = measurement_id(run.run_id, vantage.name, result.target.url)
+    return ooni_measurement_uid(result.started_at, probe_cc(vantage), uid)
+
+
+def _public(run: Run) -> tuple[IPNetwork, ...]:
+    # The run's --treat-as-public networks count as routable here as in its verdicts, so that a
+    # lab's or a test network's addresses are not flagged bogons in one place and not the other.
+    listed = run.settings.get("treat_as_public")
+    try:
+        return networks(str(c) for c in listed) if isinstance(listed, list) else ()
+    except ValueError:
+        return ()
 
 
 def _vantage(run: Run, result: Result) -> VantageInfo:
@@ -202,6 +210,7 @@ def _http(hop: HTTPHop) -> dict[str, Any]:
 def rows(runs: Iterable[Run]) -> Iterator[tuple[Any, ...]]:
     """The observation rows of every result of ``runs``, as tuples in ``NAMES`` order."""
     for run in runs:
+        public = _public(run)
         for result in run.results:
             vantage = _vantage(run, result)
             resolvers = vantage.network.resolvers if vantage.network else []
@@ -230,5 +239,5 @@ def rows(runs: Iterable[Run]) -> Iterator[tuple[Any, ...]]:
             for index, part in enumerate(parts, start=1):
                 row = {**common, **part, "observation_idx": index}
                 if row.get("ip"):
-                    row["ip_is_bogon"] = is_bogon(row["ip"])
+                    row["ip_is_bogon"] = is_bogon(row["ip"], public)
                 yield tuple(row.get(name) for name in NAMES)
