@@ -12,10 +12,16 @@ import time
 from typing import Literal
 
 import httpx
-import pydantic
 
 from censorcheck.control.limits import TokenBucket
-from censorcheck.control.protocol import API_PREFIX, MAX_DEADLINE, Health, Limits, MeasureRequest
+from censorcheck.control.protocol import (
+    API_PREFIX,
+    MAX_DEADLINE,
+    Health,
+    Limits,
+    MeasureRequest,
+    read_answer,
+)
 from censorcheck.models import Control
 
 # A control document is a few tens of kilobytes; anything far larger is not one.
@@ -128,8 +134,8 @@ class ControlClient:
         if failure is not None:
             return failure, None
         try:
-            health = Health.model_validate_json(body)
-        except pydantic.ValidationError:
+            health = read_answer(Health, body)
+        except ValueError:
             return "control.bad_response", None
         version = health.version
         # Kept in memory for the network lookup only; never written anywhere.
@@ -138,8 +144,8 @@ class ControlClient:
         if failure is not None:
             return failure, version
         try:
-            limits = Limits.model_validate_json(body)
-        except pydantic.ValidationError:
+            limits = read_answer(Limits, body)
+        except ValueError:
             return "control.bad_response", version
         self._slots = asyncio.Semaphore(limits.max_in_flight)
         self._bucket = TokenBucket(limits.rate, limits.burst)
@@ -179,8 +185,8 @@ class ControlClient:
         if failure is not None:
             return Control(source="server", failure=failure)
         try:
-            control = Control.model_validate_json(body)
-        except pydantic.ValidationError:
+            control = read_answer(Control, body)
+        except ValueError:
             return Control(source="server", failure="control.bad_response")
         return control.model_copy(update={"source": "server"})
 

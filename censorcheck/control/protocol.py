@@ -6,10 +6,13 @@ validates; the bounds here are the server's first line of defence against abuse.
 
 from __future__ import annotations
 
+import functools
 import ipaddress
-from typing import Literal
+import json
+from typing import Any, Literal, TypeVar
 
 import httpx
+import pydantic
 from pydantic import Field, field_validator
 
 from censorcheck.models import Control, Model
@@ -26,7 +29,7 @@ MAX_DEADLINE = 60.0
 # on one well before, so a request never arrives on a connection the server is closing.
 SERVER_KEEP_ALIVE = 10  # seconds; uvicorn takes a whole number
 
-__all__ = ["API_PREFIX", "Control", "Health", "Limits", "MeasureRequest"]
+__all__ = ["API_PREFIX", "Control", "Health", "Limits", "MeasureRequest", "read_answer"]
 
 
 class MeasureRequest(Model):
@@ -108,3 +111,59 @@ class Health(Model):
         "public address (its proxy's, through a proxy), for the probe to look up its network. "
         "Absent from older servers (added with run schema 1.6).",
     )
+
+
+M = TypeVar("M", bound=Model)
+
+
+def read_answer(model: type[M], body: bytes) -> M:
+    """``body`` as ``model``, leaving out what a newer server added.
+
+    Our models refuse unknown fields, as a contract should; but a server one version ahead
+    answers with fields this client has never heard of (schema 1.6 added three), and refusing
+    them would turn every measurement of a mixed deployment into control.bad_response. What this
+    client knows is still checked as strictly as ever. Raises ValueError when the body is not
+    JSON or does not fit what is known.
+    """
+    try:
+        data = json.loads(body)
+        return model.model_validate(_known(data, _schema(model), _schema(model)))
+    except (RecursionError, UnicodeDecodeError, pydantic.ValidationError) as exc:
+        raise ValueError(f"not a {model.__name__}") from exc
+
+
+@functools.cache
+def _schema(model: type[Model]) -> dict[str, Any]:
+    return model.model_json_schema()
+
+
+def _known(data: Any, schema: dict[str, Any], root: dict[str, Any]) -> Any:
+    """``data`` with every object key that ``schema`` does not name left out, recursively."""
+    if "$ref" in schema:
+        return _known(data, root["$defs"][schema["$ref"].rsplit("/", 1)[1]], root)
+    for choice in ("anyOf", "oneOf", "allOf"):
+        if choice in schema:
+            # Optional fields are unions with null: follow the one branch of the data's shape.
+            shaped = [s for s in schema[choice] if _shape(s, root) == _shape(data)]
+            return _known(data, shaped[0], root) if len(shaped) == 1 else data
+    if isinstance(data, dict) and "properties" in schema:
+        fields = schema["properties"]
+        return {k: _known(v, fields[k], root) for k, v in data.items() if k in fields}
+    if isinstance(data, dict) and isinstance(schema.get("additionalProperties"), dict):
+        values = schema["additionalProperties"]
+        return {k: _known(v, values, root) for k, v in data.items()}
+    if isinstance(data, list) and isinstance(schema.get("items"), dict):
+        return [_known(item, schema["items"], root) for item in data]
+    return data
+
+
+def _shape(value: Any, root: dict[str, Any] | None = None) -> str:
+    """ "object", "array" or "other": of a JSON value, or (with ``root``) of what a schema takes."""
+    if root is None:
+        return (
+            "object" if isinstance(value, dict) else "array" if isinstance(value, list) else "other"
+        )
+    if "$ref" in value:
+        return _shape(root["$defs"][value["$ref"].rsplit("/", 1)[1]], root)
+    kind = value.get("type")
+    return kind if kind in ("object", "array") else "other"
