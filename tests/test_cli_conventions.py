@@ -78,9 +78,19 @@ def test_version_and_completion() -> None:
     from censorcheck import __version__
 
     assert run_cli("--version").stdout.strip() == f"censorcheck {__version__}"
-    shown = run_cli("--show-completion", "bash")
+    # What the installed bash completion asks the CLI (not --show-completion, whose shell is
+    # guessed from the parent processes: a test run from sh would fail for no fault of ours).
+    env = {
+        "_CENSORCHECK_COMPLETE": "complete_bash",
+        "COMP_WORDS": "censorcheck dif",
+        "COMP_CWORD": "1",
+    }
+    shown = run_cli(env=env)
     assert shown.code == 0, shown.stderr
-    assert "_CENSORCHECK_COMPLETE" in shown.stdout
+    assert shown.stdout.split() == ["diff"]
+    env["COMP_WORDS"] = "censorcheck diff --across"
+    env["COMP_CWORD"] = "2"
+    assert run_cli(env=env).stdout.split() == ["--across-vantages"]
 
 
 def test_run_help_lists_every_exit_code() -> None:

@@ -6,6 +6,7 @@ vantage's source address; the probe runs from the censored vantage with ``--cont
 
 from __future__ import annotations
 
+import json
 import socket
 import subprocess
 import sys
@@ -194,3 +195,23 @@ def test_a_refused_token_is_named_for_what_it_is(
     )  # fmt: skip
     assert result.code == 2 and result.stderr.strip().count("\n") == 0, result.stderr
     assert says in result.stderr
+
+
+def test_diff_says_when_the_control_not_the_network_changed(
+    lab: Lab, control_run: Run, targets_file: Path, tmp_path: Path
+) -> None:
+    """A run judged against the resolvers alone, then one judged by the server: the verdicts
+    that moved (the server could tell what the resolvers could not) are flagged as judged
+    against another kind of control, so no reader takes them for a change in censorship."""
+    alone = tmp_path / "alone.json"
+    _run(targets_file, lab_flags(lab, True), alone)
+    served = tmp_path / "served.json"
+    served.write_text(control_run.model_dump_json(), encoding="utf-8")
+    done = run_cli("diff", str(alone), str(served), "--format", "json")
+    assert done.code in (0, 1), done.stderr
+    changes = {c["url"].split("/")[2]: c for c in json.loads(done.stdout)["changes"]}
+    moved = changes["http-generic-blockpage.lab.test"]
+    assert (moved["before"]["control"], moved["after"]["control"]) == ("resolvers", "server")
+    assert moved["control_changed"] and all(c["control_changed"] for c in changes.values())
+    table = run_cli("diff", str(alone), str(served), "--format", "tsv")
+    assert "judged with: server control" in table.stdout

@@ -26,11 +26,13 @@ _KIND_STYLE = {
 TSV_COLUMNS = ("change", "url", "vantage", "before", "after")
 
 
-def _verdict(seen: Seen | None) -> str:
+def _verdict(seen: Seen | None, show_control: bool = False) -> str:
     if seen is None:
         return "-"
     quic = f"\nQUIC: {seen.quic_status} {seen.quic_outcome}" if seen.quic_status else ""
-    return f"{seen.status} {seen.outcome} {seen.confidence:.2f}{quic}"
+    # Only where the two sides differ: a change that may come from the control, not the network.
+    control = f"\njudged with: {seen.control} control" if show_control else ""
+    return f"{seen.status} {seen.outcome} {seen.confidence:.2f}{quic}{control}"
 
 
 def diff_table(report: DiffReport, across: bool = False) -> Table:
@@ -47,12 +49,14 @@ def diff_table(report: DiffReport, across: bool = False) -> Table:
             joined((c.kind, style)),
             literal(c.url),
             literal(c.vantage),
-            literal(_verdict(c.before)),
-            literal(_verdict(c.after)),
+            literal(_verdict(c.before, c.control_changed)),
+            literal(_verdict(c.after, c.control_changed)),
         )
     from censorcheck.results.diff import KINDS
 
     counts = [f"{kind} {report.counts[kind]}" for kind in KINDS if report.counts[kind]]
+    other = sum(c.control_changed for c in report.changes)
+    counts += [f"{other} judged against another kind of control"] if other else []
     table.caption = literal(", ".join(counts) or "no changes")
     return table
 
@@ -105,8 +109,8 @@ def diff(
 
         sys.stdout.write(report.model_dump_json(indent=2) + "\n")
     elif output_format is Format.tsv:
-        rows = [(c.kind, c.url, c.vantage, _verdict(c.before), _verdict(c.after))
-                for c in report.changes]  # fmt: skip
+        rows = [(c.kind, c.url, c.vantage, _verdict(c.before, c.control_changed),
+                 _verdict(c.after, c.control_changed)) for c in report.changes]  # fmt: skip
         write_tsv(TSV_COLUMNS, rows)
     else:
         console().print(diff_table(report, across_vantages))

@@ -13,7 +13,7 @@ from typing import Literal
 
 from pydantic import Field
 
-from censorcheck.models.base import Layer, Model, Status
+from censorcheck.models.base import ControlSource, Layer, Model, Status
 from censorcheck.models.observations import (
     Certificate,
     DNSAnswer,
@@ -41,6 +41,7 @@ __all__ = [
     "Certificate",
     "Control",
     "ControlServerStatus",
+    "ControlSource",
     "DNSAnswer",
     "DNSQuery",
     "Evidence",
@@ -99,9 +100,7 @@ class Control(Model):
     addresses too but reports no address for its fetch, no body and no certificates.
     """
 
-    source: Literal["resolvers", "server", "vantage", "ooni"] = Field(
-        "resolvers", description="Who made the control measurement."
-    )
+    source: ControlSource = Field("resolvers", description="Who made the control measurement.")
     vantage: str | None = Field(
         None, description="The vantage that made it, when ``source`` is 'vantage'."
     )
@@ -143,7 +142,7 @@ class AtControlAddresses(Model):
     people elsewhere from an address that is down. Bogon addresses are never dialled.
     """
 
-    source: Literal["resolvers", "server", "vantage", "ooni"] = Field(
+    source: ControlSource = Field(
         description="Whose DNS answers the addresses came from (as ``control.source``)."
     )
     addresses: list[str] = Field(

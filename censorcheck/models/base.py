@@ -9,6 +9,7 @@ from pydantic import AfterValidator, BaseModel, ConfigDict
 
 Status = Literal["accessible", "blocked", "down", "inconclusive"]
 Layer = Literal["dns", "tcp", "tls", "http", "quic"]
+ControlSource = Literal["resolvers", "server", "vantage", "ooni"]
 
 
 class Model(BaseModel):

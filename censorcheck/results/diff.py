@@ -17,7 +17,7 @@ from typing import Literal, get_args
 from pydantic import Field
 
 from censorcheck.errors import ConfigError
-from censorcheck.models import Model, Result, Run, Status
+from censorcheck.models import ControlSource, Model, Result, Run, Status
 from censorcheck.results.store import read_run
 from censorcheck.results.warehouse import Warehouse, iso_utc
 
@@ -50,6 +50,12 @@ class Seen(Model):
         None, description="The QUIC verdict's status; null when QUIC was not tried."
     )
     quic_outcome: str | None = Field(None, description="The QUIC verdict's outcome.")
+    control: ControlSource | None = Field(
+        None,
+        description="What the verdict was judged against: the control resolvers alone, a "
+        "control server, OONI's test helper or a control vantage; null when no control answered "
+        "or the index predates this field.",
+    )
 
 
 class Change(Model):
@@ -67,6 +73,12 @@ class Change(Model):
     vantage: str = Field(description="The vantage name of the runs compared.")
     before: Seen | None = Field(description="The old side's verdict; null when added.")
     after: Seen | None = Field(description="The new side's verdict; null when removed.")
+    control_changed: bool = Field(
+        False,
+        description="The two verdicts were judged against different kinds of control (say, "
+        "resolvers alone, then a control server): the change may come from what the control "
+        "could tell, not from the network.",
+    )
 
 
 class DiffReport(Model):
@@ -121,7 +133,7 @@ def _folder_side(path: Path, index: bool) -> Side:
             """
             SELECT url, vantage,
                 arg_max(struct_pack(status, outcome, confidence, run_id, run_started_at,
-                    quic_status, quic_outcome), (run_started_at, run_id))
+                    quic_status, quic_outcome, control_source), (run_started_at, run_id))
             FROM results GROUP BY url, vantage
             """
         )
@@ -136,6 +148,7 @@ def _folder_side(path: Path, index: bool) -> Side:
             started_at=iso_utc(last["run_started_at"]),
             quic_status=last["quic_status"],
             quic_outcome=last["quic_outcome"],
+            control=last["control_source"],
         )
         for url, vantage, last in rows
     }
@@ -153,6 +166,7 @@ def _seen(run: Run, result: Result) -> Seen:
         started_at=run.started_at,
         quic_status=quic.status if quic else None,
         quic_outcome=quic.outcome if quic else None,
+        control=result.control.source if result.control else None,
     )
 
 
@@ -171,6 +185,11 @@ def classify(before: Seen, after: Seen) -> ChangeKind | None:
     if round(abs(after.confidence - before.confidence), 6) >= CONFIDENCE_STEP:
         return "confidence_changed"
     return None
+
+
+def _other_control(before: Seen, after: Seen) -> bool:
+    # Unknown on a side (an old index, no control answered) is not a known difference.
+    return None not in (before.control, after.control) and before.control != after.control
 
 
 def _quic_change(before: Seen, after: Seen) -> ChangeKind | None:
@@ -201,7 +220,17 @@ def diff_sides(old: Side, new: Side) -> DiffReport:
             kind = classify(before, after)
         if kind is not None:
             url, vantage = key
-            changes.append(Change(kind=kind, url=url, vantage=vantage, before=before, after=after))
+            other = before is not None and after is not None and _other_control(before, after)
+            changes.append(
+                Change(
+                    kind=kind,
+                    url=url,
+                    vantage=vantage,
+                    before=before,
+                    after=after,
+                    control_changed=other,
+                )
+            )
     changes.sort(key=lambda c: (KINDS.index(c.kind), c.vantage, c.url))
     counted = Counter(c.kind for c in changes)
     return DiffReport(
