@@ -12,7 +12,6 @@ import os
 import subprocess
 import sys
 
-import pytest
 import typer
 from typer._click.core import Context
 from typer.core import TyperGroup
@@ -136,24 +135,6 @@ show()
     lazily, sep, loaded = _fresh(code).partition("=" * 20 + "\n")
     assert sep and "reanalyze" in lazily and "vantage" in lazily
     assert lazily == loaded
-
-
-@pytest.mark.parametrize(
-    ("words", "expected"),
-    [("censorcheck re", {"reanalyze", "report"}), ("censorcheck run --conc", {"--concurrency"})],
-)
-def test_completion_lists_commands_and_options(words: str, expected: set[str]) -> None:
-    env = {
-        **os.environ,
-        "_CENSORCHECK_COMPLETE": "complete_bash",
-        "COMP_WORDS": words,
-        "COMP_CWORD": str(len(words.split()) - 1),
-    }
-    proc = subprocess.run(
-        [sys.executable, "-m", "censorcheck"], capture_output=True, text=True, env=env, timeout=60
-    )
-    assert proc.returncode == 0, proc.stderr
-    assert set(proc.stdout.split()) == expected
 
 
 def test_help_texts_kept_apart_from_the_models_agree_with_them() -> None:
