@@ -27,6 +27,7 @@ from pathlib import Path
 
 import control_addresses
 import quic_cost
+import startup
 from baseline import curl_figures
 from cli_run import cli_run
 from figures import Figures, cpu_seconds, print_figures
@@ -280,6 +281,8 @@ def run_benchmark(args: argparse.Namespace) -> Figures:
         figures["quic"] = quic_cost.quic_figures(
             args.quic_count, args.seed, args.timeout, args.concurrency
         )
+    if args.startup_repeats:
+        figures["startup"] = startup.startup_figures(args.startup_repeats)
     figures["goals"] = goals(figures)
     return figures
 
@@ -379,6 +382,8 @@ def render(figures: Figures) -> str:
         lines += control_addresses.render(figures["control_addresses"])
     if "quic" in figures:
         lines += quic_cost.render(figures["quic"])
+    if "startup" in figures:
+        lines += startup.render(figures["startup"])
     lines += ["", "goals"]
     for label, marks in figures["goals"].items():
         lines += [
@@ -431,6 +436,12 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         type=Path,
         default=None,
         help="folder for a cProfile of each run's main process (read with pstats)",
+    )
+    parser.add_argument(
+        "--startup-repeats",
+        type=int,
+        default=10,
+        help="runs of each command for the CLI's start-up times (0: skip)",
     )
     parser.add_argument("--json", action="store_true", help="print the figures as JSON")
     args = parser.parse_args(argv)

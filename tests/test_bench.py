@@ -78,7 +78,8 @@ def test_workload_has_every_kind_in_proportion() -> None:
 def test_small_run_is_accurate_and_reports_every_figure() -> None:
     figures = run_script(
         BENCH, "--count", str(COUNT), "--no-curl", "--no-scenarios", "--control-per-row", "1",
-        "--quic-count", "20", "--workers", "default", "--memory-counts", "", timeout=180,
+        "--quic-count", "20", "--workers", "default", "--memory-counts", "",
+        "--startup-repeats", "1", timeout=180,
     )  # fmt: skip
     assert list(figures["probe"]) == ["default"]
     probe = figures["probe"]["default"]
@@ -126,6 +127,7 @@ def test_small_run_is_accurate_and_reports_every_figure() -> None:
         assert mode["quic_correct"] == mode["correct"] == 20, mode["quic_mismatches"]
         assert mode["peak_rss_mib"] > 0 and mode["wall_s"] > 0
     assert "what runs beside" in text and "--quic" in text and "always adds" in text
+    assert figures["startup"]["commands"]["--help"]["cpu_ratio"] > 0 and "start-up" in text
 
 
 CONTROL_BENCH = BENCH.parent / "control_bench.py"

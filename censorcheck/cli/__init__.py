@@ -1,7 +1,8 @@
 """The command line: parse, call the library, render.
 
 The ``cli`` package is the only part of censorcheck that imports typer or rich. Each module adds
-its commands to the one typer ``app`` in ``common``; importing them here registers them.
+its commands to the one typer ``app`` in ``common`` when imported; ``lazy`` imports a command's
+module only when that command is used, so that ``--help`` and ``version`` start at once.
 
 May import: everything, the lab included (``censorcheck lab`` and ``demo`` start it). Nothing
 imports ``cli``: the library is usable without a terminal.
@@ -17,23 +18,8 @@ from typer._click import exceptions as click  # typer's own click: its errors
 from typer.core import TyperOption
 
 from censorcheck import __version__
-from censorcheck.cli import (  # noqa: F401 - registers the commands
-    analyse,
-    cache,
-    control,
-    diff,
-    geo,
-    lab,
-    lists,
-    manpage,
-    run,
-    scan,
-    schedule,
-    vantage,
-)
 from censorcheck.cli.common import app, stderr
 from censorcheck.cli.text import joined
-from censorcheck.models import Run
 
 __all__ = ["app", "main"]
 
@@ -41,6 +27,8 @@ __all__ = ["app", "main"]
 @app.command()
 def schema() -> None:
     """Print the JSON Schema of the run document."""
+    from censorcheck.models import Run
+
     print(json.dumps(Run.model_json_schema(), indent=2))
 
 

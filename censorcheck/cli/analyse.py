@@ -24,7 +24,6 @@ from censorcheck.cli.text import (
 )
 from censorcheck.cli.text import table as text_table
 from censorcheck.errors import ConfigError
-from censorcheck.results.store import read_run, write_run
 
 # DuckDB and the analysis modules load only in the command that uses them, so that every other
 # command (and --help) starts quickly.
@@ -89,6 +88,7 @@ def reanalyze(
     """Recompute every verdict of a run document with today's rules (no network)."""
     with user_errors():
         from censorcheck.results.reanalyze import reanalyze as rejudge
+        from censorcheck.results.store import read_run, write_run
 
         old = read_run(run_file)
         done = rejudge(old)

@@ -8,19 +8,23 @@ from __future__ import annotations
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from enum import Enum
-from typing import NoReturn
+from typing import TYPE_CHECKING, NoReturn
 
 import typer
-from pydantic import ValidationError
 from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
+from censorcheck.cli.lazy import LazyGroup
 from censorcheck.cli.text import console, joined, literal
 from censorcheck.errors import CensorcheckError, explain, where
-from censorcheck.models import Result, Run
 
+if TYPE_CHECKING:
+    from censorcheck.models import Result, Run
+
+# Commands are imported when used (see ``lazy``): importing this module stays light.
 app = typer.Typer(
+    cls=LazyGroup,
     no_args_is_help=True,
     help="Measure Internet censorship: DNS, TCP, TLS and HTTP checks with blocking verdicts.",
 )
@@ -44,6 +48,12 @@ def _root(
 
 
 stderr = Console(stderr=True, emoji=False)
+
+
+# settings.CONTROL_ENV and CONTROL_FORMS, for the help of `run` and `schedule install`: settings
+# costs pydantic to import, which --help does not need (a test keeps the two equal).
+CONTROL_ENV = "CENSORCHECK_CONTROL"
+CONTROL_FORMS = "ooni, ooni:URL[,URL...], a server's http:// or https:// URL, vantage:NAME or none"
 
 
 class FailOn(str, Enum):
@@ -93,6 +103,8 @@ def fatal(message: str, code: int = 2) -> NoReturn:
 @contextmanager
 def user_errors() -> Iterator[None]:
     """Translate the library's user-facing exceptions into one-line errors and exit codes."""
+    from pydantic import ValidationError
+
     try:
         yield
     except CensorcheckError as exc:

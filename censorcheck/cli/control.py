@@ -11,8 +11,6 @@ import typer
 from censorcheck.cli.common import Opt, app, fatal, log, user_errors
 from censorcheck.errors import ConfigError
 from censorcheck.measure.bogons import IPNetwork, networks
-from censorcheck.measure.probes.context import check_ca_bundle
-from censorcheck.settings import Settings
 
 control_app = typer.Typer(no_args_is_help=True, help="The control server: an uncensored view.")
 app.add_typer(control_app, name="control")
@@ -91,6 +89,8 @@ def serve(
     with user_errors():
         try:
             from censorcheck.control.server import ServerConfig, load_tokens, serve
+            from censorcheck.measure.probes.context import check_ca_bundle
+            from censorcheck.settings import Settings
         except ImportError as exc:
             raise ConfigError(
                 f"the control server needs the control extra: pip install 'censorcheck[control]' "

@@ -10,7 +10,6 @@ lab falls back to loopback and says why.
 
 from __future__ import annotations
 
-import asyncio
 import os
 import shlex
 import sys
@@ -99,6 +98,8 @@ def lab(
     namespace: Annotated[Namespace, Opt(help=NAMESPACE_HELP)] = Namespace.auto,
 ) -> None:
     """Start the censorship lab alone and print how to point a run at it."""
+    import asyncio
+
     from censorcheck.lab import ROUTABLE_NETWORK, Lab, Topology
     from censorcheck.lab.files import write_run_files
     from censorcheck.lab.netns import enter_prefix

@@ -15,6 +15,8 @@ import typer
 
 from censorcheck.cli import geo
 from censorcheck.cli.common import (
+    CONTROL_ENV,
+    CONTROL_FORMS,
     SUMMARY_COLUMNS,
     FailOn,
     IPv6Mode,
@@ -31,31 +33,20 @@ from censorcheck.cli.common import (
     table_console,
     user_errors,
 )
-from censorcheck.cli.header import announcer
 from censorcheck.cli.lab import NAMESPACE_HELP, Namespace, lab_thread, place_lab, which_lab
-from censorcheck.cli.plans import runnable, vantage_plans
-from censorcheck.cli.progress import run_progress
 from censorcheck.cli.text import FORMAT_HELP, Format, write_tsv
 from censorcheck.errors import CensorcheckError, ConfigError
-from censorcheck.measure.running import Interrupted
-from censorcheck.measure.targets import load_targets, shipped_list
-from censorcheck.models import Run
-from censorcheck.results.store import (
-    VantagePlan,
-    default_output,
-    journal_path,
-    newest_journal,
-    prune,
-    unused_output,
-)
-from censorcheck.settings import CONTROL_ENV, CONTROL_FORMS, Settings, choose_control
 from censorcheck.unattended import schedule
-from censorcheck.unattended.check import Case, exit_code, judge_cases
-from censorcheck.unattended.junit import write_junit
 from censorcheck.unattended.lock import RunLock
 
+# Only what the options' help needs is imported here: the models, settings and the library load
+# when a command runs, so `run --help` starts at once.
 if TYPE_CHECKING:
     from censorcheck.measure import durable
+    from censorcheck.models import Run
+    from censorcheck.results.store import VantagePlan
+    from censorcheck.settings import Settings
+    from censorcheck.unattended.check import Case
 
 
 @dataclass(frozen=True)
@@ -99,6 +90,8 @@ class Outputs:
             if Path(self.output).is_dir():
                 raise ConfigError(f"--output {self.output}: is a folder; give a file name")
             return Path(self.output)
+        from censorcheck.results.store import default_output, unused_output
+
         return unused_output(default_output(self.results_dir, started_at, settings.vantage))
 
 
@@ -106,7 +99,12 @@ def _run_once(plan: Callable[[], durable.Pending], out: Outputs, folder: Path | 
     """Lock, measure (or finish) one run, write and report it; the exit code."""
     # The probes and their libraries load only for a command that measures: every other
     # command, and --help, starts in a fraction of the time.
+    from censorcheck.cli.header import announcer
+    from censorcheck.cli.progress import run_progress
     from censorcheck.measure import durable
+    from censorcheck.measure.running import Interrupted
+    from censorcheck.results.store import journal_path
+    from censorcheck.unattended.check import exit_code, judge_cases
 
     lock = RunLock(folder) if folder is not None else None
     if lock is not None and not lock.acquire(
@@ -136,6 +134,9 @@ def _run_once(plan: Callable[[], durable.Pending], out: Outputs, folder: Path | 
 
 
 def _report(run: Run, path: Path | None, out: Outputs, cases: Sequence[Case]) -> None:
+    from censorcheck.results.store import prune
+    from censorcheck.unattended.junit import write_junit
+
     if out.to_stdout:
         sys.stdout.write(run.model_dump_json(indent=2) + "\n")
         sys.stdout.flush()
@@ -181,6 +182,7 @@ def _new_run(
     def plan() -> durable.Pending:
         from censorcheck.measure import durable
         from censorcheck.measure.api import utc_now
+        from censorcheck.measure.targets import load_targets
 
         started = utc_now()
         named = settings
@@ -205,6 +207,8 @@ def skip(reason: str) -> None:
 
 
 def _resume_run(where: Sequence[str], out: Outputs, control_token: str | None) -> int:
+    from censorcheck.results.store import journal_path, newest_journal
+
     if len(where) > 1:
         raise ConfigError("--resume takes at most one journal or run document path")
     given = Path(where[0]) if where else None
@@ -371,6 +375,9 @@ def run(
     could be measured (no probe resolver, or no control, answered); 4 results could not be
     written; 130 Ctrl-C and 143 SIGTERM during a run (the journal keeps what was measured).
     """
+    from censorcheck.cli.plans import runnable, vantage_plans
+    from censorcheck.settings import Settings, choose_control
+
     out = Outputs(output, results_dir, json_out, quiet, fail_on, check, junit, keep, lock,
                   output_format, summary)  # fmt: skip
     with user_errors():
@@ -458,6 +465,8 @@ def demo(
     namespace: Annotated[Namespace, Opt(help=NAMESPACE_HELP)] = Namespace.auto,
 ) -> None:
     """Run the shipped Kazakhstan list against the built-in censorship lab (no Internet needed)."""
+    from censorcheck.measure.targets import shipped_list
+
     why = place_lab(namespace)
     with user_errors(), lab_thread(why) as lab:
         log(which_lab(lab, why))

@@ -7,29 +7,25 @@ import sys
 from collections import Counter, defaultdict
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
-from rich.progress import (
-    BarColumn,
-    MofNCompleteColumn,
-    Progress,
-    TextColumn,
-    TimeElapsedColumn,
-    TimeRemainingColumn,
-)
 from rich.table import Table
 
 from censorcheck.cli.common import Opt, app, fatal, log, parse_port_map, stderr, user_errors
 from censorcheck.cli.text import Format, console, escape, literal, write_tsv
 from censorcheck.errors import ConfigError, NothingMeasured
-from censorcheck.measure.bogons import is_ip
-from censorcheck.measure.targets import load_targets
-from censorcheck.results.store import default_output, unused_output, write_text
-from censorcheck.scan.models import ScanDocument, ScanSettings
-from censorcheck.scan.resolvers import ResolverSpec, load_resolvers
 
-POLITE_RATE = ScanSettings.model_fields["rate"].default
+# The models and the library load when the command runs, so that `dns-scan --help` starts at once.
+if TYPE_CHECKING:
+    from rich.progress import Progress
+
+    from censorcheck.scan.models import ScanDocument, ScanSettings
+    from censorcheck.scan.resolvers import ResolverSpec
+
+# ScanSettings' default rate, which --help shows without importing the models (a test keeps the
+# two equal).
+POLITE_RATE = 5.0
 _TABLE_ROWS = 60
 _STYLE = {"accessible": "green", "blocked": "bold red", "down": "yellow", "inconclusive": "cyan"}
 _STATUSES = ("accessible", "blocked", "down", "inconclusive")
@@ -97,6 +93,11 @@ def dns_scan(
     ] = False,
 ) -> None:
     """Ask many resolvers about every domain and compare with the control (exit 1: blocked)."""
+    from censorcheck.measure.bogons import is_ip
+    from censorcheck.measure.targets import load_targets
+    from censorcheck.scan.models import ScanDocument, ScanSettings
+    from censorcheck.scan.resolvers import load_resolvers
+
     with user_errors():
         if schema:
             print(json.dumps(ScanDocument.model_json_schema(), indent=2))
@@ -173,6 +174,15 @@ def _scan(
 
 
 def _progress(quiet: bool) -> tuple[Progress, Callable[[int, int], None]]:
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TextColumn,
+        TimeElapsedColumn,
+        TimeRemainingColumn,
+    )
+
     progress = Progress(
         TextColumn("[bold]scanning"),
         BarColumn(),
@@ -193,6 +203,8 @@ def _progress(quiet: bool) -> tuple[Progress, Callable[[int, int], None]]:
 
 
 def _write(document: ScanDocument, output: str | None, results_dir: Path) -> None:
+    from censorcheck.results.store import default_output, unused_output, write_text
+
     text = document.model_dump_json(indent=2) + "\n"
     if output == "-":
         sys.stdout.write(text)

@@ -9,10 +9,8 @@ from typing import Annotated
 
 import typer
 
-from censorcheck.cli.common import Opt, app, log, user_errors
+from censorcheck.cli.common import CONTROL_ENV, CONTROL_FORMS, Opt, app, log, user_errors
 from censorcheck.errors import ConfigError, ScheduleError
-from censorcheck.measure.targets import load_targets
-from censorcheck.settings import CONTROL_ENV, CONTROL_FORMS, choose_control
 from censorcheck.unattended import schedule
 
 schedule_app = typer.Typer(
@@ -45,6 +43,9 @@ def schedule_install(
     dry_run: Annotated[bool, Opt("--dry-run", help="Print what would be written.")] = False,
 ) -> None:
     """Run TARGETS every --every, with a lock, a journal and plain logs (default: systemd)."""
+    from censorcheck.measure.targets import load_targets
+    from censorcheck.settings import choose_control
+
     with user_errors():
         if use_systemd and use_cron:
             raise ConfigError("--systemd and --cron: choose one")

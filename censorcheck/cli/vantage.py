@@ -6,15 +6,11 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from pydantic import ValidationError
 
 from censorcheck.cli.common import Opt, app, log, user_errors
-from censorcheck.cli.plans import runnable
 from censorcheck.cli.text import FORMAT_HELP, Format, console, literal, write_json, write_tsv
 from censorcheck.cli.text import table as text_table
 from censorcheck.errors import ConfigError, first_error
-from censorcheck.measure import vantages
-from censorcheck.settings import Settings
 
 vantage_app = typer.Typer(no_args_is_help=True, help="Vantage points: where a run measures from.")
 app.add_typer(vantage_app, name="vantage")
@@ -50,6 +46,12 @@ def add(
     replace: Annotated[bool, Opt("--replace", help="Overwrite a vantage of that name.")] = False,
 ) -> None:
     """Add a vantage."""
+    from pydantic import ValidationError
+
+    from censorcheck.cli.plans import runnable
+    from censorcheck.measure import vantages
+    from censorcheck.settings import Settings
+
     with user_errors():
         try:
             vantage = vantages.Vantage(
@@ -81,6 +83,8 @@ def list_(
     file: Annotated[Path | None, Opt("--file", help="Also read this vantage file.")] = None,
 ) -> None:
     """List the configured vantages (the user's file, then the project's)."""
+    from censorcheck.measure import vantages
+
     with user_errors():
         found = vantages.load([file] if file else [])
     if json_out or output_format is Format.json:
@@ -103,6 +107,8 @@ def list_(
 @vantage_app.command()
 def remove(name: str, file: FileOpt = None) -> None:
     """Remove a vantage."""
+    from censorcheck.measure import vantages
+
     with user_errors():
         path = file or vantages.user_file()
         vantages.remove(path, name)
