@@ -209,3 +209,21 @@ def test_schema_is_committed() -> None:
     """The scan document's JSON Schema, as published. When a model changes on purpose:
     ``censorcheck dns-scan --schema > schema/dns-scan.schema.json``, and bump the version."""
     assert ScanDocument.model_json_schema() == json.loads(SCHEMA.read_text(encoding="utf-8"))
+
+
+def test_a_bad_row_of_the_target_list_is_skipped_unless_strict(
+    scan_lab: ResolverLab, tmp_path: Path
+) -> None:
+    files = scan_lab.write_files(tmp_path)
+    listed = tmp_path / "names.txt"
+    listed.write_text(f"{scan_lab.names[0]}\nhtps://x.com\n", encoding="utf-8")
+    flags = [*scan_lab.scan_arguments(), "--resolvers", str(files["resolvers.txt"])]
+    out = tmp_path / "out.json"
+    result = run_cli("dns-scan", str(listed), *flags, "-q", "-o", str(out))
+    assert result.code in (0, 1), result.stderr
+    (warning,) = [line for line in result.stderr.splitlines() if line.startswith("warning:")]
+    assert "names.txt line 2" in warning and warning.endswith("; skipped")
+    assert json.loads(out.read_text())["domains"] == [scan_lab.names[0]]
+    strict = run_cli("dns-scan", str(listed), *flags, "--strict", "-o", str(tmp_path / "s.json"))
+    assert "names.txt line 2" in one_line_error(strict.stderr)
+    assert strict.code == 2 and not (tmp_path / "s.json").exists()

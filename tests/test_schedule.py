@@ -219,11 +219,25 @@ def test_cron_refuses_what_it_cannot_carry(home: dict[str, str], tmp_path: Path)
     assert result.code == 2 and "7h" not in result.stderr and "evenly" in result.stderr
 
 
-def test_bad_target_list_fails_at_install(home: dict[str, str], tmp_path: Path) -> None:
+def test_bad_rows_are_named_at_install_as_the_runs_will_treat_them(
+    home: dict[str, str], tmp_path: Path
+) -> None:
     bad = tmp_path / "bad.txt"
     bad.write_text("htps://x.com\n", encoding="utf-8")
     result = schedule(home, "install", str(bad), "--systemd", "--dry-run")
-    assert result.code == 2 and "bad.txt line 1" in one_line_error(result.stderr)
+    *warnings, error = result.stderr.splitlines()
+    assert result.code == 2 and error.startswith("error: ") and "no targets" in error
+    assert len(warnings) == 1 and "bad.txt line 1" in warnings[0]
+    mixed = tmp_path / "mixed.txt"
+    mixed.write_text("https://static.lab.test/\nhtps://x.com\n", encoding="utf-8")
+    # The runs skip the bad row, so the install says so and goes on ...
+    result = schedule(home, "install", str(mixed), "--systemd", "--dry-run")
+    assert result.code == 0, result.stderr
+    (warning,) = [line for line in result.stderr.splitlines() if line.startswith("warning:")]
+    assert "mixed.txt line 2" in warning and warning.endswith("; skipped")
+    # ... unless they are to be strict, which fails now rather than at three in the morning.
+    result = schedule(home, "install", str(mixed), "--systemd", "--dry-run", "--arg=--strict")
+    assert result.code == 2 and "mixed.txt line 2" in one_line_error(result.stderr)
     assert calls(home) == []
 
 

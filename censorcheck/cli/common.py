@@ -85,6 +85,12 @@ def log(message: str) -> None:
     stderr.print(message, markup=False, highlight=False, soft_wrap=True)
 
 
+def skip_row(reason: str) -> None:
+    """A bad row of a target list left out: one line, and the command goes on (as ``run``
+    does without --strict)."""
+    log(f"warning: {reason}; skipped")
+
+
 def one_line(text: str) -> str:
     """``text`` with control characters (newlines included) shown as escapes: a message quotes
     what the user gave, which may hold any of them."""

@@ -27,6 +27,7 @@ from censorcheck.cli.common import (
     fatal,
     log,
     parse_port_map,
+    skip_row,
     stderr,
     summary_rows,
     summary_table,
@@ -190,7 +191,7 @@ def _new_run(
             joined = "+".join(p.settings.vantage for p in vantages)
             named = settings.model_copy(update={"vantage": joined})
         return durable.start(
-            load_targets(targets, on_skip=None if strict else skip),
+            load_targets(targets, on_skip=None if strict else skip_row),
             settings,
             out.path(named, started),
             started,
@@ -199,11 +200,6 @@ def _new_run(
         )
 
     return _run_once(plan, out, out.folder())
-
-
-def skip(reason: str) -> None:
-    """A row of a target list left out: one line, and the run goes on."""
-    log(f"warning: {reason}; skipped")
 
 
 def _resume_run(where: Sequence[str], out: Outputs, control_token: str | None) -> int:

@@ -12,7 +12,16 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 from rich.table import Table
 
-from censorcheck.cli.common import Opt, app, fatal, log, parse_port_map, stderr, user_errors
+from censorcheck.cli.common import (
+    Opt,
+    app,
+    fatal,
+    log,
+    parse_port_map,
+    skip_row,
+    stderr,
+    user_errors,
+)
 from censorcheck.cli.text import Format, console, escape, literal, write_tsv
 from censorcheck.errors import ConfigError, NothingMeasured
 
@@ -91,6 +100,9 @@ def dns_scan(
     schema: Annotated[
         bool, Opt("--schema", help="Print the JSON Schema of the scan document and exit.")
     ] = False,
+    strict: Annotated[
+        bool, Opt("--strict", help="A bad row in a target list is an error (default: skip it).")
+    ] = False,
 ) -> None:
     """Ask many resolvers about every domain and compare with the control (exit 1: blocked)."""
     from censorcheck.measure.bogons import is_ip
@@ -107,7 +119,8 @@ def dns_scan(
         if resolvers is None:
             raise ConfigError("--resolvers FILE is required: the resolvers to scan, one a line")
         specs = load_resolvers(resolvers)
-        domains = [t.domain for t in load_targets(targets) if not is_ip(t.domain)]
+        listed = load_targets(targets, on_skip=None if strict else skip_row)
+        domains = [t.domain for t in listed if not is_ip(t.domain)]
         if not domains:
             raise ConfigError("no domain names among the targets (IP addresses need no lookup)")
         values: dict[str, Any] = {

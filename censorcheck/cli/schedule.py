@@ -9,7 +9,15 @@ from typing import Annotated
 
 import typer
 
-from censorcheck.cli.common import CONTROL_ENV, CONTROL_FORMS, Opt, app, log, user_errors
+from censorcheck.cli.common import (
+    CONTROL_ENV,
+    CONTROL_FORMS,
+    Opt,
+    app,
+    log,
+    skip_row,
+    user_errors,
+)
 from censorcheck.errors import ConfigError, ScheduleError
 from censorcheck.unattended import schedule
 
@@ -52,7 +60,12 @@ def schedule_install(
         backend: schedule.Backend = (
             "systemd" if use_systemd else "cron" if use_cron else schedule.default_backend()
         )
-        load_targets(targets)  # a broken list fails now, not at three in the morning
+        # Read now as the scheduled runs will read it (skipping bad rows unless --strict is
+        # passed on), so that what they would skip or refuse is said now, not at three in the
+        # morning.
+        strict = "--strict" in (arg or [])
+        if not load_targets(targets, on_skip=None if strict else skip_row):
+            raise ConfigError("no targets: every row of the lists is skipped")
         chosen = schedule.check_name(name or schedule.default_name(targets, vantage))
         # Written out in full: a timer or cron job does not see the shell's environment.
         control = control or os.environ.get(CONTROL_ENV, "").strip() or "ooni"
