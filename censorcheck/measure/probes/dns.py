@@ -28,6 +28,8 @@ import dns.name
 import dns.rcode
 import dns.rdatatype
 import dns.rdtypes.ANY.CNAME
+import dns.rdtypes.IN.A
+import dns.rdtypes.IN.AAAA
 import dns.resolver
 
 from censorcheck.errors import ConfigError
@@ -154,8 +156,15 @@ def read_answer(reply: dns.message.Message, t: float) -> DNSAnswer:
     ttls: list[int] = []
     for rrset in reply.answer:
         if rrset.rdtype == question.rdtype and rrset.name in chain:
-            addresses += [rdata.to_text() for rdata in rrset]
-            ttls.append(rrset.ttl)
+            # Only records dnspython read as addresses: one of another class (CH, or a class
+            # number it does not know) comes back as opaque data ('\\# 4 c000020a'), no address.
+            found = [
+                r.address
+                for r in rrset
+                if isinstance(r, dns.rdtypes.IN.A.A | dns.rdtypes.IN.AAAA.AAAA)
+            ]
+            addresses += found
+            ttls += [rrset.ttl] if found else []
     return DNSAnswer(
         rcode=rcode,
         addresses=addresses,
