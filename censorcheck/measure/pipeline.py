@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 
 import httpx
 
-from censorcheck.measure.probes import http, quic, tcp, tls
+from censorcheck.measure.probes import http, tcp, tls
 from censorcheck.measure.probes.context import ProbeContext
 from censorcheck.measure.probes.tcp import Stream
 from censorcheck.measure.verdict import HTTP_INTERFERENCE
@@ -173,6 +173,10 @@ async def _quic(
 ) -> None:
     if not addresses or partial.quic:
         return
+    # Imported here, not at the top: aioquic and what it pulls in (pyOpenSSL, service_identity)
+    # took a tenth of a second of every run's start, most of which never speaks QUIC.
+    from censorcheck.measure.probes import quic
+
     path = url.raw_path.decode("ascii") or "/"
 
     async def at(address: str) -> None:

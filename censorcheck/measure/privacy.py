@@ -19,6 +19,23 @@ from collections.abc import Collection
 _IPV4 = re.compile(r"(?<![\d.])(?:\d{1,3}\.){3}\d{1,3}(?!\d|\.\d)")
 _DASHED = re.compile(r"(?<![\d-])(\d{1,3})-(\d{1,3})-(\d{1,3})-(\d{1,3})(?![\d-])")
 _IPV6 = re.compile(r"(?<![0-9A-Fa-f:])(?:[0-9A-Fa-f]{0,4}:){2,7}[0-9A-Fa-f]{0,4}(?![0-9A-Fa-f:])")
+# The same two patterns for ASCII text, where \d is [0-9], written to start with a digit: a
+# pattern that opens with a look-behind is tried at every position of the text, one opening with
+# a character class lets the engine skip to the next digit. Bodies are mostly ASCII, and the
+# scrubber ran over every body at a tenth of a millisecond per kilobyte.
+_ASCII_IPV4 = re.compile(
+    r"[0-9](?<![0-9.][0-9])[0-9]{0,2}\.(?:[0-9]{1,3}\.){2}[0-9]{1,3}(?![0-9]|\.[0-9])"
+)
+_ASCII_DASHED = re.compile(
+    r"([0-9](?<![0-9-][0-9])[0-9]{0,2})-([0-9]{1,3})-([0-9]{1,3})-([0-9]{1,3})(?![0-9-])"
+)
+_ASCII_DIGIT = re.compile(r"[0-9]")
+# A match of _IPV6 is a whole run of hex digits and colons (the look-arounds see to that) which
+# holds two colons with at most four hex digits between them: found from those colons, the few
+# runs that may be addresses are checked alone instead of trying the pattern everywhere.
+_IPV6_HINT = re.compile(r":[0-9A-Fa-f]{0,4}:")
+_IPV6_RUN = re.compile(r"(?:[0-9A-Fa-f]{0,4}:){2,7}[0-9A-Fa-f]{0,4}")
+_HEX_OR_COLON = frozenset("0123456789ABCDEFabcdef:")
 REDACTED = "[scrubbed]"
 
 
@@ -44,13 +61,43 @@ def _replace_dashed(match: re.Match[str], keep: Collection[str]) -> str:
 
 def scrub(text: str, keep: Collection[str] = ()) -> str:
     """``text`` with every public IP address not in ``keep`` replaced by ``[scrubbed]``."""
-    if not any(ch.isdigit() for ch in text):
+    if text.isascii():
+        if _ASCII_DIGIT.search(text) is None:
+            return text
+        ipv4, dashed = _ASCII_IPV4, _ASCII_DASHED
+    else:
+        if not any(ch.isdigit() for ch in text):
+            return text
+        ipv4, dashed = _IPV4, _DASHED
+    text = ipv4.sub(lambda m: _replace(m, keep), text)
+    text = dashed.sub(lambda m: _replace_dashed(m, keep), text)
+    return _scrub_ipv6(text, keep)
+
+
+def _scrub_ipv6(text: str, keep: Collection[str]) -> str:
+    """``_IPV6.sub(...)``, found from the runs of hex digits and colons around two colons."""
+    pieces: list[str] = []
+    done = 0  # text before this is copied or replaced already
+    for hint in _IPV6_HINT.finditer(text):
+        if hint.start() < done:
+            continue  # in a run already seen
+        start, end = hint.start(), hint.end()
+        while start > done and text[start - 1] in _HEX_OR_COLON:
+            start -= 1
+        while end < len(text) and text[end] in _HEX_OR_COLON:
+            end += 1
+        match = _IPV6_RUN.fullmatch(text, start, end)
+        if match is not None:
+            pieces += [text[done:start], _replace(match, keep)]
+            done = end
+        else:
+            # Not an address; a later hint can only be in a later run.
+            pieces.append(text[done:end])
+            done = end
+    if not pieces:
         return text
-    text = _IPV4.sub(lambda m: _replace(m, keep), text)
-    text = _DASHED.sub(lambda m: _replace_dashed(m, keep), text)
-    if ":" in text:
-        text = _IPV6.sub(lambda m: _replace(m, keep), text)
-    return text
+    pieces.append(text[done:])
+    return "".join(pieces)
 
 
 def redact_address(address: str | None) -> str | None:

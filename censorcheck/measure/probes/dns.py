@@ -30,7 +30,6 @@ import dns.rdatatype
 import dns.rdtypes.ANY.CNAME
 import dns.rdtypes.IN.A
 import dns.rdtypes.IN.AAAA
-import dns.resolver
 
 from censorcheck.errors import ConfigError
 from censorcheck.measure.bogons import is_ip
@@ -118,6 +117,10 @@ def expand_system(resolver: Resolver, filename: str = "/etc/resolv.conf") -> Res
     """``system`` with the nameservers of ``filename`` filled in; ConfigError if it has none."""
     if resolver.scheme != "system" or resolver.nameservers:
         return resolver
+    # Imported here: dns.resolver pulls in dnspython's whole query stack, aioquic included,
+    # which cost every run a tenth of a second of start-up to read one file.
+    import dns.resolver
+
     try:
         configured = dns.resolver.Resolver(filename=filename, configure=True).nameservers
     except dns.exception.DNSException as exc:  # missing file, or no nameserver line in it

@@ -6,10 +6,14 @@ time it took. The open stream is handed on, so TLS and HTTP ride the same connec
 
 from __future__ import annotations
 
+import asyncio
 import ipaddress
+import socket
 import time
 
+import anyio.abc
 import httpcore
+from httpcore._backends.anyio import AnyIOStream
 
 from censorcheck.measure.failures import classify
 from censorcheck.measure.probes import proxy
@@ -19,8 +23,25 @@ from censorcheck.models import TCPConnect
 # A connection as the layers hand it on: TCP, then TLS over it, then HTTP over that.
 Stream = httpcore.AsyncNetworkStream
 
-# Stateless; one instance serves every connection of the process.
-_BACKEND = httpcore.AnyIOBackend()
+
+async def _dial(address: str, port: int, source: str | None) -> Stream:
+    """A connected stream to one address, from ``source`` when given.
+
+    The socket is made here rather than by ``anyio.connect_tcp``: for one known address that
+    costs a task group and a happy-eyeballs race, and, with a source address, a getaddrinfo in
+    a worker thread for every connection.
+    """
+    sock = socket.socket(socket.AF_INET6 if ":" in address else socket.AF_INET)
+    try:
+        sock.setblocking(False)
+        if source is not None:
+            sock.bind((source, 0))
+        await asyncio.get_running_loop().sock_connect(sock, (address, port))
+        stream = await anyio.abc.SocketStream.from_socket(sock)
+    except BaseException:
+        sock.close()
+        raise
+    return AnyIOStream(stream)
 
 
 def skip_reason(address: str, ctx: ProbeContext) -> str | None:
@@ -57,8 +78,8 @@ async def connect(
                 settings.proxy, address, dial, settings.timeout, settings.source_address
             )
         else:
-            stream = await _BACKEND.connect_tcp(
-                address, dial, timeout=settings.timeout, local_address=settings.source_address
+            stream = await asyncio.wait_for(
+                _dial(address, dial, settings.source_address), settings.timeout
             )
     except Exception as exc:  # noqa: BLE001 - every failure is data
         failure = classify(exc, "tcp")
