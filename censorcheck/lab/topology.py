@@ -65,6 +65,7 @@ _SERVICE_HOSTS: dict[str, int] = {
     "h3": 20,  # static sites that also serve HTTP/3
     "h3-stale": 21,  # static sites that advertise HTTP/3 and do not serve it
     "h3-udp-drop": 22,  # an HTTP/3 site whose address the censor cuts off from UDP
+    "slow": 23,
 }
 # The hosts above that speak (or claim) HTTP/3, and whether the censor drops UDP to them.
 _QUIC_HOSTS: dict[str, tuple[QUICService, bool]] = {
