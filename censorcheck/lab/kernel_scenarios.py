@@ -7,9 +7,10 @@ degrades the censored vantage's connections to it after a clean handshake. A thr
 trickles when the read gives up, as a distant or overloaded server's would; the run-level rule
 (``measure/verdict/baseline.py``) calls it ``tls.throttled``, blocked where the control server read
 the same page ten times as fast and the vantage's other big pages came ten times as fast too,
-inconclusive with the numbers where only the latter is known. A frozen body goes silent after its first kilobytes, and does so again on a fresh
-connection: ``tls.stall_after_bytes``, blocked only where the control server read more of the
-same page from the same address (rules 5), inconclusive with the numbers where no control did.
+inconclusive with the numbers where only the latter is known. A frozen body goes silent after
+its first kilobytes, and does so again on a fresh connection: ``tls.stall_after_bytes``, blocked
+only where the control server read more of the same page from the same address (rules 5),
+inconclusive with the numbers where no control did.
 """
 
 from __future__ import annotations
