@@ -7,7 +7,11 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from censorcheck.measure import durable
+from censorcheck.measure.verdict.baseline import settle
 from censorcheck.models import Run, Summary, Tool, VantageInfo
+from censorcheck.results.store import JournalHeader
+from censorcheck.settings import Settings
 from censorcheck.unattended.check import exit_code, judge_cases
 from tests.conftest import run_cli
 from tests.verdict.test_baseline_rules import FAST_CONTROL, TRICKLE, KiB, _fetch, result_of
@@ -71,3 +75,34 @@ def test_a_rules_6_document_loads_and_reanalyze_finds_the_throttling(tmp_path: P
     shown = run_cli("report", str(folder), "--markdown", "--no-index")
     assert shown.code == 0, shown.stderr
     assert "tls.throttled" in shown.stdout
+
+
+def test_a_resumed_run_weighs_its_new_results_against_the_whole_run() -> None:
+    """After a resume the baseline covers what was journaled before the interruption: the
+    trickling page measured after it is throttled against the four measured before, not
+    against the empty baseline of its own half of the run."""
+    done = [result_of(_fetch(512 * KiB, 0.1, cut=False), FAST_CONTROL) for _ in range(4)]
+    done = [
+        r.model_copy(update={"target": r.target.model_copy(update={"url": f"{r.target.url}{i}"})})
+        for i, r in enumerate(done)
+    ]
+    slow = result_of(TRICKLE, FAST_CONTROL)
+    settings = Settings(vantage="home")
+    targets = [r.target for r in (*done, slow)]
+    header = JournalHeader(
+        run_id="r1", started_at="2026-12-06T00:00:00.000Z", settings=settings, targets=targets
+    )
+    pending = durable.Pending(header, None, tuple(done))
+    # The second half as measured on its own: its baseline has no page, so no claim.
+    own, baselines = settle([slow])
+    assert own[0].verdict.outcome == "tls.throttled" and own[0].verdict.status == "inconclusive"
+    second = Run(run_id="r2", started_at="2026-12-06T00:01:00.000Z",
+                 finished_at="2026-12-06T00:01:05.000Z", tool=Tool(version="0"),
+                 vantage=VantageInfo(name="home", ipv6=False), settings={}, results=own,
+                 summary=Summary.of(own), baselines=baselines)  # fmt: skip
+    whole = durable.merge(second, pending, [slow])
+    assert [r.target.url for r in whole.results] == [t.url for t in header.targets]
+    assert whole.baselines[0].throughput_samples == 4
+    verdict = whole.results[-1].verdict
+    assert (verdict.status, verdict.outcome) == ("blocked", "tls.throttled")
+    assert whole.summary.by_status == {"accessible": 4, "blocked": 1}
