@@ -255,6 +255,9 @@ SCENARIOS: tuple[Scenario, ...] = (
     # throttling, whatever the vantage's baseline says.
     _row("slow", "https", "slow", ("accessible", None, "accessible"),
          "A page that comes at about 130 kB/s, for everyone."),
+    _row("slow-h3", "https", "slow", ("accessible", None, "accessible"),
+         "The same slow page over TCP and over HTTP/3, for everyone.", quic="h3",
+         quic_expect=("accessible", None, "accessible")),
     _row("ipv6-only-broken", "https", "static", ("accessible", None, "accessible"),
          "Publishes an AAAA but the vantage has no IPv6.", aaaa=True),
     _row("tarpit", "https", "tarpit", ("inconclusive", None, "http.timeout"),

@@ -300,6 +300,11 @@ def h3_page(authority: str, path: str) -> tuple[int, list[tuple[bytes, bytes]], 
     return 200, [(b"content-type", _HTML.encode())], page(name)
 
 
+def slow_h3_page(authority: str, path: str) -> tuple[int, list[tuple[bytes, bytes]], bytes]:
+    """The slow site's HTTP/3 answer: its body, which the server paces (``SLOW_PACE``)."""
+    return 200, [(b"content-type", _HTML.encode())], _FILLER[:SLOW_CHUNK] * SLOW_CHUNKS
+
+
 def _response(status: int, headers: Sequence[tuple[str, str]]) -> h11.Response:
     return h11.Response(status_code=status, headers=list(headers), reason=HTTPStatus(status).phrase)
 
