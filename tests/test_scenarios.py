@@ -142,6 +142,12 @@ def test_the_kernel_rows_ran(lab: Lab, censored_run: Run) -> None:
     assert frozen and frozen.hops[-1].response and throttled and throttled.hops[-1].response
     assert frozen.hops[-1].response.body_length < 64 * 1024
     assert 0 < throttled.hops[-1].response.body_length < censored_run.settings["max_body"]
+    # The throttled page is weighed against the run's other big pages (huge, huge-http, slow).
+    (baseline,) = censored_run.baselines
+    assert baseline.throughput_samples >= 3 and baseline.throughput is not None
+    transfer = throttled.hops[-1].response.transfer
+    assert transfer is not None and transfer.throughput is not None
+    assert transfer.throughput * 10 <= baseline.throughput
 
 
 def test_a_quic_blocked_site_is_never_expected_accessible_over_quic() -> None:

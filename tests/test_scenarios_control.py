@@ -19,6 +19,7 @@ import httpx
 import pytest
 
 from censorcheck.lab import Lab
+from censorcheck.lab.netns import KernelLab, KernelRule
 from censorcheck.models import Run
 from tests.conftest import run_cli
 from tests.test_scenarios import lab_flags, misses
@@ -215,3 +216,36 @@ def test_diff_says_when_the_control_not_the_network_changed(
     assert moved["control_changed"] and all(c["control_changed"] for c in changes.values())
     table = run_cli("diff", str(alone), str(served), "--format", "tsv")
     assert "judged with: server control" in table.stdout
+
+
+def test_a_network_that_drops_all_quic_blames_no_site(
+    lab: Lab, control_server: Server, tmp_path: Path
+) -> None:
+    """Every datagram to UDP/443 from the censored vantage dropped in the kernel, as a company
+    firewall or a country-wide QUIC ban does: each HTTP/3 row fails here while the control server
+    loads it, and the run's baseline says no site is to blame (rules 7)."""
+    if lab.kernel_skipped is not None:
+        pytest.skip(lab.kernel_skipped)
+    topo = lab.topology
+    rows = [name for name, s in topo.names.items() if s.quic != "none"]
+    rules = [KernelRule("drop_udp", topo.censored_vantage, h.address, topo.ports.https)
+             for h in topo.hosts.values() if h.quic != "none"]  # fmt: skip
+    targets = tmp_path / "quic.txt"
+    targets.write_text("\n".join(topo.url(n) for n in rows) + "\n", encoding="utf-8")
+    flags = [*lab_flags(lab, True), "--control", control_server.url]
+    flags += ["--control-token", control_server.token]
+    with KernelLab([], rules):
+        code, run, stderr = _run(targets, flags, tmp_path / "no-quic.json")
+    assert code == 0, stderr  # nothing blocked: TCP works, and QUIC fails for the network
+    (baseline,) = run.baselines
+    assert (baseline.quic_targets, baseline.quic_answered) == (len(rows), 0)
+    assert baseline.quic_control_loaded >= 3  # quic, quic-udp-drop, quic-sni-drop
+    for result in run.results:
+        quic = result.quic_verdict
+        assert result.verdict.status == "accessible", result.verdict.reason
+        assert quic is not None and quic.status in ("inconclusive", "down"), quic
+        if quic.status == "inconclusive":
+            assert f"of the {baseline.quic_addresses} addresses tried in this run" in quic.reason
+    by_name = {r.target.domain: r.quic_verdict for r in run.results}
+    plain = by_name["quic.lab.test"]  # loads over HTTP/3 wherever QUIC gets through
+    assert plain is not None and (plain.status, plain.outcome) == ("inconclusive", "quic.timeout")

@@ -51,9 +51,15 @@ class KernelRule:
     port: int
     amount: int = 0
 
+    @property
+    def hook(self) -> Literal["input", "output"]:
+        """Where the rule acts. A datagram dropped on output fails its sender's ``send`` with
+        EPERM, which no censor on the path can cause: UDP is dropped on input, in silence."""
+        return "input" if self.action == "drop_udp" else "output"
+
     def nft(self) -> str:
-        """The rule in nftables' syntax, for the output hook (on loopback every packet of both
-        directions passes there; matching the source keeps to the client's direction)."""
+        """The rule in nftables' syntax, for its hook (on loopback every packet of both
+        directions passes both; matching the source keeps to the client's direction)."""
         where = f"ip saddr {self.source} ip daddr {self.address}"
         tcp = f"{where} tcp dport {self.port}"
         # The server's direction, for the actions that meter what it sends.
@@ -177,12 +183,13 @@ class KernelLab:
             self._added.append(address)
         if not self.rules:
             return
-        chain = "\n".join(f"    {rule.nft()}" for rule in self.rules)
-        _run(
-            ["nft", "-f", "-"],
-            f"table inet {self.table} {{\n  chain out {{\n"
-            f"    type filter hook output priority 0;\n{chain}\n  }}\n}}\n",
+        chains = "".join(
+            f"  chain {hook} {{\n    type filter hook {hook} priority 0;\n"
+            + "".join(f"    {rule.nft()}\n" for rule in self.rules if rule.hook == hook)
+            + "  }\n"
+            for hook in ("output", "input")
         )
+        _run(["nft", "-f", "-"], f"table inet {self.table} {{\n{chains}}}\n")
 
     def close(self) -> None:
         if self.rules:

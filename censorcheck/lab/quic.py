@@ -23,6 +23,8 @@ Page = tuple[int, list[tuple[bytes, bytes]], bytes]
 Pages = Callable[[str, str], Page]
 # (source address, datagram) -> True to drop it: the on-path censor's decision.
 Drop = Callable[[str, bytes], bool]
+# (bytes per chunk, seconds before each): a body sent slowly, for everyone.
+Pace = tuple[int, float]
 
 
 class _CensoredServer(QuicServer):
@@ -39,10 +41,12 @@ class _CensoredServer(QuicServer):
 
 
 class _H3Server(QuicConnectionProtocol):
-    def __init__(self, *args: Any, pages: Pages, **kwargs: Any) -> None:
+    def __init__(self, *args: Any, pages: Pages, pace: Pace | None, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self._pages = pages
+        self._pace = pace
         self._h3: H3Connection | None = None
+        self._trickles: set[asyncio.Task[None]] = set()
 
     def transmit(self) -> None:
         # Once the lab closes the socket, a connection's pending timer has nothing to send on.
@@ -66,15 +70,40 @@ class _H3Server(QuicConnectionProtocol):
                     [(b":status", str(status).encode()), *headers,
                      (b"content-length", str(len(body)).encode())],
                 )  # fmt: skip
-                self._h3.send_data(h3_event.stream_id, body, end_stream=True)
-                self.transmit()
+                if self._pace is None:
+                    self._h3.send_data(h3_event.stream_id, body, end_stream=True)
+                    self.transmit()
+                    continue
+                task = asyncio.ensure_future(self._trickle(h3_event.stream_id, body, self._pace))
+                self._trickles.add(task)
+                task.add_done_callback(self._trickles.discard)
+
+    async def _trickle(self, stream_id: int, body: bytes, pace: Pace) -> None:
+        """Send ``body`` a chunk at a time, as a slow site does for everyone."""
+        size, seconds = pace
+        for start in range(0, len(body), size):
+            await asyncio.sleep(seconds)
+            if self._h3 is None or self._transport is None or self._transport.is_closing():
+                return
+            last = start + size >= len(body)
+            try:
+                self._h3.send_data(stream_id, body[start : start + size], end_stream=last)
+            except Exception:  # noqa: BLE001 - the client left: a closed stream is no error here
+                return
+            self.transmit()
 
 
 async def serve_h3(
-    address: str, port: int, certfile: str, keyfile: str, pages: Pages, drop: Drop | None = None
+    address: str,
+    port: int,
+    certfile: str,
+    keyfile: str,
+    pages: Pages,
+    drop: Drop | None = None,
+    pace: Pace | None = None,
 ) -> QuicServer:
     """Listen for QUIC on ``address``:``port`` (UDP) with the certificate in ``certfile``;
-    datagrams ``drop`` picks never reach the server."""
+    datagrams ``drop`` picks never reach the server; ``pace`` sends bodies slowly."""
     config = QuicConfiguration(is_client=False, alpn_protocols=H3_ALPN)
     config.load_cert_chain(certfile, keyfile)
     loop = asyncio.get_running_loop()
@@ -82,7 +111,7 @@ async def serve_h3(
         lambda: _CensoredServer(
             drop=drop,
             configuration=config,
-            create_protocol=lambda *a, **k: _H3Server(*a, pages=pages, **k),
+            create_protocol=lambda *a, **k: _H3Server(*a, pages=pages, pace=pace, **k),
         ),
         local_addr=(address, port),
     )

@@ -39,6 +39,7 @@ Service = Literal[
     "redirect",  # http:// answers 301 to https://, which serves the static page
     "huge",  # a 64 MiB body
     "tarpit",  # accepts, then trickles the response a byte at a time
+    "slow",  # a 160 KiB page at about 130 kB/s, for everyone: slow, and whole within a timeout
     "selfsigned",  # a certificate from a CA nobody trusts, for everyone
     "blockpage",  # the censor's blockpage server (and its generic warning page)
     "notice",  # the ISP's notice server: a notice no fingerprint knows, whatever the name
@@ -250,6 +251,13 @@ SCENARIOS: tuple[Scenario, ...] = (
          "A 64 MiB body: read a bounded prefix, do not stall."),
     _row("huge-http", "http", "huge", ("accessible", None, "accessible"),
          "A 64 MiB body over plain HTTP: the same bounded prefix on both sides."),
+    # Far slower than the vantage's other big pages, and for the control as slow: not
+    # throttling, whatever the vantage's baseline says.
+    _row("slow", "https", "slow", ("accessible", None, "accessible"),
+         "A page that comes at about 130 kB/s, for everyone."),
+    _row("slow-h3", "https", "slow", ("accessible", None, "accessible"),
+         "The same slow page over TCP and over HTTP/3, for everyone.", quic="h3",
+         quic_expect=("accessible", None, "accessible")),
     _row("ipv6-only-broken", "https", "static", ("accessible", None, "accessible"),
          "Publishes an AAAA but the vantage has no IPv6.", aaaa=True),
     _row("tarpit", "https", "tarpit", ("inconclusive", None, "http.timeout"),

@@ -64,6 +64,10 @@ CHUNK_SIZE = 64 * 1024
 TARPIT_LENGTH = 10 * 1024 * 1024  # promised, never delivered
 TARPIT_INTERVAL = 0.5
 TARPIT_LIMIT = 120.0
+# The slow site: 10 chunks of 16 KiB, one every 0.12 s (about 130 kB/s, 1.2 s for the body).
+SLOW_CHUNK = 16 * 1024
+SLOW_CHUNKS = 10
+SLOW_PACE = 0.12
 READ_SIZE = 64 * 1024
 WRITE_TIMEOUT = 10.0
 
@@ -280,6 +284,9 @@ async def serve(service: Service, exchange: Exchange, *, tls: bool, https_port: 
         await exchange.respond(200, dynamic_page(exchange.name))
     elif service == "huge":
         await exchange.stream(HUGE_SIZE, _huge_body(exchange.name))
+    elif service == "slow":
+        chunks = (_FILLER[:SLOW_CHUNK] for _ in range(SLOW_CHUNKS))
+        await exchange.stream(SLOW_CHUNK * SLOW_CHUNKS, chunks, pace=SLOW_PACE)
     elif service == "tarpit":
         trickle = _one_byte_at_a_time(page(exchange.name), int(TARPIT_LIMIT / TARPIT_INTERVAL))
         await exchange.stream(TARPIT_LENGTH, trickle, pace=TARPIT_INTERVAL)
@@ -291,6 +298,11 @@ def h3_page(authority: str, path: str) -> tuple[int, list[tuple[bytes, bytes]], 
     """What a static site's HTTP/3 front end answers: the page its HTTPS side serves."""
     name, _ = split_host(authority)
     return 200, [(b"content-type", _HTML.encode())], page(name)
+
+
+def slow_h3_page(authority: str, path: str) -> tuple[int, list[tuple[bytes, bytes]], bytes]:
+    """The slow site's HTTP/3 answer: its body, which the server paces (``SLOW_PACE``)."""
+    return 200, [(b"content-type", _HTML.encode())], _FILLER[:SLOW_CHUNK] * SLOW_CHUNKS
 
 
 def _response(status: int, headers: Sequence[tuple[str, str]]) -> h11.Response:

@@ -65,13 +65,19 @@ _SERVICE_HOSTS: dict[str, int] = {
     "h3": 20,  # static sites that also serve HTTP/3
     "h3-stale": 21,  # static sites that advertise HTTP/3 and do not serve it
     "h3-udp-drop": 22,  # an HTTP/3 site whose address the censor cuts off from UDP
+    "slow": 23,
+    "h3-slow": 24,  # the slow site, over HTTP/3 too
 }
 # The hosts above that speak (or claim) HTTP/3, and whether the censor drops UDP to them.
 _QUIC_HOSTS: dict[str, tuple[QUICService, bool]] = {
     "h3": ("h3", False),
     "h3-stale": ("stale", False),
     "h3-udp-drop": ("h3", True),
+    "h3-slow": ("h3", False),
 }
+# What the hosts above that are not a service of their own serve over TCP.
+_KINDS = {"static-edge": "static", "h3": "static", "h3-stale": "static",
+          "h3-udp-drop": "static", "h3-slow": "slow"}  # fmt: skip
 _FIRST_KERNEL_HOST = 100  # each kernel row's site on an address of its own, where its rule acts
 
 
@@ -116,7 +122,7 @@ class Topology:
         self._service_address: dict[str, str] = {}
         for service, offset in _SERVICE_HOSTS.items():
             quic, udp_censored = _QUIC_HOSTS.get(service, ("none", False))
-            kind: Service = "static" if service in ("static-edge", *_QUIC_HOSTS) else service  # type: ignore[assignment]
+            kind: Service = _KINDS.get(service, service)  # type: ignore[assignment]
             self.hosts[at(offset)] = Host(at(offset), kind, quic=quic, udp_censored=udp_censored)
             self._service_address[service] = at(offset)
         self.hosts[self.blockpage_address].names.add(f"blocked.{LAB_DOMAIN}")
@@ -163,8 +169,10 @@ class Topology:
         """The address of the host that serves a scenario's names."""
         if scenario.quic == "none":
             return self.address_of_service(scenario.service)
+        if scenario.service == "slow" and scenario.quic == "h3":
+            return self._service_address["h3-slow"]
         if scenario.service != "static" or scenario.scheme != "https":
-            raise ValueError(f"{scenario.name}: only static https sites speak HTTP/3 in the lab")
+            raise ValueError(f"{scenario.name}: only static or slow https sites speak HTTP/3")
         if scenario.censor == "udp_drop":
             return self._service_address["h3-udp-drop"]
         return self._service_address["h3" if scenario.quic == "h3" else "h3-stale"]

@@ -38,12 +38,15 @@ from censorcheck.lab.quic import serve_h3
 from censorcheck.lab.quicpeek import initial_server_name
 from censorcheck.lab.sites import (
     BLOCKPAGE,
+    SLOW_CHUNK,
+    SLOW_PACE,
     Exchange,
     h3_page,
     notice,
     receive_request,
     reject,
     serve,
+    slow_h3_page,
 )
 from censorcheck.lab.tlspeek import peek_client_hello, server_name, wait_readable
 from censorcheck.lab.topology import Host, Topology
@@ -142,7 +145,10 @@ class WebLab:
             return topology.drops_datagram(host, source, lambda: initial_server_name(datagram))
 
         port = self._topology.ports.https
-        self._quic.append(await serve_h3(host.address, port, str(pem), str(pem), h3_page, drop))
+        slow = host.service == "slow"
+        pages, pace = (slow_h3_page, (SLOW_CHUNK, SLOW_PACE)) if slow else (h3_page, None)
+        server = await serve_h3(host.address, port, str(pem), str(pem), pages, drop, pace)
+        self._quic.append(server)
 
     # --- accepting -------------------------------------------------------------------------
 

@@ -46,6 +46,7 @@ from censorcheck.measure.verdict import (
     safe_judge,
     safe_judge_quic,
 )
+from censorcheck.measure.verdict.baseline import settle
 from censorcheck.models import (
     Control,
     ControlServerStatus,
@@ -373,6 +374,8 @@ async def ameasure(
     info = _vantage_info(
         settings, statuses, ctx.ipv6, about, server_status, control_vantage, identity
     )
+    # Run-level baseline (issue 14): every result of the vantage settled against the others.
+    settled, baselines = settle(results)
     return Run(
         run_id=str(uuid.uuid4()),
         started_at=started_at,
@@ -382,8 +385,9 @@ async def ameasure(
         vantages=[info],
         settings=_public_settings(settings),
         rules_version=RULES_VERSION,
-        results=list(results),
-        summary=Summary.of(results),
+        results=settled,
+        summary=Summary.of(settled),
+        baselines=baselines,
     )
 
 
@@ -467,6 +471,7 @@ async def ameasure_many(
             "vantages": infos,
             "results": results,
             "summary": Summary.of(results),
+            "baselines": [b for run in runs for b in run.baselines],
         }
     )
 

@@ -19,6 +19,7 @@ from pydantic import ValidationError
 from censorcheck.errors import CensorcheckError, StoreError, first_error
 from censorcheck.measure.api import OnResult, measure_many, utc_now
 from censorcheck.measure.controls import OnControl
+from censorcheck.measure.verdict.baseline import settle
 from censorcheck.models import Result, Run, Summary, Target
 from censorcheck.results.store import (
     Journal,
@@ -142,23 +143,27 @@ def resume(journal: Path, control_token: str | None = None) -> Pending:
     return Pending(header, path, tuple(done.values()), control_token, repaired)
 
 
-def merge(run: Run, pending: Pending) -> Run:
+def merge(run: Run, pending: Pending, fresh: Sequence[Result]) -> Run:
     """One document for the whole run: earlier and new results in list order (vantage by
-    vantage), original identity."""
+    vantage), original identity. ``fresh`` are the new results as each target was judged (as
+    journaled), before ``run`` settled them against a baseline of its own part of the run."""
     header = pending.header
-    found = {(_vantage_of(r, header), r.target.url): r for r in (*pending.done, *run.results)}
+    found = {(_vantage_of(r, header), r.target.url): r for r in (*pending.done, *fresh)}
     results = [
         found[key]
         for plan in pending.vantages()
         for t in header.targets
         if (key := (plan.settings.vantage, t.url)) in found
     ]
+    # Run-level baseline (issue 14), over the whole run, the part measured before a resume too.
+    results, baselines = settle(results)
     return run.model_copy(
         update={
             "run_id": pending.header.run_id,
             "started_at": pending.header.started_at,
             "results": results,
             "summary": Summary.of(results),
+            "baselines": baselines,
         }
     )
 
@@ -169,9 +174,11 @@ def complete(
     """Measure what is missing, journal each result as it comes, write the whole document."""
     journal = Journal(journal_path(pending.path)).open(pending.header) if pending.path else None
     recorded = 0
+    fresh: list[Result] = []  # as judged target by target: the run's baseline settles them
 
     def record(result: Result) -> None:
         nonlocal recorded
+        fresh.append(result)
         if journal is not None:
             journal.append(result)
             recorded += 1
@@ -183,7 +190,7 @@ def complete(
             (p.settings, p.about, pending.todo_of(p.settings.vantage)) for p in pending.vantages()
         ]
         control = pending.header.control_vantage
-        run = merge(measure_many(plans, record, None, control, on_control), pending)
+        run = merge(measure_many(plans, record, None, control, on_control), pending, fresh)
         if pending.path is not None:
             write_run(run, pending.path)
     except StoreError as exc:

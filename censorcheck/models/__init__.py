@@ -29,7 +29,7 @@ from censorcheck.models.observations import (
 )
 from censorcheck.netinfo import NetworkIdentity
 
-SCHEMA_VERSION = "1.6"
+SCHEMA_VERSION = "1.7"
 # The ``rules_version`` of documents from before schema 1.1, which did not record which verdict
 # rules produced their verdicts.
 UNKNOWN_RULES = "0"
@@ -38,6 +38,7 @@ __all__ = [
     "SCHEMA_VERSION",
     "UNKNOWN_RULES",
     "AtControlAddresses",
+    "Baseline",
     "Certificate",
     "Control",
     "ControlServerStatus",
@@ -215,6 +216,31 @@ class Result(Model):
     )
 
 
+class Baseline(Model):
+    """What one vantage saw over the whole run, for the rules that weigh one target against the
+    rest (schema 1.7): its usual speed, and whether QUIC works from it at all."""
+
+    vantage: str | None = Field(None, description="The vantage (as ``result.vantage``).")
+    throughput: float | None = Field(
+        None,
+        description="Median throughput (bytes/s) of the fetches that were judged accessible "
+        "and timed a body of at least 64 KiB that was not cut; null with no such fetch.",
+    )
+    throughput_samples: int = Field(0, description="How many fetches that median is over.")
+    quic_targets: int = Field(0, description="Targets where a QUIC handshake was tried.")
+    quic_addresses: int = Field(0, description="Addresses where a QUIC handshake was tried.")
+    quic_answered: int = Field(
+        0,
+        description="Of those addresses, how many completed a QUIC handshake, naming the host "
+        "or a neutral name: UDP to port 443 gets through there.",
+    )
+    quic_control_loaded: int = Field(
+        0,
+        description="Targets whose QUIC failed at every address here while the control "
+        "completed a QUIC handshake with the site.",
+    )
+
+
 class Tool(Model):
     name: Literal["censorcheck"] = "censorcheck"
     version: str
@@ -329,3 +355,8 @@ class Run(Model):
     )
     results: list[Result]
     summary: Summary
+    baselines: list[Baseline] = Field(
+        default_factory=list,
+        description="One per vantage: the run-wide figures that the throttling and QUIC rules "
+        "weigh each result against (schema 1.7; empty in older documents).",
+    )

@@ -13,8 +13,15 @@ from pydantic import ValidationError
 
 from censorcheck.errors import ConfigError, first_error
 from censorcheck.measure.bogons import networks
-from censorcheck.measure.verdict import RULES_VERSION, JudgeContext, Observations, safe_judge
-from censorcheck.models import SCHEMA_VERSION, Result, Run, Summary
+from censorcheck.measure.verdict import (
+    RULES_VERSION,
+    JudgeContext,
+    Observations,
+    safe_judge,
+    safe_judge_quic,
+)
+from censorcheck.measure.verdict.baseline import settle
+from censorcheck.models import SCHEMA_VERSION, Result, Run, Summary, Verdict
 from censorcheck.settings import Settings
 
 
@@ -42,29 +49,34 @@ class Reanalysis:
 
 
 def changed(old: Result, new: Result) -> bool:
-    """A verdict changed when its status, blocking layer, outcome or confidence did (a reworded
-    reason or reordered evidence is not a change)."""
-    a, b = old.verdict, new.verdict
-    return (a.status, a.blocking, a.outcome, a.confidence) != (
-        b.status,
-        b.blocking,
-        b.outcome,
-        b.confidence,
+    """A verdict changed when its status, blocking layer, outcome or confidence did, or its
+    QUIC verdict's did (a reworded reason or reordered evidence is not a change)."""
+
+    def key(v: Verdict | None) -> tuple[object, ...] | None:
+        return None if v is None else (v.status, v.blocking, v.outcome, v.confidence)
+
+    return key(old.verdict) != key(new.verdict) or key(old.quic_verdict) != key(new.quic_verdict)
+
+
+def _rejudged(result: Result, ctx: JudgeContext) -> Result:
+    obs = Observations.of(result)
+    return result.model_copy(
+        update={"verdict": safe_judge(obs, ctx), "quic_verdict": safe_judge_quic(obs)}
     )
 
 
 def reanalyze(run: Run) -> Reanalysis:
     """``run`` with every verdict recomputed by the current rules, and its summary with them."""
     ctx = judge_context(run)
-    results = [
-        r.model_copy(update={"verdict": safe_judge(Observations.of(r), ctx)}) for r in run.results
-    ]
+    # Run-level baseline (issue 14): the rejudged results settled against the whole run's.
+    results, baselines = settle(_rejudged(r, ctx) for r in run.results)
     new = run.model_copy(
         update={
             "schema_version": SCHEMA_VERSION,
             "rules_version": RULES_VERSION,
             "results": results,
             "summary": Summary.of(results),
+            "baselines": baselines,
         }
     )
     return Reanalysis(

@@ -25,7 +25,7 @@ from censorcheck.models import (
     Verdict,
 )
 
-RULES_VERSION = "6"
+RULES_VERSION = "7"
 
 CERT_FAILURES = frozenset(
     {"tls.untrusted", "tls.hostname_mismatch", "tls.expired", "tls.invalid_certificate"}
@@ -65,11 +65,16 @@ OUTCOMES = {
     "tls.stall_after_bytes": "An HTTPS body froze after its first bytes, twice, while the control "
     "server read more of it from the same address; inconclusive without that.",
     "http.stall_after_bytes": "The same for a plain-HTTP body.",
+    "tls.throttled": "(run-level) An HTTPS body arrived at a tenth or less of both the control's "
+    "throughput for the same URL and this vantage's median over the run; inconclusive with one "
+    "of them missing.",
+    "http.throttled": "The same for a plain-HTTP body.",
     "quic.sni_blocking": "(QUIC verdict) The QUIC handshake naming the host failed where one "
     "with a neutral name completed at the same address.",
     "quic.<failure>": "(QUIC verdict) HTTP/3 failed: blocked where every handshake here went "
     "unanswered while the control server loaded it over HTTP/3, or an OONI test helper completed "
-    "a handshake at the same address; down where the control's QUIC failed too.",
+    "a handshake at the same address; down where the control's QUIC failed too; inconclusive "
+    "where QUIC failed nearly everywhere from this vantage in the run.",
     "http.<failure>": "The request failed (reset, eof, timeout) after the connection was made.",
     "<layer>.deadline": "The per-target deadline ended the measurement at that layer.",
     "<layer>.error": "An internal error ended the measurement at that layer.",
