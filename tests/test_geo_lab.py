@@ -15,7 +15,7 @@ import dns.rrset
 import pytest
 
 from censorcheck.lab import Lab
-from censorcheck.models import Run
+from censorcheck.models import SCHEMA_VERSION, Run
 from tests.conftest import run_cli
 from tests.geo_support import Row, write_table
 from tests.test_scenarios import lab_flags
@@ -82,7 +82,7 @@ def test_detected_from_the_control_servers_report(lab: Lab, geo_db: Path, tmp_pa
     assert lab.topology.censored_vantage not in network_text
     if not lab.topology.loopback:  # there the address is public: redacted everywhere
         assert lab.topology.censored_vantage not in out.read_text(encoding="utf-8")
-    assert json.loads(out.read_text())["schema_version"] == "1.6"
+    assert json.loads(out.read_text())["schema_version"] == SCHEMA_VERSION
 
 
 def test_configured_values_win(lab: Lab, geo_db: Path, tmp_path: Path) -> None:
