@@ -57,8 +57,8 @@ class _Connection(QuicConnectionProtocol):
         self.settled: asyncio.Future[str | None] = loop.create_future()  # failure, or None
         self.terminated: ConnectionTerminated | None = None
         self.h3: H3Connection | None = None
-        self.h3_events: asyncio.Queue[H3Event] = asyncio.Queue()
-        self.ended = asyncio.Event()
+        # HTTP/3 events in order, then None once the connection has ended.
+        self.h3_events: asyncio.Queue[H3Event | None] = asyncio.Queue()
 
     def quic_event_received(self, event: QuicEvent) -> None:
         if isinstance(event, ProtocolNegotiated) and event.alpn_protocol in H3_ALPN:
@@ -69,10 +69,11 @@ class _Connection(QuicConnectionProtocol):
         elif isinstance(event, ConnectionTerminated):
             self.terminated = event
             self._settle(_termination(event))
-            self.ended.set()
         if self.h3 is not None:
             for h3_event in self.h3.handle_event(event):
                 self.h3_events.put_nowait(h3_event)
+        if isinstance(event, ConnectionTerminated):
+            self.h3_events.put_nowait(None)
 
     def datagram_received(self, data: bytes | str, addr: Any) -> None:
         self.heard.set()
@@ -301,18 +302,13 @@ async def get(
 
 
 async def _next(protocol: _Connection) -> H3Event:
-    """The next HTTP/3 event, or the connection's end as an error."""
-    if not protocol.h3_events.empty() or not protocol.ended.is_set():
-        waiter = asyncio.ensure_future(protocol.h3_events.get())
-        ended = asyncio.ensure_future(protocol.ended.wait())
-        try:
-            done, _ = await asyncio.wait({waiter, ended}, return_when=asyncio.FIRST_COMPLETED)
-        finally:
-            for task in (waiter, ended):
-                task.cancel()
-        if waiter in done:
-            return waiter.result()
-    raise ConnectionResetError("the QUIC connection ended")
+    """The next HTTP/3 event, or the connection's end as an error. One queue read per event:
+    waiting on the queue and on the end as two tasks cost two tasks per packet."""
+    event = await protocol.h3_events.get()
+    if event is None:
+        protocol.h3_events.put_nowait(None)  # ended for every later read too
+        raise ConnectionResetError("the QUIC connection ended")
+    return event
 
 
 Attempt = asyncio.Future[tuple[QUICHandshake, _Connection | None, Any]]
