@@ -44,9 +44,7 @@ class Partial:
     quic: list[QUICFetch] = field(default_factory=list)
     streams: list[Stream] = field(default_factory=list)
     dns_https: list[DNSQuery] = field(default_factory=list)
-    https_asked: asyncio.Future[list[None]] | None = (
-        None  # the HTTPS record queries, while they run
-    )
+    https_asked: asyncio.Future[None] | None = None  # the HTTPS record queries, while they run
 
     def ask_https_record(
         self, url: httpx.URL, resolvers: list[Resolver], ctx: ProbeContext
@@ -57,14 +55,20 @@ class Partial:
         Nothing waits for them but the decision whether to try QUIC, made after the fetch over
         TCP: by then the queries, sent with A and AAAA, have mostly ended.
         """
-        if ctx.settings.quic != "auto" or url.scheme != "https" or is_ip(url.host):
+        settings = ctx.settings
+        # Behind a proxy QUIC is never tried (a proxy cannot carry it): nothing to decide.
+        if settings.quic != "auto" or settings.proxy is not None:
+            return
+        if url.scheme != "https" or is_ip(url.host):
             return
         port = http.default_port(url)
 
-        async def one(resolver: Resolver) -> None:
-            self.dns_https.append(await https_record(url.host, port, resolver, ctx))
+        async def ask() -> None:
+            # In the resolvers' order, as ``dns`` is.
+            asked = (https_record(url.host, port, r, ctx) for r in resolvers)
+            self.dns_https.extend(await asyncio.gather(*asked))
 
-        self.https_asked = asyncio.ensure_future(asyncio.gather(*(one(r) for r in resolvers)))
+        self.https_asked = asyncio.ensure_future(ask())
 
     async def aclose(self) -> None:
         """Close every connection the pipeline opened (they are all closed once, at the end)."""

@@ -9,12 +9,15 @@ from typing import Any
 
 import dns.message
 import dns.rrset
+import httpx
 import pytest
 
 from censorcheck.lab.topology import Topology
-from censorcheck.measure.pipeline import https_h3_port
+from censorcheck.measure.pipeline import Partial, https_h3_port
+from censorcheck.measure.probes.context import ProbeContext
 from censorcheck.measure.probes.dns import https_name, https_record, parse_resolver, read_answer
 from censorcheck.models import DNSAnswer, DNSQuery, HTTPSRecord, Result
+from censorcheck.settings import Settings
 from tests.dns.support import LAB, Env, at
 from tests.dns.test_dns_odd_replies import FakeServer
 
@@ -207,3 +210,35 @@ def test_a_document_from_before_the_record_loads() -> None:
     result = Result.model_validate(old)
     assert result.dns_https == []
     assert result.dns[0].answer is not None and result.dns[0].answer.records == []
+
+
+@pytest.mark.parametrize(
+    ("url", "settings", "asked"),
+    [
+        ("https://example.org/", {}, True),
+        ("https://example.org:8443/", {}, True),
+        ("http://example.org/", {}, False),
+        ("https://192.0.2.1/", {}, False),
+        ("https://example.org/", {"quic": "always"}, False),
+        ("https://example.org/", {"quic": "never"}, False),
+        # Behind a proxy no QUIC is tried, so there is nothing for the record to decide.
+        (
+            "https://example.org/",
+            {"proxy": "socks5://127.0.0.1:1080", "resolvers": ["tcp://127.0.0.1"]},
+            False,
+        ),
+    ],
+)
+def test_when_the_record_is_asked_for(url: str, settings: dict[str, Any], asked: bool) -> None:
+    async def main() -> bool:
+        ctx = ProbeContext.create(Settings(**settings), ipv6=False)
+        partial = Partial()
+        try:
+            # A resolver that is never reached: the query is cancelled before it is sent.
+            partial.ask_https_record(httpx.URL(url), [parse_resolver("udp://192.0.2.53")], ctx)
+            return partial.https_asked is not None
+        finally:
+            await partial.aclose()
+            await ctx.aclose()
+
+    assert asyncio.run(main()) == asked
