@@ -278,7 +278,7 @@ def run_benchmark(args: argparse.Namespace) -> Figures:
         )
     if args.quic_count:
         figures["quic"] = quic_cost.quic_figures(
-            args.quic_count, args.seed, args.timeout, args.concurrency
+            args.quic_count, args.seed, args.timeout, args.concurrency, args.profile
         )
     figures["goals"] = goals(figures)
     return figures
@@ -430,7 +430,8 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         "--profile",
         type=Path,
         default=None,
-        help="folder for a cProfile of each run's main process (read with pstats)",
+        help="folder for a cProfile of each run's main process, and of each QUIC cost run "
+        "(read with pstats)",
     )
     parser.add_argument("--json", action="store_true", help="print the figures as JSON")
     args = parser.parse_args(argv)
