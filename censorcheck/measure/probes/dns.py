@@ -1,7 +1,7 @@
 """The DNS probe: what one resolver says about a name, asked over UDP, TCP, DoT or DoH.
 
-Measured for each of A and AAAA (and, for deciding on QUIC, HTTPS: ``https_record``): the
-response code, the addresses and CNAME chain, the smallest
+Measured for each of A and AAAA (and HTTPS, ``https_record``, which decides only whether QUIC
+is tried): the response code, the addresses (or HTTPS records) and CNAME chain, the smallest
 TTL, the time to answer and, over UDP, every further reply to the same query that differs from
 the first. Two different answers to one query mean something on the path forged one of them.
 Failures are recorded as ``dns.*`` codes; nothing here raises on network trouble.
