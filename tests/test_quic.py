@@ -188,6 +188,25 @@ def test_a_handshake_given_up_on_sends_nothing_later(tmp_path: Path) -> None:
     assert not errors, errors
 
 
+def test_a_closed_connection_sends_nothing_later(tmp_path: Path) -> None:
+    """A fetched page's connection is closed without waiting out its closing period, whose
+    timers still fire after the socket is gone: nothing may be sent or logged then. As above,
+    the loop runs on past them (the closing period is three probe timeouts, well under 1 s on
+    loopback)."""
+    errors: list[dict[str, object]] = []
+
+    async def main() -> QUICFetch:
+        asyncio.get_running_loop().set_exception_handler(lambda _, context: errors.append(context))
+        fetch = await _against_server(tmp_path, ca, ca)
+        await asyncio.sleep(2.0)
+        return fetch
+
+    ca = trustme.CA()
+    fetch = asyncio.run(main())
+    assert fetch.failure is None and fetch.response is not None
+    assert not errors, errors
+
+
 def test_a_closed_udp_port_is_refused(tmp_path: Path) -> None:
     address = _address()
     fetch = _probe_at(address, _free_udp_port(address), tmp_path)
