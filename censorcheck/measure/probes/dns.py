@@ -158,7 +158,9 @@ def read_answer(reply: dns.message.Message, t: float) -> DNSAnswer:
     for rrset in reply.answer:
         if rrset.rdtype == question.rdtype and rrset.name in chain:
             if rrset.rdtype == dns.rdatatype.HTTPS:
-                records += [_https_record(rdata) for rdata in rrset]
+                # Only what dnspython parsed as HTTPS (another class comes back as opaque data).
+                svcb = dns.rdtypes.svcbbase.SVCBBase
+                records += [_https_record(r) for r in rrset if isinstance(r, svcb)]
             else:
                 addresses += [rdata.to_text() for rdata in rrset]
             ttls.append(rrset.ttl)
