@@ -279,7 +279,7 @@ def run_benchmark(args: argparse.Namespace) -> Figures:
         )
     if args.quic_count:
         figures["quic"] = quic_cost.quic_figures(
-            args.quic_count, args.seed, args.timeout, args.concurrency
+            args.quic_count, args.seed, args.timeout, args.concurrency, args.profile
         )
     if args.startup_repeats:
         figures["startup"] = startup.startup_figures(args.startup_repeats)
@@ -435,7 +435,8 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         "--profile",
         type=Path,
         default=None,
-        help="folder for a cProfile of each run's main process (read with pstats)",
+        help="folder for a cProfile of each run's main process, and of each QUIC cost run "
+        "(read with pstats)",
     )
     parser.add_argument(
         "--startup-repeats",

@@ -11,12 +11,14 @@ their QUIC verdict must be blocked, every other one accessible, and no QUIC verd
 
 from __future__ import annotations
 
+import cProfile
 import multiprocessing
 import random
 import resource
 import statistics
 import time
 from concurrent.futures import ProcessPoolExecutor
+from pathlib import Path
 from typing import Any
 
 from figures import Figures, cpu_seconds
@@ -54,15 +56,26 @@ def _high_water_kib() -> int:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
 
 
-def _one_run(urls: list[str], settings_json: str) -> tuple[Figures, str]:
-    """In a child process: one measure() from a clean start; its figures and the run."""
+def _one_run(
+    urls: list[str], settings_json: str, profile: Path | None = None
+) -> tuple[Figures, str]:
+    """In a child process: one measure() from a clean start; its figures and the run. With
+    ``profile``, a cProfile of the measurement is written there (its overhead is in the
+    figures then)."""
     settings = Settings.model_validate_json(settings_json)
     targets = load_targets(urls)
     rss_before = _high_water_kib()
     user0, sys0 = cpu_seconds(resource.RUSAGE_SELF)
+    profiler = cProfile.Profile() if profile is not None else None
     start = time.monotonic()
+    if profiler is not None:
+        profiler.enable()
     run = measure(targets, settings)
+    if profiler is not None:
+        profiler.disable()
     wall = time.monotonic() - start
+    if profiler is not None and profile is not None:
+        profiler.dump_stats(profile)
     user1, sys1 = cpu_seconds(resource.RUSAGE_SELF)
     # Read before the run is serialised to go back to the parent, which the probe never does.
     peak = _high_water_kib()
@@ -95,8 +108,11 @@ def _settings(lab: LabInfo, timeout: float, concurrency: int, mode: str) -> str:
     return Settings.model_validate(values).model_dump_json()
 
 
-def quic_figures(count: int, seed: int, timeout: float, concurrency: int) -> Figures:
-    """Every mode ``ROUNDS`` times on one lab; per mode the medians, and the largest peak."""
+def quic_figures(
+    count: int, seed: int, timeout: float, concurrency: int, profile: Path | None = None
+) -> Figures:
+    """Every mode ``ROUNDS`` times on one lab; per mode the medians, and the largest peak.
+    With ``profile`` (a folder), each run's cProfile is written there as quic-MODE-ROUND.prof."""
     chosen = entries(count, seed)
     runs: dict[str, list[Figures]] = {mode: [] for mode in MODES}
     checks: dict[str, Figures] = {}
@@ -104,11 +120,12 @@ def quic_figures(count: int, seed: int, timeout: float, concurrency: int) -> Fig
     with lab_process(chosen) as lab:
         topo = Topology(lab.network, entries=lab_entries(chosen))
         urls = topo.target_urls()
-        for _ in range(ROUNDS):
+        for round_ in range(ROUNDS):
             for mode in MODES:
                 settings = _settings(lab, timeout, concurrency, mode)
+                path = profile / f"quic-{mode}-{round_}.prof" if profile is not None else None
                 with ProcessPoolExecutor(1, mp_context=spawn) as pool:
-                    figures, run_json = pool.submit(_one_run, urls, settings).result()
+                    figures, run_json = pool.submit(_one_run, urls, settings, path).result()
                 runs[mode].append(figures)
                 run = Run.model_validate_json(run_json)
                 checks[mode] = {**check_verdicts(run, topo.names), **check_quic(run, topo, mode)}

@@ -121,7 +121,7 @@ class Settings(BaseModel):
     quic: Literal["auto", "always", "never"] = Field(
         "auto",
         description="HTTP/3 over QUIC for https targets: when the site advertises it (an Alt-Svc "
-        "h3 header), for every https target, or never.",
+        "h3 header, or h3 in its HTTPS DNS record), for every https target, or never.",
     )
     max_body: int = Field(1 << 20, ge=1024, description="Most body bytes read per response.")
     keep_body: int = Field(4096, ge=0, description="Body bytes kept in the results.")

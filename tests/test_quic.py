@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import random
 import socket
+import time
 from pathlib import Path
 
 import pytest
@@ -115,6 +116,52 @@ def test_udp_that_vanishes_is_a_timeout_for_both_names(tmp_path: Path) -> None:
     assert (fetch.failure, hs.failure, hs.neutral.failure) == ("quic.timeout",) * 3
 
 
+class _Peer(asyncio.DatagramProtocol):
+    """A UDP peer that says nothing, or (``chatty``) answers every datagram with one that is no
+    QUIC at all."""
+
+    def __init__(self, chatty: bool) -> None:
+        self.chatty = chatty
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport: asyncio.DatagramTransport = transport  # type: ignore[assignment]
+
+    def datagram_received(self, data: bytes, addr: tuple[str, int]) -> None:
+        if self.chatty:
+            self.transport.sendto(b"not quic", addr)
+
+
+@pytest.mark.parametrize("chatty", [False, True])
+def test_the_neutral_twin_is_hedged_only_while_nothing_comes_back(
+    tmp_path: Path, chatty: bool
+) -> None:
+    """Silence gets the neutral handshake beside the one naming the host; a peer that answered
+    anything shows the path carries this name's Initials, so the neutral one only follows a
+    failure."""
+    address = _address()
+
+    async def main() -> QUICFetch:
+        loop = asyncio.get_running_loop()
+        transport, _ = await loop.create_datagram_endpoint(
+            lambda: _Peer(chatty), local_addr=(address, 0)
+        )
+        run_ctx = ProbeContext.create(_settings(trustme.CA(), tmp_path), False)
+        try:
+            port = transport.get_extra_info("sockname")[1]
+            ctx = run_ctx.for_target(time.monotonic())  # observations then record their start
+            return await quic.measure(HOST, "/", address, port, ctx, set())
+        finally:
+            await run_ctx.aclose()
+            transport.close()
+
+    hs = asyncio.run(main()).handshake
+    assert hs is not None and hs.neutral is not None
+    assert (hs.failure, hs.neutral.failure) == ("quic.timeout", "quic.timeout")
+    assert hs.t0 is not None and hs.neutral.t0 is not None
+    # Began after the first had ended (``t`` is rounded to 0.1 ms), or beside it.
+    assert (hs.neutral.t0 >= hs.t0 + hs.t - 0.001) == chatty
+
+
 def test_a_handshake_given_up_on_sends_nothing_later(tmp_path: Path) -> None:
     """A timed-out handshake's socket is closed while its retransmission timer is still armed;
     when that timer fires, nothing may try to send on the closed socket (aioquic logs an error
@@ -138,6 +185,25 @@ def test_a_handshake_given_up_on_sends_nothing_later(tmp_path: Path) -> None:
 
     fetch = asyncio.run(main())
     assert fetch.failure == "quic.timeout"
+    assert not errors, errors
+
+
+def test_a_closed_connection_sends_nothing_later(tmp_path: Path) -> None:
+    """A fetched page's connection is closed without waiting out its closing period, whose
+    timers still fire after the socket is gone: nothing may be sent or logged then. As above,
+    the loop runs on past them (the closing period is three probe timeouts, well under 1 s on
+    loopback)."""
+    errors: list[dict[str, object]] = []
+
+    async def main() -> QUICFetch:
+        asyncio.get_running_loop().set_exception_handler(lambda _, context: errors.append(context))
+        fetch = await _against_server(tmp_path, ca, ca)
+        await asyncio.sleep(2.0)
+        return fetch
+
+    ca = trustme.CA()
+    fetch = asyncio.run(main())
+    assert fetch.failure is None and fetch.response is not None
     assert not errors, errors
 
 

@@ -100,8 +100,11 @@ def _as_1_4(run: Run) -> str:
     doc["schema_version"] = "1.4"
     doc["summary"].pop("quic_by_status", None)
     for r in doc["results"]:
-        for key in ("quic", "quic_verdict", "control_addresses"):
+        for key in ("quic", "quic_verdict", "control_addresses", "dns_https"):
             r.pop(key, None)
+        for query in r["dns"] + r["control"]["dns"]:
+            if query.get("answer"):
+                query["answer"].pop("records", None)  # schema 1.7
         r["control"].pop("quic", None)
         r["target"].pop("expect_quic", None)
     return json.dumps(doc)

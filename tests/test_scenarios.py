@@ -161,4 +161,28 @@ def test_a_quic_blocked_site_is_never_expected_accessible_over_quic() -> None:
             e = row.expected_quic(control, ooni)
             assert e is not None and e.status in ("blocked", "inconclusive"), row.name
     for row in SCENARIOS:
-        assert (row.expect_quic is None) == (row.quic == "none"), row.name
+        hidden = row.dns == "strip_https"  # the censor's resolver hides the only announcement
+        assert (row.expect_quic is None) == (row.quic == "none" or hidden), row.name
+
+
+def test_an_https_record_alone_leads_to_quic(censored_run: Run) -> None:
+    """``--quic auto`` tries QUIC for a site that announces HTTP/3 only in its HTTPS DNS record;
+    a record stripped, or an HTTPS query that failed, is recorded and changes no verdict (the
+    table above holds them to the same verdicts as their A and AAAA answers alone)."""
+    by_name = {r.target.domain: r for r in censored_run.results}
+    announced = by_name["quic-https-record.lab.test"]
+    assert announced.http is not None
+    headers = [n.lower() for h in announced.http.hops if h.response for n, _ in h.response.headers]
+    assert headers and "alt-svc" not in headers
+    (query,) = announced.dns_https
+    assert query.qtype == "HTTPS" and query.answer is not None
+    assert [r.alpn for r in query.answer.records] == [["h3"]]
+    assert announced.quic and all(fetch.failure is None for fetch in announced.quic)
+    stripped = by_name["quic-https-record-stripped.lab.test"]
+    (query,) = stripped.dns_https
+    assert query.failure is None and query.answer is not None and query.answer.records == []
+    assert stripped.quic == [] and stripped.quic_verdict is None
+    assert [q.failure for q in by_name["dns-silence.lab.test"].dns_https] == ["dns.timeout"]
+    assert [q.failure for q in by_name["dns-nxdomain.lab.test"].dns_https] == ["dns.nxdomain"]
+    # Asked only for https targets.
+    assert by_name["static-http.lab.test"].dns_https == []

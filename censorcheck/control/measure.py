@@ -55,6 +55,9 @@ async def measure_here(
         if is_ip(parsed.host):
             own = [str(ipaddress.ip_address(parsed.host))]
         else:
+            # Its own HTTPS record may lead the control to QUIC as the probe's leads the probe;
+            # it is not part of the answer (the protocol has no place for it).
+            partial.ask_https_record(parsed, resolvers, ctx)
             queries, own = await resolve(parsed.host)
             partial.dns.extend(queries)
         own = cap(own, ctx.settings.max_addresses)

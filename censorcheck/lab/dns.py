@@ -64,7 +64,8 @@ def _reply(
     rcode: dns.rcode.Rcode = dns.rcode.NOERROR,
     addresses: list[str] | None = None,
 ) -> dns.message.Message:
-    """A response to ``query`` with ``rcode`` and ``addresses`` of the question's type."""
+    """A response to ``query`` with ``rcode`` and ``addresses`` (records of the question's
+    type, as zone-file text)."""
     response = dns.message.make_response(query, recursion_available=True)
     response.set_rcode(rcode)
     if addresses:
@@ -78,9 +79,14 @@ def _reply(
 
 
 def honest_answer(topology: Topology, query: dns.message.Message) -> dns.message.Message:
-    """The truth from the zone: addresses, empty NOERROR for other types, or NXDOMAIN."""
+    """The truth from the zone: addresses, HTTPS records, empty NOERROR for other types, or
+    NXDOMAIN."""
     question = query.question[0]
     name = question.name.to_text(omit_final_dot=True)
+    if question.rdtype == dns.rdatatype.HTTPS:
+        if not topology.exists(topology.origin_of(name)):
+            return _reply(query, dns.rcode.NXDOMAIN)
+        return _reply(query, addresses=topology.https_records(name))
     if not topology.exists(name):
         return _reply(query, dns.rcode.NXDOMAIN)
     if question.rdtype == dns.rdatatype.A:
@@ -107,7 +113,8 @@ def answers(
 ) -> list[dns.message.Message]:
     """Every response the resolver sends, in order: [] is silence, two means an injection race."""
     question = query.question[0]
-    name = question.name.to_text(omit_final_dot=True)
+    # An HTTPS query under a port prefix is about the host behind it, and treated as such.
+    name = topology.origin_of(question.name.to_text(omit_final_dot=True))
     if censored:
         behaviour = topology.censored_dns(name)
     else:
@@ -116,6 +123,8 @@ def answers(
         return []
     if behaviour in _RCODES:
         return [_reply(query, _RCODES[behaviour])]
+    if behaviour == "strip_https" and question.rdtype == dns.rdatatype.HTTPS:
+        return [_reply(query)]
     forged = _forged_a(topology, behaviour)
     if forged is None:
         return [honest_answer(topology, query)]

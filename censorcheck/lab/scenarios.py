@@ -30,6 +30,7 @@ DNSBehaviour = Literal[
     "alternate",  # a second, legitimate address of the same site (a CDN edge)
     "nxdomain_everywhere",  # both resolvers say NXDOMAIN: the site is gone for everyone
     "nxdomain_blind",  # NXDOMAIN, and the honest resolver never answers: no control can see it
+    "strip_https",  # the truth for A and AAAA; an HTTPS (type 65) query gets no record
 ]
 
 # What the real server behind the name does, for everyone.
@@ -60,8 +61,9 @@ WebCensor = Literal[
 ]
 
 # Whether the site speaks HTTP/3: not at all, on UDP at its https port with an ``Alt-Svc: h3``
-# advertisement, or (``stale``) advertising it while nothing listens on UDP, for everyone.
-QUICService = Literal["none", "h3", "stale"]
+# advertisement, (``stale``) advertising it while nothing listens on UDP, for everyone, or
+# (``h3_record``) serving it and saying so only in its HTTPS DNS record (RFC 9460), not Alt-Svc.
+QUICService = Literal["none", "h3", "stale", "h3_record"]
 
 
 @dataclass(frozen=True)
@@ -228,6 +230,15 @@ SCENARIOS: tuple[Scenario, ...] = (
     _row("quic-sni-drop", "https", "static", ("accessible", None, "accessible"),
          "QUIC Initials whose ClientHello names the host are dropped.", censor="quic_sni_drop",
          quic="h3", quic_expect=("blocked", "quic", "quic.sni_blocking")),
+    # Many CDNs announce HTTP/3 in DNS too, which browsers read before connecting: --quic auto
+    # tries QUIC for this site because of its HTTPS record alone.
+    _row("quic-https-record", "https", "static", ("accessible", None, "accessible"),
+         "Serves HTTP/3 and says so only in its HTTPS DNS record (alpn h3), not in Alt-Svc.",
+         quic="h3_record", quic_expect=("accessible", None, "accessible")),
+    # A censor that strips the record hides QUIC from the probe, and changes nothing else.
+    _row("quic-https-record-stripped", "https", "static", ("accessible", None, "accessible"),
+         "As quic-https-record, but the ISP resolver answers its HTTPS query with no record.",
+         quic="h3_record", dns="strip_https"),
     _row("quic-absent", "https", "static", ("accessible", None, "accessible"),
          "No HTTP/3: no Alt-Svc, nothing on UDP, so with --quic auto none is tried."),
     _row("quic-stale", "https", "static", ("accessible", None, "accessible"),

@@ -67,6 +67,7 @@ _SERVICE_HOSTS: dict[str, int] = {
     "h3-udp-drop": 22,  # an HTTP/3 site whose address the censor cuts off from UDP
     "slow": 23,
     "h3-slow": 24,  # the slow site, over HTTP/3 too
+    "h3-record": 25,  # HTTP/3 sites that announce it in an HTTPS DNS record, not in Alt-Svc
 }
 # The hosts above that speak (or claim) HTTP/3, and whether the censor drops UDP to them.
 _QUIC_HOSTS: dict[str, tuple[QUICService, bool]] = {
@@ -74,6 +75,7 @@ _QUIC_HOSTS: dict[str, tuple[QUICService, bool]] = {
     "h3-stale": ("stale", False),
     "h3-udp-drop": ("h3", True),
     "h3-slow": ("h3", False),
+    "h3-record": ("h3_record", False),
 }
 # What the hosts above that are not a service of their own serve over TCP.
 _KINDS = {"static-edge": "static", "h3": "static", "h3-stale": "static",
@@ -175,7 +177,8 @@ class Topology:
             raise ValueError(f"{scenario.name}: only static or slow https sites speak HTTP/3")
         if scenario.censor == "udp_drop":
             return self._service_address["h3-udp-drop"]
-        return self._service_address["h3" if scenario.quic == "h3" else "h3-stale"]
+        home = {"h3": "h3", "stale": "h3-stale", "h3_record": "h3-record"}[scenario.quic]
+        return self._service_address[home]
 
     def address_of_service(self, service: str) -> str:
         return self._service_address[service]
@@ -202,6 +205,25 @@ class Topology:
         if scenario is None or not scenario.aaaa:
             return []
         return ["2001:db8::" + self._home(scenario).rsplit(".", 1)[1]]
+
+    def origin_of(self, qname: str) -> str:
+        """The host an HTTPS query is about: ``qname`` without the port prefix that a query for
+        the lab's https port carries when it is not 443 (``_10443._https.host``)."""
+        qname = qname.lower().rstrip(".")
+        prefix = f"_{self.ports.https}._https."
+        return qname.removeprefix(prefix) if self.ports.https != 443 else qname
+
+    def https_records(self, qname: str) -> list[str]:
+        """The honest HTTPS records (as zone-file text) at ``qname``: h3 on the https port for
+        the sites that announce it this way, none for the others."""
+        qname = qname.lower().rstrip(".")
+        name = self.origin_of(qname)
+        if self.ports.https != 443 and name == qname:
+            return []  # the bare name would speak for port 443, where nothing listens here
+        scenario = self.names.get(name)
+        if scenario is None or scenario.quic != "h3_record":
+            return []
+        return [f'1 . alpn="h3" port={self.ports.https}']
 
     def exists(self, name: str) -> bool:
         name = name.lower().rstrip(".")

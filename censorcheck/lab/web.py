@@ -9,7 +9,8 @@ a forged certificate, reset after the request, answer a blockpage or a generic n
 to the ISP's warning page.
 
 Hosts that speak HTTP/3 also listen for QUIC on UDP at their https port, and their HTTPS answers
-advertise it (``Alt-Svc: h3``); a ``stale`` host advertises it and listens on no UDP port. The
+advertise it (``Alt-Svc: h3``); a ``stale`` host advertises it and listens on no UDP port, and an
+``h3_record`` host listens and leaves the advertising to its HTTPS DNS record. The
 censor's UDP side drops every datagram from the censored vantage to a cut-off address, or the
 QUIC Initials whose ClientHello names a host it blocks that way.
 """
@@ -106,7 +107,7 @@ class WebLab:
                     listener = _listen(host.address, port)
                     self._listeners.append(listener)
                     loop.add_reader(listener.fileno(), self._accept, listener, host, tls)
-                if host.quic == "h3":
+                if host.quic in ("h3", "h3_record"):
                     await self._serve_quic(host)
         except BaseException:
             await self.close()
@@ -252,7 +253,7 @@ class WebLab:
             if request is None:
                 return
             exchange = Exchange(conn, reader, writer, request, name or host.address)
-            if tls and host.quic != "none":
+            if tls and host.quic in ("h3", "stale"):
                 exchange.always.append(("alt-svc", f'h3=":{self._topology.ports.https}"'))
             # DPI reads plain HTTP only; inside TLS the censor has already had its say.
             action = self._topology.web_censor(exchange.name) if censored and not tls else None

@@ -227,6 +227,7 @@ class _Run:
             t=round(time.monotonic() - start, 6),
             verdict=safe_judge(obs, self.judge_ctx),
             quic_verdict=safe_judge_quic(obs),
+            dns_https=partial.dns_https,
             **obs.fields(),
         )
 
@@ -242,6 +243,7 @@ class _Run:
         if is_ip(target.domain):
             addresses = [target.domain]
         else:
+            partial.ask_https_record(url, self.resolvers, ctx)
             queries, addresses = await resolve(target.domain)
             partial.dns.extend(queries)
         addresses = cap(addresses, self.ctx.settings.max_addresses)

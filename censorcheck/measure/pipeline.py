@@ -14,8 +14,10 @@ from dataclasses import dataclass, field
 
 import httpx
 
+from censorcheck.measure.bogons import is_ip
 from censorcheck.measure.probes import http, tcp, tls
 from censorcheck.measure.probes.context import ProbeContext
+from censorcheck.measure.probes.dns import Resolver, https_record
 from censorcheck.measure.probes.tcp import Stream
 from censorcheck.measure.verdict import HTTP_INTERFERENCE
 from censorcheck.models import (
@@ -41,9 +43,37 @@ class Partial:
     http: HTTPFetch | None = None
     quic: list[QUICFetch] = field(default_factory=list)
     streams: list[Stream] = field(default_factory=list)
+    dns_https: list[DNSQuery] = field(default_factory=list)
+    https_asked: asyncio.Future[None] | None = None  # the HTTPS record queries, while they run
+
+    def ask_https_record(
+        self, url: httpx.URL, resolvers: list[Resolver], ctx: ProbeContext
+    ) -> None:
+        """Start asking each resolver for the HTTPS record of an https ``url`` when QUIC is
+        ``auto``, as browsers do beside A and AAAA; the answers land in ``dns_https``.
+
+        Nothing waits for them but the decision whether to try QUIC, made after the fetch over
+        TCP: by then the queries, sent with A and AAAA, have mostly ended.
+        """
+        settings = ctx.settings
+        # Behind a proxy QUIC is never tried (a proxy cannot carry it): nothing to decide.
+        if settings.quic != "auto" or settings.proxy is not None:
+            return
+        if url.scheme != "https" or is_ip(url.host):
+            return
+        port = http.default_port(url)
+
+        async def ask() -> None:
+            # In the resolvers' order, as ``dns`` is.
+            asked = (https_record(url.host, port, r, ctx) for r in resolvers)
+            self.dns_https.extend(await asyncio.gather(*asked))
+
+        self.https_asked = asyncio.ensure_future(ask())
 
     async def aclose(self) -> None:
         """Close every connection the pipeline opened (they are all closed once, at the end)."""
+        if self.https_asked is not None:
+            self.https_asked.cancel()
         for stream in self.streams:
             with contextlib.suppress(Exception):
                 await stream.aclose()
@@ -70,7 +100,8 @@ async def observe(
 
     ``neutral`` adds, for a plain-HTTP request cut by a reset or EOF, the same request with a
     neutral Host on the same address. ``quic_too`` tries HTTP/3 as the settings say (``quic``):
-    beside TCP for every https target, or after the fetch when the site advertised it.
+    beside TCP for every https target, or after the fetch when the site advertised it (an
+    Alt-Svc header, or an HTTPS record that ``Partial.ask_https_record`` asked for).
     """
     port = http.default_port(url)
     tcp_seen: list[TCPConnect | None] = [None] * len(addresses)
@@ -99,7 +130,7 @@ async def observe(
     try:
         await _layers(addresses, one, tcp_seen, tls_seen, partial)
         await _fetch(url, addresses, usable, fetch_over, resolve, ctx, partial, keep_ips, neutral)
-        if mode == "auto" and (advertised := _h3_port(url, partial.http)) is not None:
+        if mode == "auto" and (advertised := await _advertised(url, partial)) is not None:
             await _quic(url, _quic_addresses(url, addresses, ctx), advertised, ctx, keep_ips,
                         partial)  # fmt: skip
         await early
@@ -184,6 +215,41 @@ async def _quic(
         partial.quic.append(await quic.measure(url.host, path, address, port, ctx, keep_ips))
 
     await asyncio.gather(*(at(a) for a in addresses))
+
+
+async def _advertised(url: httpx.URL, partial: Partial) -> int | None:
+    """The UDP port the site offers HTTP/3 on, by Alt-Svc or else by its HTTPS record."""
+    if (port := _h3_port(url, partial.http)) is not None:
+        return port
+    if partial.https_asked is None:
+        return None
+    with contextlib.suppress(Exception):  # each lookup records its own failure; never ours
+        await partial.https_asked
+    return next(
+        (p for q in partial.dns_https if (p := https_h3_port(q, http.default_port(url)))),
+        None,
+    )
+
+
+def https_h3_port(query: DNSQuery, default: int) -> int | None:
+    """The port an HTTPS record answer offers h3 on, for the origin itself, or None.
+
+    As browsers read it: ServiceMode records, the lowest priority first, whose target is the
+    origin ("."; another name would have addresses of its own, which are not looked up), with
+    h3 among their ALPN ids; the record's ``port``, else the origin's.
+    """
+    if query.answer is None or query.failure is not None:
+        return None
+    asked = query.hostname.rstrip(".").lower()
+    origin = ("", asked, asked.rsplit("._https.", 1)[-1])  # "." or the name, port prefix or not
+    for record in sorted(query.answer.records, key=lambda r: r.priority):
+        if (
+            record.priority > 0
+            and record.target.rstrip(".").lower() in origin
+            and "h3" in record.alpn
+        ):
+            return record.port or default
+    return None
 
 
 def _h3_port(url: httpx.URL, fetch: HTTPFetch | None) -> int | None:

@@ -21,6 +21,7 @@ from censorcheck.models.observations import (
     HTTPFetch,
     HTTPHop,
     HTTPResponse,
+    HTTPSRecord,
     QUICFetch,
     QUICHandshake,
     TCPConnect,
@@ -49,6 +50,7 @@ __all__ = [
     "HTTPFetch",
     "HTTPHop",
     "HTTPResponse",
+    "HTTPSRecord",
     "Layer",
     "Model",
     "QUICFetch",
@@ -193,6 +195,13 @@ class Result(Model):
     tcp: list[TCPConnect] = Field(default_factory=list)
     tls: list[TLSHandshake] = Field(default_factory=list)
     http: HTTPFetch | None = None
+    dns_https: list[DNSQuery] = Field(
+        default_factory=list,
+        description="The HTTPS record (DNS type 65) of an https target's host, asked of each "
+        "probe resolver beside A and AAAA when --quic is auto (schema 1.7). It only decides "
+        "whether QUIC is tried: no verdict reads it, so a censor that strips or blocks it "
+        "changes none.",
+    )
     control: Control
     control_addresses: AtControlAddresses | None = Field(
         None,

@@ -22,14 +22,32 @@ StartOffset = Annotated[
 # --- DNS -----------------------------------------------------------------------------------
 
 
+class HTTPSRecord(Model):
+    """One HTTPS record (DNS type 65, RFC 9460): how a site says it may be reached (schema 1.7)."""
+
+    priority: int = Field(
+        description="0: AliasMode (the name is an alias of `target`); else ServiceMode, the "
+        "lowest value preferred."
+    )
+    target: str = Field(description="TargetName; '.' stands for the name asked about itself.")
+    alpn: list[str] = Field(default_factory=list, description="Protocols offered (h3, h2, ...).")
+    port: int | None = Field(None, description="The port those protocols are served on.")
+    ipv4hint: list[str] = Field(default_factory=list)
+    ipv6hint: list[str] = Field(default_factory=list)
+    ech: bool = Field(False, description="Whether the record carries an ECH configuration.")
+
+
 class DNSAnswer(Model):
     """One DNS response as received."""
 
     rcode: str = Field(description="Response code name: NOERROR, NXDOMAIN, SERVFAIL, REFUSED, ...")
     addresses: list[IPText] = Field(default_factory=list, description="A/AAAA data in the answer.")
     cnames: list[str] = Field(default_factory=list, description="CNAME chain, in answer order.")
-    ttl: int | None = Field(None, description="Smallest TTL of the address records.")
+    ttl: int | None = Field(None, description="Smallest TTL of the records of the asked type.")
     t: float = Field(description="Seconds from sending the query to receiving this response.")
+    records: list[HTTPSRecord] = Field(
+        default_factory=list, description="An HTTPS query's records (schema 1.7)."
+    )
 
 
 class DNSQuery(Model):
@@ -37,7 +55,9 @@ class DNSQuery(Model):
 
     resolver: str = Field(description="Resolver URI (a control server's: control-N, system).")
     hostname: str
-    qtype: Literal["A", "AAAA"]
+    qtype: Literal["A", "AAAA", "HTTPS"] = Field(
+        description="HTTPS only in a result's `dns_https` (schema 1.7)."
+    )
     failure: str | None = Field(None, description="Stable failure code; null on a NOERROR answer.")
     answer: DNSAnswer | None = Field(None, description="The first response received.")
     late_answers: list[DNSAnswer] = Field(

@@ -40,6 +40,7 @@ def test_read_answer_follows_cnames() -> None:
         "cnames": [],
         "ttl": None,
         "t": 0.0,
+        "records": [],
     }
 
 

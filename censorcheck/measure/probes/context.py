@@ -17,6 +17,7 @@ import httpx
 
 from censorcheck.errors import ConfigError
 from censorcheck.measure.bogons import IPAddress, IPNetwork, is_bogon, networks
+from censorcheck.measure.probes.quictrust import TrustStore
 from censorcheck.settings import Settings
 
 if TYPE_CHECKING:
@@ -98,6 +99,8 @@ class ProbeContext:
     # The monotonic time the current target's measurement began (see ``for_target``); None in
     # the run-wide context, whose observations then record no start.
     origin: float | None = None
+    # The CAs QUIC handshakes are checked against, loaded once (None: a store per handshake).
+    quic_trust: TrustStore | None = None
 
     @classmethod
     def create(
@@ -128,6 +131,7 @@ class ProbeContext:
             fingerprints=fingerprints,
             public=networks(settings.treat_as_public),
             guard=guard,
+            quic_trust=TrustStore(settings.ca_bundle),
         )
 
     def for_target(self, origin: float) -> ProbeContext:

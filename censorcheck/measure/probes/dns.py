@@ -1,6 +1,7 @@
 """The DNS probe: what one resolver says about a name, asked over UDP, TCP, DoT or DoH.
 
-Measured for each of A and AAAA: the response code, the addresses and CNAME chain, the smallest
+Measured for each of A and AAAA (and HTTPS, ``https_record``, which decides only whether QUIC
+is tried): the response code, the addresses (or HTTPS records) and CNAME chain, the smallest
 TTL, the time to answer and, over UDP, every further reply to the same query that differs from
 the first. Two different answers to one query mean something on the path forged one of them.
 Failures are recorded as ``dns.*`` codes; nothing here raises on network trouble.
@@ -30,6 +31,7 @@ import dns.rdatatype
 import dns.rdtypes.ANY.CNAME
 import dns.rdtypes.IN.A
 import dns.rdtypes.IN.AAAA
+import dns.rdtypes.svcbbase
 
 from censorcheck.errors import ConfigError
 from censorcheck.measure.bogons import is_ip
@@ -37,10 +39,10 @@ from censorcheck.measure.probes import dnstransport
 from censorcheck.measure.probes.context import ProbeContext
 from censorcheck.measure.probes.dnstransport import Exchange
 from censorcheck.measure.probes.dnswire import Query
-from censorcheck.models import DNSAnswer, DNSQuery, ResolverStatus
+from censorcheck.models import DNSAnswer, DNSQuery, HTTPSRecord, ResolverStatus
 
 Scheme = Literal["system", "udp", "tcp", "tls", "https"]
-QType = Literal["A", "AAAA"]
+QType = Literal["A", "AAAA", "HTTPS"]
 
 _DEFAULT_PORTS: dict[str, int] = {"udp": 53, "tcp": 53, "tls": 853, "https": 443}
 _RCODE_FAILURES = {
@@ -156,9 +158,17 @@ def read_answer(reply: dns.message.Message, t: float) -> DNSAnswer:
             break
         chain.append(target)
     addresses: list[str] = []
+    records: list[HTTPSRecord] = []
     ttls: list[int] = []
     for rrset in reply.answer:
         if rrset.rdtype == question.rdtype and rrset.name in chain:
+            if rrset.rdtype == dns.rdatatype.HTTPS:
+                # Only what dnspython parsed as HTTPS (another class comes back as opaque data).
+                svcb = dns.rdtypes.svcbbase.SVCBBase
+                found_records = [_https_record(r) for r in rrset if isinstance(r, svcb)]
+                records += found_records
+                ttls += [rrset.ttl] if found_records else []
+                continue
             # Only records dnspython read as addresses: one of another class (CH, or a class
             # number it does not know) comes back as opaque data ('\\# 4 c000020a'), no address.
             found = [
@@ -174,6 +184,26 @@ def read_answer(reply: dns.message.Message, t: float) -> DNSAnswer:
         cnames=[name.to_text(omit_final_dot=True) for name in chain[1:]],
         ttl=min(ttls) if ttls else None,
         t=t,
+        records=records,
+    )
+
+
+def _https_record(rdata: dns.rdtypes.svcbbase.SVCBBase) -> HTTPSRecord:
+    """The parts of an HTTPS record that say where and how the site is served."""
+    params = rdata.params
+    key = dns.rdtypes.svcbbase.ParamKey
+    alpn = params.get(key.ALPN)
+    port = params.get(key.PORT)
+    v4, v6 = params.get(key.IPV4HINT), params.get(key.IPV6HINT)
+    return HTTPSRecord(
+        priority=rdata.priority,
+        target=rdata.target.to_text(),
+        # Protocol ids are bytes that should be ASCII; a hostile one is kept readable, not fatal.
+        alpn=[i.decode("ascii", "backslashreplace") for i in alpn.ids] if alpn else [],
+        port=port.port if port else None,
+        ipv4hint=list(v4.addresses) if v4 else [],
+        ipv6hint=list(v6.addresses) if v6 else [],
+        ech=key.ECH in params,
     )
 
 
@@ -184,8 +214,12 @@ def _failure(answer: DNSAnswer) -> str | None:
     return _RCODE_FAILURES.get(code, "dns.error")
 
 
-def _key(answer: DNSAnswer) -> tuple[str, list[str]]:
-    return answer.rcode, sorted(answer.addresses)
+def _key(answer: DNSAnswer) -> tuple[str, list[str], list[str]]:
+    return (
+        answer.rcode,
+        sorted(answer.addresses),
+        sorted(r.model_dump_json() for r in answer.records),
+    )
 
 
 # --- asking ----------------------------------------------------------------------------------
@@ -309,6 +343,19 @@ async def resolve(hostname: str, resolver: Resolver, ctx: ProbeContext) -> list[
         lookup(hostname, "A", resolver, ctx), lookup(hostname, "AAAA", resolver, ctx)
     )
     return [a, aaaa]
+
+
+def https_name(host: str, port: int) -> str:
+    """Where an https origin's HTTPS record lives: the host itself on 443, else under a port
+    prefix, ``_8443._https.host`` (RFC 9460 section 9.1)."""
+    return host if port == 443 else f"_{port}._https.{host}"
+
+
+async def https_record(host: str, port: int, resolver: Resolver, ctx: ProbeContext) -> DNSQuery:
+    """The HTTPS record of the https origin ``host``:``port``, asked once (no SERVFAIL retry:
+    it only decides whether QUIC is tried, so it gets no second query). Never raises on the
+    network."""
+    return await lookup(https_name(host, port), "HTTPS", resolver, ctx, retry=False)
 
 
 async def preflight(

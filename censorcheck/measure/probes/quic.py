@@ -33,6 +33,7 @@ from cryptography.hazmat.primitives.serialization import Encoding
 from censorcheck.measure.failures import classify
 from censorcheck.measure.probes.context import ProbeContext
 from censorcheck.measure.probes.http import build_response, decoder_for
+from censorcheck.measure.probes.quictrust import TrustStore
 from censorcheck.measure.probes.tcp import skip_reason
 from censorcheck.measure.probes.tls import KEPT_DER_CERTIFICATES, parse_certificate
 from censorcheck.measure.probes.transfer import TransferClock
@@ -44,16 +45,20 @@ _VERSIONS = {0x00000001: "1", 0x6B3343CF: "2"}
 
 
 class _Connection(QuicConnectionProtocol):
-    """One QUIC connection: reports the handshake's end, ICMP errors, and HTTP/3 events."""
+    """One QUIC connection: reports the handshake's end, ICMP errors, HTTP/3 events, and (on
+    ``heard``) the first datagram from the server."""
 
-    def __init__(self, quic: QuicConnection, **kwargs: Any) -> None:
+    def __init__(
+        self, quic: QuicConnection, heard: asyncio.Event | None = None, **kwargs: Any
+    ) -> None:
         super().__init__(quic, **kwargs)
+        self.heard = heard or asyncio.Event()
         loop = asyncio.get_running_loop()
         self.settled: asyncio.Future[str | None] = loop.create_future()  # failure, or None
         self.terminated: ConnectionTerminated | None = None
         self.h3: H3Connection | None = None
-        self.h3_events: asyncio.Queue[H3Event] = asyncio.Queue()
-        self.ended = asyncio.Event()
+        # HTTP/3 events in order, then None once the connection has ended.
+        self.h3_events: asyncio.Queue[H3Event | None] = asyncio.Queue()
 
     def quic_event_received(self, event: QuicEvent) -> None:
         if isinstance(event, ProtocolNegotiated) and event.alpn_protocol in H3_ALPN:
@@ -64,10 +69,15 @@ class _Connection(QuicConnectionProtocol):
         elif isinstance(event, ConnectionTerminated):
             self.terminated = event
             self._settle(_termination(event))
-            self.ended.set()
         if self.h3 is not None:
             for h3_event in self.h3.handle_event(event):
                 self.h3_events.put_nowait(h3_event)
+        if isinstance(event, ConnectionTerminated):
+            self.h3_events.put_nowait(None)
+
+    def datagram_received(self, data: bytes | str, addr: Any) -> None:
+        self.heard.set()
+        super().datagram_received(data, addr)
 
     def transmit(self) -> None:
         # A connection given up on keeps its timers (an Initial's retransmission, the idle
@@ -97,27 +107,37 @@ def _termination(event: ConnectionTerminated) -> str:
     return "quic.error"
 
 
-def _configuration(ctx: ProbeContext, sni: str, validate: bool) -> QuicConfiguration:
-    config = QuicConfiguration(
+def _configuration(ctx: ProbeContext, sni: str) -> QuicConfiguration:
+    return QuicConfiguration(
         is_client=True,
         alpn_protocols=H3_ALPN,
         server_name=sni,
-        verify_mode=ssl.CERT_REQUIRED if validate else ssl.CERT_NONE,
+        # The chain is checked once the handshake completes, against the run's store
+        # (``_untrusted``): aioquic would load the CA files again for every handshake.
+        verify_mode=ssl.CERT_NONE,
         # Past our own timeout, so that silence is ours to name (quic.timeout), not aioquic's.
         idle_timeout=2 * ctx.settings.timeout + 1,
     )
-    if validate:
-        # The same trust as TLS over TCP: the system store plus --ca-bundle.
-        bundle = ctx.settings.ca_bundle
-        config.load_verify_locations(
-            cafile=ssl.get_default_verify_paths().cafile,
-            cadata=bundle.read_bytes() if bundle is not None else None,
-        )
-    return config
+
+
+def _untrusted(protocol: _Connection, sni: str, ctx: ProbeContext) -> str | None:
+    """Why the server's chain is not valid for ``sni`` (the same trust as TLS over TCP: the
+    system store plus --ca-bundle), or None when it is."""
+    tls = protocol._quic.tls
+    # aioquic has no public accessor for the peer's chain; it is what the server sent.
+    leaf = getattr(tls, "_peer_certificate", None)
+    if leaf is None:
+        return "no certificate"
+    trust = ctx.quic_trust or TrustStore(ctx.settings.ca_bundle)
+    return trust.check(leaf, getattr(tls, "_peer_certificate_chain", None) or [], sni)
 
 
 async def _open(
-    address: str, port: int, ctx: ProbeContext, config: QuicConfiguration
+    address: str,
+    port: int,
+    ctx: ProbeContext,
+    config: QuicConfiguration,
+    heard: asyncio.Event | None,
 ) -> tuple[_Connection, asyncio.DatagramTransport]:
     loop = asyncio.get_running_loop()
     family = socket.AF_INET6 if ":" in address else socket.AF_INET
@@ -129,7 +149,7 @@ async def _open(
         # Connected, so that the kernel hands ICMP errors (port unreachable) to this socket.
         sock.connect((address, port))
         transport, protocol = await loop.create_datagram_endpoint(
-            lambda: _Connection(QuicConnection(configuration=config)), sock=sock
+            lambda: _Connection(QuicConnection(configuration=config), heard), sock=sock
         )
     except BaseException:
         sock.close()
@@ -137,27 +157,38 @@ async def _open(
     return protocol, transport
 
 
-async def _close(
+def _close(
     protocol: _Connection, transport: asyncio.DatagramTransport, graceful: bool = True
 ) -> None:
-    """Give the socket back. An established connection is closed properly (the peer is told);
-    a handshake that never completed has no one to tell."""
+    """Give the socket back. An established connection is closed properly: the peer is told
+    at once (CONNECTION_CLOSE); a handshake that never completed has no one to tell.
+
+    The closing period that follows (three probe timeouts, for answering the peer's stray
+    packets with the close again) is not waited out: in the bench it was most of the time a
+    successful HTTP/3 fetch took, each target holding its slot for it.
+    """
     if graceful:
         with contextlib.suppress(Exception):
             protocol.close()
-            await asyncio.shield(asyncio.wait_for(protocol.wait_closed(), 1.0))
     transport.close()
 
 
 async def handshake(
-    address: str, port: int, sni: str, ctx: ProbeContext, *, validate: bool = True
+    address: str,
+    port: int,
+    sni: str,
+    ctx: ProbeContext,
+    *,
+    validate: bool = True,
+    heard: asyncio.Event | None = None,
 ) -> tuple[QUICHandshake, _Connection | None, asyncio.DatagramTransport | None]:
-    """One QUIC handshake; on success the connection is returned open."""
+    """One QUIC handshake; on success the connection is returned open. ``heard`` is set when
+    the first datagram comes back from the server."""
     start = time.monotonic()
     seen = QUICHandshake(address=address, port=port, sni=sni, t0=ctx.since(start))
     dial = ctx.settings.connect_port(port)
     try:
-        protocol, transport = await _open(address, dial, ctx, _configuration(ctx, sni, validate))
+        protocol, transport = await _open(address, dial, ctx, _configuration(ctx, sni), heard)
     except OSError as exc:
         return seen.model_copy(update={"failure": classify(exc, "quic")}), None, None
     protocol.connect((address, dial))
@@ -165,15 +196,26 @@ async def handshake(
         failure = await asyncio.wait_for(asyncio.shield(protocol.settled), ctx.settings.timeout)
     except TimeoutError:
         failure = "quic.timeout"
-    seen = seen.model_copy(update=_describe(protocol, failure, validate, time.monotonic() - start))
+    invalid = _untrusted(protocol, sni, ctx) if failure is None and validate else None
+    if invalid is not None:
+        failure = "quic.invalid_certificate"
+        # What aioquic itself sends for a chain it rejects: the bad_certificate alert.
+        with contextlib.suppress(Exception):
+            protocol.close(error_code=_CRYPTO_ERROR + _BAD_CERTIFICATE, reason_phrase=invalid)
+    took = time.monotonic() - start
+    seen = seen.model_copy(update=_describe(protocol, failure, validate, took, invalid))
     if failure is not None:
-        await _close(protocol, transport, graceful=False)
+        _close(protocol, transport, graceful=False)
         return seen, None, None
     return seen, protocol, transport
 
 
 def _describe(
-    protocol: _Connection, failure: str | None, validate: bool, took: float
+    protocol: _Connection,
+    failure: str | None,
+    validate: bool,
+    took: float,
+    invalid: str | None = None,
 ) -> dict[str, Any]:
     quic = protocol._quic  # aioquic keeps the negotiated details there
     tls = quic.tls
@@ -192,6 +234,9 @@ def _describe(
             alpn=tls.alpn_negotiated,
             trusted=True if validate else None,
         )
+    elif invalid is not None:
+        described["validation_error"] = invalid
+        described["trusted"] = False
     elif failure == "quic.invalid_certificate" and protocol.terminated is not None:
         described["validation_error"] = protocol.terminated.reason_phrase or None
         described["trusted"] = False
@@ -261,18 +306,13 @@ async def get(
 
 
 async def _next(protocol: _Connection) -> H3Event:
-    """The next HTTP/3 event, or the connection's end as an error."""
-    if not protocol.h3_events.empty() or not protocol.ended.is_set():
-        waiter = asyncio.ensure_future(protocol.h3_events.get())
-        ended = asyncio.ensure_future(protocol.ended.wait())
-        try:
-            done, _ = await asyncio.wait({waiter, ended}, return_when=asyncio.FIRST_COMPLETED)
-        finally:
-            for task in (waiter, ended):
-                task.cancel()
-        if waiter in done:
-            return waiter.result()
-    raise ConnectionResetError("the QUIC connection ended")
+    """The next HTTP/3 event, or the connection's end as an error. One queue read per event:
+    waiting on the queue and on the end as two tasks cost two tasks per packet."""
+    event = await protocol.h3_events.get()
+    if event is None:
+        protocol.h3_events.put_nowait(None)  # ended for every later read too
+        raise ConnectionResetError("the QUIC connection ended")
+    return event
 
 
 Attempt = asyncio.Future[tuple[QUICHandshake, _Connection | None, Any]]
@@ -292,14 +332,17 @@ async def measure(
             handshake(address, port, ctx.settings.neutral_sni, ctx, validate=False)
         )
 
-    main: Attempt = asyncio.ensure_future(handshake(address, port, url_host, ctx))
+    heard = asyncio.Event()
+    main: Attempt = asyncio.ensure_future(handshake(address, port, url_host, ctx, heard=heard))
     neutral_try: Attempt | None = None
     kept: _Connection | None = None
     try:
         # Hedged as for TLS: a handshake still silent after a quarter of the timeout gets its
-        # neutral twin beside it, so a dropped Initial costs one timeout, not two.
+        # neutral twin beside it, so a dropped Initial costs one timeout, not two. Silent only:
+        # a server that has answered anything is merely slow (a busy machine, a long path), and
+        # a twin there would be a second handshake's CPU and traffic for nothing.
         done, _ = await asyncio.wait({main}, timeout=ctx.settings.timeout / 4)
-        if not done:
+        if not done and not heard.is_set():
             neutral_try = neutral_attempt()
         seen, protocol, transport = await main
         if protocol is None or transport is None:
@@ -313,7 +356,7 @@ async def measure(
     try:
         response, failure = await get(protocol, url_host, path, ctx, keep_ips)
     finally:
-        await _close(protocol, transport)
+        _close(protocol, transport)
     return QUICFetch(address=address, port=port, handshake=seen, response=response, failure=failure)
 
 
@@ -332,4 +375,4 @@ async def _settle(attempts: list[Attempt | None], kept: _Connection | None) -> N
             continue
         _, protocol, transport = attempt.result()
         if protocol is not None and transport is not None and protocol is not kept:
-            await _close(protocol, transport)
+            _close(protocol, transport)
