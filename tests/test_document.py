@@ -6,9 +6,11 @@ from __future__ import annotations
 import io
 from pathlib import Path
 
+from censorcheck.measure import durable
 from censorcheck.models import Result, Run, Summary, Verdict
 from censorcheck.results.document import write_document
-from censorcheck.results.store import read_run, write_run
+from censorcheck.results.store import JournalHeader, VantagePlan, read_run, write_run
+from censorcheck.settings import Settings
 from tests.test_store import result, run_of
 
 
@@ -63,3 +65,12 @@ def test_a_finisher_sees_every_result_before_it_changes_the_first(tmp_path: Path
     assert [r.verdict.reason.endswith("(1 of 4)") for r in run.results] == [True] * 4
     assert run.results == written
     assert head.summary == run.summary == Summary.of(written)
+
+
+def test_a_pending_run_keeps_its_targets_compact_and_whole(tmp_path: Path) -> None:
+    targets = [r.target.model_copy(update={"category": "news", "note": "ёж"}) for r in varied()]
+    vantages = [VantagePlan(settings=Settings(vantage="a")), VantagePlan(settings=Settings())]
+    pending = durable.start(targets, Settings(vantage="a"), tmp_path / "run.json", None, vantages)
+    assert JournalHeader.model_validate_json(pending.header_line()) == pending.header
+    assert pending.header.targets == targets and list(pending.targets) == targets
+    assert pending.to_measure == 8 and pending.done == 0

@@ -170,8 +170,8 @@ def _report(run: Run, path: Path | None, out: Outputs, cases: Cases, stood_in: b
                 else "no verdict that needed it claims blocking")  # fmt: skip
         log(f"warning: {what} {server.url} did not answer ({server.failure}); {then}")
     if out.check:
-        for case in cases.failed:
-            log(f"check failed: {case.result.target.url}: {case.why}: {case.result.verdict.reason}")
+        for failed in cases.failed:
+            log(f"check failed: {failed.url}: {failed.why}: {failed.reason}")
         log(f"check: {len(cases.failed)} failed, {cases.total - len(cases.failed)} passed "
             f"({cases.expected} of {cases.total} targets carry an expectation)")  # fmt: skip
     if out.keep is not None and path is not None:
@@ -231,7 +231,7 @@ def _resume_run(where: Sequence[str], out: Outputs, control_token: str | None) -
         pending = durable.resume(journal, control_token)
         if pending.repaired is not None:
             log(pending.repaired.describe(journal))
-        log(f"resuming run {pending.header.run_id} from {journal}: "
+        log(f"resuming run {pending.head.run_id} from {journal}: "
             f"{pending.done} targets done, {pending.to_measure} to measure")  # fmt: skip
         return pending
 

@@ -35,6 +35,7 @@ from censorcheck.results.store import (
     Journal,
     JournalHeader,
     Repair,
+    TargetRows,
     VantagePlan,
     journal_path,
     output_of_journal,
@@ -50,8 +51,9 @@ from censorcheck.settings import Settings
 class Pending:
     """A run to do or to finish: who it is, where it goes, what is already measured."""
 
-    header: JournalHeader
+    head: JournalHeader  # the journal's header but its targets, which are in ``targets``
     path: Path | None  # the run document; None when it goes to stdout only (no journal)
+    targets: TargetRows
     # Per vantage (in ``vantages()`` order), per target (in list order): where the target's
     # result starts in the journal, or -1 while it is still to measure. Offsets, not results:
     # a run holds none of its results in memory.
@@ -63,9 +65,33 @@ class Pending:
 
     def __post_init__(self) -> None:
         if not self.offsets:
-            count = len(self.header.targets)
+            count = len(self.targets)
             fresh = tuple(array("q", [-1]) * count for _ in self.vantages())
             object.__setattr__(self, "offsets", fresh)
+
+    @classmethod
+    def of(
+        cls,
+        header: JournalHeader,
+        path: Path | None,
+        control_token: str | None = None,
+        repaired: Repair | None = None,
+    ) -> Pending:
+        """The run ``header`` names, nothing measured yet; its targets kept compact (a model
+        per target would be most of a long run's memory)."""
+        head = header.model_copy(update={"targets": []})
+        targets = TargetRows(header.targets)
+        return cls(head, path, targets, control_token=control_token, repaired=repaired)
+
+    @property
+    def header(self) -> JournalHeader:
+        """The journal's whole header (targets included, as models: costly for a long list)."""
+        return self.head.model_copy(update={"targets": list(self.targets)})
+
+    def header_line(self) -> str:
+        """The journal's header record, written from the compact targets."""
+        rest = self.head.model_dump_json(exclude={"targets"})
+        return '{"targets":' + self.targets.json() + ("," + rest[1:] if rest != "{}" else "}")
 
     def _with_token(self, settings: Settings) -> Settings:
         if self.control_token is None:
@@ -75,15 +101,15 @@ class Pending:
     @property
     def settings(self) -> Settings:
         """The settings to measure with: the journal's, with the control token put back."""
-        return self._with_token(self.header.settings)
+        return self._with_token(self.head.settings)
 
     def vantages(self) -> list[VantagePlan]:
         """Every vantage of the run (one, for a run that named none)."""
-        plans = self.header.vantages or [VantagePlan(settings=self.header.settings)]
+        plans = self.head.vantages or [VantagePlan(settings=self.head.settings)]
         return [p.model_copy(update={"settings": self._with_token(p.settings)}) for p in plans]
 
     def _missing(self, v: int) -> Iterator[tuple[int, Target]]:
-        return ((i, t) for i, t in enumerate(self.header.targets) if self.offsets[v][i] < 0)
+        return ((i, self.targets[i]) for i in range(len(self.targets)) if self.offsets[v][i] < 0)
 
     def todo_of(self, vantage: str) -> list[Target]:
         """The targets that have no result from ``vantage`` yet, in list order."""
@@ -142,7 +168,7 @@ def start(
         vantages=plans,
         control_vantage=_absolute(control_vantage) if control_vantage else None,
     )
-    return Pending(header, path, control_token=settings.control_token)
+    return Pending.of(header, path, settings.control_token)
 
 
 def resume(journal: Path, control_token: str | None = None) -> Pending:
@@ -156,14 +182,16 @@ def resume(journal: Path, control_token: str | None = None) -> Pending:
     except OSError as exc:
         raise StoreError(f"cannot repair the journal {journal}: {exc.strerror or exc}") from exc
     header = read_header(journal)
-    pending = Pending(header, output_of_journal(journal), (), control_token, repaired)
+    pending = Pending.of(header, output_of_journal(journal), control_token, repaired)
     names = {p.settings.vantage: v for v, p in enumerate(pending.vantages())}
     where: dict[str, int] = {}
     for index, target in enumerate(header.targets):
         where.setdefault(target.url, index)
+    head = pending.head
+    del header
     try:
         for offset, result in scan_journal(journal):
-            v = names.get(_vantage_of(result, header))
+            v = names.get(_vantage_of(result, head))
             at = where.get(result.target.url)
             # A result the run did not ask for is left out; of two, the first is kept.
             if v is not None and at is not None and pending.offsets[v][at] < 0:
@@ -201,9 +229,9 @@ def complete(
             # No document on disk: the results still go through a journal, a temporary one,
             # so that the run's memory stays flat.
             spool = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="censorcheck-")))
-            journal = Journal(spool / "run.journal.jsonl").open(pending.header)
+            journal = Journal(spool / "run.journal.jsonl").open(pending.header_line())
         else:
-            journal = Journal(journal_path(pending.path)).open(pending.header)
+            journal = Journal(journal_path(pending.path)).open(pending.header_line())
         stack.callback(journal.close)
         try:
             head = _measure(pending, journal, on_done, on_control, workers)
@@ -247,12 +275,12 @@ def _measure(
     count = workers
     if count is None:
         count = default_workers(pending.to_measure, max(p.concurrency for p, _, _ in plans))
-    infos = measure(plans, record, count, None, pending.header.control_vantage, on_control)
+    infos = measure(plans, record, count, None, pending.head.control_vantage, on_control)
     # The settings recorded are the first vantage's that measured.
     first = next(p for p, info in zip(vantages, infos, strict=True) if info.failure is None)
     return Run(
-        run_id=pending.header.run_id,
-        started_at=pending.header.started_at,
+        run_id=pending.head.run_id,
+        started_at=pending.head.started_at,
         finished_at=utc_now(),
         tool=Tool(version=__version__),
         vantage=infos[0],

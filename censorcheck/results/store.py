@@ -12,7 +12,7 @@ import contextlib
 import os
 import re
 import tempfile
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import BinaryIO, Literal, NamedTuple, TextIO
@@ -75,6 +75,28 @@ class JournalHeader(BaseModel):
     control_vantage: Settings | None = None
 
 
+class TargetRows:
+    """A target list held as one line of JSON per target: a tenth of the memory of the models,
+    which for a list of ten thousand is most of what a run holds. A target becomes a model again
+    when it is asked for (to be measured, once)."""
+
+    def __init__(self, targets: Iterable[Target]) -> None:
+        self._rows = [target.model_dump_json() for target in targets]
+
+    def __len__(self) -> int:
+        return len(self._rows)
+
+    def __getitem__(self, index: int) -> Target:
+        return Target.model_validate_json(self._rows[index])
+
+    def __iter__(self) -> Iterator[Target]:
+        return (Target.model_validate_json(row) for row in self._rows)
+
+    def json(self) -> str:
+        """The list as a JSON array, as pydantic writes a list of targets."""
+        return "[" + ",".join(self._rows) + "]"
+
+
 class VantagePlan(BaseModel):
     """One vantage of a run: the settings it measures with, and its configured description."""
 
@@ -102,16 +124,17 @@ class Journal:
         self.repaired: Repair | None = None
         self.size = 0  # where the next record starts: this process is the journal's one writer
 
-    def open(self, header: JournalHeader | None = None) -> Journal:
+    def open(self, header: JournalHeader | str | None = None) -> Journal:
         """Open for appending, after cutting off a torn tail (kept in ``repaired``); a new
-        (empty) journal starts with ``header`` when one is given."""
+        (empty) journal starts with ``header`` (a model, or its record) when one is given."""
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             self.repaired = repair_journal(self.path)
             self._fd = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
             self.size = os.fstat(self._fd).st_size
             if header is not None and self.size == 0:
-                self._write(header.model_dump_json() + "\n")
+                line = header if isinstance(header, str) else header.model_dump_json()
+                self._write(line + "\n")
         except OSError as exc:
             self.close()
             raise _fail("write the journal", self.path, exc) from exc

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Literal
+from typing import Literal, NamedTuple
 
 from censorcheck.models import Result, Status
 
@@ -71,6 +71,15 @@ def exit_code(cases: Sequence[Case]) -> int:
     return 1 if any(c.failed for c in cases) else 0
 
 
+class Failure(NamedTuple):
+    """A failed case as the ``--check`` report names it (not the whole result: a run with
+    many failures must not hold every result in memory)."""
+
+    url: str
+    why: str
+    reason: str
+
+
 class Cases:
     """The cases of a run judged a result at a time, as the document is written: the failed
     ones, the counts, and every case only when something (JUnit) lists them all."""
@@ -78,7 +87,7 @@ class Cases:
     def __init__(self, fail_on: FailOn | None, check: bool, keep_all: bool = False) -> None:
         self.fail_on, self.check, self.keep_all = fail_on, check, keep_all
         self.all: list[Case] = []
-        self.failed: list[Case] = []
+        self.failed: list[Failure] = []
         self.total = 0
         self.expected = 0  # cases whose target carries an expectation
 
@@ -86,8 +95,8 @@ class Cases:
         case = judge_case(result, self.fail_on, self.check)
         self.total += 1
         self.expected += result.target.expect is not None
-        if case.failed:
-            self.failed.append(case)
+        if case.why is not None:
+            self.failed.append(Failure(result.target.url, case.why, result.verdict.reason))
         if self.keep_all:
             self.all.append(case)
 
