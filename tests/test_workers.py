@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 
 from censorcheck.lab import Lab
 from censorcheck.models import Run
@@ -62,6 +63,43 @@ def test_two_workers_write_the_document_one_writes(
     assert [r.target.url for r in two.results] == lab.topology.target_urls()
     assert two.summary == one.summary
     assert comparable(docs[1]) == comparable(docs[0])
+
+
+# A few rows of every kind: what the setups below compare.
+_SOME = ["static", "dns-nxdomain", "tls-sni-reset", "http-blockpage", "gone", "dynamic"]
+
+
+def _setup(lab: Lab, tmp_path: Path, kind: str) -> list[str]:
+    if kind == "control server":
+        return lab.arguments(censored=True, control=True)
+    vantages = tmp_path / "vantages.yaml"
+    data = {"vantages": [v.model_dump(exclude_none=True) for v in lab.vantages()]}
+    vantages.write_text(yaml.safe_dump(data), encoding="utf-8")
+    topo = lab.topology
+    flags = ["--vantage-file", str(vantages), "--ca-bundle", str(lab.ca_bundle)]
+    flags += ["--treat-as-public", str(topo.network), "--timeout", "3"]
+    flags += ["--control-resolver", f"tcp://{topo.honest_resolver}:{topo.ports.dns}"]
+    if kind == "two vantages":
+        return [*flags, "--vantage", "lab-censored", "--vantage", "lab-proxy", "--control", "none"]
+    return [*flags, "--vantage", "lab-censored", "--control", "vantage:lab-free"]
+
+
+@pytest.mark.parametrize("kind", ["two vantages", "control server", "control vantage"])
+def test_workers_measure_every_setup_as_one_process(lab: Lab, tmp_path: Path, kind: str) -> None:
+    urls = [lab.topology.url(f"{name}.lab.test") for name in _SOME]
+    env = {"CENSORCHECK_VANTAGES": str(tmp_path / "none.yaml")}
+    docs = []
+    for workers in ("1", "2"):
+        out = tmp_path / f"run-{workers}.json"
+        result = run_cli("run", *urls, *_setup(lab, tmp_path, kind), "--workers", workers, "-q",
+                         "-o", str(out), "--fail-on", "never", env=env)  # fmt: skip
+        assert result.code == 0, result.stderr
+        docs.append(json.loads(out.read_text(encoding="utf-8")))
+    assert comparable(docs[1]) == comparable(docs[0])
+    run = Run.model_validate(docs[1])
+    assert len(run.results) == len(urls) * len(run.vantages)
+    if kind == "control server":
+        assert {r.control.source for r in run.results} == {"server"}
 
 
 def test_workers_print_the_document_on_stdout_and_judge_it(lab: Lab) -> None:

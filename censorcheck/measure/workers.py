@@ -125,13 +125,17 @@ def measure(
     if workers <= 1:
         ready = run_blocking(here())
     else:
-        ready = run_blocking(only_preflight())
-        todo = [
-            plan[2] if isinstance(p, Prepared) else iter(())
-            for plan, p in zip(plans, ready, strict=True)
-        ]
-        handovers = [p.handover if isinstance(p, Prepared) else None for p in ready]
-        _dispatch(handovers, todo, on_done, workers)
+        # Started first: their imports take the time the pre-flight spends waiting on the
+        # network.
+        with Pool(workers) as pool:
+            ready = run_blocking(only_preflight())
+            todo = [
+                plan[2] if isinstance(p, Prepared) else iter(())
+                for plan, p in zip(plans, ready, strict=True)
+            ]
+            pool.run(
+                [p.handover if isinstance(p, Prepared) else None for p in ready], todo, on_done
+            )
     return [_info(p, plan, control_vantage) for p, plan in zip(ready, plans, strict=True)]
 
 
@@ -163,33 +167,44 @@ def _done(vantage: int, index: int, target: Target, result: Any) -> Done:
     return Done(vantage, index, target.domain, result.verdict.status, result.model_dump_json())
 
 
-def _dispatch(
-    handovers: Sequence[Handover | None],
-    todo: Sequence[Iterator[tuple[int, Target]]],
-    on_done: OnDone,
-    workers: int,
-) -> None:
-    """Deal the targets out to ``workers`` processes, each up to its share of the concurrency,
-    and hand back what they measure; until every target is measured."""
-    context = multiprocessing.get_context("spawn")
-    conns: list[Connection] = []
-    procs: list[SpawnProcess] = []
-    busy = [0] * workers
-    left = [True] * len(todo)
-    previous = signal.signal(signal.SIGTERM, _stop)
-    try:
-        for w in range(workers):
-            mine, theirs = context.Pipe()
-            started = context.Process(
-                target=serve,
-                args=(theirs, list(handovers), 1 / workers),
-                name=f"censorcheck-worker-{w + 1}",
-                daemon=True,
-            )
-            started.start()
-            theirs.close()
-            conns.append(mine)
-            procs.append(started)
+class Pool:
+    """Worker processes, each waiting for the run's handovers and then for targets."""
+
+    def __init__(self, count: int) -> None:
+        context = multiprocessing.get_context("spawn")
+        self.conns: list[Connection] = []
+        self.procs: list[SpawnProcess] = []
+        try:
+            for w in range(count):
+                mine, theirs = context.Pipe()
+                proc = context.Process(
+                    target=serve, args=(theirs,), name=f"censorcheck-worker-{w + 1}", daemon=True
+                )
+                proc.start()
+                theirs.close()
+                self.conns.append(mine)
+                self.procs.append(proc)
+        except BaseException:
+            self.close()
+            raise
+
+    def __enter__(self) -> Pool:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def run(
+        self,
+        handovers: Sequence[Handover | None],
+        todo: Sequence[Iterator[tuple[int, Target]]],
+        on_done: OnDone,
+    ) -> None:
+        """Deal the targets out, each worker up to its share of the concurrency, and hand
+        back what they measure; until every target is measured."""
+        conns, procs, count = self.conns, self.procs, len(self.conns)
+        busy = [0] * count
+        left = [True] * len(todo)
 
         def deal(w: int, v: int) -> None:
             item = next(todo[v], None) if left[v] else None
@@ -199,33 +214,39 @@ def _dispatch(
             conns[w].send((v, *item))
             busy[w] += 1
 
-        for w in range(workers):
-            for v, h in enumerate(handovers):
-                for _ in range(share(h.settings.concurrency, workers, w) if h else 0):
-                    deal(w, v)
-        told = [False] * workers
-        running = set(range(workers))
-        while running:
-            for w in running:
-                if not told[w] and not any(left):
-                    conns[w].send(None)  # nothing more: finish what you have and exit
-                    told[w] = True
-            ready = wait([conns[w] for w in running] + [procs[w].sentinel for w in running])
-            for w in list(running):
-                heard = conns[w] in ready or procs[w].sentinel in ready
-                if heard and not _hear(w, conns[w], procs[w], busy, on_done, deal):
-                    running.discard(w)
-    finally:
-        signal.signal(signal.SIGTERM, previous)
-        for proc in procs:
+        previous = signal.signal(signal.SIGTERM, _stop)
+        try:
+            for w in range(count):
+                conns[w].send((list(handovers), 1 / count))
+                for v, h in enumerate(handovers):
+                    for _ in range(share(h.settings.concurrency, count, w) if h else 0):
+                        deal(w, v)
+            told = [False] * count
+            running = set(range(count))
+            while running:
+                for w in running:
+                    if not told[w] and not any(left):
+                        conns[w].send(None)  # nothing more: finish what you have and exit
+                        told[w] = True
+                ready = wait([conns[w] for w in running] + [procs[w].sentinel for w in running])
+                for w in list(running):
+                    heard = conns[w] in ready or procs[w].sentinel in ready
+                    if heard and not _hear(w, conns[w], procs[w], busy, on_done, deal):
+                        running.discard(w)
+        finally:
+            signal.signal(signal.SIGTERM, previous)
+
+    def close(self) -> None:
+        """Stop every worker still running (a run that is over, or interrupted)."""
+        for proc in self.procs:
             if proc.is_alive():
                 proc.terminate()
-        for proc in procs:
+        for proc in self.procs:
             proc.join(5)
             if proc.is_alive():
                 proc.kill()
                 proc.join()
-        for conn in conns:
+        for conn in self.conns:
             conn.close()
 
 
@@ -265,13 +286,18 @@ def _stop(signum: int, frame: FrameType | None) -> None:
     raise Interrupted(signum)
 
 
-def serve(conn: Connection, handovers: list[Handover | None], part: float) -> None:
-    """A worker process: measure the targets ``conn`` brings, send each back, until told to
-    stop (None) or the main process is gone."""
+def serve(conn: Connection) -> None:
+    """A worker process: take the run's handovers and this worker's part of the control's
+    limits, then measure the targets ``conn`` brings and send each back, until told to stop
+    (None) or the main process is gone."""
     # Ctrl-C reaches every process of the terminal's group: the main process decides what it
     # means and stops the workers itself.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     try:
+        try:
+            handovers, part = conn.recv()
+        except (EOFError, OSError):  # the run ended before it measured (the pre-flight failed)
+            return
         asyncio.run(_serve(conn, handovers, part))
     except Exception as exc:  # noqa: BLE001 - told to the main process in one line
         try:
