@@ -71,6 +71,8 @@ def test_a_pending_run_keeps_its_targets_compact_and_whole(tmp_path: Path) -> No
     targets = [r.target.model_copy(update={"category": "news", "note": "ёж"}) for r in varied()]
     vantages = [VantagePlan(settings=Settings(vantage="a")), VantagePlan(settings=Settings())]
     pending = durable.start(targets, Settings(vantage="a"), tmp_path / "run.json", None, vantages)
-    assert JournalHeader.model_validate_json(pending.header_line()) == pending.header
+    line = pending.header_line()
+    assert line.startswith('{"kind":"censorcheck.journal"')  # how readers find the header
+    assert JournalHeader.model_validate_json(line) == pending.header
     assert pending.header.targets == targets and list(pending.targets) == targets
     assert pending.to_measure == 8 and pending.done == 0

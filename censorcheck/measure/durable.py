@@ -89,9 +89,10 @@ class Pending:
         return self.head.model_copy(update={"targets": list(self.targets)})
 
     def header_line(self) -> str:
-        """The journal's header record, written from the compact targets."""
+        """The journal's header record, written from the compact targets (its ``kind`` first,
+        which is how a reader tells the header from a result)."""
         rest = self.head.model_dump_json(exclude={"targets"})
-        return '{"targets":' + self.targets.json() + ("," + rest[1:] if rest != "{}" else "}")
+        return rest[:-1] + ',"targets":' + self.targets.json() + "}"
 
     def _with_token(self, settings: Settings) -> Settings:
         if self.control_token is None:
