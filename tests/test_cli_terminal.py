@@ -23,6 +23,7 @@ from rich.console import Console
 from censorcheck.cli.common import summary_table
 from censorcheck.cli.progress import counts_text, run_progress
 from censorcheck.lab import Lab
+from censorcheck.measure.handover import Done
 from censorcheck.models import Result, Run
 from censorcheck.results.store import journal_path, read_journal
 from tests.conftest import run_cli
@@ -160,14 +161,10 @@ def test_summary_shows_the_counts_and_only_what_is_not_accessible() -> None:
 def test_progress_bar_shows_time_left_and_counts_by_status() -> None:
     out = io.StringIO()
     terminal = Console(file=out, width=160, force_terminal=True, color_system=None)
-    progress, on_result = run_progress(3, quiet=False, console=terminal)
-    blocked = a_result("b.example")
-    blocked = blocked.model_copy(
-        update={"verdict": blocked.verdict.model_copy(update={"status": "blocked"})}
-    )
+    progress, on_done = run_progress(3, quiet=False, console=terminal)
     with progress:
-        on_result(a_result("a.example"))
-        on_result(blocked)
+        on_done(Done(0, 0, "a.example", "accessible", "{}"))
+        on_done(Done(0, 1, "b.example", "blocked", "{}"))
         progress.refresh()
     shown = _ESCAPES.sub("", out.getvalue())
     assert "blocked 1 · accessible 1" in shown

@@ -8,9 +8,10 @@ import json
 from pathlib import Path
 
 from censorcheck.measure import durable
-from censorcheck.measure.verdict.baseline import settle
+from censorcheck.measure.verdict.baseline import Settling, settle
 from censorcheck.models import Run, Summary, Tool, VantageInfo
-from censorcheck.results.store import JournalHeader
+from censorcheck.results.document import write_document
+from censorcheck.results.store import Journal, JournalHeader, read_run
 from censorcheck.settings import Settings
 from censorcheck.unattended.check import exit_code, judge_cases
 from tests.conftest import run_cli
@@ -77,30 +78,39 @@ def test_a_rules_6_document_loads_and_reanalyze_finds_the_throttling(tmp_path: P
     assert "tls.throttled" in shown.stdout
 
 
-def test_a_resumed_run_weighs_its_new_results_against_the_whole_run() -> None:
-    """After a resume the baseline covers what was journaled before the interruption: the
-    trickling page measured after it is throttled against the four measured before, not
-    against the empty baseline of its own half of the run."""
+def test_a_resumed_run_weighs_its_new_results_against_the_whole_run(tmp_path: Path) -> None:
+    """The document of a resumed run is written from its journal: the trickling page measured
+    after the interruption is judged against the four journaled before it, not against an
+    empty baseline of its own half of the run."""
     done = [result_of(_fetch(512 * KiB, 0.1, cut=False), FAST_CONTROL) for _ in range(4)]
     done = [
         r.model_copy(update={"target": r.target.model_copy(update={"url": f"{r.target.url}{i}"})})
         for i, r in enumerate(done)
     ]
     slow = result_of(TRICKLE, FAST_CONTROL)
-    settings = Settings(vantage="home")
-    targets = [r.target for r in (*done, slow)]
-    header = JournalHeader(
-        run_id="r1", started_at="2026-12-06T00:00:00.000Z", settings=settings, targets=targets
-    )
-    pending = durable.Pending(header, None, tuple(done))
-    # The second half as measured on its own: its baseline has no page, so no claim.
-    own, baselines = settle([slow])
+    # Measured on its own, the second half has no page to compare with, so no claim.
+    own, _ = settle([slow])
     assert own[0].verdict.outcome == "tls.throttled" and own[0].verdict.status == "inconclusive"
-    second = Run(run_id="r2", started_at="2026-12-06T00:01:00.000Z",
-                 finished_at="2026-12-06T00:01:05.000Z", tool=Tool(version="0"),
-                 vantage=VantageInfo(name="home", ipv6=False), settings={}, results=own,
-                 summary=Summary.of(own), baselines=baselines)  # fmt: skip
-    whole = durable.merge(second, pending, [slow])
+    targets = [r.target for r in (*done, slow)]
+    header = JournalHeader(run_id="r1", started_at="2026-12-06T00:00:00.000Z",
+                           settings=Settings(vantage="home"), targets=targets)  # fmt: skip
+    path = tmp_path / "run.journal.jsonl"
+    journal = Journal(path).open(header)
+    for result in done:  # before the interruption
+        journal.append(result)
+    journal.close()
+    pending = durable.resume(path)
+    assert pending.done == 4
+    journal = Journal(path).open()
+    pending.offsets[0][4] = journal.append(slow)  # measured after the resume, as judged
+    journal.close()
+    head = Run(run_id="r1", started_at="2026-12-06T00:00:00.000Z",
+               finished_at="2026-12-06T00:01:05.000Z", tool=Tool(version="0"),
+               vantage=VantageInfo(name="home", ipv6=False), settings={}, results=[],
+               summary=Summary.of([]))  # fmt: skip
+    out = tmp_path / "run.json"
+    write_document(head, lambda: durable._results(pending, path), out, Settling())
+    whole = read_run(out)
     assert [r.target.url for r in whole.results] == [t.url for t in header.targets]
     assert whole.baselines[0].throughput_samples == 4
     verdict = whole.results[-1].verdict

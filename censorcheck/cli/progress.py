@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 from rich.console import Console
 from rich.progress import (
@@ -15,7 +16,8 @@ from rich.progress import (
     TimeRemainingColumn,
 )
 
-from censorcheck.models import Result
+if TYPE_CHECKING:
+    from censorcheck.measure.handover import Done
 
 # The order a reader scans for: what is blocked first.
 _ORDER = ("blocked", "down", "inconclusive", "accessible")
@@ -28,7 +30,7 @@ def counts_text(counts: Counter[str]) -> str:
 
 def run_progress(
     total: int, quiet: bool, console: Console
-) -> tuple[Progress, Callable[[Result], None]]:
+) -> tuple[Progress, Callable[[Done], None]]:
     """A transient bar on ``console`` (none off a terminal or with ``quiet``), and the callback
     that advances it with each result."""
     progress = Progress(
@@ -48,10 +50,8 @@ def run_progress(
     task = progress.add_task("", total=total, counts="")
     counts: Counter[str] = Counter()
 
-    def on_result(result: Result) -> None:
-        counts[result.verdict.status] += 1
-        progress.update(
-            task, advance=1, description=result.target.domain, counts=counts_text(counts)
-        )
+    def on_done(done: Done) -> None:
+        counts[done.status] += 1
+        progress.update(task, advance=1, description=done.domain, counts=counts_text(counts))
 
-    return progress, on_result
+    return progress, on_done

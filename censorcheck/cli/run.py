@@ -44,10 +44,10 @@ from censorcheck.unattended.lock import RunLock
 # when a command runs, so `run --help` starts at once.
 if TYPE_CHECKING:
     from censorcheck.measure import durable
-    from censorcheck.models import Run
+    from censorcheck.models import Result, Run
     from censorcheck.results.store import VantagePlan
     from censorcheck.settings import Settings
-    from censorcheck.unattended.check import Case
+    from censorcheck.unattended.check import Cases
 
 
 @dataclass(frozen=True)
@@ -65,6 +65,7 @@ class Outputs:
     lock: LockMode = LockMode.wait
     fmt: Format = Format.table
     summary: bool = False
+    workers: int | None = None  # processes that measure; None: as many as help (see --help)
 
     @property
     def to_stdout(self) -> bool:
@@ -105,7 +106,7 @@ def _run_once(plan: Callable[[], durable.Pending], out: Outputs, folder: Path | 
     from censorcheck.measure import durable
     from censorcheck.measure.running import Interrupted
     from censorcheck.results.store import journal_path
-    from censorcheck.unattended.check import exit_code, judge_cases
+    from censorcheck.unattended.check import Cases
 
     lock = RunLock(folder) if folder is not None else None
     if lock is not None and not lock.acquire(
@@ -114,12 +115,26 @@ def _run_once(plan: Callable[[], durable.Pending], out: Outputs, folder: Path | 
     ):
         log(f"skipped: another run holds {lock.path} (--lock skip)")
         return 0
+    # Only what is shown is kept: a quiet run holds no result in memory, however long its list.
+    shown: list[Result] = []
+    keep = out.fmt is Format.tsv or not out.quiet
+    cases = Cases(out.fail_on.value if out.fail_on else None, out.check, out.junit is not None)
+    stood_in = False
+
+    def written(result: Result) -> None:
+        nonlocal stood_in
+        cases.add(result)
+        stood_in = stood_in or result.control.source == "resolvers"
+        if keep:
+            shown.append(result)
+
     try:
         pending = plan()
-        progress, on_result = run_progress(len(pending.todo), out.quiet, stderr)
+        progress, on_done = run_progress(pending.to_measure, out.quiet, stderr)
+        stdout = sys.stdout if out.to_stdout else None
         try:
             with progress:
-                run = durable.complete(pending, on_result, announcer())
+                head = durable.complete(pending, on_done, announcer(), out.workers, stdout, written)
         except KeyboardInterrupt as exc:
             signum = exc.signum if isinstance(exc, Interrupted) else signal.SIGINT
             what = "interrupted" if signum == signal.SIGINT else "stopped by SIGTERM"
@@ -129,24 +144,22 @@ def _run_once(plan: Callable[[], durable.Pending], out: Outputs, folder: Path | 
     finally:
         if lock is not None:
             lock.release()
-    cases = judge_cases(run.results, out.fail_on.value if out.fail_on else None, out.check)
-    _report(run, pending.path, out, cases)
-    return exit_code(cases)
+    if stdout is not None:
+        stdout.flush()
+    _report(head.model_copy(update={"results": shown}), pending.path, out, cases, stood_in)
+    return cases.exit_code
 
 
-def _report(run: Run, path: Path | None, out: Outputs, cases: Sequence[Case]) -> None:
+def _report(run: Run, path: Path | None, out: Outputs, cases: Cases, stood_in: bool) -> None:
     from censorcheck.results.store import prune
     from censorcheck.unattended.junit import write_junit
 
-    if out.to_stdout:
-        sys.stdout.write(run.model_dump_json(indent=2) + "\n")
-        sys.stdout.flush()
     if out.fmt is Format.tsv:
         write_tsv(SUMMARY_COLUMNS, summary_rows(run, out.summary))
     elif not out.quiet:
         table_console(to_stderr=out.to_stdout).print(summary_table(run, out.summary))
     if out.junit is not None:
-        write_junit(run, cases, out.junit)
+        write_junit(run, cases.all, out.junit)
     if path is not None:
         log(f"results written to {path}")
     for s in run.vantage.resolvers:
@@ -155,17 +168,14 @@ def _report(run: Run, path: Path | None, out: Outputs, cases: Sequence[Case]) ->
     server = run.vantage.control_server
     if server is not None and not server.alive:
         what = "OONI test helper" if server.protocol == "ooni" else "control server"
-        stood_in = any(r.control.source == "resolvers" for r in run.results)
         then = ("the control resolvers stood in, for DNS only" if stood_in
                 else "no verdict that needed it claims blocking")  # fmt: skip
         log(f"warning: {what} {server.url} did not answer ({server.failure}); {then}")
     if out.check:
-        failed = [c for c in cases if c.failed]
-        for case in failed:
-            log(f"check failed: {case.result.target.url}: {case.why}: {case.result.verdict.reason}")
-        expected = sum(r.target.expect is not None for r in run.results)
-        log(f"check: {len(failed)} failed, {len(cases) - len(failed)} passed "
-            f"({expected} of {len(cases)} targets carry an expectation)")  # fmt: skip
+        for failed in cases.failed:
+            log(f"check failed: {failed.url}: {failed.why}: {failed.reason}")
+        log(f"check: {len(cases.failed)} failed, {cases.total - len(cases.failed)} passed "
+            f"({cases.expected} of {cases.total} targets carry an expectation)")  # fmt: skip
     if out.keep is not None and path is not None:
         removed = prune(path.parent, out.keep)
         if removed:
@@ -221,8 +231,8 @@ def _resume_run(where: Sequence[str], out: Outputs, control_token: str | None) -
         pending = durable.resume(journal, control_token)
         if pending.repaired is not None:
             log(pending.repaired.describe(journal))
-        log(f"resuming run {pending.header.run_id} from {journal}: "
-            f"{len(pending.done)} targets done, {len(pending.todo)} to measure")  # fmt: skip
+        log(f"resuming run {pending.head.run_id} from {journal}: "
+            f"{pending.done} targets done, {pending.to_measure} to measure")  # fmt: skip
         return pending
 
     return _run_once(plan, out, folder)
@@ -279,6 +289,15 @@ def run(
         float | None, Opt(help="Seconds for a whole target (default 6 x timeout).")
     ] = None,
     concurrency: Annotated[int, Opt(help="Targets measured at once.")] = 32,
+    workers: Annotated[
+        int | None,
+        Opt(
+            help="Processes that measure, sharing --concurrency (default: one per core, but "
+            "none with fewer than 250 targets to measure: starting one costs about a second "
+            "of CPU).",
+            min=1,
+        ),
+    ] = None,
     vantage: Annotated[
         list[str] | None,
         Opt(
@@ -369,13 +388,14 @@ def run(
     Exit codes: 0 done, no test case failed (or skipped by --lock skip); 1 done, a test case
     failed (a verdict --fail-on names, or a --check mismatch); 2 bad usage or input; 3 nothing
     could be measured (no probe resolver, or no control, answered); 4 results could not be
-    written; 130 Ctrl-C and 143 SIGTERM during a run (the journal keeps what was measured).
+    written; 5 a worker process died (the journal keeps what was measured); 130 Ctrl-C and 143
+    SIGTERM during a run (the journal keeps what was measured).
     """
     from censorcheck.cli.plans import runnable, vantage_plans
     from censorcheck.settings import Settings, choose_control
 
     out = Outputs(output, results_dir, json_out, quiet, fail_on, check, junit, keep, lock,
-                  output_format, summary)  # fmt: skip
+                  output_format, summary, workers)  # fmt: skip
     with user_errors():
         if output_format is Format.tsv and out.to_stdout:
             raise ConfigError(

@@ -83,6 +83,7 @@ class ControlClient:
         self.url = url.rstrip("/")
         self._quic = quic
         self.client_address: str | None = None  # what the server saw us as, once health() ran
+        self.limits: Limits | None = None  # what the server granted our token, once health() ran
         headers = {"authorization": f"Bearer {token}"} if token else {}
         self.sends_token = bool(token)
         self._user_agent = user_agent
@@ -147,9 +148,15 @@ class ControlClient:
             limits = read_answer(Limits, body)
         except ValueError:
             return "control.bad_response", version
-        self._slots = asyncio.Semaphore(limits.max_in_flight)
-        self._bucket = TokenBucket(limits.rate, limits.burst)
+        self.limits = limits
+        self.keep_to(limits)
         return None, version
+
+    def keep_to(self, limits: Limits, share: float = 1.0) -> None:
+        """Pace this client to ``share`` of ``limits``: the part of one run's allowance that
+        falls to one of the processes measuring it."""
+        self._slots = asyncio.Semaphore(max(1, int(limits.max_in_flight * share)))
+        self._bucket = TokenBucket(limits.rate * share, max(1, int(limits.burst * share)))
 
     async def _paced(self, budget: float) -> bool:
         """Wait for the server's rate limit to allow one more measurement, within ``budget``."""

@@ -9,11 +9,7 @@ each result to ``on_result`` as soon as it exists so the caller can journal it. 
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import errno
 import functools
-import ipaddress
-import socket
 import time
 import uuid
 from collections.abc import Callable, Sequence
@@ -24,15 +20,13 @@ from typing import Literal, TypeVar
 import httpx
 
 from censorcheck import __version__
-from censorcheck.control.client import ControlClient
 from censorcheck.errors import ConfigError, NothingMeasured
-from censorcheck.measure import controls as control_plan
-from censorcheck.measure import geo
 from censorcheck.measure.bogons import is_ip
-from censorcheck.measure.controls import LocalControl, OnControl, Server, without_credentials
+from censorcheck.measure.controls import OnControl, Server
 from censorcheck.measure.elsewhere import Elsewhere
 from censorcheck.measure.failures import describe
 from censorcheck.measure.fingerprints import Fingerprints, load_fingerprints
+from censorcheck.measure.handover import Handover, prepare, vantage_info
 from censorcheck.measure.pipeline import Partial, all_addresses, cap, observe, ordered_addresses
 from censorcheck.measure.privacy import redact_address
 from censorcheck.measure.probes import dns
@@ -49,9 +43,7 @@ from censorcheck.measure.verdict import (
 from censorcheck.measure.verdict.baseline import settle
 from censorcheck.models import (
     Control,
-    ControlServerStatus,
     DNSQuery,
-    ResolverStatus,
     Result,
     Run,
     Summary,
@@ -72,23 +64,6 @@ def utc_now() -> str:
     return datetime.now(timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
-def detect_ipv6(settings: Settings) -> bool:
-    """Whether this vantage can reach IPv6 destinations at all.
-
-    A UDP ``connect`` only asks the kernel for a route; no packet is sent.
-    """
-    if settings.ipv6 != "auto":
-        return settings.ipv6 == "on"
-    if settings.proxy is not None:
-        return False  # what the proxy's network can reach is not for this machine to say
-    if settings.source_address is not None:
-        return ipaddress.ip_address(settings.source_address).version == 6
-    with contextlib.suppress(OSError), socket.socket(socket.AF_INET6, socket.SOCK_DGRAM) as s:
-        s.connect(("2001:4860:4860::8888", 53))
-        return not ipaddress.ip_address(s.getsockname()[0]).is_link_local
-    return False
-
-
 class _Run:
     """Shared state of one run: the context, the parsed resolvers, the judge's view."""
 
@@ -107,9 +82,31 @@ class _Run:
         self.judge_ctx = judge_ctx
         self.server = server
         self.server_failure = server_failure
+        self._owned: Server | None = None
         self.source: Literal["resolvers", "server", "vantage", "ooni"] = (
             "resolvers" if server is None else server.source
         )
+
+    @classmethod
+    def of(cls, handover: Handover, ctx: ProbeContext, server: Server | None) -> _Run:
+        """The run of ``handover``'s vantage, measuring with ``ctx`` and ``server`` (which it
+        closes in ``aclose``)."""
+        h = handover
+        run = cls(
+            ctx,
+            list(h.resolvers),
+            list(h.control_resolvers),
+            JudgeContext.of(ctx.public, h.statuses),
+            server,
+            h.server_failure,
+        )
+        run._owned = server
+        return run
+
+    async def aclose(self) -> None:
+        await self.ctx.aclose()
+        if self._owned is not None:
+            await self._owned.aclose()
 
     async def resolve(
         self, host: str, ctx: ProbeContext | None = None
@@ -262,29 +259,11 @@ def runnable(settings: Settings, vantage: str | None = None) -> Settings:
     return settings
 
 
-def check_source_address(address: str) -> None:
-    """ConfigError when no interface of this machine has ``address``: every probe would fail
-    alike, and the first (the resolver pre-flight) would blame the resolvers."""
-    family = socket.AF_INET6 if ":" in address else socket.AF_INET
-    with socket.socket(family, socket.SOCK_DGRAM) as sock:
-        try:
-            sock.bind((address, 0))
-        except OSError as exc:
-            if exc.errno == errno.EADDRNOTAVAIL:
-                raise ConfigError(
-                    f"--source-address {address}: this machine has no such address "
-                    "(`ip address` lists the ones it has)"
-                ) from None
-            raise ConfigError(
-                f"--source-address {address}: cannot bind to it ({exc.strerror or exc})"
-            ) from None
-
-
 def _addresses_in(queries: Sequence[DNSQuery]) -> list[str]:
     return list(dict.fromkeys(a for q in queries for a in all_addresses(q)))
 
 
-def _public_settings(settings: Settings) -> dict[str, object]:
+def public_settings(settings: Settings) -> dict[str, object]:
     """The settings as recorded: no public source address, no local paths (they name people)."""
     data = settings.model_dump(mode="json")
     data["source_address"] = redact_address(settings.source_address)
@@ -293,11 +272,6 @@ def _public_settings(settings: Settings) -> dict[str, object]:
     data["fingerprints"] = [Path(p).name for p in settings.fingerprints]
     data["control_token"] = "redacted" if settings.control_token else None
     return data
-
-
-def _context(settings: Settings, fingerprints: Fingerprints | None) -> ProbeContext:
-    # The CA bundle's errors (missing, a directory, unreadable, not PEM) are ConfigErrors.
-    return ProbeContext.create(settings, detect_ipv6(settings), fingerprints)
 
 
 async def ameasure(
@@ -316,49 +290,11 @@ async def ameasure(
     ``on_control`` hears which control the pre-flight chose, before any target is measured.
     """
     started_at = utc_now()
-    if settings.source_address is not None:
-        check_source_address(str(settings.source_address))
-    # `system` reads /etc/resolv.conf once here, not once per lookup.
-    resolvers = [dns.expand_system(dns.parse_resolver(u)) for u in settings.resolvers]
-    controls = [dns.expand_system(dns.parse_resolver(u)) for u in settings.control_resolvers]
     if fingerprints is None:
         fingerprints = load_fingerprints(settings.fingerprints)
-    ctx = _context(settings, fingerprints)
-    server: Server | None
-    if control_vantage is not None:
-        server = LocalControl(control_vantage, _context(control_vantage, fingerprints))
-    else:
-        server = control_plan.server_for(settings, ctx)
-    server_status = None
+    prepared = await prepare(settings, fingerprints, about, control_vantage, on_control)
+    run = _Run.of(prepared.handover, prepared.ctx, prepared.server)
     try:
-        probes, chosen = await asyncio.gather(
-            control_plan.preflight(resolvers, "probe", ctx),
-            control_plan.plan(server, controls, ctx, settings.no_control_ok),
-            return_exceptions=True,
-        )
-        # A dead probe resolver is the first thing to fix, whatever the control did.
-        if isinstance(probes, BaseException):
-            raise probes
-        if not any(s.alive for s in probes):
-            detail = ", ".join(f"{s.uri} ({s.failure})" for s in probes)
-            raise NothingMeasured(f"no probe resolver answered: {detail}")
-        if isinstance(chosen, BaseException):
-            raise chosen
-        server_status = chosen.server_status
-        if on_control is not None:
-            on_control(settings, chosen)
-        reported = server.client_address if isinstance(server, ControlClient) else None
-        identity = await geo.identify(settings, about, reported, resolvers, controls, ctx)
-        del reported
-        statuses = probes + chosen.statuses  # each pre-flight also stored its round trip in ctx
-        run = _Run(
-            ctx,
-            resolvers,
-            chosen.resolvers,
-            JudgeContext.of(ctx.public, statuses),
-            chosen.server,
-            chosen.server_failure,
-        )
         semaphore = asyncio.Semaphore(settings.concurrency)
 
         async def bounded(target: Target) -> Result:
@@ -370,12 +306,7 @@ async def ameasure(
 
         results = await gather_or_cancel(bounded(t) for t in targets)
     finally:
-        await ctx.aclose()
-        if server is not None:
-            await server.aclose()
-    info = _vantage_info(
-        settings, statuses, ctx.ipv6, about, server_status, control_vantage, identity
-    )
+        await run.aclose()
     # Run-level baseline (issue 14): every result of the vantage settled against the others.
     settled, baselines = settle(results)
     return Run(
@@ -383,38 +314,13 @@ async def ameasure(
         started_at=started_at,
         finished_at=utc_now(),
         tool=Tool(version=__version__),
-        vantage=info,
-        vantages=[info],
-        settings=_public_settings(settings),
+        vantage=prepared.handover.info,
+        vantages=[prepared.handover.info],
+        settings=public_settings(settings),
         rules_version=RULES_VERSION,
         results=settled,
         summary=Summary.of(settled),
         baselines=baselines,
-    )
-
-
-def _vantage_info(
-    settings: Settings,
-    statuses: list[ResolverStatus],
-    ipv6: bool,
-    about: Vantage | None,
-    server_status: ControlServerStatus | None,
-    control_vantage: Settings | None,
-    identity: geo.Identity | None = None,
-) -> VantageInfo:
-    return VantageInfo(
-        name=settings.vantage,
-        source_address=redact_address(settings.source_address),
-        proxy=without_credentials(settings.proxy) if settings.proxy else None,
-        country=identity.country if identity else about.country if about else None,
-        asn=identity.asn if identity else about.asn if about else None,
-        network=identity.network if identity else None,
-        network_type=about.network_type if about else None,
-        notes=about.notes if about else None,
-        resolvers=statuses,
-        ipv6=ipv6,
-        control_server=server_status,
-        control_vantage=control_vantage.vantage if control_vantage else None,
     )
 
 
@@ -453,7 +359,7 @@ async def ameasure_many(
     infos: list[VantageInfo] = []
     for (settings, about, _), outcome in zip(plans, outcomes, strict=True):
         if isinstance(outcome, NothingMeasured):
-            info = _vantage_info(settings, [], False, about, None, control_vantage)
+            info = vantage_info(settings, [], False, about, None, control_vantage)
             infos.append(info.model_copy(update={"failure": str(outcome)}))
         elif isinstance(outcome, BaseException):
             raise outcome

@@ -8,30 +8,42 @@ missing and writes one document in which every target appears exactly once, unde
 
 from __future__ import annotations
 
+import contextlib
+import functools
 import shlex
+import shutil
+import tempfile
 import uuid
-from collections.abc import Sequence
+from array import array
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TextIO
 
 from pydantic import ValidationError
 
+from censorcheck import __version__
 from censorcheck.errors import CensorcheckError, StoreError, first_error
-from censorcheck.measure.api import OnResult, measure_many, utc_now
+from censorcheck.measure.api import public_settings, utc_now
 from censorcheck.measure.controls import OnControl
-from censorcheck.measure.verdict.baseline import settle
-from censorcheck.models import Result, Run, Summary, Target
+from censorcheck.measure.handover import Done
+from censorcheck.measure.verdict import RULES_VERSION
+from censorcheck.measure.verdict.baseline import Settling
+from censorcheck.measure.workers import OnDone, WorkerLost, default_workers, measure
+from censorcheck.models import Result, Run, Summary, Target, Tool
+from censorcheck.results.document import Finisher, write_document
 from censorcheck.results.store import (
     Journal,
     JournalHeader,
     Repair,
+    TargetRows,
     VantagePlan,
     journal_path,
     output_of_journal,
+    read_at,
     read_header,
-    read_journal,
     repair_journal,
-    write_run,
+    scan_journal,
 )
 from censorcheck.settings import Settings
 
@@ -40,13 +52,48 @@ from censorcheck.settings import Settings
 class Pending:
     """A run to do or to finish: who it is, where it goes, what is already measured."""
 
-    header: JournalHeader
+    head: JournalHeader  # the journal's header but its targets, which are in ``targets``
     path: Path | None  # the run document; None when it goes to stdout only (no journal)
-    done: tuple[Result, ...] = ()
+    targets: TargetRows
+    # Per vantage (in ``vantages()`` order), per target (in list order): where the target's
+    # result starts in the journal, or -1 while it is still to measure. Offsets, not results:
+    # a run holds none of its results in memory.
+    offsets: tuple[array[int], ...] = ()
     # The control token travels beside the journal, never in it: a file on disk must not hold a
     # secret that lets anyone spend the server operator's measurements.
     control_token: str | None = None
     repaired: Repair | None = None  # a torn tail cut off the journal when it was read back
+
+    def __post_init__(self) -> None:
+        if not self.offsets:
+            count = len(self.targets)
+            fresh = tuple(array("q", [-1]) * count for _ in self.vantages())
+            object.__setattr__(self, "offsets", fresh)
+
+    @classmethod
+    def of(
+        cls,
+        header: JournalHeader,
+        path: Path | None,
+        control_token: str | None = None,
+        repaired: Repair | None = None,
+    ) -> Pending:
+        """The run ``header`` names, nothing measured yet; its targets kept compact (a model
+        per target would be most of a long run's memory)."""
+        head = header.model_copy(update={"targets": []})
+        targets = TargetRows(header.targets)
+        return cls(head, path, targets, control_token=control_token, repaired=repaired)
+
+    @property
+    def header(self) -> JournalHeader:
+        """The journal's whole header (targets included, as models: costly for a long list)."""
+        return self.head.model_copy(update={"targets": list(self.targets)})
+
+    def header_line(self) -> str:
+        """The journal's header record, written from the compact targets (its ``kind`` first,
+        which is how a reader tells the header from a result)."""
+        rest = self.head.model_dump_json(exclude={"targets"})
+        return rest[:-1] + ',"targets":' + self.targets.json() + "}"
 
     def _with_token(self, settings: Settings) -> Settings:
         if self.control_token is None:
@@ -56,22 +103,35 @@ class Pending:
     @property
     def settings(self) -> Settings:
         """The settings to measure with: the journal's, with the control token put back."""
-        return self._with_token(self.header.settings)
+        return self._with_token(self.head.settings)
 
     def vantages(self) -> list[VantagePlan]:
         """Every vantage of the run (one, for a run that named none)."""
-        plans = self.header.vantages or [VantagePlan(settings=self.header.settings)]
+        plans = self.head.vantages or [VantagePlan(settings=self.head.settings)]
         return [p.model_copy(update={"settings": self._with_token(p.settings)}) for p in plans]
+
+    def _missing(self, v: int) -> Iterator[tuple[int, Target]]:
+        return ((i, self.targets[i]) for i in range(len(self.targets)) if self.offsets[v][i] < 0)
 
     def todo_of(self, vantage: str) -> list[Target]:
         """The targets that have no result from ``vantage`` yet, in list order."""
-        measured = {r.target.url for r in self.done if _vantage_of(r, self.header) == vantage}
-        return [t for t in self.header.targets if t.url not in measured]
+        names = [p.settings.vantage for p in self.vantages()]
+        return [t for _, t in self._missing(names.index(vantage))]
 
     @property
     def todo(self) -> list[Target]:
         """Every (vantage, target) measurement still to make, as targets in list order."""
-        return [t for p in self.vantages() for t in self.todo_of(p.settings.vantage)]
+        return [t for v in range(len(self.offsets)) for _, t in self._missing(v)]
+
+    @property
+    def to_measure(self) -> int:
+        """How many (vantage, target) measurements are still to make."""
+        return sum(o < 0 for offsets in self.offsets for o in offsets)
+
+    @property
+    def done(self) -> int:
+        """How many (vantage, target) results the journal already holds."""
+        return sum(o >= 0 for offsets in self.offsets for o in offsets)
 
 
 def _vantage_of(result: Result, header: JournalHeader) -> str:
@@ -110,7 +170,7 @@ def start(
         vantages=plans,
         control_vantage=_absolute(control_vantage) if control_vantage else None,
     )
-    return Pending(header, path, control_token=settings.control_token)
+    return Pending.of(header, path, settings.control_token)
 
 
 def resume(journal: Path, control_token: str | None = None) -> Pending:
@@ -124,10 +184,20 @@ def resume(journal: Path, control_token: str | None = None) -> Pending:
     except OSError as exc:
         raise StoreError(f"cannot repair the journal {journal}: {exc.strerror or exc}") from exc
     header = read_header(journal)
-    wanted = {t.url for t in header.targets}
-    done: dict[tuple[str, str], Result] = {}
+    pending = Pending.of(header, output_of_journal(journal), control_token, repaired)
+    names = {p.settings.vantage: v for v, p in enumerate(pending.vantages())}
+    where: dict[str, int] = {}
+    for index, target in enumerate(header.targets):
+        where.setdefault(target.url, index)
+    head = pending.head
+    del header
     try:
-        kept = read_journal(journal)
+        for offset, result in scan_journal(journal):
+            v = names.get(_vantage_of(result, head))
+            at = where.get(result.target.url)
+            # A result the run did not ask for is left out; of two, the first is kept.
+            if v is not None and at is not None and pending.offsets[v][at] < 0:
+                pending.offsets[v][at] = offset
     except ValidationError as exc:
         # pydantic's own text spans several lines; the CLI shows one.
         detail = first_error(exc, "/")
@@ -136,78 +206,106 @@ def resume(journal: Path, control_token: str | None = None) -> Pending:
         ) from None
     except (OSError, ValueError) as exc:
         raise StoreError(f"cannot read the journal {journal}: {exc}") from exc
-    for result in kept:
-        if result.target.url in wanted:
-            done.setdefault((_vantage_of(result, header), result.target.url), result)
-    path = output_of_journal(journal)
-    return Pending(header, path, tuple(done.values()), control_token, repaired)
-
-
-def merge(run: Run, pending: Pending, fresh: Sequence[Result]) -> Run:
-    """One document for the whole run: earlier and new results in list order (vantage by
-    vantage), original identity. ``fresh`` are the new results as each target was judged (as
-    journaled), before ``run`` settled them against a baseline of its own part of the run."""
-    header = pending.header
-    found = {(_vantage_of(r, header), r.target.url): r for r in (*pending.done, *fresh)}
-    results = [
-        found[key]
-        for plan in pending.vantages()
-        for t in header.targets
-        if (key := (plan.settings.vantage, t.url)) in found
-    ]
-    # Run-level baseline (issue 14), over the whole run, the part measured before a resume too.
-    results, baselines = settle(results)
-    return run.model_copy(
-        update={
-            "run_id": pending.header.run_id,
-            "started_at": pending.header.started_at,
-            "results": results,
-            "summary": Summary.of(results),
-            "baselines": baselines,
-        }
-    )
+    return pending
 
 
 def complete(
-    pending: Pending, on_result: OnResult | None = None, on_control: OnControl | None = None
+    pending: Pending,
+    on_done: OnDone | None = None,
+    on_control: OnControl | None = None,
+    workers: int | None = None,
+    stdout: TextIO | None = None,
+    on_written: Callable[[Result], None] | None = None,
+    finisher: Finisher | None = None,
 ) -> Run:
-    """Measure what is missing, journal each result as it comes, write the whole document."""
-    journal = Journal(journal_path(pending.path)).open(pending.header) if pending.path else None
-    recorded = 0
-    fresh: list[Result] = []  # as judged target by target: the run's baseline settles them
+    """Measure what is missing, journal each result as it comes, write the whole document.
 
-    def record(result: Result) -> None:
-        nonlocal recorded
-        fresh.append(result)
-        if journal is not None:
-            journal.append(result)
-            recorded += 1
-        if on_result is not None:
-            on_result(result)
-
-    try:
-        plans = [
-            (p.settings, p.about, pending.todo_of(p.settings.vantage)) for p in pending.vantages()
-        ]
-        control = pending.header.control_vantage
-        run = merge(measure_many(plans, record, None, control, on_control), pending, fresh)
-        if pending.path is not None:
-            write_run(run, pending.path)
-    except StoreError as exc:
-        if journal is None:
+    The document is written from the journal a result at a time (``results.document``), to
+    ``pending.path`` and, when given, to ``stdout`` as well; ``finisher`` sees every result
+    before any is written, ``on_written`` hears each as the document records it. Returned: the
+    document without its results (the summary counted). ``workers``: processes that measure
+    (None: ``default_workers``). Without a ``finisher``, the run-level baseline settles the
+    results.
+    """
+    # Run-level baseline (issue 14): over the whole run, what was measured before a resume too,
+    # since the journal holds every result as it was judged target by target.
+    finisher = finisher if finisher is not None else Settling()
+    with contextlib.ExitStack() as stack:
+        if pending.path is None:
+            # No document on disk: the results still go through a journal, a temporary one,
+            # so that the run's memory stays flat.
+            spool = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="censorcheck-")))
+            journal = Journal(spool / "run.journal.jsonl").open(pending.header_line())
+        else:
+            journal = Journal(journal_path(pending.path)).open(pending.header_line())
+        stack.callback(journal.close)
+        try:
+            head = _measure(pending, journal, on_done, on_control, workers)
+            results = functools.partial(_results, pending, journal.path)
+            if pending.path is not None:
+                head = write_document(head, results, pending.path, finisher, on_written)
+                if stdout is not None:
+                    with pending.path.open(encoding="utf-8") as f:
+                        shutil.copyfileobj(f, stdout)
+            elif stdout is not None:
+                head = write_document(head, results, stdout, finisher, on_written)
+        except (StoreError, WorkerLost) as exc:
+            if pending.path is None:
+                raise
+            raise type(exc)(f"{exc}; {kept(journal.path)}") from exc
+        except CensorcheckError:
+            # Refused before measuring anything (no resolver answered): nothing to resume.
+            if pending.done == 0:
+                journal.close(remove=True)
             raise
-        raise StoreError(f"{exc}; {kept(journal.path)}") from exc
-    except CensorcheckError:
-        # Refused before measuring anything (no resolver answered): there is nothing to resume.
-        if journal is not None and not recorded and not pending.done:
-            journal.close(remove=True)
-        raise
-    finally:
-        if journal is not None:
-            journal.close()
-    if journal is not None:
         journal.close(remove=True)
-    return run
+    return head
+
+
+def _measure(
+    pending: Pending,
+    journal: Journal,
+    on_done: OnDone | None,
+    on_control: OnControl | None,
+    workers: int | None,
+) -> Run:
+    """Measure what is missing; the document's head (every field but the results)."""
+
+    def record(done: Done) -> None:
+        pending.offsets[done.vantage][done.position] = journal.append_line(done.line)
+        if on_done is not None:
+            on_done(done)
+
+    vantages = pending.vantages()
+    plans = [(p.settings, p.about, pending._missing(v)) for v, p in enumerate(vantages)]
+    count = workers
+    if count is None:
+        count = default_workers(pending.to_measure, max(p.concurrency for p, _, _ in plans))
+    infos = measure(plans, record, count, None, pending.head.control_vantage, on_control)
+    # The settings recorded are the first vantage's that measured.
+    first = next(p for p, info in zip(vantages, infos, strict=True) if info.failure is None)
+    return Run(
+        run_id=pending.head.run_id,
+        started_at=pending.head.started_at,
+        finished_at=utc_now(),
+        tool=Tool(version=__version__),
+        vantage=infos[0],
+        vantages=infos,
+        settings=public_settings(first.settings),
+        rules_version=RULES_VERSION,
+        results=[],
+        summary=Summary(total=0, by_status={}, by_blocking={}),
+    )
+
+
+def _results(pending: Pending, journal: Path) -> Iterator[Result]:
+    """Every result of the run from its journal, in document order: vantage by vantage, each
+    in list order."""
+    with journal.open("rb") as f:
+        for offsets in pending.offsets:
+            for offset in offsets:
+                if offset >= 0:
+                    yield read_at(f, offset)
 
 
 def kept(journal: Path) -> str:

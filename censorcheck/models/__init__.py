@@ -362,10 +362,10 @@ class Run(Model):
         "(censorcheck.measure.verdict.RULES_VERSION); '0' means unknown: a document from before "
         "schema 1.1, which did not record it.",
     )
-    results: list[Result]
-    summary: Summary
     baselines: list[Baseline] = Field(
         default_factory=list,
         description="One per vantage: the run-wide figures that the throttling and QUIC rules "
         "weigh each result against (schema 1.7; empty in older documents).",
     )
+    results: list[Result]
+    summary: Summary

@@ -12,9 +12,10 @@ import contextlib
 import os
 import re
 import tempfile
+from collections.abc import Callable, Iterable, Iterator
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
-from typing import Literal, NamedTuple
+from typing import BinaryIO, Literal, NamedTuple, TextIO
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
@@ -74,6 +75,28 @@ class JournalHeader(BaseModel):
     control_vantage: Settings | None = None
 
 
+class TargetRows:
+    """A target list held as one line of JSON per target: a tenth of the memory of the models,
+    which for a list of ten thousand is most of what a run holds. A target becomes a model again
+    when it is asked for (to be measured, once)."""
+
+    def __init__(self, targets: Iterable[Target]) -> None:
+        self._rows = [target.model_dump_json() for target in targets]
+
+    def __len__(self) -> int:
+        return len(self._rows)
+
+    def __getitem__(self, index: int) -> Target:
+        return Target.model_validate_json(self._rows[index])
+
+    def __iter__(self) -> Iterator[Target]:
+        return (Target.model_validate_json(row) for row in self._rows)
+
+    def json(self) -> str:
+        """The list as a JSON array, as pydantic writes a list of targets."""
+        return "[" + ",".join(self._rows) + "]"
+
+
 class VantagePlan(BaseModel):
     """One vantage of a run: the settings it measures with, and its configured description."""
 
@@ -99,16 +122,19 @@ class Journal:
         self.path = path
         self._fd: int | None = None
         self.repaired: Repair | None = None
+        self.size = 0  # where the next record starts: this process is the journal's one writer
 
-    def open(self, header: JournalHeader | None = None) -> Journal:
+    def open(self, header: JournalHeader | str | None = None) -> Journal:
         """Open for appending, after cutting off a torn tail (kept in ``repaired``); a new
-        (empty) journal starts with ``header`` when one is given."""
+        (empty) journal starts with ``header`` (a model, or its record) when one is given."""
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             self.repaired = repair_journal(self.path)
             self._fd = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
-            if header is not None and os.fstat(self._fd).st_size == 0:
-                self._write(header.model_dump_json() + "\n")
+            self.size = os.fstat(self._fd).st_size
+            if header is not None and self.size == 0:
+                line = header if isinstance(header, str) else header.model_dump_json()
+                self._write(line + "\n")
         except OSError as exc:
             self.close()
             raise _fail("write the journal", self.path, exc) from exc
@@ -120,15 +146,24 @@ class Journal:
         # One call for the whole record; the loop only continues a short write, which the
         # kernel makes when the disk fills part way (the next call then raises ENOSPC).
         while data:
-            data = data[os.write(self._fd, data) :]
+            written = os.write(self._fd, data)
+            self.size += written
+            data = data[written:]
 
-    def append(self, result: Result) -> None:
+    def append(self, result: Result) -> int:
+        """Journal ``result``; the offset its record starts at (see ``read_at``)."""
+        return self.append_line(result.model_dump_json())
+
+    def append_line(self, line: str) -> int:
+        """Journal a result already encoded as one line of JSON; the offset it starts at."""
         if self._fd is None:
             raise RuntimeError("journal is not open")
+        offset = self.size
         try:
-            self._write(result.model_dump_json() + "\n")
+            self._write(line + "\n")
         except OSError as exc:
             raise _fail("write the journal", self.path, exc) from exc
+        return offset
 
     def close(self, remove: bool = False) -> None:
         if self._fd is not None:
@@ -198,12 +233,24 @@ def repair_journal(path: Path) -> Repair | None:
 def read_journal(path: Path) -> list[Result]:
     """The results a journal holds. A torn last record (no newline: a full disk or a power cut
     mid-write) is ignored; any other unreadable line is an error, never skipped."""
-    results = []
-    with path.open(encoding="utf-8") as f:
-        for line in f:
-            if line.endswith("\n") and not line.startswith(_HEADER_START):
-                results.append(Result.model_validate_json(line))
-    return results
+    return [result for _, result in scan_journal(path)]
+
+
+def scan_journal(path: Path) -> Iterator[tuple[int, Result]]:
+    """Each result of a journal with the offset of its record, one at a time (as
+    ``read_journal`` reads them)."""
+    offset = 0
+    with path.open("rb") as f:
+        for raw in f:
+            start, offset = offset, offset + len(raw)
+            if raw.endswith(b"\n") and not raw.startswith(_HEADER_START.encode()):
+                yield start, Result.model_validate_json(raw)
+
+
+def read_at(journal: BinaryIO, offset: int) -> Result:
+    """The result whose record starts at ``offset`` of an open journal."""
+    journal.seek(offset)
+    return Result.model_validate_json(journal.readline())
 
 
 def read_header(path: Path) -> JournalHeader:
@@ -276,7 +323,13 @@ def write_run(run: Run, path: Path) -> None:
 
 
 def write_text(data: str, path: Path) -> None:
-    """Write ``data`` atomically (old file or whole new one), readable by the owner only.
+    """Write ``data`` atomically (old file or whole new one), readable by the owner only."""
+    write_with(path, lambda f: f.write(data))
+
+
+def write_with(path: Path, fill: Callable[[TextIO], object]) -> None:
+    """Write what ``fill`` writes to the file it is given, atomically, owner-only (as
+    ``write_text``), without holding it all in memory.
 
     A symbolic link is followed: its target is what gets written, and the link stays. A path
     that is not a regular file (a device such as /dev/stdout, a FIFO) is written in place:
@@ -286,7 +339,7 @@ def write_text(data: str, path: Path) -> None:
     if path.exists() and not path.is_file():
         try:
             with open(path, "w", encoding="utf-8") as f:
-                f.write(data)
+                fill(f)
         except OSError as exc:
             raise _fail("write", path, exc) from exc
         return
@@ -297,7 +350,7 @@ def write_text(data: str, path: Path) -> None:
         raise _fail("write", path, exc) from exc
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(data)
+            fill(f)
             f.flush()
             os.fsync(f.fileno())
         os.chmod(tmp, 0o600)
@@ -306,6 +359,10 @@ def write_text(data: str, path: Path) -> None:
         with contextlib.suppress(OSError):
             os.unlink(tmp)
         raise _fail("write", path, exc) from exc
+    except BaseException:  # fill failed (or was interrupted): no half document left behind
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise
 
 
 JournalHeader.model_rebuild()

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Literal
+from typing import Literal, NamedTuple
 
 from censorcheck.models import Result, Status
 
@@ -69,3 +69,38 @@ def judge_cases(results: Sequence[Result], fail_on: FailOn | None, check: bool) 
 def exit_code(cases: Sequence[Case]) -> int:
     """1 when any case failed, else 0 (the README's exit-code table)."""
     return 1 if any(c.failed for c in cases) else 0
+
+
+class Failure(NamedTuple):
+    """A failed case as the ``--check`` report names it (not the whole result: a run with
+    many failures must not hold every result in memory)."""
+
+    url: str
+    why: str
+    reason: str
+
+
+class Cases:
+    """The cases of a run judged a result at a time, as the document is written: the failed
+    ones, the counts, and every case only when something (JUnit) lists them all."""
+
+    def __init__(self, fail_on: FailOn | None, check: bool, keep_all: bool = False) -> None:
+        self.fail_on, self.check, self.keep_all = fail_on, check, keep_all
+        self.all: list[Case] = []
+        self.failed: list[Failure] = []
+        self.total = 0
+        self.expected = 0  # cases whose target carries an expectation
+
+    def add(self, result: Result) -> None:
+        case = judge_case(result, self.fail_on, self.check)
+        self.total += 1
+        self.expected += result.target.expect is not None
+        if case.why is not None:
+            self.failed.append(Failure(result.target.url, case.why, result.verdict.reason))
+        if self.keep_all:
+            self.all.append(case)
+
+    @property
+    def exit_code(self) -> int:
+        """1 when any case failed, else 0 (the README's exit-code table)."""
+        return 1 if self.failed else 0

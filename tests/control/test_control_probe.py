@@ -8,7 +8,7 @@ import pytest
 
 from censorcheck.control.protocol import MeasureRequest
 from censorcheck.measure import durable
-from censorcheck.measure.api import _public_settings
+from censorcheck.measure.api import public_settings
 from censorcheck.models import Target
 from censorcheck.results.store import Journal, journal_path
 from censorcheck.settings import Settings
@@ -26,7 +26,7 @@ def test_the_control_token_is_never_written(tmp_path: Path) -> None:
     assert pending.settings.control_token == TOKEN
     assert durable.resume(journal, TOKEN).settings.control_token == TOKEN
     assert durable.resume(journal).settings.control_token is None
-    assert _public_settings(settings)["control_token"] == "redacted"
+    assert public_settings(settings)["control_token"] == "redacted"
 
 
 @pytest.mark.parametrize(

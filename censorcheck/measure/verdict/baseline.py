@@ -27,7 +27,16 @@ from dataclasses import dataclass, field
 
 from censorcheck.measure.verdict.facts import cite
 from censorcheck.measure.verdict.transfer import froze
-from censorcheck.models import Baseline, HTTPHop, Layer, QUICFetch, Result, Transfer, Verdict
+from censorcheck.models import (
+    Baseline,
+    HTTPHop,
+    Layer,
+    QUICFetch,
+    Result,
+    Run,
+    Transfer,
+    Verdict,
+)
 
 # A body counts towards the vantage's usual speed from this size on (a smaller one is timed
 # mostly by the round trip).
@@ -82,10 +91,39 @@ class _Tally:
 def accumulate(results: Iterable[Result]) -> list[Baseline]:
     """One baseline per vantage, in the order the vantages first appear. Holds one number per
     big accessible fetch and a few counters: nothing of the results themselves."""
-    tallies: dict[str | None, _Tally] = {}
+    settling = Settling()
     for result in results:
-        tallies.setdefault(result.vantage, _Tally()).add(result)
-    return [tally.baseline(vantage) for vantage, tally in tallies.items()]
+        settling.accumulate(result)
+    return settling.baselines
+
+
+class Settling:
+    """Both steps over a run streamed twice, as the run document is written from its journal
+    (``results.document.Finisher``): every result seen, then the head given the baselines, then
+    each result settled on its way into the document."""
+
+    def __init__(self) -> None:
+        self._tallies: dict[str | None, _Tally] = {}
+        self._baselines: list[Baseline] | None = None
+
+    def accumulate(self, result: Result) -> None:
+        """See one result as it was judged target by target (first pass)."""
+        self._tallies.setdefault(result.vantage, _Tally()).add(result)
+
+    @property
+    def baselines(self) -> list[Baseline]:
+        """One per vantage, from every result seen; fixed at the first call."""
+        if self._baselines is None:
+            self._baselines = [t.baseline(vantage) for vantage, t in self._tallies.items()]
+        return self._baselines
+
+    def head(self, run: Run) -> Run:
+        """The document's head with the baselines."""
+        return run.model_copy(update={"baselines": self.baselines})
+
+    def finish(self, result: Result) -> Result:
+        """``result`` settled against its vantage's baseline (second pass)."""
+        return apply(result, baseline_of(self.baselines, result))
 
 
 def baseline_of(baselines: Iterable[Baseline], result: Result) -> Baseline | None:
