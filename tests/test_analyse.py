@@ -202,6 +202,7 @@ def test_diff_of_a_run_with_one_target_less(lab: Lab, censored: Path, one_less: 
             "vantage": "lab",
             "before": report["changes"][0]["before"],
             "after": None,
+            "control_changed": False,
         }
     ]
     result, report = diff_json(str(one_less), str(censored))
