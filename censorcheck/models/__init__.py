@@ -232,10 +232,11 @@ class Baseline(Model):
     vantage: str | None = Field(None, description="The vantage (as ``result.vantage``).")
     throughput: float | None = Field(
         None,
-        description="Median throughput (bytes/s) of the fetches that were judged accessible "
-        "and timed a body of at least 64 KiB that was not cut; null with no such fetch.",
+        description="Upper quartile of the throughput (bytes/s) of the fetches that were judged "
+        "accessible and timed a body of at least 64 KiB that was not cut, interpolated between "
+        "ranks: what the line can carry; null with no such fetch.",
     )
-    throughput_samples: int = Field(0, description="How many fetches that median is over.")
+    throughput_samples: int = Field(0, description="How many fetches that figure is over.")
     quic_targets: int = Field(0, description="Targets where a QUIC handshake was tried.")
     quic_addresses: int = Field(0, description="Addresses where a QUIC handshake was tried.")
     quic_answered: int = Field(

@@ -10,10 +10,11 @@ steps stream, so a document assembled from a journal can call them in two passes
 Throttling (``tls.throttled`` over https, ``http.throttled`` over plain HTTP) is claimed only
 when the page's body arrived at a tenth or less of both references: the control's throughput for
 the same URL (a datacenter is always faster than a home line, so it alone proves nothing) and
-this vantage's median over the run's other big fetches (a slow line is slow for every site, so
-that alone proves nothing either). Only a sample that flowed for a second or more is weighed:
-shorter ones measure the round trip and TCP's slow start more than any rate. With one reference
-missing it is inconclusive with the numbers; a timed-out page is never made accessible here.
+this vantage's upper quartile over the run's other big fetches (a slow line is slow for every
+site, so that alone proves nothing either). Only a sample that flowed for a second or more is
+weighed: shorter ones measure the round trip and TCP's slow start more than any rate. With one
+reference missing it is inconclusive with the numbers; a timed-out page is never made
+accessible here.
 
 QUIC: where handshakes failed at (nearly) every address tried in the run, at sites the control
 reached over QUIC too, the network drops QUIC (a company firewall, a country-wide UDP/443 ban),
@@ -79,7 +80,7 @@ class _Tally:
     def baseline(self, vantage: str | None) -> Baseline:
         return Baseline(
             vantage=vantage,
-            throughput=_median(self.rates),
+            throughput=_upper_quartile(self.rates),
             throughput_samples=len(self.rates),
             quic_targets=self.quic_targets,
             quic_addresses=self.quic_addresses,
@@ -199,7 +200,8 @@ def throttled(result: Result, baseline: Baseline) -> Verdict | None:
             confidence=0.7,
             reason=f"The page arrived at {_rate(rate)}: {theirs[2] / rate:.0f} times slower "
             f"than the control read the same URL, and {usual / rate:.0f} times slower than "
-            f"this vantage's median over {baseline.throughput_samples} pages of the run.",
+            f"this vantage's upper quartile over {baseline.throughput_samples} pages of the "
+            "run.",
             evidence=evidence,
         )
     if not timed_out:
@@ -260,7 +262,7 @@ def _usual_fact(baseline: Baseline, rate: float) -> str:
     if baseline.throughput is None:
         return "no page of this run timed 64 KiB or more to give this vantage's usual speed"
     return (
-        f"this vantage's median over {baseline.throughput_samples} pages of the run is "
+        f"this vantage's upper quartile over {baseline.throughput_samples} pages of the run is "
         f"{_rate(baseline.throughput)} ({baseline.throughput / rate:.1f} times this page's)"
     )
 
@@ -301,13 +303,17 @@ def _baseline_rate(result: Result) -> float | None:
     return transfer.throughput if transfer.sample_bytes >= BASELINE_MIN_BYTES else None
 
 
-def _median(rates: list[float]) -> float | None:
+def _upper_quartile(rates: list[float]) -> float | None:
+    # What the line can carry, not what a typical site sends: a site slow for everyone is as
+    # common as a fast one, and a median over a run with a few of them would call the line slow
+    # and hide a throttle. Interpolated between ranks, so three pages do not give the fastest.
     if not rates:
         return None
     ordered = sorted(rates)
-    mid = len(ordered) // 2
-    middle = ordered[mid] if len(ordered) % 2 else (ordered[mid - 1] + ordered[mid]) / 2
-    return round(middle, 1)
+    at = 0.75 * (len(ordered) - 1)
+    low = int(at)
+    high = min(low + 1, len(ordered) - 1)
+    return round(ordered[low] + (ordered[high] - ordered[low]) * (at - low), 1)
 
 
 def _rate(bps: float) -> str:
