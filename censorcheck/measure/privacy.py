@@ -63,11 +63,12 @@ def scrub(text: str, keep: Collection[str] = ()) -> str:
     """``text`` with every public IP address not in ``keep`` replaced by ``[scrubbed]``."""
     if text.isascii():
         if _ASCII_DIGIT.search(text) is None:
-            return text
+            # No IPv4 without a digit; an IPv6 address can be all letters (dead:beef::cafe).
+            return _scrub_ipv6(text, keep) if ":" in text else text
         ipv4, dashed = _ASCII_IPV4, _ASCII_DASHED
     else:
         if not any(ch.isdigit() for ch in text):
-            return text
+            return _scrub_ipv6(text, keep) if ":" in text else text
         ipv4, dashed = _IPV4, _DASHED
     text = ipv4.sub(lambda m: _replace(m, keep), text)
     text = dashed.sub(lambda m: _replace_dashed(m, keep), text)
