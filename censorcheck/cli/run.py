@@ -293,7 +293,7 @@ def run(
         int | None,
         Opt(
             help="Processes that measure, sharing --concurrency (default: one per core, but "
-            "none with fewer than 250 targets to measure: starting one costs about a second "
+            "none with fewer than 2,500 targets to measure: starting one costs about a second "
             "of CPU).",
             min=1,
         ),

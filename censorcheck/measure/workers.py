@@ -34,10 +34,11 @@ from censorcheck.measure.vantages import Vantage
 from censorcheck.models import Target, VantageInfo
 from censorcheck.settings import Settings
 
-# Starting a worker costs about a second of CPU (it imports the probes and their libraries) and
-# saves a few milliseconds of CPU per target it measures; below this many targets per worker,
-# another worker makes the run slower, not faster.
-TARGETS_PER_WORKER = 250
+# Starting a worker costs about a second of CPU (it imports the probes and their libraries), and
+# handing targets and results across processes costs more on each. Measured on two cores at 1,000
+# targets (make bench): two workers took 9.1 s and 7.8 ms of CPU per target, one 8.1 s and
+# 5.6 ms, with 217 MiB against 77. So a run gets a second worker only for many more targets.
+TARGETS_PER_WORKER = 2500
 
 OnDone = Callable[[Done], None]
 # One vantage of a run: its settings, what the user said of it, and its targets still to
