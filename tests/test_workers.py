@@ -62,7 +62,22 @@ def test_two_workers_write_the_document_one_writes(
     one, two = (Run.model_validate(d) for d in docs)
     assert [r.target.url for r in two.results] == lab.topology.target_urls()
     assert two.summary == one.summary
-    assert comparable(docs[1]) == comparable(docs[0])
+    # The head whole; of each result what it claims, and which observations it holds. Their
+    # details may differ between two runs on a loaded machine whatever the process count: a
+    # hedged neutral-SNI QUIC handshake, a slow body repeated as a possible freeze.
+    heads = [comparable({k: v for k, v in d.items() if k != "results"}) for d in docs]
+    assert heads[1] == heads[0]
+    assert [_claims(r) for r in docs[1]["results"]] == [_claims(r) for r in docs[0]["results"]]
+
+
+def _claims(result: dict[str, Any]) -> tuple[Any, ...]:
+    verdicts = [result["verdict"], result.get("quic_verdict") or {}]
+    return (
+        result["target"],
+        result.get("vantage"),
+        sorted(k for k, v in result.items() if v not in (None, [], {})),
+        [(v.get("status"), v.get("outcome"), v.get("blocking")) for v in verdicts],
+    )
 
 
 # A few rows of every kind: what the setups below compare.
