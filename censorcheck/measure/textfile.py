@@ -50,6 +50,8 @@ def read_text(path: Path, shown: str, error: type[CensorcheckError]) -> str:
         raise error(f"{shown}: no such file") from None
     except UnicodeDecodeError as exc:
         raise error(f"{shown}: not UTF-8 text (byte {exc.start})") from None
+    except ValueError:  # open() refuses a name with a NUL in it: no such file can exist
+        raise error(f"{shown}: no such file (a file name cannot hold a NUL)") from None
     except OSError as exc:
         raise error(f"{shown}: cannot read it ({exc.strerror or exc})") from None
 

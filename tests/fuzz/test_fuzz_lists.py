@@ -125,6 +125,7 @@ def test_text_target_lists(folder: Path, data: bytes) -> None:
 @example(arg="http://a.example:" + "9" * 5000 + "/")
 @example(arg="1" * 5000)
 @example(arg="1" * 5000 + ".txt")
+@example(arg="a\x00.txt")  # found by make fuzz: a NUL in a list's name reached open()
 def test_target_arguments(folder: Path, arg: str) -> None:
     # Relative to an empty folder, so that a generated name never meets a real file.
     loads_or_user_error(lambda: load_targets([arg], base=folder / "empty"))
