@@ -76,7 +76,10 @@ def _claims(result: dict[str, Any]) -> tuple[Any, ...]:
         result["target"],
         result.get("vantage"),
         sorted(k for k, v in result.items() if v not in (None, [], {})),
-        [(v.get("status"), v.get("outcome"), v.get("blocking")) for v in verdicts],
+        # Status and layer, not the outcome's name: whether the probe still saw the true answer
+        # after an injected one (dns.injection or dns.inconsistent) is a race a loaded machine
+        # decides either way, whatever the process count.
+        [(v.get("status"), v.get("blocking")) for v in verdicts],
     )
 
 
