@@ -66,3 +66,23 @@ def test_without_a_bundle_the_lab_ca_is_not_trusted(bundle: tuple[trustme.CA, Pa
     ca, _ = bundle
     leaf, chain = _leaf(ca, "h3.example")
     assert TrustStore(None).check(leaf, chain, "h3.example")
+
+
+def test_a_bundle_adds_to_the_system_store(bundle: tuple[trustme.CA, Path]) -> None:
+    """As over TCP: with --ca-bundle the system's anchors still count, or every public site
+    would fail its QUIC check on a machine given a bundle."""
+    import ssl
+    import warnings
+
+    from OpenSSL import crypto
+
+    cafile = ssl.get_default_verify_paths().cafile
+    if cafile is None or not Path(cafile).is_file():
+        pytest.skip("this machine has no system CA file")
+    with warnings.catch_warnings():  # some system roots predate RFC 5280's serial rules
+        warnings.simplefilter("ignore")
+        roots = x509.load_pem_x509_certificates(Path(cafile).read_bytes())
+        system_root = next(r for r in roots if r.serial_number > 0)
+    _, path = bundle
+    store = TrustStore(path)._load()
+    crypto.X509StoreContext(store, crypto.X509.from_cryptography(system_root)).verify_certificate()
