@@ -13,7 +13,7 @@ from censorcheck.models import Run, Summary, Tool, VantageInfo
 from censorcheck.results.document import write_document
 from censorcheck.results.store import Journal, JournalHeader, read_run
 from censorcheck.settings import Settings
-from censorcheck.unattended.check import exit_code, judge_cases
+from censorcheck.unattended.check import Cases
 from tests.conftest import run_cli
 from tests.verdict.test_baseline_rules import FAST_CONTROL, TRICKLE, KiB, _fetch, result_of
 
@@ -58,9 +58,11 @@ def test_a_rules_6_document_loads_and_reanalyze_finds_the_throttling(tmp_path: P
     assert after.summary.by_status["blocked"] == 1
 
     # --fail-on blocked (the default without --check) fails on it.
-    cases = judge_cases(after.results, None, False)
-    assert exit_code(cases) == 1
-    assert [c.result.target.url for c in cases if c.failed] == ["https://site.example/"]
+    cases = Cases(None, False)
+    for result in after.results:
+        cases.add(result)
+    assert cases.exit_code == 1
+    assert [f.url for f in cases.failed] == ["https://site.example/"]
 
     # diff calls it newly blocked, and exits 1 for it.
     diffed = run_cli("diff", str(old), str(new), "--json")

@@ -10,7 +10,6 @@ beside TCP's verdict, and ``expect_quic:`` is checked like ``expect:``. The exit
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Literal, NamedTuple
 
@@ -60,15 +59,6 @@ def judge_case(result: Result, fail_on: FailOn | None, check: bool) -> Case:
     if quic is not None and quic.status in ("blocked", "down") and matches(quic.status, effective):
         return Case(result, f"{quic_got} matches --fail-on {effective}")
     return Case(result, None)
-
-
-def judge_cases(results: Sequence[Result], fail_on: FailOn | None, check: bool) -> list[Case]:
-    return [judge_case(r, fail_on, check) for r in results]
-
-
-def exit_code(cases: Sequence[Case]) -> int:
-    """1 when any case failed, else 0 (the README's exit-code table)."""
-    return 1 if any(c.failed for c in cases) else 0
 
 
 class Failure(NamedTuple):
