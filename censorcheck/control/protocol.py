@@ -127,7 +127,8 @@ def read_answer(model: type[M], body: bytes) -> M:
     """
     try:
         data = json.loads(body)
-        return model.model_validate(_known(data, _schema(model), _schema(model)))
+        schema = _schema(model)
+        return model.model_validate(_known(data, schema, schema))
     except (RecursionError, UnicodeDecodeError, pydantic.ValidationError) as exc:
         raise ValueError(f"not a {model.__name__}") from exc
 
@@ -139,12 +140,12 @@ def _schema(model: type[Model]) -> dict[str, Any]:
 
 def _known(data: Any, schema: dict[str, Any], root: dict[str, Any]) -> Any:
     """``data`` with every object key that ``schema`` does not name left out, recursively."""
-    if "$ref" in schema:
-        return _known(data, root["$defs"][schema["$ref"].rsplit("/", 1)[1]], root)
+    schema = _resolved(schema, root)
     for choice in ("anyOf", "oneOf", "allOf"):
         if choice in schema:
             # Optional fields are unions with null: follow the one branch of the data's shape.
-            shaped = [s for s in schema[choice] if _shape(s, root) == _shape(data)]
+            shape = _shape(data)
+            shaped = [s for s in schema[choice] if _takes(_resolved(s, root)) == shape]
             return _known(data, shaped[0], root) if len(shaped) == 1 else data
     if isinstance(data, dict) and "properties" in schema:
         fields = schema["properties"]
@@ -157,13 +158,20 @@ def _known(data: Any, schema: dict[str, Any], root: dict[str, Any]) -> Any:
     return data
 
 
-def _shape(value: Any, root: dict[str, Any] | None = None) -> str:
-    """ "object", "array" or "other": of a JSON value, or (with ``root``) of what a schema takes."""
-    if root is None:
-        return (
-            "object" if isinstance(value, dict) else "array" if isinstance(value, list) else "other"
-        )
-    if "$ref" in value:
-        return _shape(root["$defs"][value["$ref"].rsplit("/", 1)[1]], root)
-    kind = value.get("type")
+def _resolved(schema: dict[str, Any], root: dict[str, Any]) -> dict[str, Any]:
+    """The definition a ``$ref`` points to (pydantic's refs are all ``#/$defs/NAME``)."""
+    if "$ref" in schema:
+        found: dict[str, Any] = root["$defs"][schema["$ref"].rsplit("/", 1)[1]]
+        return found
+    return schema
+
+
+def _shape(value: Any) -> str:
+    """ "object", "array" or "other": the shape of a JSON value."""
+    return "object" if isinstance(value, dict) else "array" if isinstance(value, list) else "other"
+
+
+def _takes(schema: dict[str, Any]) -> str:
+    """The shape of value a (resolved) schema takes, in ``_shape``'s words."""
+    kind = schema.get("type")
     return kind if kind in ("object", "array") else "other"
