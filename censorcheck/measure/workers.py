@@ -29,7 +29,7 @@ from censorcheck.measure.api import _Run
 from censorcheck.measure.controls import OnControl
 from censorcheck.measure.fingerprints import Fingerprints
 from censorcheck.measure.handover import Done, Handover, Prepared, prepare, rebuild, vantage_info
-from censorcheck.measure.running import Interrupted, gather_or_cancel, run_blocking
+from censorcheck.measure.running import Interrupted, gather_or_cancel, run_blocking, run_loop
 from censorcheck.measure.vantages import Vantage
 from censorcheck.models import Target, VantageInfo
 from censorcheck.settings import Settings
@@ -299,7 +299,7 @@ def serve(conn: Connection) -> None:
             handovers, part = conn.recv()
         except (EOFError, OSError):  # the run ended before it measured (the pre-flight failed)
             return
-        asyncio.run(_serve(conn, handovers, part))
+        run_loop(_serve(conn, handovers, part))
     except Exception as exc:  # noqa: BLE001 - told to the main process in one line
         try:
             conn.send(f"{type(exc).__name__}: {exc}")
