@@ -14,7 +14,7 @@ import contextlib
 import socket
 import ssl
 import time
-from typing import Any
+from typing import Any, cast
 
 import anyio
 from aioquic.asyncio.protocol import QuicConnectionProtocol
@@ -75,6 +75,9 @@ class _Connection(QuicConnectionProtocol):
         if isinstance(event, ConnectionTerminated):
             self.h3_events.put_nowait(None)
 
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        super().connection_made(_Connected(cast(asyncio.DatagramTransport, transport)))
+
     def datagram_received(self, data: bytes | str, addr: Any) -> None:
         self.heard.set()
         super().datagram_received(data, addr)
@@ -94,6 +97,30 @@ class _Connection(QuicConnectionProtocol):
     def _settle(self, failure: str | None) -> None:
         if not self.settled.done():
             self.settled.set_result(failure)
+
+
+class _Connected(asyncio.DatagramTransport):
+    """The transport of a connected socket, to which aioquic still gives the peer's address at
+    every send: asyncio's loop accepts it, uvloop's sends nothing (EISCONN)."""
+
+    def __init__(self, inner: asyncio.DatagramTransport) -> None:
+        super().__init__()
+        self._inner = inner
+
+    def sendto(self, data: Any, addr: Any = None) -> None:
+        self._inner.sendto(data)
+
+    def is_closing(self) -> bool:
+        return self._inner.is_closing()
+
+    def close(self) -> None:
+        self._inner.close()
+
+    def abort(self) -> None:
+        self._inner.abort()
+
+    def get_extra_info(self, name: str, default: Any = None) -> Any:
+        return self._inner.get_extra_info(name, default)
 
 
 def _termination(event: ConnectionTerminated) -> str:
