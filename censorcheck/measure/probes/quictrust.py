@@ -7,8 +7,9 @@ the same checks here, in the same order and with the libraries aioquic uses (the
 by service_identity, the chain by OpenSSL), against one store built on first use. The trust is
 the same as TLS over TCP: the system's store plus ``--ca-bundle``.
 
-pyOpenSSL, service_identity and certifi are aioquic's own dependencies. They are imported on
-first use: every probe context holds a ``TrustStore``, and most runs never check a QUIC chain.
+pyOpenSSL, service_identity and certifi (declared in pyproject.toml; aioquic needs them too) are
+imported on first use: every probe context holds a ``TrustStore``, and most runs never check a
+QUIC chain.
 """
 
 from __future__ import annotations
