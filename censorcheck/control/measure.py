@@ -18,7 +18,7 @@ from censorcheck.measure.bogons import is_ip
 from censorcheck.measure.pipeline import Partial, cap, observe, ordered_addresses
 from censorcheck.measure.probes import dns
 from censorcheck.measure.probes.context import ProbeContext
-from censorcheck.models import Control, DNSQuery
+from censorcheck.models import Control, DNSQuery, TCPConnect
 
 
 async def measure_here(
@@ -79,11 +79,13 @@ async def measure_here(
         or (partial.http is not None and partial.http.failure is None)
     )
     failure = None
-    refused = [c for c in partial.tcp if (c.skipped or "").startswith("forbidden address")]
+    refused = [c for c in partial.tcp if _forbidden(c)]
     dialled = [c for c in partial.tcp if c.skipped is None]
-    if refused and not dialled:
+    hops = partial.http.hops if partial.http is not None else []
+    if (refused and not dialled) or (len(hops) > 1 and hops[-1].tcp and _forbidden(hops[-1].tcp)):
         # Said where it happened: the guard, not the site (a literal that is refused is no
-        # deadline, and a name that resolves only to such addresses no success).
+        # deadline, and a name that resolves only to such addresses no success). A redirect
+        # the guard would not follow is the same refusal, one hop later.
         failure = "control.forbidden_address"
     elif not worked:
         failures = [q.failure for q in partial.dns] + [c.failure for c in partial.tcp]
@@ -99,3 +101,8 @@ async def measure_here(
         deadline_hit=deadline_hit,
         failure=failure,
     )
+
+
+def _forbidden(connect: TCPConnect) -> bool:
+    """Was this connection not dialled because the server's guard forbids the address?"""
+    return (connect.skipped or "").startswith("forbidden address")

@@ -198,6 +198,8 @@ def test_a_redirect_out_of_the_allowed_networks_is_not_followed(location: str) -
     assert refused.tcp is not None and refused.tcp.skipped is not None
     assert refused.tcp.skipped.startswith("forbidden address"), refused.tcp
     assert refused.response is None and fetch.failure is not None
+    # Said where it happened: the guard would not follow, which is no verdict on the site.
+    assert control.failure == "control.forbidden_address", control
 
 
 def test_a_redirect_inside_the_allowed_networks_is_followed() -> None:
@@ -209,3 +211,4 @@ def test_a_redirect_inside_the_allowed_networks_is_followed() -> None:
     assert target.hits == ["/landed"]
     assert control.http is not None and control.http.failure is None
     assert [h.response.status for h in control.http.hops if h.response] == [302, 200]
+    assert control.failure is None, control
