@@ -44,6 +44,7 @@ SCENARIOS = (
     "gone",
     "down-everywhere",
     "ipv6-only-broken",
+    "quic-https-record",
 )
 # What each row must export with the control server as the control: (blocking, accessible).
 EXPECTED = {
@@ -58,6 +59,7 @@ EXPECTED = {
     "gone": (False, False),  # down for everyone: OONI's "website down"
     "down-everywhere": (False, False),
     "ipv6-only-broken": (False, True),
+    "quic-https-record": (False, True),
 }
 OONI_TIME = re.compile(r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d")
 
@@ -157,9 +159,10 @@ def test_nxdomain_is_ooni_nxdomain_in_the_queries_and_the_experiment(
 ) -> None:
     result, m = by_name["dns-nxdomain"]
     keys = m["test_keys"]
-    assert [q["failure"] for q in keys["queries"]] == ["dns_nxdomain_error"] * len(result.dns)
+    asked = [*result.dns, *result.dns_https]  # the HTTPS record's query last
+    assert [q["failure"] for q in keys["queries"]] == ["dns_nxdomain_error"] * len(asked)
     assert [(q["hostname"], q["query_type"]) for q in keys["queries"]] == [
-        (q.hostname, q.qtype) for q in result.dns
+        (q.hostname, q.qtype) for q in asked
     ]
     assert all(q["answers"] == [] and q["rcode"] == 3 for q in keys["queries"])
     resolver = result.dns[0].resolver.removeprefix("udp://")
@@ -186,6 +189,27 @@ def test_answers_carry_the_addresses_and_ttl(
         {"answer_type": "A", "ipv4": a, "ttl": first.answer.ttl} for a in first.answer.addresses
     ]
     assert m["test_keys"]["dns_experiment_failure"] is None
+
+
+def test_an_https_query_is_exported_as_oonis_probe_writes_one(
+    by_name: dict[str, tuple[Result, dict[str, Any]]],
+) -> None:
+    """The HTTPS record's query is in ``queries``: its protocols as ALPN answers, its hints as
+    addresses; the site's DNS failure is still judged on A and AAAA alone."""
+    result, m = by_name["quic-https-record"]
+    (query,) = result.dns_https
+    assert query.answer is not None and query.answer.records
+    exported = [q for q in m["test_keys"]["queries"] if q["query_type"] == "HTTPS"]
+    assert len(exported) == 1 and exported[0]["hostname"] == query.hostname
+    alpns = [a["alpn"] for a in exported[0]["answers"] if a["answer_type"] == "ALPN"]
+    assert alpns == [p for r in query.answer.records for p in r.alpn]
+    hints = [a.get("ipv4") or a.get("ipv6") for a in exported[0]["answers"] if "alpn" not in a]
+    assert hints == [a for r in query.answer.records for a in (*r.ipv4hint, *r.ipv6hint)]
+    assert exported[0]["failure"] is None and exported[0]["rcode"] == 0
+    assert m["test_keys"]["dns_experiment_failure"] is None
+    assert all(
+        q["query_type"] != "HTTPS" for q in by_name["static-http"][1]["test_keys"]["queries"]
+    )
 
 
 def test_tcp_connect_is_our_connection_attempts(

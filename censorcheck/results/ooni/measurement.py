@@ -172,6 +172,8 @@ def _test_keys(result: Result, entries: _Entries) -> dict[str, Any]:
     for q in result.dns:
         tags = ["depth=0"] if q.hostname == domain else ["depth=0", "censorcheck_canary"]
         entries.queries.append(query_entry(q, tags, ledger))
+    for q in result.dns_https:
+        entries.queries.append(query_entry(q, ["depth=0"], ledger))
     for seen in result.tcp:
         entries.connect(
             seen, ["depth=0", "fetch_body=true"], ledger.of("connection", seen.address, seen.port)

@@ -73,11 +73,16 @@ def _answers(query: DNSQuery) -> list[dict[str, Any]]:
     found: list[dict[str, Any]] = [
         {"answer_type": "CNAME", "hostname": name, "ttl": None} for name in answer.cnames
     ]
-    for address in answer.addresses:
+    # An HTTPS query's addresses are its records' hints, and its protocols are ALPN answers, as
+    # OONI's probe writes an HTTPS lookup.
+    hints = [a for r in answer.records for a in (*r.ipv4hint, *r.ipv6hint)]
+    for address in (*answer.addresses, *hints):
         if ipaddress.ip_address(address).version == 6:
             found.append({"answer_type": "AAAA", "ipv6": address, "ttl": answer.ttl})
         else:
             found.append({"answer_type": "A", "ipv4": address, "ttl": answer.ttl})
+    alpns = dict.fromkeys(p for r in answer.records for p in r.alpn)
+    found += [{"answer_type": "ALPN", "alpn": p, "ttl": None} for p in alpns]
     return found
 
 
