@@ -70,7 +70,7 @@ def default_workers() -> int:
     runs in this process). A measurement spends its CPU in Python (parsing, TLS, the pipeline)
     and one event loop uses one core; unlike a run's workers, these cost their start-up once,
     when the server starts, and nothing crosses between processes per request but an admission
-    in the ledger, so every core is worth a worker. Each costs its memory (some 70 MiB)."""
+    in the ledger, so every core is worth a worker. Each costs its memory (some 75 MiB)."""
     cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
     return max(1, cores or 1)
 
