@@ -11,6 +11,9 @@ runs N asyncio workers over one ``httpx.AsyncClient`` with N connections, each p
 
     .venv/bin/python bench/control_bench.py                 # 8, 32 and 128 clients, 5 s each
     .venv/bin/python bench/control_bench.py --clients 2 --seconds 1 --json
+    .venv/bin/python bench/control_bench.py --workers 2     # the server in two processes
+
+The server's CPU and memory are those of its process and its worker processes together.
 """
 
 from __future__ import annotations
@@ -76,7 +79,9 @@ def free_port() -> int:
         return port
 
 
-def _server_command(lab: Lab, port: int, token_file: Path, timeout: float) -> list[str]:
+def _server_command(
+    lab: Lab, port: int, token_file: Path, timeout: float, workers: int
+) -> list[str]:
     topo = lab.topology
     return [
         sys.executable, "-m", "censorcheck", "control", "serve",
@@ -88,6 +93,7 @@ def _server_command(lab: Lab, port: int, token_file: Path, timeout: float) -> li
         "--only-network", str(topo.network),
         "--rate", "100000", "--burst", "100000", "--max-in-flight", "1024",
         "--timeout", f"{timeout:g}",
+        "--workers", str(workers),
     ]  # fmt: skip
 
 
@@ -107,7 +113,7 @@ def _wait_healthy(url: str, proc: subprocess.Popen[bytes], log: Path) -> None:
 
 
 @contextlib.contextmanager
-def server_process(lab: Lab, timeout: float) -> Iterator[Server]:
+def server_process(lab: Lab, timeout: float, workers: int = 1) -> Iterator[Server]:
     """``censorcheck control serve`` on a free port of 127.0.0.1, measuring in ``lab``."""
     with tempfile.TemporaryDirectory(prefix="censorcheck-control-bench-") as tmp:
         token = secrets.token_urlsafe(24)
@@ -116,12 +122,13 @@ def server_process(lab: Lab, timeout: float) -> Iterator[Server]:
         token_file.chmod(0o600)
         log = Path(tmp) / "server.log"
         port = free_port()
-        command = _server_command(lab, port, token_file, timeout)
+        command = _server_command(lab, port, token_file, timeout, workers)
         with log.open("wb") as out:
             proc = subprocess.Popen(command, stdin=subprocess.DEVNULL, stdout=out, stderr=out)
         url = f"http://127.0.0.1:{port}"
         try:
             _wait_healthy(url, proc, log)
+            _wait_workers(proc.pid, workers)
             yield Server(url, token, proc.pid, command, log)
         finally:
             if proc.poll() is None:
@@ -133,28 +140,61 @@ def server_process(lab: Lab, timeout: float) -> Iterator[Server]:
                     proc.wait(5)
 
 
-# --- what /proc says about a process -------------------------------------------------------
+def _wait_workers(pid: int, workers: int) -> None:
+    """Until the server's ``workers`` worker processes run (none of its own with one)."""
+    deadline = time.monotonic() + SERVER_START_LIMIT
+    want = workers if workers > 1 else 0
+    while sum(b"spawn_main" in _cmdline(p) for p in _children(pid)) < want:
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"the server's {workers} workers did not start")
+        time.sleep(0.1)
+
+
+# --- what /proc says about a process and its children ------------------------------------
+
+
+def _children(pid: int) -> list[int]:
+    found = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            with contextlib.suppress(OSError):
+                stat = (entry / "stat").read_text()
+                if int(stat.rpartition(")")[2].split()[1]) == pid:
+                    found.append(int(entry.name))
+    return found
+
+
+def _cmdline(pid: int) -> bytes:
+    with contextlib.suppress(OSError):
+        return Path(f"/proc/{pid}/cmdline").read_bytes()
+    return b""
 
 
 def memory_mib(pid: int) -> dict[str, float]:
-    """VmRSS and VmHWM (peak RSS) of ``pid``, in MiB; empty where /proc has no such file."""
+    """VmRSS and VmHWM (peak RSS) of ``pid`` and its children summed, in MiB; empty where
+    /proc has no such file."""
     found: dict[str, float] = {}
-    with contextlib.suppress(OSError):
-        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-            key, _, value = line.partition(":")
-            if key in ("VmRSS", "VmHWM"):
-                found[key] = int(value.split()[0]) / 1024  # kB
+    for each in [pid, *_children(pid)]:
+        with contextlib.suppress(OSError):
+            for line in Path(f"/proc/{each}/status").read_text().splitlines():
+                key, _, value = line.partition(":")
+                if key in ("VmRSS", "VmHWM"):
+                    found[key] = found.get(key, 0.0) + int(value.split()[0]) / 1024  # kB
     return found
 
 
 def cpu_seconds(pid: int) -> float | None:
-    """User + system CPU seconds of ``pid`` so far, or None where /proc has no such file."""
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
-        return None
-    fields = stat.rpartition(")")[2].split()  # the name in parentheses may hold spaces
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")  # utime, stime
+    """User + system CPU seconds of ``pid`` and its children so far, or None where /proc has
+    no such file."""
+    total = None
+    for each in [pid, *_children(pid)]:
+        try:
+            stat = Path(f"/proc/{each}/stat").read_text()
+        except OSError:
+            continue
+        fields = stat.rpartition(")")[2].split()  # the name in parentheses may hold spaces
+        total = (total or 0.0) + (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    return total
 
 
 def own_cpu_seconds() -> float:
@@ -312,7 +352,7 @@ def run_benchmark(args: argparse.Namespace) -> Figures:
     name = f"{args.scenario}.{BENCH_DOMAIN}"
     with LabThread(entries=[(name, BY_NAME[args.scenario])], control=False) as lab:
         body, addresses = measure_body(lab, name)
-        with server_process(lab, args.timeout) as server:
+        with server_process(lab, args.timeout, args.workers) as server:
             levels = asyncio.run(run_levels(args.clients, args.seconds, server, body, addresses))
             memory = memory_mib(server.pid)
             log = server.log.read_text(errors="replace").splitlines()
@@ -327,6 +367,8 @@ def run_benchmark(args: argparse.Namespace) -> Figures:
             "server_timeout_s": args.timeout,
             "lab_network": network,
             "cpus": os.cpu_count(),
+            "server_workers": args.workers,
+            "load_average": os.getloadavg()[0],
         },
         "levels": levels,
         "server": {
@@ -356,7 +398,8 @@ def render(figures: Figures) -> str:
         f"           probe addresses {', '.join(w['addresses'])}: the server resolves, dials"
         f" {w['addresses_dialled']} address(es) with TCP+TLS, fetches over HTTPS",
         f"           {w['seconds_per_level']:g} s per level, server --timeout"
-        f" {w['server_timeout_s']:g}; {w['cpus']} CPUs; lab {w['lab_network']} in this process",
+        f" {w['server_timeout_s']:g} --workers {w['server_workers']}; {w['cpus']} CPUs"
+        f" (load {w['load_average']:.2f} at the end); lab {w['lab_network']} in this process",
         "",
         "clients  requests    req/s   p50 ms   p90 ms   p99 ms   max ms  errors"
         "  server CPU  client+lab CPU  server RSS MiB",
@@ -375,10 +418,12 @@ def render(figures: Figures) -> str:
     lines += [
         "",
         f"server     {server['command']}",
-        f"           peak RSS {_mib(server['peak_rss_mib'])} MiB (VmHWM over its whole life)",
+        f"           peak RSS {_mib(server['peak_rss_mib'])} MiB (VmHWM over its whole life,"
+        " summed over its processes)",
         "CPU is a share of one core over the level's wall time; the clients and the lab share",
-        "this process (and its GIL), the server has its own. Latency is the client's: from",
-        "sending the request to parsing the answer, the whole measurement included.",
+        "this process (and its GIL), the server has its own (its workers' included, as is its",
+        "RSS). Latency is the client's: from sending the request to parsing the answer, the",
+        "whole measurement included.",
     ]
     if server["log_lines"]:
         lines += ["", f"server log ({len(server['log_lines'])} lines):"]
@@ -408,10 +453,13 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser.add_argument(
         "--timeout", type=float, default=2.0, help="server seconds per network operation"
     )
+    parser.add_argument("--workers", type=int, default=1, help="the server's --workers (default 1)")
     parser.add_argument("--json", action="store_true", help="print the figures as JSON")
     args = parser.parse_args(argv)
     if args.seconds <= 0 or args.timeout <= 0:
         parser.error("--seconds and --timeout must be above 0")
+    if args.workers < 1:
+        parser.error("--workers must be at least 1")
     return args
 
 

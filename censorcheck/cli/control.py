@@ -37,6 +37,18 @@ def _networks(cidrs: list[str], flag: str) -> tuple[IPNetwork, ...]:
         raise ConfigError(f"{flag}: {exc}") from exc
 
 
+def _check_tls(cert: Path, key: Path) -> None:
+    """ConfigError unless ``cert`` and ``key`` load: said once, here, rather than by each
+    worker process as it fails to start."""
+    import ssl
+
+    try:
+        # No password prompt: a worker process has no terminal to ask on.
+        ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER).load_cert_chain(cert, key, password=lambda: "")
+    except (OSError, ValueError) as exc:  # ssl.SSLError is an OSError
+        raise ConfigError(f"--tls-cert {cert} --tls-key {key}: {exc}") from None
+
+
 @control_app.command()
 def serve(
     token_file: Annotated[
@@ -84,11 +96,26 @@ def serve(
         ),
     ] = None,
     tls_key: Annotated[Path | None, Opt(help="The private key of --tls-cert (PEM).")] = None,
+    workers: Annotated[
+        int | None,
+        Opt(
+            help="Processes that serve and measure, each with its own event loop, on one "
+            "socket (default: one per core). The per-token limits are the whole server's, "
+            "shared by its workers. A worker that dies is started again.",
+            min=1,
+            show_default=False,
+        ),
+    ] = None,
 ) -> None:
-    """Serve POST /v1/measure to probes holding a token. Client addresses are never logged."""
+    """Serve POST /v1/measure to probes holding a token. Client addresses are never logged.
+
+    Exit codes: 2 bad usage or an address it cannot listen on; 5 a worker process stopped
+    before it served; 130 Ctrl-C and 143 SIGTERM (the measurements in flight get 5 s to end).
+    """
     with user_errors():
         try:
             from censorcheck.control.server import ServerConfig, load_tokens, serve
+            from censorcheck.control.workers import default_workers
             from censorcheck.measure.probes.context import check_ca_bundle
             from censorcheck.settings import Settings
         except ImportError as exc:
@@ -128,10 +155,16 @@ def serve(
         for given in tls or ():
             if not given.is_file():
                 raise ConfigError(f"{given}: no such file")
+        if tls is not None:
+            _check_tls(*tls)
+        processes = workers or default_workers()
         count = len(config.tokens)
         scheme = "https" if tls else "http"
-        log(f"control server on {scheme}://{listen}/v1 ({count} token{'s' * (count != 1)})")
+        log(
+            f"control server on {scheme}://{listen}/v1 ({count} token{'s' * (count != 1)}, "
+            f"{processes} worker{'s' * (processes != 1)})"
+        )
         try:
-            serve(config, host, port, tls)
+            serve(config, host, port, tls, processes, log)
         except OSError as exc:
             fatal(f"--listen {listen}: {exc.strerror or exc}")

@@ -19,9 +19,8 @@ import hashlib
 import hmac
 import json
 import logging
-import math
 from collections.abc import AsyncIterator, Awaitable, Callable, MutableMapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -31,7 +30,7 @@ from fastapi.responses import JSONResponse
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from censorcheck import __version__
-from censorcheck.control.limits import TokenBucket
+from censorcheck.control.limits import Allowance, Ledger
 from censorcheck.control.measure import measure_here
 from censorcheck.control.ooni import THRequest, THResponse, parse_endpoint, to_response
 from censorcheck.control.protocol import (
@@ -57,6 +56,8 @@ MIN_TOKEN_LENGTH = 16
 OONI_PREFIX = "/ooni"
 _SERVER = {"server": f"censorcheck/{__version__}"}
 MAX_REQUEST_BYTES = 16 * 1024
+# Seconds a stopping server gives the measurements in flight before it cuts them.
+GRACEFUL_SHUTDOWN = 5
 
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
@@ -118,7 +119,12 @@ class ServerConfig:
         public = dict.fromkeys([*self.settings.treat_as_public, *map(str, self.only_networks)])
         return self.settings.model_copy(update={"treat_as_public": list(public)})
 
+    def allowance(self) -> Allowance:
+        """(rate, burst, max_in_flight): what each token gets, from the whole server."""
+        return self.rate, self.burst, self.max_in_flight
+
     def limits(self) -> Limits:
+        """The limits the server announces: the ones it enforces, whatever its worker count."""
         return Limits(
             max_in_flight=self.max_in_flight,
             rate=self.rate,
@@ -128,18 +134,12 @@ class ServerConfig:
 
 
 @dataclass
-class _TokenState:
-    bucket: TokenBucket
-    in_flight: int = 0
-
-
-@dataclass
 class _State:
     config: ServerConfig
     ctx: ProbeContext
     resolvers: list[dns.Resolver]
     digests: tuple[bytes, ...]
-    tokens: dict[int, _TokenState] = field(default_factory=dict)
+    ledger: Ledger
 
     def token_index(self, presented: str) -> int | None:
         """Which token was presented, comparing against every one in constant time."""
@@ -287,25 +287,22 @@ def _authorised(
 
 @contextlib.asynccontextmanager
 async def _admitted(st: _State, token: int) -> AsyncIterator[None]:
-    """One measurement for ``token`` within its limits, or 429."""
-    config = st.config
-    slot = st.tokens.setdefault(token, _TokenState(TokenBucket(config.rate, config.burst)))
-    if slot.in_flight >= config.max_in_flight:
-        raise HTTPException(429, "too many measurements in flight", {"Retry-After": "1"})
-    wait = slot.bucket.take()
-    if wait > 0:
-        raise HTTPException(
-            429, "rate limit exceeded", {"Retry-After": str(max(1, math.ceil(wait)))}
-        )
-    slot.in_flight += 1
+    """One measurement for ``token`` within its limits, or 429. With worker processes the limits
+    are the whole server's: ``st.ledger`` is shared by them all."""
+    refusal = st.ledger.admit(token)
+    if refusal is not None:
+        raise HTTPException(429, refusal.detail, {"Retry-After": str(refusal.retry_after)})
     try:
         yield
     finally:
-        slot.in_flight -= 1
+        st.ledger.release(token)
 
 
-def create_app(config: ServerConfig) -> FastAPI:
-    """The ASGI application. Its probe context lives as long as the application runs."""
+def create_app(config: ServerConfig, ledger: Ledger | None = None) -> FastAPI:
+    """The ASGI application. Its probe context lives as long as the application runs.
+
+    ``ledger`` holds the tokens' limits when several processes serve them (``workers``);
+    without one the application keeps its own."""
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -313,11 +310,17 @@ def create_app(config: ServerConfig) -> FastAPI:
         resolvers = [dns.expand_system(dns.parse_resolver(u)) for u in settings.resolvers]
         ctx = ProbeContext.create(settings, ipv6=settings.ipv6 == "on", guard=config.guard)
         digests = tuple(hashlib.sha256(t.encode()).digest() for t in config.tokens)
-        app.state.control = _State(config, ctx, resolvers, digests)
+        own = ledger is None
+        kept = (
+            ledger if ledger is not None else Ledger.private(len(config.tokens), config.allowance())
+        )
+        app.state.control = _State(config, ctx, resolvers, digests, kept)
         try:
             yield
         finally:
             await ctx.aclose()
+            if own:
+                kept.close()
 
     app = FastAPI(
         title="censorcheck control server",
@@ -389,21 +392,37 @@ def create_app(config: ServerConfig) -> FastAPI:
     return app
 
 
-def serve(config: ServerConfig, host: str, port: int, tls: tuple[Path, Path] | None = None) -> None:
-    """Run the server until interrupted, over TLS when ``tls`` gives (certificate, key) files.
-    Client addresses are never logged: they are people."""
+def uvicorn_options(tls: tuple[Path, Path] | None) -> dict[str, Any]:
+    """How uvicorn serves the application, in this process or in each worker process."""
+    return {
+        "ssl_certfile": str(tls[0]) if tls else None,
+        "ssl_keyfile": str(tls[1]) if tls else None,
+        "log_level": "warning",
+        "access_log": False,
+        "server_header": False,
+        "limit_concurrency": 1024,  # per process
+        "timeout_keep_alive": SERVER_KEEP_ALIVE,
+        "timeout_graceful_shutdown": GRACEFUL_SHUTDOWN,
+    }
+
+
+def serve(
+    config: ServerConfig,
+    host: str,
+    port: int,
+    tls: tuple[Path, Path] | None = None,
+    workers: int = 1,
+    on_event: Callable[[str], None] | None = None,
+) -> None:
+    """Run the server until interrupted, over TLS when ``tls`` gives (certificate, key) files,
+    in this process or (``workers`` over 1) in that many processes on one socket (see
+    ``censorcheck.control.workers``), telling ``on_event`` of a worker restarted. Client
+    addresses are never logged: they are people."""
+    if workers > 1:
+        from censorcheck.control.workers import supervise
+
+        supervise(config, host, port, tls, workers, on_event or (lambda _: None))
+        return
     import uvicorn
 
-    uvicorn.run(
-        create_app(config),
-        host=host,
-        port=port,
-        ssl_certfile=str(tls[0]) if tls else None,
-        ssl_keyfile=str(tls[1]) if tls else None,
-        log_level="warning",
-        access_log=False,
-        server_header=False,
-        limit_concurrency=1024,
-        timeout_keep_alive=SERVER_KEEP_ALIVE,
-        timeout_graceful_shutdown=5,
-    )
+    uvicorn.run(create_app(config), host=host, port=port, **uvicorn_options(tls))

@@ -1,0 +1,305 @@
+"""The control server in N processes, each with its own event loop, serving one socket.
+
+**The socket.** This process binds and listens once, then starts N worker processes (the
+"spawn" method: nothing half-copied from this one) that each run uvicorn on an inherited
+duplicate of the listening socket; the kernel gives each new connection to whichever worker
+accepts it first. uvicorn's own ``workers=`` was not used: it takes the application as an import
+string, so the configuration, tokens included, would have to travel through the environment, and
+its workers could not share the limits below.
+
+**The limits** are the whole server's, as with one process: the workers keep one
+``limits.Ledger`` in shared memory, so a token gets its ``--rate``, ``--burst`` and
+``--max-in-flight`` once, whichever workers its connections land on, and the limits the server
+announces are the ones it enforces. Splitting them instead (each worker a rate of rate/N) would
+answer 429 to a client keeping to the announced limits whenever the kernel handed one worker
+more than its share of that client's connections, which it does.
+
+**A worker that dies** after it has served (killed, out of memory) is started again at once,
+with one warning line; the measurements it had in flight are lost with it (their clients get a
+transport error) and leave the ledger. A worker that stops before it serves (its application
+failed to start) stops the server: every worker is stopped and ``WorkerFailed`` says so in one
+line (exit 5), since starting it again would fail again. Nothing is left half-alive in silence.
+
+**Stopping.** SIGINT and SIGTERM are for this process (the workers ignore SIGINT, which a
+terminal sends to the whole group): it sends every worker SIGTERM, uvicorn's graceful shutdown
+(``GRACEFUL_SHUTDOWN`` seconds for the measurements in flight), waits for them, then ends the way
+one process would, by the same signal (143 for SIGTERM, 130 for Ctrl-C). A worker whose
+supervisor is gone (SIGKILL) sees its pipe close and stops too: no orphan keeps the port.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import multiprocessing
+import os
+import signal
+import socket
+from collections.abc import Callable, Iterator
+from multiprocessing import reduction
+from multiprocessing.connection import Connection, wait
+from multiprocessing.context import SpawnProcess
+from pathlib import Path
+from types import FrameType
+from typing import Any
+
+import uvicorn
+
+from censorcheck.control.limits import Ledger
+from censorcheck.control.server import (
+    GRACEFUL_SHUTDOWN,
+    ServerConfig,
+    create_app,
+    uvicorn_options,
+)
+from censorcheck.errors import CensorcheckError
+
+READY = "ready"
+# Beyond uvicorn's graceful shutdown, what a worker gets to exit before it is killed.
+EXIT_SLACK = 5.0
+
+
+class WorkerFailed(CensorcheckError):
+    """A worker process stopped before it served: the server stops."""
+
+    exit_code = 5
+
+
+def default_workers() -> int:
+    """One worker per core this process may run on (one on a single core: then the server
+    runs in this process). A measurement spends its CPU in Python (parsing, TLS, the pipeline)
+    and one event loop uses one core; unlike a run's workers, these cost their start-up once,
+    when the server starts, and nothing crosses between processes per request but an admission
+    in the ledger, so every core is worth a worker. Each costs its memory (some 75 MiB)."""
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    return max(1, cores or 1)
+
+
+class _Stopped(Exception):
+    def __init__(self, signum: int) -> None:
+        super().__init__(signum)
+        self.signum = signum
+
+
+def _stop(signum: int, frame: FrameType | None) -> None:
+    raise _Stopped(signum)
+
+
+class _Inherited:
+    """A file descriptor a spawned worker gets a duplicate of (multiprocessing passes it)."""
+
+    def __init__(self, fd: int) -> None:
+        self.fd = fd
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        # Called while spawning: DupFd registers the descriptor to pass to the child.
+        return (_inherited, (reduction.DupFd(self.fd),))
+
+
+def _inherited(duplicate: Any) -> _Inherited:
+    return _Inherited(duplicate.detach())
+
+
+def listen(host: str, port: int) -> socket.socket:
+    """The server's listening socket; OSError when the address is taken or not this machine's."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind((host, port))
+        sock.listen(2048)
+    except BaseException:
+        sock.close()
+        raise
+    return sock
+
+
+def _how(code: int | None) -> str:
+    if code is not None and code < 0:
+        with contextlib.suppress(ValueError):
+            return f"signal {signal.Signals(-code).name}"
+    return f"exit {code}"
+
+
+class _Workers:
+    """The worker processes, one slot each, and whether each has said it serves."""
+
+    def __init__(
+        self,
+        config: ServerConfig,
+        sock: socket.socket,
+        ledger: Ledger,
+        tls: tuple[Path, Path] | None,
+        count: int,
+    ) -> None:
+        self._context = multiprocessing.get_context("spawn")
+        self._args = (config, sock, ledger, tls, count)
+        self.procs: list[SpawnProcess | None] = [None] * count
+        self.conns: list[Connection | None] = [None] * count
+        self.ready = [False] * count
+
+    def start(self, w: int) -> None:
+        config, sock, ledger, tls, count = self._args
+        assert ledger.fd is not None
+        mine, theirs = self._context.Pipe()
+        proc = self._context.Process(
+            target=work,
+            args=(theirs, sock, _Inherited(ledger.fd), w, count, config, tls),
+            name=f"censorcheck-control-{w + 1}",
+            daemon=True,
+        )
+        try:
+            proc.start()
+        finally:
+            theirs.close()
+        self.procs[w], self.conns[w], self.ready[w] = proc, mine, False
+
+    def waitables(self) -> list[Any]:
+        conns = [c for c in self.conns if c is not None]
+        return conns + [p.sentinel for p in self.procs if p is not None]
+
+    def heard(self, w: int, ready: list[Any]) -> bool:
+        """Take in what worker ``w`` said; False once it has exited (it is joined)."""
+        conn, proc = self.conns[w], self.procs[w]
+        assert conn is not None and proc is not None
+        if conn in ready:
+            try:
+                while conn.poll():
+                    if conn.recv() == READY:
+                        self.ready[w] = True
+            except (EOFError, OSError):  # its end closed: it is exiting
+                proc.join()
+        if proc.sentinel in ready or not proc.is_alive():
+            proc.join()
+            conn.close()
+            return False
+        return True
+
+    def stop(self) -> None:
+        """SIGTERM to every worker, then SIGKILL to any still running after the grace."""
+        running = [p for p in self.procs if p is not None and p.is_alive()]
+        for proc in running:
+            proc.terminate()
+        for proc in running:
+            proc.join(GRACEFUL_SHUTDOWN + EXIT_SLACK)
+            if proc.is_alive():
+                proc.kill()
+                proc.join()
+        for conn in self.conns:
+            if conn is not None:
+                conn.close()
+
+
+@contextlib.contextmanager
+def _signals(handler: Any) -> Iterator[None]:
+    previous = {s: signal.signal(s, handler) for s in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield
+    finally:
+        for s, h in previous.items():
+            signal.signal(s, h)
+
+
+def supervise(
+    config: ServerConfig,
+    host: str,
+    port: int,
+    tls: tuple[Path, Path] | None,
+    count: int,
+    on_event: Callable[[str], None],
+) -> None:
+    """Serve with ``count`` worker processes until SIGINT or SIGTERM, then end by that signal
+    (as ``uvicorn.run`` does). Raises OSError when the address cannot be listened on, and
+    WorkerFailed when a worker stops before it serves."""
+    sock = listen(host, port)
+    ledger = Ledger.create(len(config.tokens), count, config.allowance())
+    workers = _Workers(config, sock, ledger, tls, count)
+    stopped: int | None = None
+    try:
+        with _signals(_stop):
+            try:
+                for w in range(count):
+                    workers.start(w)
+                while True:
+                    ready = wait(workers.waitables())
+                    for w in range(count):
+                        if workers.heard(w, ready):
+                            continue
+                        proc = workers.procs[w]
+                        assert proc is not None
+                        how = _how(proc.exitcode)
+                        if not workers.ready[w]:
+                            raise WorkerFailed(
+                                f"control worker {w + 1} stopped before it served ({how}); "
+                                "its own messages, if any, are above"
+                            )
+                        ledger.forget(w)
+                        workers.start(w)
+                        on_event(f"warning: control worker {w + 1} died ({how}); started another")
+            except _Stopped as exc:
+                stopped = exc.signum
+            finally:
+                # A second signal while the workers finish would leave them running.
+                signal.signal(signal.SIGINT, signal.SIG_IGN)
+                signal.signal(signal.SIGTERM, signal.SIG_IGN)
+                workers.stop()
+    finally:
+        sock.close()
+        ledger.close()
+    if stopped is not None:
+        signal.raise_signal(stopped)  # the handlers are back: the process ends as one would
+
+
+def work(
+    conn: Connection,
+    sock: socket.socket,
+    ledger_fd: _Inherited,
+    worker: int,
+    count: int,
+    config: ServerConfig,
+    tls: tuple[Path, Path] | None,
+) -> None:
+    """A worker process: uvicorn on ``sock`` until SIGTERM or until its supervisor is gone;
+    exit 3 when the application did not start."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # the supervisor decides what Ctrl-C means
+    ledger = Ledger.attach(ledger_fd.fd, len(config.tokens), count, worker, config.allowance())
+    server = _Worker(uvicorn.Config(create_app(config, ledger), **uvicorn_options(tls)), conn)
+    try:
+        server.run(sockets=[sock])
+    finally:
+        ledger.close()
+        conn.close()
+    if not server.served:
+        raise SystemExit(3)
+
+
+class _Worker(uvicorn.Server):
+    """uvicorn's server, telling its supervisor when it serves and stopping when it is gone."""
+
+    def __init__(self, config: uvicorn.Config, conn: Connection) -> None:
+        super().__init__(config)
+        self.conn = conn
+        self.served = False
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        # SIGTERM only, and not raised again on the way out: the supervisor reads the exit
+        # code, 0 for a worker it stopped.
+        previous = signal.signal(signal.SIGTERM, self.handle_exit)
+        try:
+            yield
+        finally:
+            signal.signal(signal.SIGTERM, previous)
+
+    async def startup(self, sockets: list[socket.socket] | None = None) -> None:
+        await super().startup(sockets)
+        if self.should_exit:
+            return
+        asyncio.get_running_loop().add_reader(self.conn.fileno(), self._orphaned)
+        self.served = True
+        self.conn.send(READY)
+
+    def _orphaned(self) -> None:
+        # The supervisor never writes: readable means its end closed.
+        asyncio.get_running_loop().remove_reader(self.conn.fileno())
+        self.should_exit = True
