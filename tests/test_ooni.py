@@ -19,16 +19,12 @@ from censorcheck.lab import Lab
 from censorcheck.measure.api import measure, measure_many
 from censorcheck.measure.targets import load_targets
 from censorcheck.measure.vantages import Vantage
-from censorcheck.models import HTTPFetch, HTTPHop, HTTPResponse, Result, Run
+from censorcheck.models import HTTPFetch, HTTPHop, Result, Run
 from censorcheck.results.ooni import (
-    headers_match,
     measurements,
-    ooni_failure,
-    ooni_time,
-    status_code_match,
-    title_match,
     write_jsonl,
 )
+from tests.test_ooni_mappings import response
 from tests.test_store import result as bare_result
 from tests.test_store import run_of
 
@@ -415,7 +411,7 @@ def test_a_document_from_before_vantages_were_named() -> None:
 
 def test_a_repeated_header_keeps_its_first_value_in_the_map() -> None:
     cookies = [("Set-Cookie", "a=1"), ("Content-Type", "text/html"), ("Set-Cookie", "b=2")]
-    page = _response(200, "Page", cookies)
+    page = response(200, "Page", cookies)
     hop = HTTPHop(url="https://a.example/", response=page)
     result = bare_result("a.example").model_copy(update={"http": HTTPFetch(hops=[hop])})
     [m] = measurements(run_of([result]))
@@ -454,71 +450,3 @@ def test_a_failed_export_leaves_the_old_file_untouched(control_run: Run, tmp_pat
         write_jsonl(runs(), path)
     assert path.read_text(encoding="utf-8") == "previous export\n"
     assert os.listdir(tmp_path) == ["ooni.jsonl"]
-
-
-# --- pure mappings ---------------------------------------------------------------------------
-
-
-@pytest.mark.parametrize(
-    ("ours", "theirs"),
-    [
-        (None, None),
-        ("dns.nxdomain", "dns_nxdomain_error"),
-        ("dns.refused", "dns_refused_error"),
-        ("dns.servfail", "dns_servfail_error"),
-        ("dns.no_answer", "dns_no_answer"),
-        ("dns.bad_response", "dns_server_misbehaving"),
-        ("dns.timeout", "generic_timeout_error"),
-        ("dns.deadline", "generic_timeout_error"),
-        ("tcp.refused", "connection_refused"),
-        ("tcp.reset", "connection_reset"),
-        ("tcp.timeout", "generic_timeout_error"),
-        ("tls.timeout", "generic_timeout_error"),
-        ("tls.reset", "connection_reset"),
-        ("tls.eof", "eof_error"),
-        ("tls.alert", "ssl_failed_handshake"),
-        ("tls.untrusted", "ssl_unknown_authority"),
-        ("tls.hostname_mismatch", "ssl_invalid_hostname"),
-        ("tls.expired", "ssl_invalid_certificate"),
-        ("tls.invalid_certificate", "ssl_invalid_certificate"),
-        ("http.reset", "connection_reset"),
-        ("http.eof", "eof_error"),
-        ("http.timeout", "generic_timeout_error"),
-        ("control.timeout", "generic_timeout_error"),
-        ("tcp.unreachable", "unknown_failure: tcp.unreachable"),
-        ("http.protocol_error", "unknown_failure: http.protocol_error"),
-        ("http.too_many_redirects", "unknown_failure: http.too_many_redirects"),
-        ("control.unauthorized", "unknown_failure: control.unauthorized"),
-        ("proxy.refused", "unknown_failure: proxy.refused"),
-        ("dns.error", "unknown_failure: dns.error"),
-    ],
-)
-def test_failure_mapping(ours: str | None, theirs: str | None) -> None:
-    assert ooni_failure(ours) == theirs
-
-
-def test_ooni_time_is_utc_to_the_second() -> None:
-    assert ooni_time("2026-11-24T15:27:02.137Z") == "2026-11-24 15:27:02"
-    assert ooni_time("2026-11-24T01:00:00+02:00") == "2026-11-23 23:00:00"
-
-
-def _response(status: int, title: str | None, headers: list[tuple[str, str]]) -> HTTPResponse:
-    return HTTPResponse(
-        status=status, headers=headers, title=title, body_length=10, body_sha256="0" * 64
-    )
-
-
-def test_page_comparisons_follow_web_connectivity() -> None:
-    ok = _response(200, "Example Domain Homepage", [("Server", "x"), ("X-Site", "1")])
-    assert status_code_match(_response(200, None, []), ok) is True
-    assert status_code_match(_response(403, None, []), ok) is False
-    # A control that got an error cannot say the probe's different answer is wrong.
-    assert status_code_match(_response(200, None, []), _response(503, None, [])) is None
-    assert title_match(_response(200, "example domain homepage", []), ok) is True
-    assert title_match(_response(200, "Access Denied", []), ok) is False
-    assert title_match(_response(200, None, []), ok) is None
-    # Sharing only headers every server sends says nothing; sharing an unusual one does.
-    shared = [("server", "y"), ("X-Site", "2"), ("X-Other", "3")]
-    assert headers_match(_response(200, None, shared), ok) is True
-    assert headers_match(_response(200, None, [("Server", "y"), ("Via", "isp")]), ok) is False
-    assert headers_match(_response(200, None, []), ok) is None
