@@ -16,9 +16,11 @@ more than its share of that client's connections, which it does.
 
 **A worker that dies** after it has served (killed, out of memory) is started again at once,
 with one warning line; the measurements it had in flight are lost with it (their clients get a
-transport error) and leave the ledger. A worker that stops before it serves (its application
-failed to start) stops the server: every worker is stopped and ``WorkerFailed`` says so in one
-line (exit 5), since starting it again would fail again. Nothing is left half-alive in silence.
+transport error) and leave the ledger. So is one killed (SIGKILL, SIGTERM) while it was still
+starting: that says nothing about whether it can start. A worker that stops on its own before it
+serves (its application failed to start, or it crashed) stops the server: every worker is
+stopped and ``WorkerFailed`` says so in one line (exit 5), since starting it again would fail
+again. Nothing is left half-alive in silence.
 
 **Stopping.** SIGINT and SIGTERM are for this process (the workers ignore SIGINT, which a
 terminal sends to the whole group): it sends every worker SIGTERM, uvicorn's graceful shutdown
@@ -55,6 +57,9 @@ from censorcheck.control.server import (
 from censorcheck.errors import CensorcheckError
 
 READY = "ready"
+# Exit codes of a worker killed from outside (the OOM killer, an operator): started again even
+# before it served, since a kill says nothing about whether it can start.
+_KILLED = (-signal.SIGKILL, -signal.SIGTERM)
 # Beyond uvicorn's graceful shutdown, what a worker gets to exit before it is killed.
 EXIT_SLACK = 5.0
 
@@ -228,7 +233,7 @@ def supervise(
                         proc = workers.procs[w]
                         assert proc is not None
                         how = _how(proc.exitcode)
-                        if not workers.ready[w]:
+                        if not workers.ready[w] and proc.exitcode not in _KILLED:
                             raise WorkerFailed(
                                 f"control worker {w + 1} stopped before it served ({how}); "
                                 "its own messages, if any, are above"
