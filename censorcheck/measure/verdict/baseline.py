@@ -141,7 +141,8 @@ class Settling:
 class _Part(BaseModel):
     # A part of a result's record, for the baseline: what it does not name is skipped. The
     # names and types are the Result's own, so the figures are the ones the Result gives.
-    model_config = ConfigDict(extra="ignore", frozen=True)
+    # Built when the first record is read (the run's end), not in every process that measures.
+    model_config = ConfigDict(extra="ignore", frozen=True, defer_build=True)
 
 
 class _SeenVerdict(_Part):
