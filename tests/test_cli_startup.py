@@ -149,3 +149,21 @@ def test_a_mistyped_command_is_matched_against_every_command() -> None:
     result = run_cli("reprot")
     assert result.code == 2
     assert "'report'" in result.stderr and "'export'" in result.stderr
+
+
+def test_a_run_without_a_control_server_loads_no_control_client() -> None:
+    """What measures (``durable`` and all it imports) loads the clients of a control server and
+    of OONI's helpers only when the run names one: ``--control none``, the control resolvers
+    and a control vantage do without them."""
+    code = """
+import json, sys
+from censorcheck.measure import durable
+from censorcheck.measure.controls import server_for
+from censorcheck.settings import Settings
+assert server_for(Settings(control_url=None), None) is None
+print(json.dumps(sorted(sys.modules)))
+"""
+    modules = json.loads(_fresh(code))
+    assert "censorcheck.measure.api" in modules and "censorcheck.measure.pipeline" in modules
+    clients = ("censorcheck.control.client", "censorcheck.control.ooni_client")
+    assert [m for m in modules if m in clients or m == "censorcheck.control.protocol"] == []

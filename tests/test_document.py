@@ -71,6 +71,25 @@ def test_a_finisher_sees_every_result_before_it_changes_the_first(tmp_path: Path
     assert head.summary == run.summary == Summary.of(written)
 
 
+def test_a_finisher_accumulated_beforehand_reads_the_results_once(tmp_path: Path) -> None:
+    """The caller may make the first pass itself (a run makes it over the journal's records):
+    the results are then read once, and the document is the one two passes write."""
+    calls = 0
+
+    def results() -> list[Result]:
+        nonlocal calls
+        calls += 1
+        return varied()
+
+    write_document(run_of([]), lambda: iter(varied()), tmp_path / "two.json", Baseline())
+    ready = Baseline()
+    for r in varied():
+        ready.accumulate(r)
+    write_document(run_of([]), results, tmp_path / "one.json", ready, accumulated=True)
+    assert calls == 1
+    assert (tmp_path / "one.json").read_bytes() == (tmp_path / "two.json").read_bytes()
+
+
 def test_a_pending_run_keeps_its_targets_compact_and_whole(tmp_path: Path) -> None:
     targets = [r.target.model_copy(update={"category": "news", "note": "ёж"}) for r in varied()]
     vantages = [VantagePlan(settings=Settings(vantage="a")), VantagePlan(settings=Settings())]

@@ -4,6 +4,7 @@ check and the report, all through the real CLI or the same library calls."""
 
 from __future__ import annotations
 
+import functools
 import json
 from pathlib import Path
 
@@ -118,3 +119,39 @@ def test_a_resumed_run_weighs_its_new_results_against_the_whole_run(tmp_path: Pa
     verdict = whole.results[-1].verdict
     assert (verdict.status, verdict.outcome) == ("blocked", "tls.throttled")
     assert whole.summary.by_status == {"accessible": 4, "blocked": 1}
+
+
+def test_the_baseline_read_from_the_journal_records_writes_the_same_document(
+    tmp_path: Path,
+) -> None:
+    """A run accumulates its baseline from the journal's records, not from the results: the
+    document is the one the two passes over the results write, throttled page included."""
+    pages = [result_of(_fetch(512 * KiB, 0.1 * (i + 1), cut=False), FAST_CONTROL)
+             for i in range(4)]  # fmt: skip
+    small = result_of(_fetch(16 * KiB, 0.01, cut=False), FAST_CONTROL)
+    results = [*pages, small, result_of(TRICKLE, FAST_CONTROL)]
+    results = [
+        r.model_copy(update={"target": r.target.model_copy(update={"url": f"{r.target.url}{i}"})})
+        for i, r in enumerate(results)
+    ]
+    header = JournalHeader(run_id="r1", started_at="2026-12-06T00:00:00.000Z",
+                           settings=Settings(vantage="home"),
+                           targets=[r.target for r in results])  # fmt: skip
+    path = tmp_path / "run.journal.jsonl"
+    journal = Journal(path).open(header)
+    for result in results:
+        journal.append(result)
+    journal.close()
+    pending = durable.resume(path)
+    head = Run(run_id="r1", started_at="2026-12-06T00:00:00.000Z",
+               finished_at="2026-12-06T00:01:05.000Z", tool=Tool(version="0"),
+               vantage=VantageInfo(name="home", ipv6=False), settings={}, results=[],
+               summary=Summary.of([]))  # fmt: skip
+    read = functools.partial(durable._results, pending, path)
+    write_document(head, read, tmp_path / "two.json", Settling())
+    settled = durable._baseline(pending, path)
+    write_document(head, read, tmp_path / "one.json", settled, accumulated=True)
+    assert (tmp_path / "one.json").read_bytes() == (tmp_path / "two.json").read_bytes()
+    whole = read_run(tmp_path / "one.json")
+    assert [(b.vantage, b.throughput_samples) for b in whole.baselines] == [("home", 4)]
+    assert whole.results[-1].verdict.outcome == "tls.throttled"

@@ -15,14 +15,14 @@ import uuid
 from collections.abc import Callable, Sequence
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Literal, TypeVar
+from typing import TYPE_CHECKING, Literal, TypeVar
 
 import httpx
 
 from censorcheck import __version__
 from censorcheck.errors import ConfigError, NothingMeasured
 from censorcheck.measure.bogons import is_ip
-from censorcheck.measure.controls import OnControl, Server
+from censorcheck.measure.controls import OnControl
 from censorcheck.measure.elsewhere import Elsewhere
 from censorcheck.measure.failures import describe
 from censorcheck.measure.fingerprints import Fingerprints, load_fingerprints
@@ -52,6 +52,9 @@ from censorcheck.models import (
     VantageInfo,
 )
 from censorcheck.settings import Settings
+
+if TYPE_CHECKING:
+    from censorcheck.measure.controls import Server
 
 T = TypeVar("T")
 

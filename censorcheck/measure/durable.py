@@ -40,8 +40,8 @@ from censorcheck.results.store import (
     VantagePlan,
     journal_path,
     output_of_journal,
-    read_at,
     read_header,
+    record_at,
     repair_journal,
     scan_journal,
 )
@@ -227,9 +227,6 @@ def complete(
     (None: ``default_workers``). Without a ``finisher``, the run-level baseline settles the
     results.
     """
-    # Run-level baseline (issue 14): over the whole run, what was measured before a resume too,
-    # since the journal holds every result as it was judged target by target.
-    finisher = finisher if finisher is not None else Settling()
     with contextlib.ExitStack() as stack:
         if pending.path is None:
             # No document on disk: the results still go through a journal, a temporary one,
@@ -242,13 +239,17 @@ def complete(
         try:
             head = _measure(pending, journal, on_done, on_control, workers)
             results = functools.partial(_results, pending, journal.path)
-            if pending.path is not None:
-                head = write_document(head, results, pending.path, finisher, on_written)
-                if stdout is not None:
-                    with pending.path.open(encoding="utf-8") as f:
-                        shutil.copyfileobj(f, stdout)
-            elif stdout is not None:
-                head = write_document(head, results, stdout, finisher, on_written)
+            out = pending.path if pending.path is not None else stdout
+            if out is not None:
+                accumulated = finisher is None
+                if finisher is None:
+                    finisher = _baseline(pending, journal.path)
+                head = write_document(
+                    head, results, out, finisher, on_written, accumulated=accumulated
+                )
+            if pending.path is not None and stdout is not None:
+                with pending.path.open(encoding="utf-8") as f:
+                    shutil.copyfileobj(f, stdout)
         except (StoreError, WorkerLost) as exc:
             if pending.path is None:
                 raise
@@ -301,11 +302,25 @@ def _measure(
 def _results(pending: Pending, journal: Path) -> Iterator[Result]:
     """Every result of the run from its journal, in document order: vantage by vantage, each
     in list order."""
+    return (Result.model_validate_json(record) for record in _records(pending, journal))
+
+
+def _records(pending: Pending, journal: Path) -> Iterator[bytes]:
+    """The records (JSON lines) of ``_results``, in the same order."""
     with journal.open("rb") as f:
         for offsets in pending.offsets:
             for offset in offsets:
                 if offset >= 0:
-                    yield read_at(f, offset)
+                    yield record_at(f, offset)
+
+
+def _baseline(pending: Pending, journal: Path) -> Settling:
+    """The run-level baseline (issue 14), over the whole run: what was measured before a resume
+    too, since the journal holds every result as it was judged target by target."""
+    settling = Settling()
+    for record in _records(pending, journal):
+        settling.accumulate_record(record)
+    return settling
 
 
 def kept(journal: Path) -> str:

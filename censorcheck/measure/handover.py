@@ -15,15 +15,12 @@ import ipaddress
 import socket
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Literal, NamedTuple
+from typing import TYPE_CHECKING, Literal, NamedTuple
 
-from censorcheck.control.client import ControlClient
-from censorcheck.control.ooni_client import OONIClient
-from censorcheck.control.protocol import Limits
 from censorcheck.errors import ConfigError, NothingMeasured
 from censorcheck.measure import controls as control_plan
 from censorcheck.measure import geo
-from censorcheck.measure.controls import LocalControl, OnControl, Server, without_credentials
+from censorcheck.measure.controls import LocalControl, OnControl, without_credentials
 from censorcheck.measure.fingerprints import Fingerprints
 from censorcheck.measure.privacy import redact_address
 from censorcheck.measure.probes import dns
@@ -31,6 +28,10 @@ from censorcheck.measure.probes.context import ProbeContext
 from censorcheck.measure.vantages import Vantage
 from censorcheck.models import ControlServerStatus, ResolverStatus, VantageInfo
 from censorcheck.settings import Settings
+
+if TYPE_CHECKING:
+    from censorcheck.control.protocol import Limits
+    from censorcheck.measure.controls import Server
 
 
 class Done(NamedTuple):
@@ -175,7 +176,9 @@ async def prepare(
         probes, chosen = await _preflight(resolvers, controls, server, ctx, settings)
         if on_control is not None:
             on_control(settings, chosen)
-        reported = server.client_address if isinstance(server, ControlClient) else None
+        reported = (
+            server.client_address if server is not None and server.source == "server" else None
+        )
         identity = await geo.identify(settings, about, reported, resolvers, controls, ctx)
         del reported
         statuses = probes + chosen.statuses  # each pre-flight also stored its round trip in ctx
@@ -207,8 +210,8 @@ async def prepare(
         else (),
         server=kind,
         server_failure=chosen.server_failure,
-        limits=server.limits if isinstance(server, ControlClient) else None,
-        helper=server.url if isinstance(server, OONIClient) else None,
+        limits=server.limits if server is not None and server.source == "server" else None,
+        helper=server.url if server is not None and server.source == "ooni" else None,
         info=info,
     )
     return Prepared(handover, ctx, server)
@@ -251,8 +254,8 @@ async def rebuild(handover: Handover, share: float = 1.0) -> tuple[ProbeContext,
         server = LocalControl(h.control_vantage, theirs)
     elif h.server == "remote":
         server = control_plan.server_for(h.settings, ctx)
-        if isinstance(server, ControlClient) and h.limits is not None:
+        if server is not None and server.source == "server" and h.limits is not None:
             server.keep_to(h.limits, share)
-        if isinstance(server, OONIClient) and h.helper is not None:
+        if server is not None and server.source == "ooni" and h.helper is not None:
             server.url = h.helper
     return ctx, server

@@ -77,16 +77,21 @@ def write_document(
     out: Path | TextIO,
     finisher: Finisher | None = None,
     on_written: Callable[[Result], None] | None = None,
+    *,
+    accumulated: bool = False,
 ) -> Run:
     """Write ``head`` with the results ``results()`` yields (called once, or twice with a
     ``finisher``) as one document to ``out``: a file (written atomically) or a stream; ``head``
     with the summary counted.
 
     ``head.results`` is ignored; ``on_written`` hears each result as the document records it.
+    ``accumulated``: the caller made the finisher's first pass itself (over the journal's
+    records, which is cheaper than over results), so ``results()`` is called once.
     """
     if finisher is not None:
-        for result in results():
-            finisher.accumulate(result)
+        if not accumulated:
+            for result in results():
+                finisher.accumulate(result)
         head = finisher.head(head)
     text = head.model_copy(update={"results": [], "summary": Tally().summary()}).model_dump_json(
         indent=2

@@ -151,7 +151,7 @@ class Journal:
             data = data[written:]
 
     def append(self, result: Result) -> int:
-        """Journal ``result``; the offset its record starts at (see ``read_at``)."""
+        """Journal ``result``; the offset its record starts at (see ``record_at``)."""
         return self.append_line(result.model_dump_json())
 
     def append_line(self, line: str) -> int:
@@ -247,10 +247,10 @@ def scan_journal(path: Path) -> Iterator[tuple[int, Result]]:
                 yield start, Result.model_validate_json(raw)
 
 
-def read_at(journal: BinaryIO, offset: int) -> Result:
-    """The result whose record starts at ``offset`` of an open journal."""
+def record_at(journal: BinaryIO, offset: int) -> bytes:
+    """The record (a result's JSON line) that starts at ``offset`` of an open journal."""
     journal.seek(offset)
-    return Result.model_validate_json(journal.readline())
+    return journal.readline()
 
 
 def read_header(path: Path) -> JournalHeader:

@@ -12,6 +12,7 @@ import pytest
 from censorcheck.measure.verdict import Observations, judge, judge_quic
 from censorcheck.measure.verdict.baseline import (
     BASELINE_MIN_BYTES,
+    Settling,
     accumulate,
     apply,
     settle,
@@ -267,3 +268,27 @@ def test_a_whole_run_settles_a_throttled_page_among_fast_ones() -> None:
     assert baseline.throughput_samples == 4
     assert settled[:4] == usual
     assert (settled[4].verdict.status, settled[4].verdict.outcome) == ("blocked", "tls.throttled")
+
+
+def test_a_journal_record_adds_what_its_result_adds() -> None:
+    """The run's baselines are accumulated from the journal's records, reading only what the
+    baseline needs of each: the figures must be those of the whole results, for big pages and
+    small, cut and whole, QUIC answered or not, at the probe and the control, per vantage."""
+    results = [
+        *(result_of(_fetch(512 * KiB, s, cut=False), FAST_CONTROL) for s in (0.1, 0.25, 4)),
+        result_of(TRICKLE, FAST_CONTROL),
+        result_of(_fetch(16 * KiB, 0.1, cut=False), FAST_CONTROL),
+        result_of(_fetch(512 * KiB, 0.5, cut=False), FAST_CONTROL, vantage="office"),
+        result_of(None, SERVER_LOADED_H3, quic=QUIC_TIMEOUT),
+        result_of(None, control(SITE), quic=[_quic("quic.timeout"), _quic(None, page=True)]),
+        result_of(None, control(SITE), quic=SNI_NAMED, vantage="office"),
+        result_of(None, control(SITE)),
+    ]
+    from_results, from_records = Settling(), Settling()
+    for r in results:
+        from_results.accumulate(r)
+        from_records.accumulate_record(r.model_dump_json().encode() + b"\n")
+    assert from_records.baselines == from_results.baselines
+    home, office = from_records.baselines
+    assert (home.throughput_samples, home.quic_targets, home.quic_control_loaded) == (3, 2, 1)
+    assert (office.throughput_samples, office.quic_answered) == (1, 1)

@@ -6,6 +6,7 @@ than once per target is most of what makes a large run fast.
 
 from __future__ import annotations
 
+import functools
 import ssl
 import stat
 from collections.abc import Callable
@@ -81,13 +82,27 @@ def capturing_context() -> ssl.SSLContext:
     return ctx
 
 
+class _OnFirstUse:
+    """An SSL context built the first time it is asked for, then kept."""
+
+    def __init__(self, build: Callable[[], ssl.SSLContext]) -> None:
+        self._build = build
+        self._built: ssl.SSLContext | None = None
+
+    def get(self) -> ssl.SSLContext:
+        if self._built is None:
+            self._built = self._build()
+        return self._built
+
+
 @dataclass
 class ProbeContext:
     """Everything a probe needs besides its own arguments. One per run (per vantage)."""
 
     settings: Settings
     verify: ssl.SSLContext
-    chain_only: ssl.SSLContext
+    # Builds ``chain_only`` on first use; shared by every copy of this context (``for_target``).
+    _chain_only: _OnFirstUse
     capture: ssl.SSLContext
     http: httpx.AsyncClient  # used for DNS over HTTPS only; web fetches go through probes.http
     ipv6: bool
@@ -124,7 +139,7 @@ class ProbeContext:
         return cls(
             settings=settings,
             verify=verify,
-            chain_only=chain_context(settings),
+            _chain_only=_OnFirstUse(functools.partial(chain_context, settings)),
             capture=capturing_context(),
             http=client,
             ipv6=ipv6,
@@ -133,6 +148,15 @@ class ProbeContext:
             guard=guard,
             quic_trust=TrustStore(settings.ca_bundle),
         )
+
+    @property
+    def chain_only(self) -> ssl.SSLContext:
+        """Validates the chain but not the name (``chain_context``), for the handshakes with a
+        neutral SNI. Built when the first one is made: each context with the CA store loaded
+        costs about 20 ms of CPU (the store is parsed anew for each), and a run whose
+        handshakes all succeed, or the process that only pre-flights, never makes one. The
+        bundle was already read without error for ``verify``."""
+        return self._chain_only.get()
 
     def for_target(self, origin: float) -> ProbeContext:
         """This context for one target whose measurement began at ``origin`` (monotonic):

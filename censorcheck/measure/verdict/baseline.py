@@ -26,6 +26,8 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
+from pydantic import BaseModel, ConfigDict, Field
+
 from censorcheck.measure.verdict.facts import cite
 from censorcheck.measure.verdict.transfer import froze
 from censorcheck.models import (
@@ -64,7 +66,7 @@ class _Tally:
     quic_answered: int = 0
     quic_control_loaded: int = 0
 
-    def add(self, result: Result) -> None:
+    def add(self, result: Result | _Seen) -> None:
         rate = _baseline_rate(result)
         if rate is not None:
             self.rates.append(rate)
@@ -111,6 +113,15 @@ class Settling:
         """See one result as it was judged target by target (first pass)."""
         self._tallies.setdefault(result.vantage, _Tally()).add(result)
 
+    def accumulate_record(self, record: bytes) -> None:
+        """``accumulate`` for a result still in its journal record (its JSON).
+
+        Only what the baseline reads is made into objects: validating the whole result costs
+        about three times as much, and every record was validated as a whole when it was
+        written (or read back for a resume), and is again when the document is written."""
+        seen = _Seen.model_validate_json(record)
+        self._tallies.setdefault(seen.vantage, _Tally()).add(seen)
+
     @property
     def baselines(self) -> list[Baseline]:
         """One per vantage, from every result seen; fixed at the first call."""
@@ -125,6 +136,44 @@ class Settling:
     def finish(self, result: Result) -> Result:
         """``result`` settled against its vantage's baseline (second pass)."""
         return apply(result, baseline_of(self.baselines, result))
+
+
+class _Part(BaseModel):
+    # A part of a result's record, for the baseline: what it does not name is skipped. The
+    # names and types are the Result's own, so the figures are the ones the Result gives.
+    # Built when the first record is read (the run's end), not in every process that measures.
+    model_config = ConfigDict(extra="ignore", frozen=True, defer_build=True)
+
+
+class _SeenVerdict(_Part):
+    status: str
+
+
+class _SeenResponse(_Part):
+    transfer: Transfer | None = None
+
+
+class _SeenHop(_Part):
+    response: _SeenResponse | None = None
+
+
+class _SeenHTTP(_Part):
+    hops: list[_SeenHop] = Field(default_factory=list)
+    failure: str | None = None
+
+
+class _SeenControl(_Part):
+    quic: list[QUICFetch] = Field(default_factory=list)
+
+
+class _Seen(_Part):
+    """What ``_Tally.add`` reads of a Result, read from its JSON record."""
+
+    vantage: str | None = None
+    http: _SeenHTTP | None = None
+    control: _SeenControl
+    quic: list[QUICFetch] = Field(default_factory=list)
+    verdict: _SeenVerdict
 
 
 def baseline_of(baselines: Iterable[Baseline], result: Result) -> Baseline | None:
@@ -291,7 +340,7 @@ def _authentic(result: Result, hop: HTTPHop) -> bool:
     return any(h.address == hop.address and h.failure is None and h.trusted for h in result.tls)
 
 
-def _baseline_rate(result: Result) -> float | None:
+def _baseline_rate(result: Result | _Seen) -> float | None:
     """The throughput this result adds to its vantage's baseline, if it adds one."""
     http = result.http
     if result.verdict.status != "accessible" or http is None or http.failure or not http.hops:
