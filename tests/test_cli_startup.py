@@ -1,5 +1,7 @@
 """The CLI starts without its heavy libraries: `--help`, `version` and every command's `--help`
-import no pydantic, duckdb, httpx, aioquic, measuring API or control client (issue 17).
+import no pydantic, duckdb, httpx, aioquic, measuring API or control client, nor the Markdown
+and traceback renderers (and markdown-it and pygments under them) that typer's help formatter
+imports for uses this CLI's help does not have (issue 17).
 
 Checked by what is imported, never by a timing: bench/startup.py prints the timings.
 """
@@ -32,6 +34,11 @@ HEAVY = (
     "censorcheck.settings",
     "censorcheck.measure.api",
     "censorcheck.control.client",
+    # typer's help formatter imports these for Markdown help and crash tracebacks (helpformat).
+    "rich.markdown",
+    "rich.traceback",
+    "markdown_it",
+    "pygments",
 )
 
 # Runs each command line in turn in one fresh interpreter, as the console script does, and
@@ -52,9 +59,10 @@ print(json.dumps(seen))
 """
 
 
-def _fresh(code: str, *args: str) -> str:
+def _fresh_process(code: str, *args: str) -> subprocess.CompletedProcess[str]:
     env = {**os.environ, "NO_COLOR": "1", "COLUMNS": "100"}
-    proc = subprocess.run(
+    env.pop("TYPER_STANDARD_TRACEBACK", None)
+    return subprocess.run(
         [sys.executable, "-c", code, *args],
         capture_output=True,
         text=True,
@@ -62,6 +70,10 @@ def _fresh(code: str, *args: str) -> str:
         timeout=120,
         stdin=subprocess.DEVNULL,
     )
+
+
+def _fresh(code: str, *args: str) -> str:
+    proc = _fresh_process(code, *args)
     assert proc.returncode == 0, proc.stderr
     return proc.stdout
 
@@ -149,3 +161,49 @@ def test_a_mistyped_command_is_matched_against_every_command() -> None:
     result = run_cli("reprot")
     assert result.code == 2
     assert "'report'" in result.stderr and "'export'" in result.stderr
+
+
+# After the CLI has loaded typer's help formatter, the classes it left for later still work.
+_LATER_USES = '''
+import sys
+import typer
+from censorcheck.cli import main  # noqa: F401 - loads the help formatter
+assert "rich.markdown" not in sys.modules and "rich.traceback" not in sys.modules
+
+markdown = typer.Typer(rich_markup_mode="markdown")
+
+@markdown.command()
+def shown() -> None:
+    """Help in **Markdown**."""
+
+try:
+    markdown(["--help"], standalone_mode=False)
+except SystemExit:
+    pass
+print("=" * 20)
+
+crashing = typer.Typer()
+
+@crashing.command()
+def crash() -> None:
+    raise RuntimeError("the crash itself")
+
+try:
+    crashing([], standalone_mode=False)
+except RuntimeError:
+    typer.main.except_hook(*sys.exc_info())
+
+# Used once, each stand-in gave its place in typer's module to the real class.
+import rich.markdown, rich.traceback, typer.rich_utils
+print(typer.rich_utils.Markdown is rich.markdown.Markdown)
+print(typer.rich_utils.Traceback is rich.traceback.Traceback)
+'''
+
+
+def test_markdown_help_and_crash_tracebacks_still_work_after_the_cli_loads() -> None:
+    proc = _fresh_process(_LATER_USES)
+    assert proc.returncode == 0, proc.stderr
+    markdown, sep, rest = proc.stdout.partition("=" * 20)
+    assert sep and "Help in Markdown." in markdown and "**" not in markdown
+    assert "RuntimeError: the crash itself" in proc.stderr
+    assert rest.split() == ["True", "True"]
