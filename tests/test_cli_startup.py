@@ -207,3 +207,25 @@ def test_markdown_help_and_crash_tracebacks_still_work_after_the_cli_loads() -> 
     assert sep and "Help in Markdown." in markdown and "**" not in markdown
     assert "RuntimeError: the crash itself" in proc.stderr
     assert rest.split() == ["True", "True"]
+
+
+# A typer whose help formatter takes from rich.markdown a name the stand-in lacks.
+_TAKES_MORE = """
+import sys
+from censorcheck.cli import helpformat, main
+del sys.modules["typer.rich_utils"]
+helpformat._LATER = {"rich.markdown": "NotInTyper", "rich.traceback": "Traceback"}
+helpformat.load()
+import rich.markdown, typer.rich_utils
+print(typer.rich_utils.Markdown is rich.markdown.Markdown)
+sys.argv = ["censorcheck", "--help"]
+main()
+"""
+
+
+def test_a_formatter_the_stand_ins_do_not_fit_is_imported_whole() -> None:
+    proc = _fresh_process(_TAKES_MORE)
+    assert proc.returncode == 0, proc.stderr
+    first, _, help_page = proc.stdout.partition("\n")
+    assert first == "True"
+    assert "reanalyze" in help_page and "Measure Internet censorship" in help_page

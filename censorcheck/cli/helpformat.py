@@ -28,6 +28,8 @@ class _Later(type):
 
     def _real(cls) -> Any:
         real = getattr(importlib.import_module(cls._module), cls.__name__)
+        if real is cls:  # used while typer's module is still being imported: load it whole
+            raise ImportError(f"{cls._module}.{cls.__name__} used on import")
         setattr(sys.modules[_FORMATTER], cls.__name__, real)
         return real
 
