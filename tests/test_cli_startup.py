@@ -8,11 +8,13 @@ Checked by what is imported, never by a timing: bench/startup.py prints the timi
 
 from __future__ import annotations
 
+import importlib.util
 import inspect
 import json
 import os
 import subprocess
 import sys
+from pathlib import Path
 
 import typer
 from typer._click.core import Context
@@ -229,3 +231,18 @@ def test_a_formatter_the_stand_ins_do_not_fit_is_imported_whole() -> None:
     first, _, help_page = proc.stdout.partition("\n")
     assert first == "True"
     assert "reanalyze" in help_page and "Measure Internet censorship" in help_page
+
+
+def test_the_start_up_bench_can_time_every_commands_help() -> None:
+    bench = Path(__file__).resolve().parent.parent / "bench"
+    sys.path.append(str(bench))  # the script imports its sibling ``figures`` by name
+    try:
+        spec = importlib.util.spec_from_file_location("startup", bench / "startup.py")
+        assert spec is not None and spec.loader is not None
+        startup = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(startup)
+    finally:
+        sys.path.remove(str(bench))
+    lines = startup.every_help()
+    assert lines[: len(startup.COMMANDS)] == startup.COMMANDS
+    assert {f"{' '.join(path)} --help" for path in _paths(_root())} <= set(lines)
