@@ -1,7 +1,7 @@
 """One run carried out for ``run`` and ``demo``: lock the results folder, measure (or finish an
 interrupted run from its journal) with a progress bar, write, judge and report.
 
-Imported when a command measures, never for its help: the library loads from here on.
+Imported only when a command measures, never for its help.
 """
 
 from __future__ import annotations

@@ -1,8 +1,8 @@
-"""The options of ``run``, declared once each: their flags, their checks and their help.
+"""The options of ``run``: each one's flags, checks and help, as a type its parameter takes.
 
-``run`` takes them in the order its help lists them. They are here, apart from the command, so
-that the command reads as what it does with them; the ones about where a run sees the network
-from are in ``geo``. Only what their help needs is imported: ``run --help`` starts at once.
+They live apart from the command so that ``run`` reads as what it does with them (its help lists
+them in the order of its parameters); those about the vantage's network identity are in ``geo``.
+Only what their help needs is imported here: ``run --help`` starts at once.
 """
 
 from __future__ import annotations
