@@ -30,7 +30,7 @@ _LIST_PATHS = """
 import typer
 from typer._click.core import Context
 from typer.core import TyperGroup
-from censorcheck.cli import common, main  # noqa: F401 - the package registers its commands
+from censorcheck.cli import common  # the package, imported first, registers its own commands
 
 def paths(group, prefix=""):
     ctx = Context(group)
