@@ -4,8 +4,8 @@ importing typer and rich, the floor any typer CLI stands on.
 Each command runs ``repeats`` times in a child process of its own; the figure is the median of
 its CPU time (user + system, read from ``os.wait4``, so this process's load does not count) and
 of its wall time. The goal (issue 17) is CPU within 3x of the floor's. Run alone, it prints the
-table: ``.venv/bin/python bench/startup.py [--repeats N] [--json]``; probe_bench.py calls
-``startup_figures`` too.
+table: ``.venv/bin/python bench/startup.py [--repeats N] [--all] [--json]``, where ``--all`` adds
+the ``--help`` of every command and subcommand; probe_bench.py calls ``startup_figures`` too.
 """
 
 from __future__ import annotations
@@ -24,6 +24,33 @@ from figures import Figures, print_figures
 GOAL_RATIO = 3.0
 FLOOR = "import typer, rich"
 COMMANDS = ("--help", "version", "--version", "run --help", "report --help", "lab --help")
+
+# The command paths, listed by the CLI itself in its own interpreter (this one need not import it).
+_LIST_PATHS = """
+import typer
+from typer._click.core import Context
+from typer.core import TyperGroup
+from censorcheck.cli import common  # the package, imported first, registers its own commands
+
+def paths(group, prefix=""):
+    ctx = Context(group)
+    for name in group.list_commands(ctx):
+        command = group.get_command(ctx, name)
+        yield prefix + name
+        if isinstance(command, TyperGroup):
+            yield from paths(command, prefix + name + " ")
+
+print("\\n".join(paths(typer.main.get_command(common.app))))
+"""
+
+
+def every_help() -> tuple[str, ...]:
+    """``COMMANDS``, then the ``--help`` of every command and subcommand not in it."""
+    listed = subprocess.run(
+        [sys.executable, "-c", _LIST_PATHS], capture_output=True, text=True, check=True
+    ).stdout.split("\n")
+    more = [f"{path} --help" for path in listed if path]
+    return (*COMMANDS, *(line for line in more if line not in COMMANDS))
 
 
 def _cli() -> list[str]:
@@ -56,11 +83,11 @@ def median_of(argv: Sequence[str], repeats: int) -> Figures:
     }
 
 
-def startup_figures(repeats: int = 10) -> Figures:
-    """The floor and every command in ``COMMANDS``, each with its CPU ratio to the floor."""
+def startup_figures(repeats: int = 10, lines: Sequence[str] = COMMANDS) -> Figures:
+    """The floor and every command line of ``lines``, each with its CPU ratio to the floor."""
     floor = median_of([sys.executable, "-c", FLOOR], repeats)
     commands: Figures = {}
-    for command in COMMANDS:
+    for command in lines:
         one = median_of([*_cli(), *command.split()], repeats)
         one["cpu_ratio"] = one["cpu_s"] / floor["cpu_s"]
         commands[command] = one
@@ -76,18 +103,19 @@ def startup_figures(repeats: int = 10) -> Figures:
 def render(figures: Figures) -> list[str]:
     """The start-up table, as lines."""
     floor = figures["floor"]
+    width = max(31, *(len("censorcheck " + command) for command in figures["commands"]))
     lines = [
         "",
         f"start-up (median of {figures['repeats']} runs each; CPU is user + system; goal:"
         f" CPU within {figures['goal_ratio']:g}x of Python's `{FLOOR}`)",
-        f"  {'python -c ' + repr(FLOOR):31} CPU {floor['cpu_s']:6.3f} s   wall"
+        f"  {'python -c ' + repr(FLOOR):{width}} CPU {floor['cpu_s']:6.3f} s   wall"
         f" {floor['wall_s']:6.3f} s",
     ]
     for command, c in figures["commands"].items():
         mark = "met" if c["cpu_ratio"] <= figures["goal_ratio"] else "MISSED"
         lines.append(
-            f"  {'censorcheck ' + command:31} CPU {c['cpu_s']:6.3f} s   wall {c['wall_s']:6.3f} s"
-            f"   {c['cpu_ratio']:4.1f}x  {mark}"
+            f"  {'censorcheck ' + command:{width}} CPU {c['cpu_s']:6.3f} s"
+            f"   wall {c['wall_s']:6.3f} s   {c['cpu_ratio']:4.1f}x  {mark}"
         )
     return lines
 
@@ -95,11 +123,17 @@ def render(figures: Figures) -> list[str]:
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeats", type=int, default=10, help="runs of each command")
+    parser.add_argument(
+        "--all", action="store_true", help="also every command's and subcommand's --help"
+    )
     parser.add_argument("--json", action="store_true", help="print the figures as JSON")
     args = parser.parse_args(argv)
     if args.repeats < 1:
         parser.error("--repeats must be at least 1")
-    print_figures(startup_figures(args.repeats), args.json, lambda f: "\n".join(render(f)[1:]))
+    lines = every_help() if args.all else COMMANDS
+    print_figures(
+        startup_figures(args.repeats, lines), args.json, lambda f: "\n".join(render(f)[1:])
+    )
     return 0
 
 

@@ -1,16 +1,20 @@
 """The CLI starts without its heavy libraries: `--help`, `version` and every command's `--help`
-import no pydantic, duckdb, httpx, aioquic, measuring API or control client (issue 17).
+import no pydantic, duckdb, httpx, aioquic, measuring API or control client, nor the Markdown
+and traceback renderers (and markdown-it and pygments under them) that typer's help formatter
+imports for uses this CLI's help does not have (issue 17).
 
 Checked by what is imported, never by a timing: bench/startup.py prints the timings.
 """
 
 from __future__ import annotations
 
+import importlib.util
 import inspect
 import json
 import os
 import subprocess
 import sys
+from pathlib import Path
 
 import typer
 from typer._click.core import Context
@@ -32,6 +36,11 @@ HEAVY = (
     "censorcheck.settings",
     "censorcheck.measure.api",
     "censorcheck.control.client",
+    # typer's help formatter imports these for Markdown help and crash tracebacks (helpformat).
+    "rich.markdown",
+    "rich.traceback",
+    "markdown_it",
+    "pygments",
 )
 
 # Runs each command line in turn in one fresh interpreter, as the console script does, and
@@ -52,9 +61,10 @@ print(json.dumps(seen))
 """
 
 
-def _fresh(code: str, *args: str) -> str:
+def _fresh_process(code: str, *args: str) -> subprocess.CompletedProcess[str]:
     env = {**os.environ, "NO_COLOR": "1", "COLUMNS": "100"}
-    proc = subprocess.run(
+    env.pop("TYPER_STANDARD_TRACEBACK", None)
+    return subprocess.run(
         [sys.executable, "-c", code, *args],
         capture_output=True,
         text=True,
@@ -62,6 +72,10 @@ def _fresh(code: str, *args: str) -> str:
         timeout=120,
         stdin=subprocess.DEVNULL,
     )
+
+
+def _fresh(code: str, *args: str) -> str:
+    proc = _fresh_process(code, *args)
     assert proc.returncode == 0, proc.stderr
     return proc.stdout
 
@@ -167,3 +181,86 @@ print(json.dumps(sorted(sys.modules)))
     assert "censorcheck.measure.api" in modules and "censorcheck.measure.pipeline" in modules
     clients = ("censorcheck.control.client", "censorcheck.control.ooni_client")
     assert [m for m in modules if m in clients or m == "censorcheck.control.protocol"] == []
+
+
+# After the CLI has loaded typer's help formatter, the classes it left for later still work.
+_LATER_USES = '''
+import sys
+import typer
+from censorcheck.cli import main  # noqa: F401 - loads the help formatter
+assert "rich.markdown" not in sys.modules and "rich.traceback" not in sys.modules
+
+markdown = typer.Typer(rich_markup_mode="markdown")
+
+@markdown.command()
+def shown() -> None:
+    """Help in **Markdown**."""
+
+try:
+    markdown(["--help"], standalone_mode=False)
+except SystemExit:
+    pass
+print("=" * 20)
+
+crashing = typer.Typer()
+
+@crashing.command()
+def crash() -> None:
+    raise RuntimeError("the crash itself")
+
+try:
+    crashing([], standalone_mode=False)
+except RuntimeError:
+    typer.main.except_hook(*sys.exc_info())
+
+# Used once, each stand-in gave its place in typer's module to the real class.
+import rich.markdown, rich.traceback, typer.rich_utils
+print(typer.rich_utils.Markdown is rich.markdown.Markdown)
+print(typer.rich_utils.Traceback is rich.traceback.Traceback)
+'''
+
+
+def test_markdown_help_and_crash_tracebacks_still_work_after_the_cli_loads() -> None:
+    proc = _fresh_process(_LATER_USES)
+    assert proc.returncode == 0, proc.stderr
+    markdown, sep, rest = proc.stdout.partition("=" * 20)
+    assert sep and "Help in Markdown." in markdown and "**" not in markdown
+    assert "RuntimeError: the crash itself" in proc.stderr
+    assert rest.split() == ["True", "True"]
+
+
+# A typer whose help formatter takes from rich.markdown a name the stand-in lacks.
+_TAKES_MORE = """
+import sys
+from censorcheck.cli import helpformat, main
+del sys.modules["typer.rich_utils"]
+helpformat._LATER = {"rich.markdown": "NotInTyper", "rich.traceback": "Traceback"}
+helpformat.load()
+import rich.markdown, typer.rich_utils
+print(typer.rich_utils.Markdown is rich.markdown.Markdown)
+sys.argv = ["censorcheck", "--help"]
+main()
+"""
+
+
+def test_a_formatter_the_stand_ins_do_not_fit_is_imported_whole() -> None:
+    proc = _fresh_process(_TAKES_MORE)
+    assert proc.returncode == 0, proc.stderr
+    first, _, help_page = proc.stdout.partition("\n")
+    assert first == "True"
+    assert "reanalyze" in help_page and "Measure Internet censorship" in help_page
+
+
+def test_the_start_up_bench_can_time_every_commands_help() -> None:
+    bench = Path(__file__).resolve().parent.parent / "bench"
+    sys.path.append(str(bench))  # the script imports its sibling ``figures`` by name
+    try:
+        spec = importlib.util.spec_from_file_location("startup", bench / "startup.py")
+        assert spec is not None and spec.loader is not None
+        startup = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(startup)
+    finally:
+        sys.path.remove(str(bench))
+    lines = startup.every_help()
+    assert lines[: len(startup.COMMANDS)] == startup.COMMANDS
+    assert {f"{' '.join(path)} --help" for path in _paths(_root())} <= set(lines)

@@ -10,7 +10,6 @@ imports ``cli``: the library is usable without a terminal.
 
 from __future__ import annotations
 
-import json
 import sys
 
 import typer
@@ -27,6 +26,8 @@ __all__ = ["app", "main"]
 @app.command()
 def schema() -> None:
     """Print the JSON Schema of the run document."""
+    import json
+
     from censorcheck.models import Run
 
     print(json.dumps(Run.model_json_schema(), indent=2))

@@ -15,6 +15,7 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
+from censorcheck.cli import helpformat
 from censorcheck.cli.lazy import LazyGroup
 from censorcheck.cli.text import console, joined, literal
 from censorcheck.errors import CensorcheckError, explain, where
@@ -22,7 +23,9 @@ from censorcheck.errors import CensorcheckError, explain, where
 if TYPE_CHECKING:
     from censorcheck.models import Result, Run
 
-# Commands are imported when used (see ``lazy``): importing this module stays light.
+# Commands are imported when used (see ``lazy``), and typer's help formatter without what only
+# Markdown help or a crash needs (see ``helpformat``): importing this module stays light.
+helpformat.load()
 app = typer.Typer(
     cls=LazyGroup,
     no_args_is_help=True,

@@ -9,7 +9,6 @@ rich as a plain string: it goes through ``literal`` (a ``Text``, which rich neve
 
 from __future__ import annotations
 
-import json
 import sys
 from collections.abc import Iterable, Sequence
 from enum import Enum
@@ -86,5 +85,7 @@ def write_tsv(header: Sequence[str], rows: Iterable[Sequence[object]]) -> None:
 
 def write_json(data: Any) -> None:
     """``data`` as indented JSON on stdout (what is not JSON, a timestamp, as its string)."""
+    import json
+
     sys.stdout.write(json.dumps(data, indent=2, default=str) + "\n")
     sys.stdout.flush()
