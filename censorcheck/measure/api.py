@@ -176,6 +176,7 @@ class _Run:
         error = None
         try:
             await asyncio.wait_for(self._pipeline(target, partial, resolved, ctx), deadline)
+            await partial.https_answered(deadline - (time.monotonic() - start))
         except asyncio.TimeoutError as exc:
             # Only the deadline's own expiry counts as the deadline; a stray TimeoutError is a bug.
             if time.monotonic() - start >= deadline * 0.99:

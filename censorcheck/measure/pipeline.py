@@ -70,6 +70,15 @@ class Partial:
 
         self.https_asked = asyncio.ensure_future(ask())
 
+    async def https_answered(self, limit: float) -> None:
+        """Wait up to ``limit`` seconds for the HTTPS record queries still running.
+
+        Each ends within one timeout by itself. Waited for when the pipeline is done, so that
+        every query asked is in the result whether or not a QUIC decision needed it: what is
+        recorded must not depend on which finished first."""
+        if self.https_asked is not None and not self.https_asked.done():
+            await asyncio.wait({self.https_asked}, timeout=limit)
+
     async def aclose(self) -> None:
         """Close every connection the pipeline opened (they are all closed once, at the end)."""
         if self.https_asked is not None:
