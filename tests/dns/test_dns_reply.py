@@ -95,6 +95,14 @@ def _nxdomain() -> dns.message.Message:
     return reply
 
 
+def _with_glue() -> dns.message.Message:
+    reply = _message("a.example.", "A", ("a.example.", 60, "A", "192.0.2.1"))
+    reply.authority.append(dns.rrset.from_text("example.", 300, "IN", "NS", "ns1.example."))
+    reply.additional.append(dns.rrset.from_text("ns1.example.", 300, "IN", "A", "192.0.2.53"))
+    reply.additional.append(dns.rrset.from_text("ns1.example.", 300, "IN", "AAAA", "2001:db8::53"))
+    return reply
+
+
 def _bare(rcode: dns.rcode.Rcode) -> dns.message.Message:
     reply = _message("x.example.", "A")
     reply.question = []
@@ -141,6 +149,7 @@ SHAPES = {
     "A to an AAAA question": _message("a.example.", "AAAA", ("a.example.", 60, "A", "192.0.2.1")),
     "empty NOERROR": _message("a.example.", "AAAA"),
     "NXDOMAIN with SOA": _nxdomain(),
+    "NS and glue": _with_glue(),
     "REFUSED without question": _bare(dns.rcode.REFUSED),
     "SERVFAIL without question": _bare(dns.rcode.SERVFAIL),
     "BADVERS": _message("a.example.", "A"),
@@ -234,20 +243,21 @@ def replies(draw: st.DrawFn) -> bytes:
         return [label.swapcase() if draw(st.booleans()) else label for label in base]
 
     qname = pool[0]
-    qtype = draw(st.sampled_from((A, A, AAAA, AAAA, HTTPS, TXT)))
-    qclass = draw(st.sampled_from((1, 1, 1, 1, 3)))
+    qtype = draw(st.sampled_from((A,) * 5 + (AAAA,) * 5 + (HTTPS, TXT)))
+    qclass = draw(st.sampled_from((1,) * 19 + (3,)))
     rcode = draw(st.sampled_from((0, 0, 0, 2, 3, 5, 15)))
     flags = 0x8180 | rcode | draw(st.sampled_from((0, 0, 0, 0x0200, 0x0800, 0x0070)))
-    kinds = st.sampled_from((A, A, AAAA, AAAA, CNAME, CNAME, CNAME, TXT, NS))
+    kinds = st.sampled_from((A,) * 6 + (AAAA,) * 6 + (CNAME,) * 6 + (TXT, NS))
     answer = draw(
-        st.lists(st.tuples(kinds, st.sampled_from((1, 1, 1, 1, 3, 254)), TTLS), max_size=8)
+        st.lists(st.tuples(kinds, st.sampled_from((1,) * 28 + (3, 254)), TTLS), max_size=8)
     )
     soa = draw(st.sampled_from((None, SOA, SOA, NS)))
+    glue = draw(st.lists(st.tuples(st.sampled_from((A, AAAA, CNAME, TXT)), TTLS), max_size=2))
     opt = draw(st.sampled_from((None, 0, 0, 0x8000, 0x01000000, 0xFF000000)))
     options = draw(st.sampled_from((b"", b"", b"", b"\xfd\xe9\x00\x01x")))
     questions = draw(st.sampled_from((1, 1, 1, 1, 0, 2)))
     compress = draw(st.booleans())
-    counts = (questions, len(answer), soa is not None, opt is not None)
+    counts = (questions, len(answer), soa is not None, len(glue) + (opt is not None))
     writer = Writer(struct.pack("!HHHHHH", draw(st.integers(0, 65535)), flags, *counts))
     for _ in range(questions):
         writer.name(qname, compress)
@@ -265,6 +275,9 @@ def replies(draw: st.DrawFn) -> bytes:
     if soa is not None:
         rdata = owner() if soa == NS else (owner(), owner(), (2026, 7200, 3600, 1209600, 300))
         writer.record(pool[-1], soa, 1, 300, rdata, compress)
+    for rtype, ttl in glue:
+        rdata = {A: V4[0], AAAA: V6[1], CNAME: owner(), TXT: b"\x01x"}[rtype]
+        writer.record(owner(), rtype, 1, ttl, rdata, compress)
     if opt is not None:
         writer.record([], OPT, 1232, opt, options, compress)
     return bytes(writer.data)

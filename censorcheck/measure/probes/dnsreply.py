@@ -3,7 +3,8 @@
 dnspython builds an object for every name, record and set of a message; on the bench profile its
 ``from_wire`` was the largest single cost of a DNS lookup. Most replies to the probe's A and
 AAAA questions have one shape: the question, A, AAAA or CNAME records in the answer, perhaps an
-SOA in the authority section and an OPT record without options. :meth:`Reply.of_wire` reads
+SOA or NS records in the authority section, address records as glue, and an OPT record without
+options. :meth:`Reply.of_wire` reads
 those here and keeps what :func:`censorcheck.measure.probes.dns.read_answer` takes from a
 message: the rcode, the CNAME chain from the question's name, the addresses of the names on it
 and the smallest of their TTLs.
@@ -31,7 +32,7 @@ import dns.ipv6
 import dns.message
 import dns.rcode
 
-_A, _CNAME, _SOA, _AAAA, _OPT = 1, 5, 6, 28, 41
+_A, _NS, _CNAME, _SOA, _AAAA, _OPT = 1, 2, 5, 6, 28, 41
 _IN = 1
 _MAX_CHAIN = 16  # as read_answer
 _MAX_POINTERS = 16  # dnspython's MAX_COMPRESSION_POINTER_CHAIN
@@ -217,13 +218,15 @@ def _read(wire: bytes) -> Reply:
                 continue
             if rclass != _IN:
                 raise _Unsure
-            if section == 1 and _ADDRESS_LENGTH.get(rtype) == length:
+            # Outside the answer, and of types read_answer passes over, records are only
+            # checked to be ones dnspython reads: NS and SOA in authority, glue in additional.
+            if _ADDRESS_LENGTH.get(rtype) == length:
                 data: object = wire[start:pos]
-            elif section == 1 and rtype == _CNAME:
+            elif rtype in (_CNAME, _NS):
                 data, after = _name(wire, start, pos)
                 if after != pos:
                     raise _Unsure
-            elif section == 2 and rtype == _SOA:
+            elif rtype == _SOA:
                 _, after = _name(wire, start, pos)
                 _, after = _name(wire, after, pos)
                 if after + 20 != pos:
@@ -231,6 +234,8 @@ def _read(wire: bytes) -> Reply:
                 continue
             else:
                 raise _Unsure
+            if section != 1 or rtype == _NS:
+                continue
             _add(sets, owner.lower(), rtype, 0 if ttl > 0x7FFFFFFF else ttl, data)
     if pos != size:
         raise _Unsure  # trailing bytes: dnspython refuses them
