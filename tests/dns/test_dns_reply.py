@@ -148,6 +148,12 @@ SHAPES = {
     "big TTL": _message("a.example.", "A", ("a.example.", 2**31 - 1, "A", "192.0.2.1")),
     "A to an AAAA question": _message("a.example.", "AAAA", ("a.example.", 60, "A", "192.0.2.1")),
     "empty NOERROR": _message("a.example.", "AAAA"),
+    "HTTPS question, no record": _message(
+        "a.example.",
+        "HTTPS",
+        ("a.example.", 60, "CNAME", "b.example."),
+        ("b.example.", 60, "A", "192.0.2.1"),
+    ),
     "NXDOMAIN with SOA": _nxdomain(),
     "NS and glue": _with_glue(),
     "REFUSED without question": _bare(dns.rcode.REFUSED),
@@ -247,7 +253,7 @@ def replies(draw: st.DrawFn) -> bytes:
     qclass = draw(st.sampled_from((1,) * 19 + (3,)))
     rcode = draw(st.sampled_from((0, 0, 0, 2, 3, 5, 15)))
     flags = 0x8180 | rcode | draw(st.sampled_from((0, 0, 0, 0x0200, 0x0800, 0x0070)))
-    kinds = st.sampled_from((A,) * 6 + (AAAA,) * 6 + (CNAME,) * 6 + (TXT, NS))
+    kinds = st.sampled_from((A,) * 6 + (AAAA,) * 6 + (CNAME,) * 6 + (TXT, NS, HTTPS))
     answer = draw(
         st.lists(st.tuples(kinds, st.sampled_from((1,) * 28 + (3, 254)), TTLS), max_size=8)
     )
@@ -267,6 +273,8 @@ def replies(draw: st.DrawFn) -> bytes:
             rdata: object = owner()
         elif rtype == TXT:
             rdata = b"\x03abc"
+        elif rtype == HTTPS:
+            rdata = b"\x00\x01\x00\x00\x01\x00\x03\x02h3"  # 1 . alpn=h3
         else:
             rdata = draw(st.sampled_from(V4 if rtype == A else V6))
             if draw(st.integers(0, 19)) == 0:

@@ -1,13 +1,12 @@
 """Reading a DNS reply of the usual shape straight from the wire, with dnspython's meaning.
 
 dnspython builds an object for every name, record and set of a message; on the bench profile its
-``from_wire`` was the largest single cost of a DNS lookup. Most replies to the probe's A and
-AAAA questions have one shape: the question, A, AAAA or CNAME records in the answer, perhaps an
-SOA or NS records in the authority section, address records as glue, and an OPT record without
-options. :meth:`Reply.of_wire` reads
-those here and keeps what :func:`censorcheck.measure.probes.dns.read_answer` takes from a
-message: the rcode, the CNAME chain from the question's name, the addresses of the names on it
-and the smallest of their TTLs.
+``from_wire`` was the largest single cost of a DNS lookup. Most replies the probe gets have one
+shape: the question (A, AAAA, or HTTPS for a name without such a record), A, AAAA or CNAME
+records in the answer, perhaps an SOA or NS records in the authority section and addresses as
+glue, and an OPT record without options. :meth:`Reply.of_wire` reads those here and keeps what
+:func:`censorcheck.measure.probes.dns.read_answer` takes from a message: the rcode, the CNAME
+chain from the question's name, the addresses of the names on it and the smallest of their TTLs.
 
 It follows dnspython where that decides what a reply says: names compared without regard to
 (ASCII) case, records of one name and type merged into one set with the smallest TTL, a repeated
@@ -15,9 +14,9 @@ address kept once, the last of several CNAMEs of a name kept; and where it decid
 reply is read at all: compression pointers that point back, at most 16 of them, into a part
 ending before the pointer; names of at most 255 octets; record data of exactly its length; one
 OPT record, at the root, in the additional section; no trailing bytes. Anything else (another
-record type or class, EDNS options, a question of another type) is left to dnspython, which
-reads it or finds it malformed as before: a reply read here is one dnspython reads alike
-(tests/dns/test_dns_reply.py compares the two on generated and mutated replies).
+record type or class, an HTTPS record, EDNS options, a question of another type) is left to
+dnspython, which reads it or finds it malformed as before: a reply read here is one dnspython
+reads alike (tests/dns/test_dns_reply.py compares the two on generated and mutated replies).
 """
 
 from __future__ import annotations
@@ -32,7 +31,7 @@ import dns.ipv6
 import dns.message
 import dns.rcode
 
-_A, _NS, _CNAME, _SOA, _AAAA, _OPT = 1, 2, 5, 6, 28, 41
+_A, _NS, _CNAME, _SOA, _AAAA, _OPT, _HTTPS = 1, 2, 5, 6, 28, 41, 65
 _IN = 1
 _MAX_CHAIN = 16  # as read_answer
 _MAX_POINTERS = 16  # dnspython's MAX_COMPRESSION_POINTER_CHAIN
@@ -198,7 +197,7 @@ def _read(wire: bytes) -> Reply:
             raise _Unsure
         qtype, qclass = _QUESTION.unpack_from(wire, pos)
         pos += 4
-        if qclass != _IN or qtype not in (_A, _AAAA):
+        if qclass != _IN or qtype not in (_A, _AAAA, _HTTPS):
             raise _Unsure
     # The answer's sets, keyed by folded owner and type: [smallest TTL, data], first seen first.
     sets: dict[tuple[bytes, int], list[object]] = {}
