@@ -66,11 +66,12 @@ def test_every_lab_reply_is_read_here(topology: Topology) -> None:
     hosts += ["nowhere.invalid", "WwW.Lab.TEST"]
     read = 0
     for host in hosts:
-        for qtype in ("A", "AAAA"):
+        for qtype in ("A", "AAAA", "HTTPS"):
             query = Query.build(host, qtype, query_id=4321)
             for censored in (False, True):
                 for wire in respond(topology, query.wire, censored) or []:
-                    assert compare(wire), (host, qtype, censored)
+                    # Replies holding HTTPS records are dnspython's to read.
+                    assert compare(wire) or qtype == "HTTPS", (host, qtype, censored)
                     assert dnstransport._parse(query, wire, 0.0).response is not None
                     read += 1
     assert read > 100
