@@ -37,6 +37,7 @@ from censorcheck.errors import ConfigError
 from censorcheck.measure.bogons import is_ip
 from censorcheck.measure.probes import dnstransport
 from censorcheck.measure.probes.context import ProbeContext
+from censorcheck.measure.probes.dnsreply import Reply, rcode_text
 from censorcheck.measure.probes.dnstransport import Exchange
 from censorcheck.measure.probes.dnswire import Query
 from censorcheck.models import DNSAnswer, DNSQuery, HTTPSRecord, ResolverStatus
@@ -188,6 +189,23 @@ def read_answer(reply: dns.message.Message, t: float) -> DNSAnswer:
     )
 
 
+def _read(reply: Reply, t: float) -> DNSAnswer:
+    """read_answer's record of a reply, from what dnsreply read when it could."""
+    reading = reply.reading
+    if reading is None:
+        return read_answer(reply.message, t)
+    if reading.bare:  # the same fields set as read_answer sets
+        return DNSAnswer(rcode=rcode_text(reply.rcode()), t=t)
+    return DNSAnswer(
+        rcode=rcode_text(reply.rcode()),
+        addresses=list(reading.addresses),
+        cnames=list(reading.cnames),
+        ttl=reading.ttl,
+        t=t,
+        records=[],
+    )
+
+
 def _https_record(rdata: dns.rdtypes.svcbbase.SVCBBase) -> HTTPSRecord:
     """The parts of an HTTPS record that say where and how the site is served."""
     params = rdata.params
@@ -243,7 +261,7 @@ async def _ask_udp(
     result = await dnstransport.udp(
         query, host, port, source=source, timeout=timeout, linger=_lingering(resolver, ctx)
     )
-    if result.reply is None or not result.reply.flags & dns.flags.TC:
+    if result.response is None or not result.response.flags & dns.flags.TC:
         return result
     # Truncated: the full answer only fits over TCP. Time counts from the UDP send.
     full = await dnstransport.stream(query, host, port, source=source, timeout=timeout)
@@ -259,7 +277,7 @@ async def _ask(query: Query, resolver: Resolver, ctx: ProbeContext) -> Exchange:
             result = await _ask_udp(query, address, 53, resolver, ctx)
             # Like the system's stub, move on when a nameserver is plainly not there (an ICMP
             # error comes back at once), but not on a timeout, which is what blocking looks like.
-            if result.reply is not None or result.failure in ("dns.timeout", "dns.bad_response"):
+            if result.response is not None or result.failure in ("dns.timeout", "dns.bad_response"):
                 break
         return result
     if resolver.scheme == "udp":
@@ -307,22 +325,23 @@ async def lookup(
     offset = 0.0  # when the attempt whose reply counts was sent
     try:
         result = await _ask(_make_query(hostname, qtype, resolver), resolver, ctx)
-        if retry and result.reply is not None and result.reply.rcode() == dns.rcode.SERVFAIL:
+        first = result.response
+        if retry and first is not None and first.rcode() == dns.rcode.SERVFAIL:
             # SERVFAIL is often transient upstream trouble, not censorship: ask once more with a
             # fresh id, and keep the first outcome if the second attempt gets nothing at all.
             again_at = time.monotonic() - start
             again = await _ask(_make_query(hostname, qtype, resolver), resolver, ctx)
-            if again.reply is not None:
+            if again.response is not None:
                 offset, result = again_at, replace(again, late=result.late + again.late)
     except (dns.exception.DNSException, ValueError):  # a name that cannot be put in a query
         return record.model_copy(update={"failure": "dns.error"})
-    if result.reply is None:
+    if result.response is None:
         return record.model_copy(update={"failure": result.failure or "dns.error", "t": result.t})
-    answer = read_answer(result.reply, result.t)
+    answer = _read(result.response, result.t)
     late: list[DNSAnswer] = []
     seen = [_key(answer)]
     for reply, t in result.late:
-        other = read_answer(reply, t)
+        other = _read(reply, t)
         if _key(other) not in seen:
             seen.append(_key(other))
             late.append(other)

@@ -22,6 +22,7 @@ from python_socks import ProxyError
 
 from censorcheck.measure.failures import classify
 from censorcheck.measure.probes import proxy
+from censorcheck.measure.probes.dnsreply import Reply
 from censorcheck.measure.probes.dnswire import Query
 
 _MAX_MESSAGE = 65535
@@ -34,10 +35,15 @@ DOH_HEADERS = {"content-type": "application/dns-message", "accept": "application
 class Exchange:
     """The outcome of one query on one transport."""
 
-    reply: dns.message.Message | None = None
+    response: Reply | None = None  # the reply that matched
     t: float = 0.0  # seconds from starting to send until the reply or the failure
     failure: str | None = None
-    late: list[tuple[dns.message.Message, float]] = field(default_factory=list)
+    late: list[tuple[Reply, float]] = field(default_factory=list)
+
+    @property
+    def reply(self) -> dns.message.Message | None:
+        """The reply as dnspython reads it, for callers that need every record."""
+        return self.response.message if self.response is not None else None
 
 
 def _parse(query: Query, wire: bytes, t: float) -> Exchange:
@@ -45,7 +51,7 @@ def _parse(query: Query, wire: bytes, t: float) -> Exchange:
     if not query.answered_by(wire):
         return Exchange(t=t, failure="dns.bad_response")
     try:
-        return Exchange(dns.message.from_wire(wire), t)
+        return Exchange(Reply.of_wire(wire), t)
     except dns.exception.DNSException:
         return Exchange(t=t, failure="dns.bad_response")
 
@@ -102,13 +108,13 @@ class _Listener:
                 timer.cancel()
                 loop.remove_reader(fd)
 
-    async def next(self, until: float) -> dns.message.Message:
+    async def next(self, until: float) -> Reply:
         """The next matching reply; asyncio.TimeoutError at ``until``, OSError on ICMP errors."""
         while True:
             data = await self._receive(until)
             if self.query.answered_by(data):
                 try:
-                    return dns.message.from_wire(data)
+                    return Reply.of_wire(data)
                 except dns.exception.DNSException:
                     pass
             self.mismatched += 1
