@@ -152,11 +152,11 @@ class ControlClient:
         self.keep_to(limits)
         return None, version
 
-    def keep_to(self, limits: Limits, share: float = 1.0) -> None:
-        """Pace this client to ``share`` of ``limits``: the part of one run's allowance that
-        falls to one of the processes measuring it."""
-        self._slots = asyncio.Semaphore(max(1, int(limits.max_in_flight * share)))
-        self._bucket = TokenBucket(limits.rate * share, max(1, int(limits.burst * share)))
+    def keep_to(self, limits: Limits) -> None:
+        """Pace this client to ``limits``: the server's grant, or the part of it that falls to
+        one of the processes measuring a run (``handover.part_of``)."""
+        self._slots = asyncio.Semaphore(max(1, limits.max_in_flight))
+        self._bucket = TokenBucket(limits.rate, max(1, limits.burst))
 
     async def _paced(self, budget: float) -> bool:
         """Wait for the server's rate limit to allow one more measurement, within ``budget``."""

@@ -240,10 +240,38 @@ async def _preflight(
     return probes, chosen
 
 
-async def rebuild(handover: Handover, share: float = 1.0) -> tuple[ProbeContext, Server | None]:
+def share(total: int, workers: int, worker: int) -> int:
+    """Worker ``worker``'s part of ``total`` (a concurrency, a server's slots): the parts of
+    all ``workers`` add up to it exactly."""
+    return total // workers + (worker < total % workers)
+
+
+def most_workers(handovers: Sequence[Handover | None]) -> int | None:
+    """The most processes a run may measure with and still give each its own part of every
+    control server's grant (at least one slot and one measurement of burst), or None when no
+    server limits it. More would each take one the grant does not have: a 429, and a target
+    without a control."""
+    grants = [h.limits for h in handovers if h is not None and h.limits is not None]
+    return min((min(g.max_in_flight, g.burst) for g in grants), default=None)
+
+
+def part_of(limits: Limits, workers: int, worker: int) -> Limits:
+    """Worker ``worker``'s part of a grant made to the whole run."""
+    return limits.model_copy(
+        update={
+            "max_in_flight": share(limits.max_in_flight, workers, worker),
+            "burst": share(limits.burst, workers, worker),
+            "rate": limits.rate / workers,
+        }
+    )
+
+
+async def rebuild(
+    handover: Handover, worker: int = 0, workers: int = 1
+) -> tuple[ProbeContext, Server | None]:
     """In a worker process: the context and control client of ``handover``'s vantage, without
-    asking the network anything. ``share`` is this process's part of the control server's
-    limits (they are granted to the run, not to each process)."""
+    asking the network anything. Worker ``worker`` of ``workers`` keeps to its own part of the
+    control server's limits (they are granted to the run, not to each process)."""
     h = handover
     ctx = context(h.settings, h.fingerprints, h.ipv6)
     ctx.resolver_rtt.update(h.resolver_rtt)
@@ -255,7 +283,7 @@ async def rebuild(handover: Handover, share: float = 1.0) -> tuple[ProbeContext,
     elif h.server == "remote":
         server = control_plan.server_for(h.settings, ctx)
         if server is not None and server.source == "server" and h.limits is not None:
-            server.keep_to(h.limits, share)
+            server.keep_to(part_of(h.limits, workers, worker))
         if server is not None and server.source == "ooni" and h.helper is not None:
             server.url = h.helper
     return ctx, server

@@ -28,7 +28,16 @@ from censorcheck.errors import CensorcheckError, NothingMeasured
 from censorcheck.measure.api import _Run
 from censorcheck.measure.controls import OnControl
 from censorcheck.measure.fingerprints import Fingerprints
-from censorcheck.measure.handover import Done, Handover, Prepared, prepare, rebuild, vantage_info
+from censorcheck.measure.handover import (
+    Done,
+    Handover,
+    Prepared,
+    most_workers,
+    prepare,
+    rebuild,
+    share,
+    vantage_info,
+)
 from censorcheck.measure.running import Interrupted, gather_or_cancel, run_blocking, run_loop
 from censorcheck.measure.vantages import Vantage
 from censorcheck.models import Target, VantageInfo
@@ -57,11 +66,6 @@ def default_workers(todo: int, concurrency: int) -> int:
     than ``TARGETS_PER_WORKER`` targets to measure, nor more than the concurrency."""
     cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
     return max(1, min(cores or 1, todo // TARGETS_PER_WORKER, concurrency))
-
-
-def share(concurrency: int, workers: int, worker: int) -> int:
-    """Worker ``worker``'s part of a vantage's concurrency (the parts add up to it)."""
-    return concurrency // workers + (worker < concurrency % workers)
 
 
 def measure(
@@ -204,6 +208,11 @@ class Pool:
         """Deal the targets out, each worker up to its share of the concurrency, and hand
         back what they measure; until every target is measured."""
         conns, procs, count = self.conns, self.procs, len(self.conns)
+        # Started before the pre-flight said what the control server grants: those past what
+        # its grant can be split into are let go before they measure anything.
+        count = min(count, most_workers(handovers) or count)
+        for conn in conns[count:]:
+            conn.close()  # the worker sees the end of its pipe and exits
         busy = [0] * count
         left = [True] * len(todo)
 
@@ -218,7 +227,7 @@ class Pool:
         previous = signal.signal(signal.SIGTERM, _stop)
         try:
             for w in range(count):
-                conns[w].send((list(handovers), 1 / count))
+                conns[w].send((list(handovers), (w, count)))
                 for v, h in enumerate(handovers):
                     for _ in range(share(h.settings.concurrency, count, w) if h else 0):
                         deal(w, v)
@@ -296,10 +305,10 @@ def serve(conn: Connection) -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     try:
         try:
-            handovers, part = conn.recv()
+            handovers, (worker, workers) = conn.recv()
         except (EOFError, OSError):  # the run ended before it measured (the pre-flight failed)
             return
-        run_loop(_serve(conn, handovers, part))
+        run_loop(_serve(conn, handovers, worker, workers))
     except Exception as exc:  # noqa: BLE001 - told to the main process in one line
         try:
             conn.send(f"{type(exc).__name__}: {exc}")
@@ -309,10 +318,12 @@ def serve(conn: Connection) -> None:
         conn.close()
 
 
-async def _serve(conn: Connection, handovers: list[Handover | None], part: float) -> None:
+async def _serve(
+    conn: Connection, handovers: list[Handover | None], worker: int, workers: int
+) -> None:
     runs: list[_Run | None] = []
     for h in handovers:
-        runs.append(_Run.of(h, *await rebuild(h, part)) if h is not None else None)
+        runs.append(_Run.of(h, *await rebuild(h, worker, workers)) if h is not None else None)
     loop = asyncio.get_running_loop()
     inbox: asyncio.Queue[tuple[int, int, Target] | None] = asyncio.Queue()
 
