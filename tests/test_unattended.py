@@ -14,6 +14,8 @@ import threading
 import time
 from pathlib import Path
 
+import pytest
+
 from censorcheck.lab import Lab
 from censorcheck.models import Run
 from censorcheck.results.store import journal_path, read_header, read_journal
@@ -230,7 +232,8 @@ def test_keep_prunes_old_result_files(lab: Lab, tmp_path: Path) -> None:
     assert len(list(res.glob("20*Z-local.json"))) == 1  # today's run stays
 
 
-def test_repeat_runs_again_until_interrupted(lab: Lab, tmp_path: Path) -> None:
+@pytest.mark.parametrize("stop", [signal.SIGINT, signal.SIGTERM])
+def test_repeat_runs_again_until_interrupted(lab: Lab, tmp_path: Path, stop: int) -> None:
     res = tmp_path / "res"
     cmd = censorcheck("run", lab.topology.url("static.lab.test"), *lab_flags(lab, True), "-q",
                       "--results-dir", str(res), "--repeat", "1s")  # fmt: skip
@@ -242,7 +245,7 @@ def test_repeat_runs_again_until_interrupted(lab: Lab, tmp_path: Path) -> None:
             line = proc.stderr.readline()
             assert line, "the loop ended by itself"
             waits += line.startswith("next run in")
-        proc.send_signal(signal.SIGINT)
+        proc.send_signal(stop)
         _, err = proc.communicate(timeout=20)
     finally:
         if proc.poll() is None:

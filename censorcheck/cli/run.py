@@ -7,6 +7,7 @@ The commands wire their options (declared in ``run_options``) into settings and 
 from __future__ import annotations
 
 import os
+import signal
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -164,12 +165,21 @@ def _loop(once: Callable[[], int], every: int | None) -> NoReturn:
             code = exc.exit_code
         if every is None:
             raise typer.Exit(code)
+        # Between runs nothing is in flight: Ctrl-C, or SIGTERM (systemd stopping a unit), ends
+        # the loop at once and in the same way, said on stderr.
+        previous = signal.signal(signal.SIGTERM, _interrupt)
         try:
             log(f"next run in {max(0, round(began + every - time.monotonic()))} s (Ctrl-C stops)")
             schedule.sleep_until(began + every)
         except KeyboardInterrupt:
             log("stopped")
             raise typer.Exit(0) from None
+        finally:
+            signal.signal(signal.SIGTERM, previous)
+
+
+def _interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt(signal.Signals(signum).name)
 
 
 @app.command()
