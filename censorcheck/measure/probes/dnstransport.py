@@ -81,6 +81,7 @@ class _Listener:
         self.sock = sock
         self.query = query
         self.mismatched = 0
+        self.overdue_reads = _MAX_LATE  # datagrams already waiting, read after a window closed
 
     async def _receive(self, until: float) -> bytes:
         """The next datagram; asyncio.TimeoutError at ``until``, OSError on ICMP errors.
@@ -91,13 +92,22 @@ class _Listener:
         """
         loop = asyncio.get_running_loop()
         while True:
+            # The socket first, the clock second: on a busy machine the loop may come back
+            # after ``until`` to a reply that arrived in time, and losing it would turn a
+            # resolver's answer into a timeout, or hide the second answer of an injection. A
+            # few such reads only, so that a flood cannot keep the window open.
             remaining = until - time.monotonic()
-            if remaining <= 0:
+            if remaining <= 0 and self.overdue_reads <= 0:
                 raise asyncio.TimeoutError
             try:
-                return self.sock.recv(_MAX_MESSAGE)
+                data = self.sock.recv(_MAX_MESSAGE)
             except (BlockingIOError, InterruptedError):
-                pass
+                if remaining <= 0:
+                    raise asyncio.TimeoutError from None
+            else:
+                if remaining <= 0:
+                    self.overdue_reads -= 1
+                return data
             ready: asyncio.Future[None] = loop.create_future()
             fd = self.sock.fileno()
             loop.add_reader(fd, _wake, ready, None)
