@@ -46,6 +46,9 @@ def measuring_gc() -> Iterator[None]:
     they live as long as the process, so scanning them at every full collection finds nothing.
     """
     before = gc.get_threshold()
+    # Freezing keeps whatever is alive, cyclic garbage of a previous run included (``--repeat``
+    # runs one after another in one process): collect it first, or it is never freed.
+    gc.collect()
     gc.freeze()
     gc.set_threshold(max(before[0], _YOUNG_THRESHOLD), *before[1:])
     try:

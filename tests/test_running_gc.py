@@ -1,0 +1,32 @@
+"""The collector settings a measuring loop runs with: what a run leaves behind is freed by the
+next, however many runs one process makes (``run --repeat``)."""
+
+from __future__ import annotations
+
+import gc
+import weakref
+
+from censorcheck.measure.running import run_loop
+
+
+class _Node:
+    other: object = None
+
+
+def test_cyclic_garbage_of_one_run_does_not_outlive_the_next() -> None:
+    refs: list[weakref.ref[_Node]] = []
+
+    async def leave_a_cycle() -> None:
+        node = _Node()
+        node.other = node  # only the cyclic collector can free it
+        refs.append(weakref.ref(node))
+        gc.collect()  # alive through the run: in the oldest generation when it becomes garbage
+
+    async def nothing() -> None:
+        return None
+
+    threshold = gc.get_threshold()
+    run_loop(leave_a_cycle())
+    run_loop(nothing())
+    assert refs[0]() is None
+    assert gc.get_threshold() == threshold and gc.get_freeze_count() == 0  # put back after
