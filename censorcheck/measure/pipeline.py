@@ -63,10 +63,16 @@ class Partial:
             return
         port = http.default_port(url)
 
+        answered: list[DNSQuery | None] = [None] * len(resolvers)
+
+        async def one(i: int, resolver: Resolver) -> None:
+            answered[i] = await https_record(url.host, port, resolver, ctx)
+            # Kept as each ends, in the resolvers' order as ``dns`` is: a deadline cutting a
+            # slow one loses nothing the others said.
+            self.dns_https[:] = [q for q in answered if q is not None]
+
         async def ask() -> None:
-            # In the resolvers' order, as ``dns`` is.
-            asked = (https_record(url.host, port, r, ctx) for r in resolvers)
-            self.dns_https.extend(await asyncio.gather(*asked))
+            await asyncio.gather(*(one(i, r) for i, r in enumerate(resolvers)))
 
         self.https_asked = asyncio.ensure_future(ask())
 
@@ -75,7 +81,8 @@ class Partial:
 
         Each ends within one timeout by itself. Waited for when the pipeline is done, so that
         every query asked is in the result whether or not a QUIC decision needed it: what is
-        recorded must not depend on which finished first."""
+        recorded must not depend on which finished first. Only the target's deadline cuts
+        them (the result then says ``deadline_hit``), and what had ended is kept."""
         if self.https_asked is not None and not self.https_asked.done():
             await asyncio.wait({self.https_asked}, timeout=limit)
 
