@@ -81,11 +81,11 @@ async def measure_here(
     failure = None
     refused = [c for c in partial.tcp if _forbidden(c)]
     dialled = [c for c in partial.tcp if c.skipped is None]
-    hops = partial.http.hops if partial.http is not None else []
-    if (refused and not dialled) or (len(hops) > 1 and hops[-1].tcp and _forbidden(hops[-1].tcp)):
+    if refused and not dialled:
         # Said where it happened: the guard, not the site (a literal that is refused is no
         # deadline, and a name that resolves only to such addresses no success). A redirect
-        # the guard would not follow is the same refusal, one hop later.
+        # the guard would not follow is said on its hop (``skipped``) only: what the control
+        # saw before it (its DNS, connections, first page) stays usable to the verdict.
         failure = "control.forbidden_address"
     elif not worked:
         failures = [q.failure for q in partial.dns] + [c.failure for c in partial.tcp]

@@ -52,7 +52,7 @@ CONTROL_WHATS = (
     "rate_limited",  # 429: too many measurements for this token
     "rejected",  # another 4xx: it would not measure this URL
     "bad_response",  # 5xx, or a body that is not a control document
-    "forbidden_address",  # its dial guard refused every address (of the site or a redirect)
+    "forbidden_address",  # its dial guard refused every address it would have measured
 )
 # What can go wrong with a vantage's proxy itself, as opposed to the connection it was asked for.
 PROXY_WHATS = (
