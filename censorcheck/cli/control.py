@@ -38,14 +38,25 @@ def _networks(cidrs: list[str], flag: str) -> tuple[IPNetwork, ...]:
 
 
 def _check_tls(cert: Path, key: Path) -> None:
-    """ConfigError unless ``cert`` and ``key`` load: said once, here, rather than by each
-    worker process as it fails to start."""
+    """ConfigError unless ``cert`` and ``key`` load without a passphrase: said once, here,
+    rather than by each worker process as it fails to start (a worker has no terminal to ask
+    on; one process serving alone still asks, as uvicorn does)."""
     import ssl
 
+    asked: list[bool] = []
+
+    def passphrase() -> str:
+        asked.append(True)
+        return ""
+
     try:
-        # No password prompt: a worker process has no terminal to ask on.
-        ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER).load_cert_chain(cert, key, password=lambda: "")
+        ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER).load_cert_chain(cert, key, password=passphrase)
     except (OSError, ValueError) as exc:  # ssl.SSLError is an OSError
+        if asked:
+            raise ConfigError(
+                f"--tls-key {key}: the key is encrypted, which only --workers 1 can use (it "
+                "asks for the passphrase on the terminal)"
+            ) from None
         raise ConfigError(f"--tls-cert {cert} --tls-key {key}: {exc}") from None
 
 
@@ -97,15 +108,15 @@ def serve(
     ] = None,
     tls_key: Annotated[Path | None, Opt(help="The private key of --tls-cert (PEM).")] = None,
     workers: Annotated[
-        int | None,
+        int,
         Opt(
             help="Processes that serve and measure, each with its own event loop, on one "
-            "socket (default: one per core). The per-token limits are the whole server's, "
-            "shared by its workers. A worker that dies is started again.",
+            "socket (for a server whose one core is the limit; each costs some 75 MiB). The "
+            "per-token limits are the whole server's, shared by its workers. A worker that "
+            "dies is started again.",
             min=1,
-            show_default=False,
         ),
-    ] = None,
+    ] = 1,
 ) -> None:
     """Serve POST /v1/measure to probes holding a token. Client addresses are never logged.
 
@@ -115,7 +126,6 @@ def serve(
     with user_errors():
         try:
             from censorcheck.control.server import ServerConfig, load_tokens, serve
-            from censorcheck.control.workers import default_workers
             from censorcheck.measure.probes.context import check_ca_bundle
             from censorcheck.settings import Settings
         except ImportError as exc:
@@ -155,9 +165,9 @@ def serve(
         for given in tls or ():
             if not given.is_file():
                 raise ConfigError(f"{given}: no such file")
-        if tls is not None:
+        if tls is not None and workers > 1:
             _check_tls(*tls)
-        processes = workers or default_workers()
+        processes = workers
         count = len(config.tokens)
         scheme = "https" if tls else "http"
         log(

@@ -156,6 +156,7 @@ class Ledger:
     def admit(self, token: int) -> Refusal | None:
         """Start one measurement for ``token`` (None), or say why not. Every admission is
         ended with ``release``."""
+        assert self.worker >= 0, "the supervisor's view of the ledger admits nothing"
         cells = self._cells
         self._lock()
         try:
@@ -176,6 +177,7 @@ class Ledger:
 
     def release(self, token: int) -> None:
         """End one measurement that ``admit`` started."""
+        assert self.worker >= 0, "the supervisor's view of the ledger admits nothing"
         self._lock()
         try:
             self._cells[self._in_flight(self.worker, token)] -= 1

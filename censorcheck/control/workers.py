@@ -34,7 +34,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import multiprocessing
-import os
 import signal
 import socket
 from collections.abc import Callable, Iterator
@@ -68,16 +67,6 @@ class WorkerFailed(CensorcheckError):
     """A worker process stopped before it served: the server stops."""
 
     exit_code = 5
-
-
-def default_workers() -> int:
-    """One worker per core this process may run on (one on a single core: then the server
-    runs in this process). A measurement spends its CPU in Python (parsing, TLS, the pipeline)
-    and one event loop uses one core; unlike a run's workers, these cost their start-up once,
-    when the server starts, and nothing crosses between processes per request but an admission
-    in the ledger, so every core is worth a worker. Each costs its memory (some 75 MiB)."""
-    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
-    return max(1, cores or 1)
 
 
 class _Stopped(Exception):
@@ -217,7 +206,11 @@ def supervise(
     (as ``uvicorn.run`` does). Raises OSError when the address cannot be listened on, and
     WorkerFailed when a worker stops before it serves."""
     sock = listen(host, port)
-    ledger = Ledger.create(len(config.tokens), count, config.allowance())
+    try:
+        ledger = Ledger.create(len(config.tokens), count, config.allowance())
+    except BaseException:
+        sock.close()
+        raise
     workers = _Workers(config, sock, ledger, tls, count)
     stopped: int | None = None
     try:
@@ -251,8 +244,14 @@ def supervise(
     finally:
         sock.close()
         ledger.close()
+    # The process ends as one process would, by the signal it was stopped with, whatever the
+    # handler it started with (a server started in the background begins with SIGINT ignored,
+    # and re-raising it then would end in exit 0).
+    if stopped == signal.SIGINT:
+        raise KeyboardInterrupt
     if stopped is not None:
-        signal.raise_signal(stopped)  # the handlers are back: the process ends as one would
+        signal.signal(stopped, signal.SIG_DFL)
+        signal.raise_signal(stopped)
 
 
 def work(

@@ -210,7 +210,8 @@ class Pool:
         conns, procs, count = self.conns, self.procs, len(self.conns)
         # Started before the pre-flight said what the control server grants: those past what
         # its grant can be split into are let go before they measure anything.
-        count = min(count, most_workers(handovers) or count)
+        if (most := most_workers(handovers)) is not None:
+            count = max(1, min(count, most))
         for conn in conns[count:]:
             conn.close()  # the worker sees the end of its pipe and exits
         busy = [0] * count
