@@ -101,3 +101,27 @@ def test_tls_cert_without_key_is_one_line(tmp_path: Path) -> None:
                      "127.0.0.1:9", "--tls-cert", str(tokens))  # fmt: skip
     assert result.code == 2
     assert "--tls-key" in _one_line_error(result.stderr)
+
+
+def test_an_encrypted_key_with_workers_is_one_line_that_says_so(tmp_path: Path) -> None:
+    """Workers have no terminal to ask for a passphrase on: refused before any starts, with
+    the reason, where one process (``--workers 1``) would ask as uvicorn does."""
+    from cryptography.hazmat.primitives import serialization
+
+    cert = trustme.CA().issue_cert("127.0.0.1")
+    cert.cert_chain_pems[0].write_to_path(str(tmp_path / "cert.pem"))
+    key = serialization.load_pem_private_key(cert.private_key_pem.bytes(), password=None)
+    encrypted = key.private_bytes(
+        serialization.Encoding.PEM,
+        serialization.PrivateFormat.PKCS8,
+        serialization.BestAvailableEncryption(b"a passphrase"),
+    )
+    (tmp_path / "key.pem").write_bytes(encrypted)
+    tokens = tmp_path / "tokens.txt"
+    tokens.write_text(TOKEN + "\n", encoding="utf-8")
+    result = run_cli("control", "serve", "--token-file", str(tokens), "--listen", "127.0.0.1:9",
+                     "--tls-cert", str(tmp_path / "cert.pem"), "--tls-key",
+                     str(tmp_path / "key.pem"), "--workers", "2")  # fmt: skip
+    assert result.code == 2
+    line = _one_line_error(result.stderr)
+    assert "encrypted" in line and "--workers 1" in line
