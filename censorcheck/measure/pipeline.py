@@ -81,8 +81,8 @@ class Partial:
 
         Each ends within one timeout by itself. Waited for when the pipeline is done, so that
         every query asked is in the result whether or not a QUIC decision needed it: what is
-        recorded must not depend on which finished first. Only the target's deadline cuts
-        them (the result then says ``deadline_hit``), and what had ended is kept."""
+        recorded must not depend on which finished first. Only what is left of the target's
+        deadline cuts them, and what had ended by then is kept."""
         if self.https_asked is not None and not self.https_asked.done():
             await asyncio.wait({self.https_asked}, timeout=limit)
 
