@@ -31,7 +31,7 @@ from censorcheck.measure.pipeline import Partial, all_addresses, cap, observe, o
 from censorcheck.measure.privacy import redact_address
 from censorcheck.measure.probes import dns
 from censorcheck.measure.probes.context import ProbeContext
-from censorcheck.measure.running import gather_or_cancel, run_blocking
+from censorcheck.measure.running import gather_or_cancel, run_blocking, within
 from censorcheck.measure.vantages import Vantage
 from censorcheck.measure.verdict import (
     RULES_VERSION,
@@ -175,7 +175,7 @@ class _Run:
         deadline_hit = False
         error = None
         try:
-            await asyncio.wait_for(self._pipeline(target, partial, resolved, ctx), deadline)
+            await within(self._pipeline(target, partial, resolved, ctx), deadline)
             await partial.https_answered(deadline - (time.monotonic() - start))
         except asyncio.TimeoutError as exc:
             # Only the deadline's own expiry counts as the deadline; a stray TimeoutError is a bug.

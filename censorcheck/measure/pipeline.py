@@ -72,7 +72,10 @@ class Partial:
             self.dns_https[:] = [q for q in answered if q is not None]
 
         async def ask() -> None:
-            await asyncio.gather(*(one(i, r) for i, r in enumerate(resolvers)))
+            if len(resolvers) == 1:  # the usual case: no task to gather it into
+                await one(0, resolvers[0])
+            else:
+                await asyncio.gather(*(one(i, r) for i, r in enumerate(resolvers)))
 
         self.https_asked = asyncio.ensure_future(ask())
 
@@ -142,16 +145,23 @@ async def observe(
     mode = ctx.settings.quic if quic_too else "never"
     quic_at = _quic_addresses(url, addresses, ctx) if mode == "always" else []
     # Asked for every https target, QUIC goes beside TCP: it is another path, not a later step.
-    early = asyncio.ensure_future(_quic(url, quic_at, port, ctx, keep_ips, partial))
+    # (No task when there is nothing to try: a task per target costs more than its check.)
+    early = (
+        asyncio.ensure_future(_quic(url, quic_at, port, ctx, keep_ips, partial))
+        if quic_at
+        else None
+    )
     try:
         await _layers(addresses, one, tcp_seen, tls_seen, partial)
         await _fetch(url, addresses, usable, fetch_over, resolve, ctx, partial, keep_ips, neutral)
         if mode == "auto" and (advertised := await _advertised(url, partial)) is not None:
             await _quic(url, _quic_addresses(url, addresses, ctx), advertised, ctx, keep_ips,
                         partial)  # fmt: skip
-        await early
+        if early is not None:
+            await early
     finally:
-        early.cancel()
+        if early is not None:
+            early.cancel()
 
 
 async def _layers(
@@ -163,7 +173,10 @@ async def _layers(
 ) -> None:
     # Each observation is kept in address order, so a deadline in the middle loses nothing seen.
     try:
-        await asyncio.gather(*(one(i, a) for i, a in enumerate(addresses)))
+        if len(addresses) == 1:  # most targets: no task to gather it into
+            await one(0, addresses[0])
+        else:
+            await asyncio.gather(*(one(i, a) for i, a in enumerate(addresses)))
     finally:
         partial.tcp.extend(c for c in tcp_seen if c is not None)
         partial.tls.extend(h for h in tls_seen if h is not None)

@@ -71,6 +71,15 @@ def run_loop(coro: Coroutine[Any, Any, T]) -> T:
         return asyncio.run(coro)
 
 
+async def within(aw: Coroutine[Any, Any, T], seconds: float) -> T:
+    """``asyncio.wait_for(aw, seconds)``, without the task of its own that ``wait_for`` makes
+    before Python 3.12 where ``asyncio.timeout`` does the same on the caller's task (3.11)."""
+    if sys.version_info >= (3, 11):
+        async with asyncio.timeout(seconds):
+            return await aw
+    return await asyncio.wait_for(aw, seconds)
+
+
 class Interrupted(KeyboardInterrupt):
     """A run stopped by a signal; ``signum`` says which (exit status 128 + signum)."""
 

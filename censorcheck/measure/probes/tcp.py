@@ -18,6 +18,7 @@ from httpcore._backends.anyio import AnyIOStream
 from censorcheck.measure.failures import classify
 from censorcheck.measure.probes import proxy
 from censorcheck.measure.probes.context import ProbeContext
+from censorcheck.measure.running import within
 from censorcheck.models import TCPConnect
 
 # A connection as the layers hand it on: TCP, then TLS over it, then HTTP over that.
@@ -78,9 +79,7 @@ async def connect(
                 settings.proxy, address, dial, settings.timeout, settings.source_address
             )
         else:
-            stream = await asyncio.wait_for(
-                _dial(address, dial, settings.source_address), settings.timeout
-            )
+            stream = await within(_dial(address, dial, settings.source_address), settings.timeout)
     except Exception as exc:  # noqa: BLE001 - every failure is data
         failure = classify(exc, "tcp")
         return TCPConnect(
