@@ -31,7 +31,7 @@ from censorcheck.measure.pipeline import Partial, all_addresses, cap, observe, o
 from censorcheck.measure.privacy import redact_address
 from censorcheck.measure.probes import dns
 from censorcheck.measure.probes.context import ProbeContext
-from censorcheck.measure.running import gather_or_cancel, run_blocking, within
+from censorcheck.measure.running import each, gather_or_cancel, run_blocking, within
 from censorcheck.measure.vantages import Vantage
 from censorcheck.measure.verdict import (
     RULES_VERSION,
@@ -121,7 +121,7 @@ class _Run:
         was about this name, not a resolver that died or a lost packet on a flaky link.
         """
         ctx = ctx or self.ctx
-        found = await asyncio.gather(*(self._resolve_one(host, r, ctx) for r in self.resolvers))
+        found = await each(self._resolve_one(host, r, ctx) for r in self.resolvers)
         queries = [q for batch in found for q in batch]
         return queries, ordered_addresses(host, queries)
 
@@ -152,7 +152,7 @@ class _Run:
         host = target.domain
         if is_ip(host) or not self.controls:
             return Control(failure=None if is_ip(host) else "dns.error")
-        found = await asyncio.gather(*(dns.resolve(host, r, ctx) for r in self.controls))
+        found = await each(dns.resolve(host, r, ctx) for r in self.controls)
         queries = [q for batch in found for q in batch]
         answered = any(q.answer is not None for q in queries)
         return Control(dns=queries, failure=None if answered else queries[0].failure)

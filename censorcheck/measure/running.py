@@ -80,6 +80,34 @@ async def within(aw: Coroutine[Any, Any, T], seconds: float) -> T:
     return await asyncio.wait_for(aw, seconds)
 
 
+U = TypeVar("U")
+
+
+async def each(awaitables: Iterable[Coroutine[Any, Any, T]]) -> list[T]:
+    """``asyncio.gather(*awaitables)``, without a task for a lone one (one resolver, the usual
+    case, for each lookup)."""
+    items = list(awaitables)
+    if len(items) == 1:
+        return [await items[0]]
+    return list(await asyncio.gather(*items))
+
+
+async def together(first: Awaitable[T], second: Coroutine[Any, Any, U]) -> tuple[T, U]:
+    """``asyncio.gather(first, second)`` with one task instead of two: ``second`` runs as a
+    task beside ``first``, which runs in the caller's own. A failure or a cancellation of the
+    caller while ``first`` runs cancels ``second``; one while waiting for ``second`` reaches it
+    as it does any awaited task."""
+    task = asyncio.ensure_future(second)
+    try:
+        done = await first
+    except BaseException:
+        task.cancel()
+        with contextlib.suppress(BaseException):  # its outcome is moot: ours is raised
+            await task
+        raise
+    return done, await task
+
+
 class Interrupted(KeyboardInterrupt):
     """A run stopped by a signal; ``signum`` says which (exit status 128 + signum)."""
 

@@ -14,7 +14,6 @@ target has no address at all is a judgement over both queries, left to the verdi
 
 from __future__ import annotations
 
-import asyncio
 import re
 import time
 from collections.abc import Callable
@@ -40,6 +39,7 @@ from censorcheck.measure.probes.context import ProbeContext
 from censorcheck.measure.probes.dnsreply import Reply, rcode_text
 from censorcheck.measure.probes.dnstransport import Exchange
 from censorcheck.measure.probes.dnswire import Query
+from censorcheck.measure.running import together
 from censorcheck.models import DNSAnswer, DNSQuery, HTTPSRecord, ResolverStatus
 
 Scheme = Literal["system", "udp", "tcp", "tls", "https"]
@@ -358,7 +358,7 @@ async def lookup(
 async def resolve(hostname: str, resolver: Resolver, ctx: ProbeContext) -> list[DNSQuery]:
     """A and AAAA for ``hostname``, asked concurrently: [A, AAAA]. Never raises on the network."""
     resolver = expand_system(resolver)
-    a, aaaa = await asyncio.gather(
+    a, aaaa = await together(
         lookup(hostname, "A", resolver, ctx), lookup(hostname, "AAAA", resolver, ctx)
     )
     return [a, aaaa]
