@@ -5,8 +5,6 @@ from __future__ import annotations
 
 import ipaddress
 import json
-import socket
-import threading
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -18,6 +16,7 @@ from censorcheck.lab import Lab
 from censorcheck.models import SCHEMA_VERSION, Run
 from tests.conftest import run_cli
 from tests.geo_support import Row, write_table
+from tests.nameserver import udp_nameserver
 from tests.test_scenarios import lab_flags
 
 pytest.importorskip("fastapi")
@@ -133,37 +132,27 @@ def test_no_database_is_said(lab: Lab, tmp_path: Path) -> None:
 RESOLVER_EGRESS = "192.0.2.53"  # where a recursive resolver's own queries would leave from
 
 
+def _whoami(query: dns.message.Message, peer: tuple[str, int]) -> list[dns.message.Message]:
+    """Whoami names as the public ones answer them: TXT ``o-o.myaddr.test`` with the asker's
+    address, A ``whoami.resolver.test`` with the resolver's own egress, and any other A name
+    with a fixed address (the pre-flight's)."""
+    reply = dns.message.make_response(query)
+    question = query.question[0]
+    name = question.name.to_text()
+    if question.rdtype == dns.rdatatype.TXT and name == "o-o.myaddr.test.":
+        data = [f'"{peer[0]}"']
+        reply.answer.append(dns.rrset.from_text_list(name, 60, "IN", "TXT", data))
+    elif question.rdtype == dns.rdatatype.A:
+        answer = RESOLVER_EGRESS if name == "whoami.resolver.test." else "192.0.2.80"
+        reply.answer.append(dns.rrset.from_text(name, 60, "IN", "A", answer))
+    return [reply]
+
+
 @pytest.fixture
 def whoami_server() -> Iterator[int]:
-    """A DNS server on loopback that answers whoami names as the public ones do: TXT
-    ``o-o.myaddr.test`` with the asker's address, A ``whoami.resolver.test`` with its own
-    egress, and any other A name with a fixed address (the pre-flight's)."""
-    sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-    sock.bind(("127.0.0.1", 0))
-
-    def serve() -> None:
-        while True:
-            try:
-                wire, peer = sock.recvfrom(4096)
-            except OSError:
-                return
-            query = dns.message.from_wire(wire)
-            reply = dns.message.make_response(query)
-            question = query.question[0]
-            name = question.name.to_text()
-            if question.rdtype == dns.rdatatype.TXT and name == "o-o.myaddr.test.":
-                data = [f'"{peer[0]}"']
-                reply.answer.append(dns.rrset.from_text_list(name, 60, "IN", "TXT", data))
-            elif question.rdtype == dns.rdatatype.A:
-                answer = RESOLVER_EGRESS if name == "whoami.resolver.test." else "192.0.2.80"
-                reply.answer.append(dns.rrset.from_text(name, 60, "IN", "A", answer))
-            sock.sendto(reply.to_wire(), peer)
-
-    thread = threading.Thread(target=serve, daemon=True)
-    thread.start()
-    yield sock.getsockname()[1]
-    sock.close()
-    thread.join(timeout=5)
+    """A DNS server on loopback answering as ``_whoami``; yields its port."""
+    with udp_nameserver(_whoami) as (_, port):
+        yield port
 
 
 def test_whoami_names(whoami_server: int, tmp_path: Path) -> None:

@@ -6,6 +6,7 @@ with nftables installed; elsewhere it is skipped and says why.
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import socket
 import threading
@@ -20,6 +21,7 @@ import pytest
 
 from censorcheck.lab.netns import KernelLab, KernelRule, enter_prefix, unavailable, where
 from tests.conftest import run_cli
+from tests.nameserver import udp_nameserver
 
 pytestmark = pytest.mark.skipif(unavailable() is not None, reason=str(unavailable()))
 
@@ -45,32 +47,16 @@ class _Page(BaseHTTPRequestHandler):
         pass
 
 
-def _resolver(address: str, stop: threading.Event) -> threading.Thread:
-    """A UDP resolver that knows one name (SITE) and denies every other, as a real one does
-    for the random canary names the probe asks."""
-    sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-    sock.bind((address, 53))
-    sock.settimeout(0.2)
-
-    def serve() -> None:
-        with sock:
-            while not stop.is_set():
-                try:
-                    wire, peer = sock.recvfrom(4096)
-                except TimeoutError:
-                    continue
-                query = dns.message.from_wire(wire)
-                reply = dns.message.make_response(query)
-                name = query.question[0].name.to_text(omit_final_dot=True)
-                if name == NAME and query.question[0].rdtype == dns.rdatatype.A:
-                    reply.answer.append(dns.rrset.from_text(NAME + ".", 60, "IN", "A", SITE))
-                elif name != NAME:
-                    reply.set_rcode(dns.rcode.NXDOMAIN)
-                sock.sendto(reply.to_wire(), peer)
-
-    thread = threading.Thread(target=serve, daemon=True)
-    thread.start()
-    return thread
+def _one_name(query: dns.message.Message, peer: tuple[str, int]) -> list[dns.message.Message]:
+    """A resolver that knows one name (SITE) and denies every other, as a real one does for
+    the random canary names the probe asks."""
+    reply = dns.message.make_response(query)
+    name = query.question[0].name.to_text(omit_final_dot=True)
+    if name == NAME and query.question[0].rdtype == dns.rdatatype.A:
+        reply.answer.append(dns.rrset.from_text(NAME + ".", 60, "IN", "A", SITE))
+    elif name != NAME:
+        reply.set_rcode(dns.rcode.NXDOMAIN)
+    return [reply]
 
 
 @pytest.fixture(scope="module")
@@ -82,21 +68,18 @@ def kernel_lab() -> Iterator[None]:
         KernelRule("drop_udp", CENSORED, ISP_RESOLVER, 53),
     ]
     addresses = [SITE, CENSORED, FREE, ISP_RESOLVER, HONEST_RESOLVER]
-    stop = threading.Event()
-    with KernelLab(addresses, rules):
+    with KernelLab(addresses, rules), contextlib.ExitStack() as resolvers:
         servers = [ThreadingHTTPServer((SITE, port), _Page) for port in PORTS.values()]
         for server in servers:
             threading.Thread(target=server.serve_forever, daemon=True).start()
-        resolvers = [_resolver(a, stop) for a in (ISP_RESOLVER, HONEST_RESOLVER)]
+        for address in (ISP_RESOLVER, HONEST_RESOLVER):
+            resolvers.enter_context(udp_nameserver(_one_name, address, 53))
         try:
             yield
         finally:
-            stop.set()
             for server in servers:
                 server.shutdown()
                 server.server_close()
-            for thread in resolvers:
-                thread.join()
 
 
 def _run(kind: str, vantage: str, resolver: str = HONEST_RESOLVER) -> Any:

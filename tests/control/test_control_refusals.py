@@ -6,8 +6,6 @@ from __future__ import annotations
 
 import contextlib
 import ipaddress
-import socket
-import threading
 from collections.abc import Iterator
 
 import dns.message
@@ -22,6 +20,7 @@ from censorcheck.control.server import ServerConfig
 from censorcheck.lab import Lab
 from tests.control.support import TOKEN, assert_nothing_dialled, measure, serving, settings
 from tests.control.test_control_guard import _lab_config
+from tests.nameserver import udp_nameserver
 
 # Names the nameserver below answers, with the AAAA data each gets (A: none).
 AAAA = {
@@ -32,38 +31,21 @@ AAAA = {
 }
 
 
+def _aaaa_only(query: dns.message.Message, peer: tuple[str, int]) -> list[dns.message.Message]:
+    """The AAAA data of the names in ``AAAA``, and no A for any."""
+    reply = dns.message.make_response(query)
+    question = query.question[0]
+    name = question.name.to_text(omit_final_dot=True)
+    if question.rdtype == dns.rdatatype.AAAA and name in AAAA:
+        reply.answer.append(dns.rrset.from_text(question.name, 60, "IN", "AAAA", AAAA[name]))
+    return [reply]
+
+
 @contextlib.contextmanager
 def nameserver() -> Iterator[str]:
     """A real UDP nameserver on loopback answering ``AAAA``; yields its resolver URI."""
-    sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-    sock.bind(("127.0.0.1", 0))
-    sock.settimeout(0.2)
-    stop = threading.Event()
-
-    def serve() -> None:
-        while not stop.is_set():
-            try:
-                wire, peer = sock.recvfrom(4096)
-            except TimeoutError:
-                continue
-            query = dns.message.from_wire(wire)
-            reply = dns.message.make_response(query)
-            question = query.question[0]
-            name = question.name.to_text(omit_final_dot=True)
-            if question.rdtype == dns.rdatatype.AAAA and name in AAAA:
-                reply.answer.append(
-                    dns.rrset.from_text(question.name, 60, "IN", "AAAA", AAAA[name])
-                )
-            sock.sendto(reply.to_wire(), peer)
-
-    thread = threading.Thread(target=serve, daemon=True)
-    thread.start()
-    try:
-        yield f"udp://127.0.0.1:{sock.getsockname()[1]}"
-    finally:
-        stop.set()
-        thread.join()
-        sock.close()
+    with udp_nameserver(_aaaa_only) as (host, port):
+        yield f"udp://{host}:{port}"
 
 
 @pytest.fixture(scope="module")

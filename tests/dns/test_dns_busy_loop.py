@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import asyncio
 import socket
-import threading
 import time
 from collections.abc import Iterator
 
@@ -17,40 +16,25 @@ import pytest
 
 from censorcheck.measure.probes import dnstransport
 from censorcheck.measure.probes.dnswire import Query
+from tests.nameserver import udp_nameserver
+
+
+def _forged_then_real(
+    query: dns.message.Message, peer: tuple[str, int]
+) -> Iterator[dns.message.Message]:
+    """Two answers to each query, 10 ms apart, with two different addresses: what a forged
+    answer followed by the real one looks like."""
+    for address in ("10.10.34.36", "192.0.2.7"):
+        reply = dns.message.make_response(query)
+        reply.answer.append(dns.rrset.from_text(query.question[0].name, 60, "IN", "A", address))
+        yield reply
+        time.sleep(0.01)
 
 
 @pytest.fixture
 def two_answers() -> Iterator[tuple[str, int]]:
-    """A UDP nameserver on loopback that answers each query twice, 10 ms apart, with two
-    different addresses: what a forged answer followed by the real one looks like."""
-    sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-    sock.bind(("127.0.0.1", 0))
-    sock.settimeout(0.1)
-    stop = threading.Event()
-
-    def serve() -> None:
-        while not stop.is_set():
-            try:
-                wire, peer = sock.recvfrom(4096)
-            except TimeoutError:
-                continue
-            query = dns.message.from_wire(wire)
-            for address in ("10.10.34.36", "192.0.2.7"):
-                reply = dns.message.make_response(query)
-                reply.answer.append(
-                    dns.rrset.from_text(query.question[0].name, 60, "IN", "A", address)
-                )
-                sock.sendto(reply.to_wire(), peer)
-                time.sleep(0.01)
-
-    thread = threading.Thread(target=serve, daemon=True)
-    thread.start()
-    try:
-        yield sock.getsockname()
-    finally:
-        stop.set()
-        thread.join()
-        sock.close()
+    with udp_nameserver(_forged_then_real) as listening:
+        yield listening
 
 
 def test_an_answer_waiting_when_the_window_is_checked_late_is_kept(
