@@ -28,24 +28,35 @@ def counts_text(counts: Counter[str]) -> str:
     return " · ".join(f"{status} {counts[status]}" for status in _ORDER if counts[status])
 
 
-def run_progress(
-    total: int, quiet: bool, console: Console
-) -> tuple[Progress, Callable[[Done], None]]:
-    """A transient bar on ``console`` (none off a terminal or with ``quiet``), and the callback
-    that advances it with each result."""
-    progress = Progress(
-        TextColumn("[bold]measuring"),
+def bar(doing: str, quiet: bool, console: Console, *more: TextColumn) -> Progress:
+    """A transient progress bar on ``console``, headed ``doing``: done of total, time spent and
+    left, then ``more``; none off a terminal or with ``quiet``."""
+    return Progress(
+        TextColumn(f"[bold]{doing}"),
         BarColumn(),
         MofNCompleteColumn(),
         TimeElapsedColumn(),
         TextColumn("eta"),
         TimeRemainingColumn(),
-        # Both fields carry outside text (a domain from the target list): never markup.
-        TextColumn("{task.fields[counts]}", markup=False),
-        TextColumn("{task.description}", markup=False),
+        *more,
         console=console,
         disable=quiet or not console.is_terminal,
         transient=True,
+    )
+
+
+def run_progress(
+    total: int, quiet: bool, console: Console
+) -> tuple[Progress, Callable[[Done], None]]:
+    """A run's bar (``bar``) with the verdicts so far and the last target, and the callback
+    that advances it with each result."""
+    progress = bar(
+        "measuring",
+        quiet,
+        console,
+        # Both fields carry outside text (a domain from the target list): never markup.
+        TextColumn("{task.fields[counts]}", markup=False),
+        TextColumn("{task.description}", markup=False),
     )
     task = progress.add_task("", total=total, counts="")
     counts: Counter[str] = Counter()

@@ -187,26 +187,9 @@ def _scan(
 
 
 def _progress(quiet: bool) -> tuple[Progress, Callable[[int, int], None]]:
-    from rich.progress import (
-        BarColumn,
-        MofNCompleteColumn,
-        Progress,
-        TextColumn,
-        TimeElapsedColumn,
-        TimeRemainingColumn,
-    )
+    from censorcheck.cli.progress import bar
 
-    progress = Progress(
-        TextColumn("[bold]scanning"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeElapsedColumn(),
-        TextColumn("eta"),
-        TimeRemainingColumn(),
-        console=stderr,
-        disable=quiet or not stderr.is_terminal,
-        transient=True,
-    )
+    progress = bar("scanning", quiet, stderr)
     task = progress.add_task("", total=None)
 
     def on_progress(done: int, total: int) -> None:
