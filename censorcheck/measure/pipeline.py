@@ -19,6 +19,7 @@ from censorcheck.measure.probes import http, tcp, tls
 from censorcheck.measure.probes.context import ProbeContext
 from censorcheck.measure.probes.dns import Resolver, https_record
 from censorcheck.measure.probes.tcp import Stream
+from censorcheck.measure.running import each
 from censorcheck.measure.verdict import HTTP_INTERFERENCE
 from censorcheck.models import (
     DNSQuery,
@@ -72,10 +73,7 @@ class Partial:
             self.dns_https[:] = [q for q in answered if q is not None]
 
         async def ask() -> None:
-            if len(resolvers) == 1:  # the usual case: no task to gather it into
-                await one(0, resolvers[0])
-            else:
-                await asyncio.gather(*(one(i, r) for i, r in enumerate(resolvers)))
+            await each(one(i, r) for i, r in enumerate(resolvers))
 
         self.https_asked = asyncio.ensure_future(ask())
 
@@ -173,10 +171,7 @@ async def _layers(
 ) -> None:
     # Each observation is kept in address order, so a deadline in the middle loses nothing seen.
     try:
-        if len(addresses) == 1:  # most targets: no task to gather it into
-            await one(0, addresses[0])
-        else:
-            await asyncio.gather(*(one(i, a) for i, a in enumerate(addresses)))
+        await each(one(i, a) for i, a in enumerate(addresses))
     finally:
         partial.tcp.extend(c for c in tcp_seen if c is not None)
         partial.tls.extend(h for h in tls_seen if h is not None)
