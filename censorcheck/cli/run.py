@@ -152,6 +152,7 @@ def _loop(once: Callable[[], int], every: int | None) -> NoReturn:
     A repeated run that fails for a passing reason (no resolver answered, a full disk) is logged
     and tried again next time; usage errors end the loop at once.
     """
+    from censorcheck.measure.running import interrupt
     from censorcheck.unattended import schedule
 
     while True:
@@ -167,7 +168,7 @@ def _loop(once: Callable[[], int], every: int | None) -> NoReturn:
             raise typer.Exit(code)
         # Between runs nothing is in flight: Ctrl-C, or SIGTERM (systemd stopping a unit), ends
         # the loop at once and in the same way, said on stderr.
-        previous = signal.signal(signal.SIGTERM, _interrupt)
+        previous = signal.signal(signal.SIGTERM, interrupt)
         try:
             log(f"next run in {max(0, round(began + every - time.monotonic()))} s (Ctrl-C stops)")
             schedule.sleep_until(began + every)
@@ -176,10 +177,6 @@ def _loop(once: Callable[[], int], every: int | None) -> NoReturn:
             raise typer.Exit(0) from None
         finally:
             signal.signal(signal.SIGTERM, previous)
-
-
-def _interrupt(signum: int, frame: object) -> None:
-    raise KeyboardInterrupt(signal.Signals(signum).name)
 
 
 @app.command()

@@ -83,7 +83,7 @@ async def within(aw: Coroutine[Any, Any, T], seconds: float) -> T:
 U = TypeVar("U")
 
 
-async def each(awaitables: Iterable[Coroutine[Any, Any, T]]) -> list[T]:
+async def each(awaitables: Iterable[Awaitable[T]]) -> list[T]:
     """``asyncio.gather(*awaitables)``, without a task for a lone one (one resolver, the usual
     case, for each lookup)."""
     items = list(awaitables)
@@ -114,6 +114,11 @@ class Interrupted(KeyboardInterrupt):
     def __init__(self, signum: int) -> None:
         super().__init__(signal.Signals(signum).name)
         self.signum = signum
+
+
+def interrupt(signum: int, frame: object) -> None:
+    """A signal handler that stops what runs as Ctrl-C would, saying which signal it was."""
+    raise Interrupted(signum)
 
 
 def run_blocking(coro: Coroutine[Any, Any, T]) -> T:

@@ -21,7 +21,6 @@ import signal
 from collections.abc import Callable, Iterator, Sequence
 from multiprocessing.connection import Connection, wait
 from multiprocessing.context import SpawnProcess
-from types import FrameType
 from typing import Any
 
 from censorcheck.errors import CensorcheckError, NothingMeasured
@@ -38,7 +37,13 @@ from censorcheck.measure.handover import (
     share,
     vantage_info,
 )
-from censorcheck.measure.running import Interrupted, gather_or_cancel, run_blocking, run_loop
+from censorcheck.measure.running import (
+    Interrupted,
+    gather_or_cancel,
+    interrupt,
+    run_blocking,
+    run_loop,
+)
 from censorcheck.measure.vantages import Vantage
 from censorcheck.models import Target, VantageInfo
 from censorcheck.settings import Settings
@@ -225,7 +230,7 @@ class Pool:
             conns[w].send((v, *item))
             busy[w] += 1
 
-        previous = signal.signal(signal.SIGTERM, _stop)
+        previous = signal.signal(signal.SIGTERM, interrupt)
         try:
             for w in range(count):
                 conns[w].send((list(handovers), (w, count)))
@@ -291,10 +296,6 @@ def _hear(
         how = f"signal {signal.Signals(-code).name}" if code and code < 0 else f"exit {code}"
         raise WorkerLost(f"a worker process died ({how}) with {busy[w]} targets in hand")
     return False
-
-
-def _stop(signum: int, frame: FrameType | None) -> None:
-    raise Interrupted(signum)
 
 
 def serve(conn: Connection) -> None:
