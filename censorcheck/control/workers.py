@@ -41,7 +41,6 @@ from multiprocessing import reduction
 from multiprocessing.connection import Connection, wait
 from multiprocessing.context import SpawnProcess
 from pathlib import Path
-from types import FrameType
 from typing import Any
 
 import uvicorn
@@ -54,6 +53,7 @@ from censorcheck.control.server import (
     uvicorn_options,
 )
 from censorcheck.errors import CensorcheckError
+from censorcheck.measure.running import Interrupted, interrupt
 
 READY = "ready"
 # Exit codes of a worker killed from outside (the OOM killer, an operator): started again even
@@ -67,16 +67,6 @@ class WorkerFailed(CensorcheckError):
     """A worker process stopped before it served: the server stops."""
 
     exit_code = 5
-
-
-class _Stopped(Exception):
-    def __init__(self, signum: int) -> None:
-        super().__init__(signum)
-        self.signum = signum
-
-
-def _stop(signum: int, frame: FrameType | None) -> None:
-    raise _Stopped(signum)
 
 
 class _Inherited:
@@ -214,7 +204,7 @@ def supervise(
     workers = _Workers(config, sock, ledger, tls, count)
     stopped: int | None = None
     try:
-        with _signals(_stop):
+        with _signals(interrupt):
             try:
                 for w in range(count):
                     workers.start(w)
@@ -234,7 +224,7 @@ def supervise(
                         ledger.forget(w)
                         workers.start(w)
                         on_event(f"warning: control worker {w + 1} died ({how}); started another")
-            except _Stopped as exc:
+            except Interrupted as exc:
                 stopped = exc.signum
             finally:
                 # A second signal while the workers finish would leave them running.
