@@ -18,7 +18,7 @@ from censorcheck.measure.bogons import is_ip
 from censorcheck.measure.pipeline import Partial, cap, observe, ordered_addresses
 from censorcheck.measure.probes import dns
 from censorcheck.measure.probes.context import ProbeContext
-from censorcheck.models import Control, DNSQuery, TCPConnect
+from censorcheck.models import Control, DNSQuery
 
 
 async def measure_here(
@@ -79,7 +79,7 @@ async def measure_here(
         or (partial.http is not None and partial.http.failure is None)
     )
     failure = None
-    refused = [c for c in partial.tcp if _forbidden(c)]
+    refused = [c for c in partial.tcp if (c.skipped or "").startswith("forbidden address")]
     dialled = [c for c in partial.tcp if c.skipped is None]
     if refused and not dialled:
         # Said where it happened: the guard, not the site (a literal that is refused is no
@@ -101,8 +101,3 @@ async def measure_here(
         deadline_hit=deadline_hit,
         failure=failure,
     )
-
-
-def _forbidden(connect: TCPConnect) -> bool:
-    """Was this connection not dialled because the server's guard forbids the address?"""
-    return (connect.skipped or "").startswith("forbidden address")
