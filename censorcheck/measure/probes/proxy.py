@@ -13,10 +13,10 @@ from __future__ import annotations
 
 import socket
 
-import anyio.abc
 import httpcore
-from httpcore._backends.anyio import AnyIOStream
 from python_socks.async_.asyncio import Proxy
+
+from censorcheck.measure.probes.stream import from_socket
 
 
 def open_proxy(url: str) -> Proxy:
@@ -38,8 +38,7 @@ async def connect_stream(
     """The same, as the stream the TCP, TLS and HTTP layers pass on."""
     sock = await connect_socket(url, host, port, limit, source)
     try:
-        stream = await anyio.abc.SocketStream.from_socket(sock)
+        return await from_socket(sock)
     except BaseException:
         sock.close()
         raise
-    return AnyIOStream(stream)
