@@ -121,7 +121,8 @@ def serve(
     """Serve POST /v1/measure to probes holding a token. Client addresses are never logged.
 
     Exit codes: 2 bad usage or an address it cannot listen on; 5 a worker process stopped
-    before it served; 130 Ctrl-C and 143 SIGTERM (the measurements in flight get 5 s to end).
+    before it served or did not serve within 30 s, or workers died more than 5 times a minute;
+    130 Ctrl-C and 143 SIGTERM (the measurements in flight get 5 s to end).
     """
     with user_errors():
         try:

@@ -20,7 +20,10 @@ transport error) and leave the ledger. So is one killed (SIGKILL, SIGTERM) while
 starting: that says nothing about whether it can start. A worker that stops on its own before it
 serves (its application failed to start, or it crashed) stops the server: every worker is
 stopped and ``WorkerFailed`` says so in one line (exit 5), since starting it again would fail
-again. Nothing is left half-alive in silence.
+again. So does a worker that has not said it serves within ``Patience.start_limit`` (it is
+killed: something in it is stuck), and workers dying more often than ``Patience.restarts``
+times within ``Patience.window`` (a crash loop, which restarting would only feed). Nothing is
+left half-alive in silence.
 
 **Stopping.** SIGINT and SIGTERM are for this process (the workers ignore SIGINT, which a
 terminal sends to the whole group): it sends every worker SIGTERM, uvicorn's graceful shutdown
@@ -36,7 +39,10 @@ import contextlib
 import multiprocessing
 import signal
 import socket
+import time
+from collections import deque
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from multiprocessing import reduction
 from multiprocessing.connection import Connection, wait
 from multiprocessing.context import SpawnProcess
@@ -61,12 +67,52 @@ READY = "ready"
 _KILLED = (-signal.SIGKILL, -signal.SIGTERM)
 # Beyond uvicorn's graceful shutdown, what a worker gets to exit before it is killed.
 EXIT_SLACK = 5.0
+# A worker starts in a second or two (imports, then uvicorn's start-up), a few more on a loaded
+# machine. One still silent after half a minute is stuck (a deadlock, a blocking call at
+# import), and waiting on would leave the server short of a worker with nothing said.
+START_LIMIT = 30.0
+# Each start costs about a second of CPU, so a worker that dies soon after it serves, restarted
+# without end, would keep a core busy and bury the log in warnings. Five deaths a minute is far
+# more than independent mishaps give (an operator's kill, the OOM killer now and then), and a
+# loop gets there within seconds. The limit is never below the worker count (see supervise), so
+# that one event killing every worker once, such as the OOM killer under memory pressure, is
+# recovered from.
+RESTARTS = 5
+RESTART_WINDOW = 60.0
 
 
 class WorkerFailed(CensorcheckError):
-    """A worker process stopped before it served: the server stops."""
+    """A worker process could not start, or workers keep dying: the server stops."""
 
     exit_code = 5
+
+
+@dataclass(frozen=True)
+class Patience:
+    """How long the supervisor waits for a worker to serve, how many deaths it restarts within
+    a window of time, and the clock it reads both by (seconds)."""
+
+    start_limit: float = START_LIMIT
+    restarts: int = RESTARTS
+    window: float = RESTART_WINDOW
+    clock: Callable[[], float] = time.monotonic
+
+
+class CrashLoop:
+    """The workers' deaths over the last ``window`` seconds of ``clock``."""
+
+    def __init__(self, limit: int, window: float, clock: Callable[[], float]) -> None:
+        self._limit, self._window, self._clock = limit, window, clock
+        self._deaths: deque[float] = deque()
+
+    def died(self) -> int | None:
+        """Count one death; the deaths within the window when they are more than the limit,
+        else None (start another)."""
+        now = self._clock()
+        self._deaths.append(now)
+        while self._deaths[0] <= now - self._window:
+            self._deaths.popleft()
+        return len(self._deaths) if len(self._deaths) > self._limit else None
 
 
 class _Inherited:
@@ -82,6 +128,14 @@ class _Inherited:
 
 def _inherited(duplicate: Any) -> _Inherited:
     return _Inherited(duplicate.detach())
+
+
+# What a worker process runs (``work``): the pipe to its supervisor, the listening socket, the
+# ledger's descriptor, its number, the worker count, the configuration and the TLS files.
+WorkerEntry = Callable[
+    [Connection, socket.socket, _Inherited, int, int, ServerConfig, tuple[Path, Path] | None],
+    None,
+]
 
 
 def listen(host: str, port: int) -> socket.socket:
@@ -106,7 +160,8 @@ def _how(code: int | None) -> str:
 
 
 class _Workers:
-    """The worker processes, one slot each, and whether each has said it serves."""
+    """The worker processes, one slot each, whether each has said it serves, and since when
+    each has been starting."""
 
     def __init__(
         self,
@@ -115,19 +170,23 @@ class _Workers:
         ledger: Ledger,
         tls: tuple[Path, Path] | None,
         count: int,
+        entry: WorkerEntry,
+        clock: Callable[[], float],
     ) -> None:
         self._context = multiprocessing.get_context("spawn")
         self._args = (config, sock, ledger, tls, count)
+        self._entry, self._clock = entry, clock
         self.procs: list[SpawnProcess | None] = [None] * count
         self.conns: list[Connection | None] = [None] * count
         self.ready = [False] * count
+        self.since = [0.0] * count
 
     def start(self, w: int) -> None:
         config, sock, ledger, tls, count = self._args
         assert ledger.fd is not None
         mine, theirs = self._context.Pipe()
         proc = self._context.Process(
-            target=work,
+            target=self._entry,
             args=(theirs, sock, _Inherited(ledger.fd), w, count, config, tls),
             name=f"censorcheck-control-{w + 1}",
             daemon=True,
@@ -137,6 +196,17 @@ class _Workers:
         finally:
             theirs.close()
         self.procs[w], self.conns[w], self.ready[w] = proc, mine, False
+        self.since[w] = self._clock()
+
+    def starting(self, limit: float) -> tuple[int, float] | None:
+        """The worker starting for longest and the seconds it has left of ``limit`` (0 when
+        none), or None when every worker serves."""
+        now = self._clock()
+        waiting = [(self.since[w], w) for w in range(len(self.procs)) if not self.ready[w]]
+        if not waiting:
+            return None
+        since, w = min(waiting)
+        return w, max(0.0, since + limit - now)
 
     def waitables(self) -> list[Any]:
         conns = [c for c in self.conns if c is not None]
@@ -146,18 +216,27 @@ class _Workers:
         """Take in what worker ``w`` said; False once it has exited (it is joined)."""
         conn, proc = self.conns[w], self.procs[w]
         assert conn is not None and proc is not None
-        if conn in ready:
-            try:
-                while conn.poll():
-                    if conn.recv() == READY:
-                        self.ready[w] = True
-            except (EOFError, OSError):  # its end closed: it is exiting
-                proc.join()
+        # Every pipe, not only those seen ready: a worker that said it serves has served, though
+        # its exit was noticed first or its words came just after the wait ended.
+        try:
+            while conn.poll():
+                if conn.recv() == READY:
+                    self.ready[w] = True
+        except (EOFError, OSError):  # its end closed: it is exiting
+            proc.join()
         if proc.sentinel in ready or not proc.is_alive():
             proc.join()
             conn.close()
             return False
         return True
+
+    def kill(self, w: int) -> None:
+        """SIGKILL to worker ``w``, which is stuck: a graceful stop would wait on it too."""
+        proc, conn = self.procs[w], self.conns[w]
+        assert proc is not None and conn is not None
+        proc.kill()
+        proc.join()
+        conn.close()
 
     def stop(self) -> None:
         """SIGTERM to every worker, then SIGKILL to any still running after the grace."""
@@ -191,17 +270,23 @@ def supervise(
     tls: tuple[Path, Path] | None,
     count: int,
     on_event: Callable[[str], None],
+    patience: Patience = Patience(),
+    entry: WorkerEntry | None = None,
 ) -> None:
     """Serve with ``count`` worker processes until SIGINT or SIGTERM, then end by that signal
     (as ``uvicorn.run`` does). Raises OSError when the address cannot be listened on, and
-    WorkerFailed when a worker stops before it serves."""
+    WorkerFailed when a worker stops before it serves, has not served within
+    ``patience.start_limit``, or workers die more than ``patience.restarts`` times (or
+    ``count`` times, if more) within ``patience.window``. Each worker process runs ``entry``
+    (by default ``work``, the server)."""
     sock = listen(host, port)
     try:
         ledger = Ledger.create(len(config.tokens), count, config.allowance())
     except BaseException:
         sock.close()
         raise
-    workers = _Workers(config, sock, ledger, tls, count)
+    workers = _Workers(config, sock, ledger, tls, count, entry or work, patience.clock)
+    deaths = CrashLoop(max(patience.restarts, count), patience.window, patience.clock)
     stopped: int | None = None
     try:
         with _signals(interrupt):
@@ -209,7 +294,8 @@ def supervise(
                 for w in range(count):
                     workers.start(w)
                 while True:
-                    ready = wait(workers.waitables())
+                    starting = workers.starting(patience.start_limit)
+                    ready = wait(workers.waitables(), None if starting is None else starting[1])
                     for w in range(count):
                         if workers.heard(w, ready):
                             continue
@@ -222,8 +308,24 @@ def supervise(
                                 "its own messages, if any, are above"
                             )
                         ledger.forget(w)
+                        many = deaths.died()
+                        if many is not None:
+                            raise WorkerFailed(
+                                f"control workers died {many} times within "
+                                f"{patience.window:g} s, worker {w + 1} last ({how}): the "
+                                "server stops rather than restart them in a loop; their own "
+                                "messages, if any, are above"
+                            )
                         workers.start(w)
                         on_event(f"warning: control worker {w + 1} died ({how}); started another")
+                    starting = workers.starting(patience.start_limit)
+                    if starting is not None and starting[1] == 0.0:
+                        workers.kill(starting[0])
+                        raise WorkerFailed(
+                            f"control worker {starting[0] + 1} did not start serving within "
+                            f"{patience.start_limit:g} s and was killed; its own messages, if "
+                            "any, are above"
+                        )
             except Interrupted as exc:
                 stopped = exc.signum
             finally:

@@ -43,16 +43,7 @@ class Served:
 
     def workers(self) -> set[int]:
         """The pids of the server's worker processes now."""
-        found = set()
-        for entry in Path("/proc").iterdir():
-            if not entry.name.isdigit():
-                continue
-            with contextlib.suppress(OSError):
-                stat = (entry / "stat").read_text()
-                ppid = int(stat.rpartition(")")[2].split()[1])
-                if ppid == self.proc.pid and b"spawn_main" in (entry / "cmdline").read_bytes():
-                    found.add(int(entry.name))
-        return found
+        return spawned_by(self.proc.pid)
 
     def until_workers(self, count: int, without: set[int] | None = None) -> set[int]:
         """Polls /proc (the only way to see a process start) until ``count`` workers, none of
@@ -65,6 +56,21 @@ class Served:
             assert self.proc.poll() is None, self.log.read_text(errors="replace")
             assert time.monotonic() < deadline, f"workers: {now}"
             time.sleep(0.05)
+
+
+def spawned_by(parent: int) -> set[int]:
+    """The pids of the processes ``parent`` started with multiprocessing's spawn, zombies
+    included (they are in /proc until reaped)."""
+    found = set()
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        with contextlib.suppress(OSError):
+            stat = (entry / "stat").read_text()
+            ppid = int(stat.rpartition(")")[2].split()[1])
+            if ppid == parent and b"spawn_main" in (entry / "cmdline").read_bytes():
+                found.add(int(entry.name))
+    return found
 
 
 def _free_port(address: str = "127.0.0.1") -> int:
@@ -327,3 +333,58 @@ def test_a_worker_that_cannot_start_stops_the_server(tmp_path: Path) -> None:
     with pytest.raises(WorkerFailed, match="stopped before it served"):
         serve(config, "127.0.0.1", _free_port(), workers=2, on_event=events.append)
     assert events == []
+
+
+def test_a_worker_silent_past_its_start_limit_is_killed_and_stops_the_server() -> None:
+    """Neither worker ever says it serves: the first past the (short) limit is killed, the
+    other stopped, both reaped, and the port let go. What is awaited is the supervisor's own
+    decision, whenever it comes."""
+    from censorcheck.control.workers import Patience, WorkerFailed, supervise
+    from tests.control.misbehaving import never_ready
+    from tests.control.support import confined
+
+    port = _free_port()
+    events: list[str] = []
+    with pytest.raises(WorkerFailed, match=r"^control worker [12] did not start serving within"):
+        supervise(confined(), "127.0.0.1", port, None, 2, events.append,
+                  Patience(start_limit=0.5), entry=never_ready)  # fmt: skip
+    assert events == []
+    assert spawned_by(os.getpid()) == set()
+    with socket.socket() as s:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        s.bind(("127.0.0.1", port))
+
+
+def test_workers_dying_in_a_loop_stop_the_server() -> None:
+    """Workers that die as soon as they serve, on a clock that never moves (every death within
+    the window). One death is allowed, but never fewer than one per worker (one event killing
+    every worker once is not a loop): two deaths are replaced, the third stops the server."""
+    from censorcheck.control.workers import Patience, WorkerFailed, supervise
+    from tests.control.misbehaving import dies_after_serving
+    from tests.control.support import confined
+
+    events: list[str] = []
+
+    def note(line: str) -> None:  # a supervisor restarting without end fails, not hangs
+        events.append(line)
+        assert len(events) < 10, events
+
+    frozen = Patience(restarts=1, window=60.0, clock=lambda: 0.0)
+    with pytest.raises(WorkerFailed, match=r"^control workers died 3 times within 60 s"):
+        supervise(confined(), "127.0.0.1", _free_port(), None, 2, note, frozen,
+                  entry=dies_after_serving)  # fmt: skip
+    assert len(events) == 2, events
+    assert all(e.startswith("warning: control worker") and "exit 1" in e for e in events)
+    assert spawned_by(os.getpid()) == set()
+
+
+def test_only_deaths_within_the_window_count() -> None:
+    from censorcheck.control.workers import CrashLoop
+
+    now = [0.0]
+    deaths = CrashLoop(limit=2, window=60.0, clock=lambda: now[0])
+    for at in (0.0, 30.0, 61.0, 95.0):  # never more than two within 60 s
+        now[0] = at
+        assert deaths.died() is None, at
+    now[0] = 100.0  # 61, 95 and 100
+    assert deaths.died() == 3
