@@ -7,7 +7,7 @@ import ipaddress
 
 import pytest
 
-from censorcheck.measure.bogons import embedded_ipv4, forbidden
+from censorcheck.measure.bogons import embedded_ipv4, forbidden, is_ip
 
 # (address, why it is refused by default or None, refused even with allow_private)
 ROWS = [
@@ -84,3 +84,31 @@ def test_guard_table(address: str, why: str | None, always: bool) -> None:
 def test_embedded_ipv4(wrapped: str, inner: str | None) -> None:
     found = embedded_ipv4(ipaddress.ip_address(wrapped))
     assert found == (ipaddress.ip_address(inner) if inner else None)
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "192.0.2.1",
+        "2001:db8::1",
+        "::ffff:192.0.2.1",
+        "::",
+        "example.com",
+        "host-1",
+        "10.0.0.1.nip.io",
+        "xn--80ak6aa92e.com",
+        "1.2.3",
+        "1.2.3.4.",
+        "256.1.1.1",
+        "",
+        "fe80::1%eth0",
+        "١٢٣",  # Arabic-Indic digits: digits to str.isdigit, not to an address parser
+    ],
+)
+def test_is_ip_says_what_the_address_parser_says(text: str) -> None:
+    try:
+        ipaddress.ip_address(text)
+        parses = True
+    except ValueError:
+        parses = False
+    assert is_ip(text) is parses

@@ -169,13 +169,12 @@ class _Run:
         # The control's addresses, measured from here beside the probe's own as soon as the
         # control has answered, when the probe's DNS failed or disagreed with it.
         elsewhere = Elsewhere()
-        extra = asyncio.ensure_future(
-            elsewhere.run(httpx.URL(target.url), control, resolved, partial, resolve, ctx)
-        )
+        url = httpx.URL(target.url)
+        extra = asyncio.ensure_future(elsewhere.run(url, control, resolved, partial, resolve, ctx))
         deadline_hit = False
         error = None
         try:
-            await within(self._pipeline(target, partial, resolved, ctx), deadline)
+            await within(self._pipeline(target, url, partial, resolved, ctx), deadline)
             await partial.https_answered(deadline - (time.monotonic() - start))
         except asyncio.TimeoutError as exc:
             # Only the deadline's own expiry counts as the deadline; a stray TimeoutError is a bug.
@@ -235,11 +234,11 @@ class _Run:
     async def _pipeline(
         self,
         target: Target,
+        url: httpx.URL,
         partial: Partial,
         resolved: asyncio.Future[list[str]],
         ctx: ProbeContext,
     ) -> None:
-        url = httpx.URL(target.url)
         resolve = functools.partial(self.resolve, ctx=ctx)
         if is_ip(target.domain):
             addresses = [target.domain]

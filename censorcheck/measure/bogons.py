@@ -2,11 +2,20 @@
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 from collections.abc import Iterable
 
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
+
+
+@functools.lru_cache(maxsize=16384)
+def parse_ip(text: str) -> IPAddress:
+    """``ipaddress.ip_address(text)``, remembered: a target's addresses are parsed again at
+    every layer and in every model that holds one (about twenty times a target), and parsing
+    is pure Python. ValueError for what is not an address."""
+    return ipaddress.ip_address(text)
 
 
 def is_bogon(ip: IPAddress | str, public: Iterable[IPNetwork] = ()) -> bool:
@@ -15,7 +24,7 @@ def is_bogon(ip: IPAddress | str, public: Iterable[IPNetwork] = ()) -> bool:
     ``public`` lists networks to count as routable anyway: the lab lives on loopback.
     """
     if isinstance(ip, str):
-        ip = ipaddress.ip_address(ip)
+        ip = parse_ip(ip)
     if any(ip in net for net in public):
         return False
     return not ip.is_global or ip.is_multicast
@@ -23,8 +32,11 @@ def is_bogon(ip: IPAddress | str, public: Iterable[IPNetwork] = ()) -> bool:
 
 def is_ip(text: str) -> bool:
     """Whether ``text`` is an IPv4 or IPv6 address literal (no brackets)."""
+    # Most calls are for host names: an IPv4 literal ends in a digit and an IPv6 one has a colon.
+    if not text or (":" not in text and not text[-1].isdigit()):
+        return False
     try:
-        ipaddress.ip_address(text)
+        parse_ip(text)
     except ValueError:
         return False
     return True

@@ -282,10 +282,11 @@ def _h3_port(url: httpx.URL, fetch: HTTPFetch | None) -> int | None:
     if fetch is None:
         return None
     for hop in fetch.hops:
-        hop_url = httpx.URL(hop.url)
-        if hop.response is None or hop_url.scheme != "https" or hop_url.host != url.host:
+        # The header first: most responses offer no h3, and parsing the hop's URL costs more.
+        if hop.response is None or (port := alt_svc_h3_port(hop.response)) is None:
             continue
-        if (port := alt_svc_h3_port(hop.response)) is not None:
+        hop_url = httpx.URL(hop.url)
+        if hop_url.scheme == "https" and hop_url.host == url.host:
             return port
     return None
 

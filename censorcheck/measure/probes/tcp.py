@@ -7,12 +7,12 @@ time it took. The open stream is handed on, so TLS and HTTP ride the same connec
 from __future__ import annotations
 
 import asyncio
-import ipaddress
 import socket
 import time
 
 import httpcore
 
+from censorcheck.measure.bogons import parse_ip
 from censorcheck.measure.failures import classify
 from censorcheck.measure.probes import proxy
 from censorcheck.measure.probes.context import ProbeContext
@@ -45,14 +45,14 @@ async def _dial(address: str, port: int, source: str | None) -> Stream:
 
 def skip_reason(address: str, ctx: ProbeContext) -> str | None:
     """Why the probe must not dial ``address`` from this vantage, or None."""
-    ip = ipaddress.ip_address(address)
+    ip = parse_ip(address)
     if ctx.guard is not None and (why := ctx.guard(ip)) is not None:
         return why
     if ip.version == 6 and not ctx.ipv6:
         return "no IPv6 connectivity at this vantage"
     source = ctx.settings.source_address
-    if source is not None and ipaddress.ip_address(source).version != ip.version:
-        return f"source address is IPv{ipaddress.ip_address(source).version}"
+    if source is not None and parse_ip(source).version != ip.version:
+        return f"source address is IPv{parse_ip(source).version}"
     if ctx.is_bogon(ip):
         # A censor's fake answer can point anywhere, including this machine's own services.
         return "bogon address (not publicly routable)"
@@ -63,7 +63,7 @@ async def connect(
     address: str, port: int, ctx: ProbeContext
 ) -> tuple[TCPConnect, httpcore.AsyncNetworkStream | None]:
     """Open a TCP connection; return the observation and the stream (None on failure)."""
-    if ctx.guard is not None and (why := ctx.guard(ipaddress.ip_address(address))) is not None:
+    if ctx.guard is not None and (why := ctx.guard(parse_ip(address))) is not None:
         # Every dial passes here, so a guarded context can never reach a forbidden address,
         # whichever caller forgot to ask ``skip_reason`` first.
         return TCPConnect(address=address, port=port, skipped=why), None
