@@ -182,9 +182,12 @@ def _host(url: str) -> str:
 
 
 @functools.cache
-def _suffixes() -> PublicSuffixList:
-    """The public suffix list bundled with the package (no network), loaded once."""
-    return PublicSuffixList()
+def _suffixes(punycode: bool) -> PublicSuffixList:
+    """The public suffix list bundled with the package (no network), loaded once; with the
+    punycode form of its IDN rules, which only a host with an ``xn--`` label can match
+    (``punycode``). Adding them runs IDNA over every rule: two thirds of the list's load, some
+    20 ms of CPU that a run whose hosts are all plain ASCII need not pay."""
+    return PublicSuffixList(accept_encoded_idn=punycode)
 
 
 def _site(host: str) -> str:
@@ -195,7 +198,8 @@ def _site(host: str) -> str:
     host = host.lower().rstrip(".")
     if is_ip(host) or "." not in host:
         return host
-    return _suffixes().privatesuffix(host) or host
+    punycode = "xn--" in host or not host.isascii()
+    return _suffixes(punycode).privatesuffix(host) or host
 
 
 def _authentic(f: Facts, index: int) -> bool:
