@@ -22,6 +22,9 @@ STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
 # default of 700 allocations per young collection, the cyclic collector took about 9% of a run's
 # CPU in the bench profile (perf), most of it scanning what the imports left behind.
 _YOUNG_THRESHOLD = 10_000
+# Whether a measuring loop has run in this process before (``--repeat``, a library caller's
+# second run): only then can there be a previous run's garbage to collect before freezing.
+_measured_before = False
 
 
 def loop_factory() -> Callable[[], asyncio.AbstractEventLoop] | None:
@@ -45,10 +48,16 @@ def measuring_gc() -> Iterator[None]:
     The objects alive at the start (modules, classes, settings) are frozen out of the collector:
     they live as long as the process, so scanning them at every full collection finds nothing.
     """
+    global _measured_before
     before = gc.get_threshold()
     # Freezing keeps whatever is alive, cyclic garbage of a previous run included (``--repeat``
-    # runs one after another in one process): collect it first, or it is never freed.
-    gc.collect()
+    # runs one after another in one process): collect it first, or it is never freed. Not
+    # before the first run: a full collection scans every object the imports made (about 30 ms
+    # of CPU, a fixed cost of every run and of every worker process) to find a few dozen, which
+    # are frozen only until this run ends.
+    if _measured_before:
+        gc.collect()
+    _measured_before = True
     gc.freeze()
     gc.set_threshold(max(before[0], _YOUNG_THRESHOLD), *before[1:])
     try:
