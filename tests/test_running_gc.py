@@ -1,4 +1,4 @@
-"""The collector settings a measuring loop runs with: what a run leaves behind is freed by the
+"""The collector settings a run loads and measures with: what a run leaves behind is freed by the
 next, however many runs one process makes (``run --repeat``)."""
 
 from __future__ import annotations
@@ -8,6 +8,7 @@ import subprocess
 import sys
 import weakref
 
+from censorcheck.measure import collector
 from censorcheck.measure.running import run_loop
 
 
@@ -41,6 +42,7 @@ def test_only_a_later_run_of_the_process_collects_before_freezing() -> None:
 import gc
 import subprocess
 import sys
+from censorcheck.measure import collector
 from censorcheck.measure.running import run_loop
 calls = []
 collect = gc.collect
@@ -55,3 +57,34 @@ print(first, len(calls) - first)
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.split() == ["0", "1"]
+
+
+def test_loading_holds_the_collector_off_but_for_the_measuring_loop() -> None:
+    seen: list[bool] = []
+
+    async def look() -> None:
+        seen.append(gc.isenabled())
+
+    assert gc.isenabled()
+    with collector.loading():
+        seen.append(gc.isenabled())
+        run_loop(look())
+        seen.append(gc.isenabled())
+    seen.append(gc.isenabled())
+    assert seen == [False, True, False, True]
+
+
+def test_loading_leaves_a_collector_the_caller_turned_off_alone() -> None:
+    seen: list[bool] = []
+
+    async def look() -> None:
+        seen.append(gc.isenabled())
+
+    gc.disable()
+    try:
+        with collector.loading():
+            run_loop(look())
+        seen.append(gc.isenabled())
+    finally:
+        gc.enable()
+    assert seen == [False, False]

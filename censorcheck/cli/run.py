@@ -31,9 +31,11 @@ from censorcheck.cli.common import (
 from censorcheck.cli.lab import NAMESPACE_HELP, Namespace, lab_thread, place_lab, which_lab
 from censorcheck.cli.text import Format
 from censorcheck.errors import CensorcheckError, ConfigError
+from censorcheck.measure import collector
 
 
 @app.command()
+@collector.loading()  # its imports and settings are made in its body
 def run(
     targets: run_options.Targets = None,
     resolver: run_options.Resolver = ["system"],  # noqa: B006
