@@ -59,7 +59,7 @@ print(first, len(calls) - first)
     assert proc.stdout.split() == ["0", "1"]
 
 
-def test_loading_holds_the_collector_off_but_for_the_measuring_loop() -> None:
+def test_loading_holds_the_collector_off_until_the_first_measuring_loop() -> None:
     seen: list[bool] = []
 
     async def look() -> None:
@@ -69,9 +69,12 @@ def test_loading_holds_the_collector_off_but_for_the_measuring_loop() -> None:
     with collector.loading():
         seen.append(gc.isenabled())
         run_loop(look())
-        seen.append(gc.isenabled())
+        seen.append(gc.isenabled())  # on for good once a loop has begun
     seen.append(gc.isenabled())
-    assert seen == [False, True, False, True]
+    with collector.loading():
+        seen.append(gc.isenabled())
+    seen.append(gc.isenabled())  # a process that never measured, once it has loaded
+    assert seen == [False, True, True, True, False, True]
 
 
 def test_loading_leaves_a_collector_the_caller_turned_off_alone() -> None:
