@@ -6,6 +6,7 @@ The commands wire their options (declared in ``run_options``) into settings and 
 
 from __future__ import annotations
 
+import atexit
 import os
 import signal
 import time
@@ -88,6 +89,7 @@ def run(
     written; 5 a worker process died (the journal keeps what was measured); 130 Ctrl-C and 143
     SIGTERM during a run (the journal keeps what was measured).
     """
+    atexit.register(collector.spare_exit)
     from censorcheck.cli.measuring import Outputs, new_run, resume_run
     from censorcheck.cli.plans import runnable, vantage_plans
     from censorcheck.settings import Settings, choose_control

@@ -79,3 +79,14 @@ def measuring() -> Iterator[None]:
         gc.set_threshold(*before)
         gc.unfreeze()
 
+
+def spare_exit() -> None:
+    """Spare the process the full collection Python makes on its way out, over every object it
+    still holds (about 40 ms of CPU after a run in the bench profile): frozen, they are not
+    scanned.
+
+    For a process whose work is done, with its files, sockets and locks closed explicitly, as a
+    run's are: the only objects it affects are those in reference cycles, whose finalizers then
+    do not run at exit, which Python does not promise for objects alive at exit anyway.
+    """
+    gc.freeze()

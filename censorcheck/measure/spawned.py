@@ -17,8 +17,12 @@ if TYPE_CHECKING:
 
 
 def serve(conn: Connection) -> None:
-    """``workers.serve``, loaded with the collector held off until the worker measures."""
-    with collector.loading():
-        from censorcheck.measure import workers
+    """``workers.serve``, loaded with the collector held off until the worker measures, and
+    without the collection of every object on the way out."""
+    try:
+        with collector.loading():
+            from censorcheck.measure import workers
 
-        workers.serve(conn)
+            workers.serve(conn)
+    finally:
+        collector.spare_exit()
