@@ -373,7 +373,6 @@ def unvouched(f: Facts) -> Verdict | None:
     control = f.obs.control.http if f.server else None
     theirs = control.hops[-1].response if control and not control.failure and control.hops else None
     matched = theirs is not None and not compare(ours, theirs).unlike
-    same_site = _site(_host(hop.url)) == _site(f.obs.target.domain)
     # The control's addresses are for the target's own name; a hop to another name (a www.
     # redirect) is vouched for only by a certificate or a matching page.
     own_name = _host(hop.url) == f.obs.target.domain.lower()
@@ -383,7 +382,11 @@ def unvouched(f: Facts) -> Verdict | None:
     vouched = (
         consistent
         or (hop.address in f.trusted and own_name)
-        or (same_site and _authentic(f, last))
+        # The suffix list only for a validated hop to another name: most runs never load it.
+        or (
+            _authentic(f, last)
+            and (own_name or _site(_host(hop.url)) == _site(f.obs.target.domain))
+        )
         or matched
         # The page this vantage got at the control's addresses: vouched for as those are.
         or (own_name and same_page_there(f))
