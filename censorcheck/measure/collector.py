@@ -1,14 +1,16 @@
 """When the cyclic garbage collector runs in a process that measures.
 
-A run has two phases the collector sees very differently. Loading (imports, settings, the target
-list) makes a few hundred thousand objects that live as long as the process: at Python's default
-thresholds the collector ran about 130 times over them before the first target, and found a few
-dozen to free. The measuring loop makes many short-lived objects (futures, handles, models): at
-Python's default of 700 allocations per young collection, the collector took about 9% of a run's
-CPU in the bench profile (perf), most of it scanning what the imports left behind.
+The collector meets a run in three phases. Loading (imports, settings, the target list) makes
+tens of thousands of objects that live as long as the process: at Python's default thresholds
+the collector ran about 130 times over them before the first target, for a few dozen objects
+freed (``loading`` holds it off). The measuring loop makes many short-lived objects (futures,
+handles, models): at Python's default of 700 allocations per young collection, the collector
+took about 9% of a run's CPU in the bench profile (perf), most of it scanning what the imports
+left behind (``measuring``). On its way out, Python collects once more over everything still
+alive (``spare_exit``).
 
-This module imports nothing heavy, so that the CLI can name ``loading`` before it imports the
-library.
+This module imports nothing heavy, so that the CLI and a worker process can hold the collector
+off before they import the library.
 """
 
 from __future__ import annotations
