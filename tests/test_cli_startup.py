@@ -23,8 +23,11 @@ from typer.core import TyperGroup
 from censorcheck import settings
 from censorcheck.cli import common, scan
 from censorcheck.cli.lazy import COMMANDS, LazyGroup
+from censorcheck.lab import Lab
+from censorcheck.models import Run
 from censorcheck.scan.models import ScanSettings
 from tests.conftest import run_cli
+from tests.test_scenarios import lab_flags
 
 HEAVY = (
     "pydantic",
@@ -181,6 +184,44 @@ print(json.dumps(sorted(sys.modules)))
     assert "censorcheck.measure.api" in modules and "censorcheck.measure.pipeline" in modules
     clients = ("censorcheck.control.client", "censorcheck.control.ooni_client")
     assert [m for m in modules if m in clients or m == "censorcheck.control.protocol"] == []
+
+
+# The CLI in a fresh interpreter, which writes the modules it loaded, and how many objects are
+# frozen out of the collector once its own exit handlers have run, to the file named first.
+_RUN_LISTING_MODULES = """
+import atexit, gc, json, runpy, sys
+listing = sys.argv.pop(1)
+
+@atexit.register
+def write() -> None:
+    with open(listing, "w", encoding="utf-8") as out:
+        json.dump({"modules": sorted(sys.modules), "frozen": gc.get_freeze_count()}, out)
+
+sys.argv[0] = "censorcheck"
+runpy.run_module("censorcheck", run_name="__main__", alter_sys=True)
+"""
+
+
+def test_a_run_loads_only_what_it_was_asked_for(lab: Lab, tmp_path: Path) -> None:
+    """Without --proxy no proxy library, without --junit no JUnit writer, without --repeat no
+    scheduler: each is imported by the option that needs it, on sites that fail in several
+    ways (whose failures are classified without the proxy library too). And the run leaves its
+    objects frozen for the exit, whose last collection then does not scan them."""
+    names = ("static.lab.test", "tls-sni-reset.lab.test", "dns-nxdomain.lab.test", "gone.lab.test")
+    listing = tmp_path / "modules.json"
+    out = tmp_path / "run.json"
+    proc = _fresh_process(
+        _RUN_LISTING_MODULES, str(listing), "run", *(lab.topology.url(n) for n in names),
+        *lab_flags(lab, True), "-o", str(out), "-q", "--fail-on", "never",
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    assert len(Run.model_validate_json(out.read_text(encoding="utf-8")).results) == len(names)
+    seen = json.loads(listing.read_text(encoding="utf-8"))
+    modules = seen["modules"]
+    assert seen["frozen"] > 10_000
+    assert "censorcheck.measure.pipeline" in modules and "censorcheck.measure.failures" in modules
+    unasked = ("python_socks", "censorcheck.unattended.junit", "censorcheck.unattended.schedule")
+    assert [m for m in modules if m in unasked or m.startswith("python_socks.")] == []
 
 
 # After the CLI has loaded typer's help formatter, the classes it left for later still work.

@@ -203,3 +203,17 @@ def test_a_worker_that_dies_stops_the_run_in_one_line_and_it_resumes(
     assert "worker process died" in lines[0] and "SIGKILL" in lines[0]
     assert str(journal_path(out)) in lines[0] and "censorcheck run --resume" in lines[0]
     _resumes(lab, out)
+
+
+def test_a_worker_starts_from_a_module_that_loads_nothing_of_the_measuring() -> None:
+    """A spawned worker imports its target's module first: a light one, so that the probes and
+    their libraries load with the collector held off (``collector.loading``)."""
+    code = (
+        "import sys, censorcheck.measure.spawned; "
+        "print(sorted(m for m in sys.modules if m.startswith(('asyncio', 'censorcheck.'))))"
+    )
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.strip() == str(
+        ["censorcheck.measure", "censorcheck.measure.collector", "censorcheck.measure.spawned"]
+    )

@@ -6,6 +6,7 @@ The commands wire their options (declared in ``run_options``) into settings and 
 
 from __future__ import annotations
 
+import atexit
 import os
 import signal
 import time
@@ -31,9 +32,11 @@ from censorcheck.cli.common import (
 from censorcheck.cli.lab import NAMESPACE_HELP, Namespace, lab_thread, place_lab, which_lab
 from censorcheck.cli.text import Format
 from censorcheck.errors import CensorcheckError, ConfigError
+from censorcheck.measure import collector
 
 
 @app.command()
+@collector.loading()  # its imports and settings are made in its body
 def run(
     targets: run_options.Targets = None,
     resolver: run_options.Resolver = ["system"],  # noqa: B006
@@ -86,10 +89,10 @@ def run(
     written; 5 a worker process died (the journal keeps what was measured); 130 Ctrl-C and 143
     SIGTERM during a run (the journal keeps what was measured).
     """
+    atexit.register(collector.spare_exit)
     from censorcheck.cli.measuring import Outputs, new_run, resume_run
     from censorcheck.cli.plans import runnable, vantage_plans
     from censorcheck.settings import Settings, choose_control
-    from censorcheck.unattended import schedule
 
     out = Outputs(output, results_dir, json_out, quiet, fail_on, check, junit, keep, lock,
                   output_format, summary, workers)  # fmt: skip
@@ -98,7 +101,12 @@ def run(
             raise ConfigError(
                 "--format tsv prints rows on stdout; the document cannot go there too"
             )
-        every = schedule.parse_duration(repeat, "--repeat") if repeat else None
+        every: int | None = None
+        if repeat:
+            # Imported here: it brings the systemd and cron code, which only --repeat needs.
+            from censorcheck.unattended import schedule
+
+            every = schedule.parse_duration(repeat, "--repeat")
         if resume:
             if every is not None:
                 raise ConfigError("--resume finishes one run; it does not go with --repeat")
@@ -153,7 +161,6 @@ def _loop(once: Callable[[], int], every: int | None) -> NoReturn:
     and tried again next time; usage errors end the loop at once.
     """
     from censorcheck.measure.running import interrupt
-    from censorcheck.unattended import schedule
 
     while True:
         began = time.monotonic()
@@ -166,6 +173,8 @@ def _loop(once: Callable[[], int], every: int | None) -> NoReturn:
             code = exc.exit_code
         if every is None:
             raise typer.Exit(code)
+        from censorcheck.unattended import schedule
+
         # Between runs nothing is in flight: Ctrl-C, or SIGTERM (systemd stopping a unit), ends
         # the loop at once and in the same way, said on stderr.
         previous = signal.signal(signal.SIGTERM, interrupt)

@@ -10,12 +10,12 @@ from __future__ import annotations
 import asyncio
 import errno
 import ssl
+import sys
 from collections.abc import Iterator
 
 import anyio
 import h11
 import httpcore
-from python_socks import ProxyConnectionError, ProxyError
 
 WHATS = (
     # DNS-specific answers
@@ -205,8 +205,24 @@ def _what(exc: BaseException) -> str:
     return "error"
 
 
+def proxy_errors() -> tuple[type[Exception], ...]:
+    """The exceptions python_socks raises for a proxy's failures (not all of them OSErrors),
+    or none while nothing has imported it. Only a connection through a proxy does
+    (``probes.proxy``): before that none of them can have been raised, and importing the
+    library just to look would cost every run without a proxy its import."""
+    if "python_socks" not in sys.modules:
+        return ()
+    from python_socks import ProxyConnectionError, ProxyError
+
+    return (ProxyConnectionError, ProxyError)
+
+
 def _through_proxy(exc: BaseException, layer: str) -> str | None:
     """The code for a failure a proxy reported: the destination's, or the proxy's own."""
+    if not proxy_errors():
+        return None  # nothing went through a proxy
+    from python_socks import ProxyConnectionError, ProxyError
+
     for cause in _chain(exc):
         if isinstance(cause, ProxyConnectionError):
             return "proxy.unreachable"

@@ -5,23 +5,18 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import gc
 import signal
 import sys
 import threading
-from collections.abc import Awaitable, Callable, Coroutine, Iterable, Iterator
+from collections.abc import Awaitable, Callable, Coroutine, Iterable
 from typing import Any, TypeVar
+
+from censorcheck.measure import collector
 
 T = TypeVar("T")
 # SIGTERM (systemd stopping a unit, `kill`) stops a run as Ctrl-C does: the journal is kept and
 # the user is told how to finish it.
 STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
-
-
-# A measuring loop allocates many short-lived objects (futures, handles, models); at Python's
-# default of 700 allocations per young collection, the cyclic collector took about 9% of a run's
-# CPU in the bench profile (perf), most of it scanning what the imports left behind.
-_YOUNG_THRESHOLD = 10_000
 
 
 def loop_factory() -> Callable[[], asyncio.AbstractEventLoop] | None:
@@ -39,33 +34,13 @@ def loop_factory() -> Callable[[], asyncio.AbstractEventLoop] | None:
     return uvloop.new_event_loop
 
 
-@contextlib.contextmanager
-def measuring_gc() -> Iterator[None]:
-    """Collect cycles less often while measuring, and never rescan what existed before.
-
-    The objects alive at the start (modules, classes, settings) are frozen out of the collector:
-    they live as long as the process, so scanning them at every full collection finds nothing.
-    """
-    before = gc.get_threshold()
-    # Freezing keeps whatever is alive, cyclic garbage of a previous run included (``--repeat``
-    # runs one after another in one process): collect it first, or it is never freed.
-    gc.collect()
-    gc.freeze()
-    gc.set_threshold(max(before[0], _YOUNG_THRESHOLD), *before[1:])
-    try:
-        yield
-    finally:
-        gc.set_threshold(*before)
-        gc.unfreeze()
-
-
 def run_loop(coro: Coroutine[Any, Any, T]) -> T:
     """``asyncio.run(coro)`` on the measuring loop, with the measuring collector settings.
 
     Python 3.10 has no way to pass a loop to ``asyncio.run`` short of changing the process's
     loop policy, so it keeps asyncio's loop.
     """
-    with measuring_gc():
+    with collector.measuring():
         if sys.version_info >= (3, 11):
             with asyncio.Runner(loop_factory=loop_factory()) as runner:
                 return runner.run(coro)

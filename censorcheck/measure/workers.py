@@ -24,6 +24,7 @@ from multiprocessing.context import SpawnProcess
 from typing import Any
 
 from censorcheck.errors import CensorcheckError, NothingMeasured
+from censorcheck.measure import spawned
 from censorcheck.measure.api import _Run
 from censorcheck.measure.controls import OnControl
 from censorcheck.measure.fingerprints import Fingerprints
@@ -188,7 +189,10 @@ class Pool:
             for w in range(count):
                 mine, theirs = context.Pipe()
                 proc = context.Process(
-                    target=serve, args=(theirs,), name=f"censorcheck-worker-{w + 1}", daemon=True
+                    target=spawned.serve,
+                    args=(theirs,),
+                    name=f"censorcheck-worker-{w + 1}",
+                    daemon=True,
                 )
                 proc.start()
                 theirs.close()

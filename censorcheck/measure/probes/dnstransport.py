@@ -18,9 +18,8 @@ import dns.exception
 import dns.flags
 import dns.message
 import httpx
-from python_socks import ProxyError
 
-from censorcheck.measure.failures import classify
+from censorcheck.measure.failures import classify, proxy_errors
 from censorcheck.measure.probes import proxy
 from censorcheck.measure.probes.dnsreply import Reply
 from censorcheck.measure.probes.dnswire import Query
@@ -246,7 +245,10 @@ async def stream(
         )
     except asyncio.TimeoutError:
         return Exchange(t=time.monotonic() - start, failure="dns.timeout")
-    except (OSError, EOFError, ProxyError) as exc:  # SSLError is an OSError, IncompleteRead EOF
+    except Exception as exc:
+        # SSLError is an OSError, IncompleteRead an EOFError; a proxy's refusal is neither.
+        if not isinstance(exc, (OSError, EOFError, *proxy_errors())):
+            raise
         return Exchange(t=time.monotonic() - start, failure=classify(exc, "dns"))
     return _parse(query, wire, time.monotonic() - start)
 

@@ -12,14 +12,21 @@ usual ``tcp.*`` codes, and failures of the proxy itself into ``proxy.*``.
 from __future__ import annotations
 
 import socket
+from typing import TYPE_CHECKING
 
 import httpcore
-from python_socks.async_.asyncio import Proxy
 
 from censorcheck.measure.probes.stream import from_socket
 
+if TYPE_CHECKING:
+    from python_socks.async_.asyncio import Proxy
+
 
 def open_proxy(url: str) -> Proxy:
+    # Imported at the first connection through a proxy: a run without one does not pay for it
+    # (``failures.proxy_errors`` relies on that too).
+    from python_socks.async_.asyncio import Proxy
+
     # rdns: a name is sent to the proxy as a name, so no lookup happens on the local network.
     return Proxy.from_url(url, rdns=True)
 

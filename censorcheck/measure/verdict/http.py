@@ -182,9 +182,12 @@ def _host(url: str) -> str:
 
 
 @functools.cache
-def _suffixes() -> PublicSuffixList:
-    """The public suffix list bundled with the package (no network), loaded once."""
-    return PublicSuffixList()
+def _suffixes(punycode: bool) -> PublicSuffixList:
+    """The public suffix list bundled with the package (no network), loaded once; with the
+    punycode form of its IDN rules, which only a host with an ``xn--`` label can match
+    (``punycode``). Adding them runs IDNA over every rule: two thirds of the list's load, some
+    20 ms of CPU that a run whose hosts are all plain ASCII need not pay."""
+    return PublicSuffixList(accept_encoded_idn=punycode)
 
 
 def _site(host: str) -> str:
@@ -195,7 +198,8 @@ def _site(host: str) -> str:
     host = host.lower().rstrip(".")
     if is_ip(host) or "." not in host:
         return host
-    return _suffixes().privatesuffix(host) or host
+    punycode = "xn--" in host or not host.isascii()
+    return _suffixes(punycode).privatesuffix(host) or host
 
 
 def _authentic(f: Facts, index: int) -> bool:
@@ -369,7 +373,6 @@ def unvouched(f: Facts) -> Verdict | None:
     control = f.obs.control.http if f.server else None
     theirs = control.hops[-1].response if control and not control.failure and control.hops else None
     matched = theirs is not None and not compare(ours, theirs).unlike
-    same_site = _site(_host(hop.url)) == _site(f.obs.target.domain)
     # The control's addresses are for the target's own name; a hop to another name (a www.
     # redirect) is vouched for only by a certificate or a matching page.
     own_name = _host(hop.url) == f.obs.target.domain.lower()
@@ -379,7 +382,11 @@ def unvouched(f: Facts) -> Verdict | None:
     vouched = (
         consistent
         or (hop.address in f.trusted and own_name)
-        or (same_site and _authentic(f, last))
+        # The suffix list only for a validated hop to another name: most runs never load it.
+        or (
+            _authentic(f, last)
+            and (own_name or _site(_host(hop.url)) == _site(f.obs.target.domain))
+        )
         or matched
         # The page this vantage got at the control's addresses: vouched for as those are.
         or (own_name and same_page_there(f))
