@@ -22,10 +22,9 @@ STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
 def loop_factory() -> Callable[[], asyncio.AbstractEventLoop] | None:
     """uvloop's event loop where it is installed (CPython off Windows), else asyncio's own.
 
-    Only the loop's bookkeeping changes: sockets, TLS (OpenSSL over memory buffers, see
-    ``probes.stream``) and timeouts are driven by our code in the same way on both, and the
-    suite runs on both (the CLI on uvloop, the probes' own tests on asyncio's, the stream's on
-    both).
+    Only the loop's bookkeeping changes: sockets, TLS (anyio's memory BIOs) and timeouts are
+    driven by our code and anyio in the same way on both, and the suite runs on both (the CLI on
+    uvloop, the probes' own tests on asyncio's).
     """
     try:
         import uvloop

@@ -14,9 +14,9 @@ from __future__ import annotations
 import socket
 from typing import TYPE_CHECKING
 
+import anyio.abc
 import httpcore
-
-from censorcheck.measure.probes.stream import from_socket
+from httpcore._backends.anyio import AnyIOStream
 
 if TYPE_CHECKING:
     from python_socks.async_.asyncio import Proxy
@@ -45,7 +45,8 @@ async def connect_stream(
     """The same, as the stream the TCP, TLS and HTTP layers pass on."""
     sock = await connect_socket(url, host, port, limit, source)
     try:
-        return await from_socket(sock)
+        stream = await anyio.abc.SocketStream.from_socket(sock)
     except BaseException:
         sock.close()
         raise
+    return AnyIOStream(stream)

@@ -10,13 +10,14 @@ import asyncio
 import socket
 import time
 
+import anyio.abc
 import httpcore
+from httpcore._backends.anyio import AnyIOStream
 
 from censorcheck.measure.bogons import parse_ip
 from censorcheck.measure.failures import classify
 from censorcheck.measure.probes import proxy
 from censorcheck.measure.probes.context import ProbeContext
-from censorcheck.measure.probes.stream import from_socket
 from censorcheck.measure.running import within
 from censorcheck.models import TCPConnect
 
@@ -27,9 +28,9 @@ Stream = httpcore.AsyncNetworkStream
 async def _dial(address: str, port: int, source: str | None) -> Stream:
     """A connected stream to one address, from ``source`` when given.
 
-    The socket is made here rather than by ``loop.create_connection`` with an address: for one
-    known address there is nothing to look up or race, and, with a source address, that would
-    cost a getaddrinfo in a worker thread for every connection.
+    The socket is made here rather than by ``anyio.connect_tcp``: for one known address that
+    costs a task group and a happy-eyeballs race, and, with a source address, a getaddrinfo in
+    a worker thread for every connection.
     """
     sock = socket.socket(socket.AF_INET6 if ":" in address else socket.AF_INET)
     try:
@@ -37,10 +38,11 @@ async def _dial(address: str, port: int, source: str | None) -> Stream:
         if source is not None:
             sock.bind((source, 0))
         await asyncio.get_running_loop().sock_connect(sock, (address, port))
-        return await from_socket(sock)
+        stream = await anyio.abc.SocketStream.from_socket(sock)
     except BaseException:
         sock.close()
         raise
+    return AnyIOStream(stream)
 
 
 def skip_reason(address: str, ctx: ProbeContext) -> str | None:
